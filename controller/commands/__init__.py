@@ -1,0 +1,1 @@
+"""Sub-commands of ``lanectl``; each module exposes ``register(subparsers)``."""

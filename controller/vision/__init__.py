@@ -1,0 +1,1 @@
+"""Camera presence detection: the Cython kernel, its numpy reference and the detector."""

@@ -1,0 +1,121 @@
+"""Typed wrapper of the fused frame kernel: argument checks and the dtype policy.
+
+The compiled pass (``_framediff``) trusts its arguments; every check that keeps
+it from reading out of bounds or giving a silent wrong answer lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision import _framediff
+
+__all__ = [
+    "GAIN_ONE",
+    "GAIN_Q8_MAX",
+    "MAX_CELL",
+    "OFFSET_MAX",
+    "CellStats",
+    "frame_stats",
+    "grid_shape",
+]
+
+GAIN_ONE = 256
+"""Gain 1.0 in the Q8 fixed point the kernel takes."""
+GAIN_Q8_MAX = 1024
+OFFSET_MAX = 255
+MAX_CELL = 512
+
+
+@dataclass(frozen=True, slots=True)
+class CellStats:
+    """Per-cell counts of one frame; arrays are (rows, cols) of the cell grid."""
+
+    ref_count: npt.NDArray[np.int32]
+    """Pixels differing from the gain/offset-corrected reference by more than ref_threshold."""
+    motion_count: npt.NDArray[np.int32]
+    """Pixels differing from the previous frame by more than motion_threshold."""
+    grey_sum: npt.NDArray[np.int64]
+    """Sum of the frame's grey levels."""
+
+
+def grid_shape(height: int, width: int, cell: int) -> tuple[int, int]:
+    """Rows and columns of the cell grid; partial cells at the right and bottom edges count."""
+    return (-(-height // cell), -(-width // cell))
+
+
+def _check_frame(name: str, array: object) -> npt.NDArray[np.uint8]:
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array, got {type(array).__name__}")
+    if array.dtype != np.uint8:
+        raise ValueError(f"{name}: expected dtype uint8, got {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D grey frame, got {array.ndim} dimensions")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name}: empty frame of shape {array.shape}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name}: must be C-contiguous (use np.ascontiguousarray)")
+    return array
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected an int, got {type(value).__name__}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name}: {value} is outside {low}..{high}")
+    return int(value)
+
+
+def frame_stats(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    previous: npt.NDArray[np.uint8],
+    *,
+    cell: int,
+    gain_q8: int = GAIN_ONE,
+    offset: int = 0,
+    ref_threshold: int,
+    motion_threshold: int,
+) -> CellStats:
+    """Count reference and motion differences per cell in one pass and copy frame into previous.
+
+    The corrected reference is ``((reference * gain_q8 + 128) >> 8) + offset``
+    (not clamped); a pixel counts when its absolute difference is strictly
+    greater than the threshold. The pass runs with the GIL released.
+    """
+    frame = _check_frame("frame", frame)
+    reference = _check_frame("reference", reference)
+    previous = _check_frame("previous", previous)
+    for name, other in (("reference", reference), ("previous", previous)):
+        if other.shape != frame.shape:
+            raise ValueError(f"{name}: shape {other.shape} does not match frame {frame.shape}")
+    if not previous.flags.writeable:
+        raise ValueError("previous: must be writeable (it is updated in place)")
+    if np.shares_memory(previous, frame):
+        raise ValueError("previous: must not share memory with frame")
+    cell = _check_int("cell", cell, 1, MAX_CELL)
+    gain_q8 = _check_int("gain_q8", gain_q8, 0, GAIN_Q8_MAX)
+    offset = _check_int("offset", offset, -OFFSET_MAX, OFFSET_MAX)
+    ref_threshold = _check_int("ref_threshold", ref_threshold, 0, 255)
+    motion_threshold = _check_int("motion_threshold", motion_threshold, 0, 255)
+    rows, cols = grid_shape(frame.shape[0], frame.shape[1], cell)
+    ref_count = np.zeros((rows, cols), dtype=np.int32)
+    motion_count = np.zeros((rows, cols), dtype=np.int32)
+    grey_sum = np.zeros((rows, cols), dtype=np.int64)
+    _framediff.frame_stats(
+        frame,
+        reference,
+        previous,
+        cell,
+        gain_q8,
+        offset,
+        ref_threshold,
+        motion_threshold,
+        ref_count,
+        motion_count,
+        grey_sum,
+    )
+    return CellStats(ref_count=ref_count, motion_count=motion_count, grey_sum=grey_sum)
