@@ -21,6 +21,7 @@ __all__ = [
     "CellStats",
     "frame_stats",
     "grid_shape",
+    "new_cell_stats",
 ]
 
 GAIN_ONE = 256
@@ -69,6 +70,34 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
     return int(value)
 
 
+def _check_out(out: object, shape: tuple[int, int]) -> CellStats:
+    if not isinstance(out, CellStats):
+        raise ValueError(f"out: expected a CellStats, got {type(out).__name__}")
+    for field, dtype in (
+        ("ref_count", np.int32),
+        ("motion_count", np.int32),
+        ("grey_sum", np.int64),
+    ):
+        array = getattr(out, field)
+        if not isinstance(array, np.ndarray) or array.dtype != dtype:
+            raise ValueError(f"out.{field}: expected a {np.dtype(dtype).name} numpy array")
+        if array.shape != shape:
+            raise ValueError(f"out.{field}: shape {array.shape} does not match the grid {shape}")
+        if not array.flags.c_contiguous or not array.flags.writeable:
+            raise ValueError(f"out.{field}: must be C-contiguous and writeable")
+    return out
+
+
+def new_cell_stats(height: int, width: int, cell: int) -> CellStats:
+    """Zeroed outputs for a ``height`` x ``width`` frame, to pass as ``out`` frame after frame."""
+    shape = grid_shape(height, width, cell)
+    return CellStats(
+        ref_count=np.zeros(shape, dtype=np.int32),
+        motion_count=np.zeros(shape, dtype=np.int32),
+        grey_sum=np.zeros(shape, dtype=np.int64),
+    )
+
+
 def frame_stats(
     frame: npt.NDArray[np.uint8],
     reference: npt.NDArray[np.uint8],
@@ -79,12 +108,17 @@ def frame_stats(
     offset: int = 0,
     ref_threshold: int,
     motion_threshold: int,
+    out: CellStats | None = None,
 ) -> CellStats:
     """Count reference and motion differences per cell in one pass and copy frame into previous.
 
     The corrected reference is ``((reference * gain_q8 + 128) >> 8) + offset``
     (not clamped); a pixel counts when its absolute difference is strictly
-    greater than the threshold. The pass runs with the GIL released.
+    greater than the threshold. Cells are ``cell`` x ``cell`` pixels; the
+    partial cells at the right and bottom edges count the pixels they have.
+    ``previous`` is overwritten with ``frame``. The pass runs with the GIL
+    released. With ``out`` (e.g. from ``new_cell_stats``) the arrays are
+    overwritten in place and ``out`` is returned: no allocation per frame.
     """
     frame = _check_frame("frame", frame)
     reference = _check_frame("reference", reference)
@@ -96,15 +130,22 @@ def frame_stats(
         raise ValueError("previous: must be writeable (it is updated in place)")
     if np.shares_memory(previous, frame):
         raise ValueError("previous: must not share memory with frame")
+    if np.shares_memory(previous, reference):
+        raise ValueError("previous: must not share memory with reference")
     cell = _check_int("cell", cell, 1, MAX_CELL)
     gain_q8 = _check_int("gain_q8", gain_q8, 0, GAIN_Q8_MAX)
     offset = _check_int("offset", offset, -OFFSET_MAX, OFFSET_MAX)
     ref_threshold = _check_int("ref_threshold", ref_threshold, 0, 255)
     motion_threshold = _check_int("motion_threshold", motion_threshold, 0, 255)
-    rows, cols = grid_shape(frame.shape[0], frame.shape[1], cell)
-    ref_count = np.zeros((rows, cols), dtype=np.int32)
-    motion_count = np.zeros((rows, cols), dtype=np.int32)
-    grey_sum = np.zeros((rows, cols), dtype=np.int64)
+    shape = grid_shape(frame.shape[0], frame.shape[1], cell)
+    if out is None:
+        stats = CellStats(
+            ref_count=np.empty(shape, dtype=np.int32),
+            motion_count=np.empty(shape, dtype=np.int32),
+            grey_sum=np.empty(shape, dtype=np.int64),
+        )
+    else:
+        stats = _check_out(out, shape)
     _framediff.frame_stats(
         frame,
         reference,
@@ -114,8 +155,8 @@ def frame_stats(
         offset,
         ref_threshold,
         motion_threshold,
-        ref_count,
-        motion_count,
-        grey_sum,
+        stats.ref_count,
+        stats.motion_count,
+        stats.grey_sum,
     )
-    return CellStats(ref_count=ref_count, motion_count=motion_count, grey_sum=grey_sum)
+    return stats
