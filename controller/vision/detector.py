@@ -1,0 +1,591 @@
+"""Presence per zone from an empty-lane reference, not from motion.
+
+A vehicle in an inspection bay stands still for minutes; a motion detector
+folds it into its background within seconds. This detector compares each frame
+with a reference of the empty lane that is refreshed only for zones known to be
+empty (the controller says so through ``note_empty``; standalone, after a zone
+has been quiet and empty for ``standalone_refresh_ms``). Motion only speeds up
+the decisions at a vehicle's arrival and departure and feeds the freeze check.
+
+Per frame: the camera sway is measured and undone (phase correlation on a
+small copy), the fused kernel counts per cell the pixels that differ from the
+gain/offset-corrected reference and from the previous frame, the global
+gain/offset is fitted on cells believed empty (so exposure swings make no
+presence), cells whose difference is only a local change of light over the
+same texture (shadows, headlight beams) are discarded, and each zone's raw
+state is debounced in milliseconds. Diagnostics turn a frozen, blinded or
+shaken picture into a fault, never into "empty".
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX, CellStats, frame_stats
+from controller.vision.zones import Zone, cell_masks
+
+__all__ = [
+    "Detection",
+    "Detector",
+    "DetectorSettings",
+    "Fault",
+    "SettingsError",
+]
+
+Frame = npt.NDArray[np.uint8]
+
+
+class SettingsError(ValueError):
+    """A detector setting is unknown or out of range; the message names the key."""
+
+
+class Fault(enum.Enum):
+    """Why the camera's zone states cannot be believed."""
+
+    FROZEN = "frozen"
+    BLINDED = "blinded"
+    SHAKEN = "shaken"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """Thresholds and times of the presence detector (times in milliseconds)."""
+
+    cell: int = 8
+    """Cell size in pixels; counts are per cell (cheap despeckle)."""
+    ref_threshold: int = 30
+    """Grey-level difference from the corrected reference that counts a pixel."""
+    motion_threshold: int = 16
+    """Grey-level difference from the previous frame that counts a pixel as moving."""
+    cell_fraction: float = 0.25
+    """Fraction of a cell's pixels that must differ for the cell to be occupied."""
+    motion_fraction: float = 0.08
+    """Fraction of a cell's pixels that must move for the cell to be moving."""
+    zone_cells: int = 2
+    """Occupied cells a zone needs to be occupied (raw)."""
+    on_ms: int = 300
+    """Raw presence without motion must last this long to switch a zone on."""
+    off_ms: int = 1000
+    """Raw absence without motion must last this long to switch a zone off."""
+    motion_on_ms: int = 0
+    """Raw presence that arrives with motion switches a zone on after this."""
+    motion_off_ms: int = 60
+    """Raw absence that arrives with motion switches a zone off after this."""
+    motion_hold_ms: int = 400
+    """Motion seen in a zone this recently makes the motion timings apply."""
+    texture_min: float = 3.5
+    """Reference cells with less grey-level spread cannot be checked for a light-only change."""
+    light_corr: float = 0.55
+    """A cell whose frame follows its reference's texture this closely only changed light."""
+    quiet_ms: int = 2000
+    """No motion this long in a zone known empty before its reference is refreshed."""
+    standalone: bool = True
+    """True: no controller; a zone's reference refreshes after it is quiet and empty."""
+    standalone_refresh_ms: int = 5000
+    """Standalone: quiet and empty this long before a zone's reference is refreshed."""
+    refresh_every_ms: int = 500
+    refresh_alpha: float = 0.3
+    frozen_ms: int = 2000
+    """Identical frames this long (a live sensor always has noise) mean a frozen camera."""
+    blind_low: int = 12
+    blind_high: int = 243
+    blind_texture: float = 2.0
+    """Spread of the cell means under this means nothing can be seen (lens covered)."""
+    blind_ms: int = 500
+    shaken_fraction: float = 0.5
+    """Occupied share of the cells believed empty above this means the view moved."""
+    max_shift_px: float = 6.0
+    """Sway above this is not compensated; the camera reports shaken."""
+    shaken_ms: int = 500
+    fault_clear_ms: int = 1000
+    """A fault clears after its cause has been absent this long."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)) and value < 0:
+                raise SettingsError(f"detector.{f.name}: must not be negative, got {value}")
+        if not 2 <= self.cell <= 64:
+            raise SettingsError(f"detector.cell: {self.cell} is outside 2..64")
+        for name in ("ref_threshold", "motion_threshold", "blind_low", "blind_high"):
+            if getattr(self, name) > 255:
+                raise SettingsError(f"detector.{name}: {getattr(self, name)} is over 255")
+        for name in ("cell_fraction", "motion_fraction", "light_corr", "shaken_fraction"):
+            if getattr(self, name) > 1.0:
+                raise SettingsError(f"detector.{name}: {getattr(self, name)} is over 1")
+        if not 0.0 < self.refresh_alpha <= 1.0:
+            raise SettingsError(f"detector.refresh_alpha: {self.refresh_alpha} is outside (0, 1]")
+        if self.zone_cells < 1:
+            raise SettingsError("detector.zone_cells: must be at least 1")
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, object], source: str = "detector") -> DetectorSettings:
+        """Settings from a config table; unknown keys and wrong types are named errors."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, object] = {}
+        for key, value in raw.items():
+            if key not in known:
+                raise SettingsError(f"{source}.{key}: unknown detector setting")
+            default = getattr(cls(), key)
+            if isinstance(default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok:
+                raise SettingsError(
+                    f"{source}.{key}: expected {type(default).__name__}, got {value!r}"
+                )
+            values[key] = float(value) if isinstance(default, float) else value  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except SettingsError as exc:
+            raise SettingsError(f"{source}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """The detector's answer for one frame."""
+
+    t_ms: int
+    occupied: tuple[tuple[str, bool], ...]
+    """Debounced presence per zone, in zone order."""
+    raw: tuple[tuple[str, bool], ...]
+    """Undebounced presence per zone (for diagnosis)."""
+    faults: frozenset[Fault]
+    gain_q8: int
+    offset: int
+    shift_px: tuple[float, float]
+
+    def zone(self, name: str) -> bool:
+        for key, value in self.occupied:
+            if key == name:
+                return value
+        raise KeyError(f"no zone named {name!r}")
+
+    @property
+    def healthy(self) -> bool:
+        return not self.faults
+
+
+class _ZoneState:
+    __slots__ = ("empty_since", "known_empty", "last_motion", "on", "pending_since", "raw")
+
+    def __init__(self) -> None:
+        self.on = False
+        self.raw = False
+        self.pending_since: int | None = None
+        self.last_motion: int | None = None
+        self.empty_since: int | None = None
+        self.known_empty = False
+
+
+_OUTSIDE = "\x00outside"
+
+
+class Detector:
+    """Stateful presence detector for one camera; feed it grey frames with times in ms."""
+
+    def __init__(
+        self,
+        zones: Sequence[Zone],
+        height: int,
+        width: int,
+        settings: DetectorSettings = DetectorSettings(),
+    ) -> None:
+        if height < 8 or width < 8:
+            raise ValueError(f"frame size {width}x{height} is too small")
+        self.settings = settings
+        self.height, self.width = height, width
+        cell = settings.cell
+        self.zone_names = tuple(z.name for z in zones)
+        self._masks = cell_masks(zones, height, width, cell)
+        rows, cols = self._masks[self.zone_names[0]].shape
+        self._rows, self._cols = rows, cols
+        any_zone = np.zeros((rows, cols), dtype=bool)
+        for mask in self._masks.values():
+            any_zone |= mask
+        self._outside = ~any_zone
+        ones = np.ones((height, width), dtype=np.int64)
+        self._area = _cell_sum(ones, cell).astype(np.float64)
+        self._full_rows, self._full_cols = height // cell, width // cell
+        self._state = {name: _ZoneState() for name in self.zone_names}
+        self._state[_OUTSIDE] = _ZoneState()
+        self._reference: Frame | None = None
+        self._ref_float = np.zeros((height, width), dtype=np.float32)
+        self._ref_means = np.zeros((rows, cols), dtype=np.float64)
+        self._ref_std = np.zeros((rows, cols), dtype=np.float64)
+        self._ref_small: npt.NDArray[np.float32] | None = None
+        self._previous = np.zeros((height, width), dtype=np.uint8)
+        self._scratch = np.zeros((height, width), dtype=np.uint8)
+        self._prev_sum: npt.NDArray[np.int64] | None = None
+        self._gain_q8 = GAIN_ONE
+        self._offset = 0
+        self._last_refresh = -(10**12)
+        self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
+        self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
+        self._faults: set[Fault] = set()
+        self._band = _static_band(any_zone, cell, height, width)
+        band_h = self._band[1] - self._band[0]
+        band_w = self._band[3] - self._band[2]
+        # OpenCV's phase correlation is biased by half a pixel on sizes it pads.
+        self._small_size = (_dft_size(band_w // 2), _dft_size(band_h // 2))
+        self._window = cv2.createHanningWindow(self._small_size, cv2.CV_32F)
+
+    # -- controller interface -------------------------------------------------
+
+    def note_empty(self, empty: Mapping[str, bool]) -> None:
+        """The controller says which zones it knows are empty (only those may refresh)."""
+        for name, value in empty.items():
+            state = self._state.get(name)
+            if state is not None:
+                state.known_empty = bool(value)
+
+    @property
+    def reference(self) -> Frame | None:
+        return self._reference
+
+    def reset_reference(self, frame: Frame) -> None:
+        """Take frame as the empty-lane reference of every zone (the lane is known empty)."""
+        self._check(frame)
+        self._reference = frame.copy()
+        self._ref_float[...] = frame
+        self._previous[...] = frame
+        self._gain_q8, self._offset = GAIN_ONE, 0
+        self._update_ref_stats()
+
+    # -- per frame ------------------------------------------------------------
+
+    def process(self, frame: Frame, t_ms: int) -> Detection:
+        """Update with one grey frame captured at t_ms (monotonic milliseconds)."""
+        self._check(frame)
+        s = self.settings
+        if self._reference is None:
+            self.reset_reference(frame)
+        shift = self._measure_shift(frame)
+        work = frame
+        big_shift = math.hypot(*shift) > s.max_shift_px
+        if math.hypot(*shift) >= 0.5 and not big_shift:
+            matrix = np.array([[1.0, 0.0, -shift[0]], [0.0, 1.0, -shift[1]]])
+            work = cv2.warpAffine(
+                frame,
+                matrix,
+                (self.width, self.height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+        assert self._reference is not None
+        np.copyto(self._scratch, self._previous)
+        stats = self._kernel(work, self._previous)
+        gain_q8, offset = self._fit_light(stats)
+        if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
+            self._gain_q8, self._offset = gain_q8, offset
+            again = self._kernel(work, self._scratch)
+            stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
+        occupied = stats.ref_count >= s.cell_fraction * self._area
+        occupied &= ~self._light_only(work, occupied)
+        moving = stats.motion_count >= s.motion_fraction * self._area
+        self._diagnose(stats, occupied, big_shift, t_ms)
+        for name in self.zone_names:
+            self._debounce(name, occupied, moving, t_ms)
+        outside = self._state[_OUTSIDE]
+        if (moving & self._outside).any():
+            outside.last_motion = t_ms
+        if not self._faults:
+            self._refresh(work, t_ms)
+        self._prev_sum = stats.grey_sum
+        return Detection(
+            t_ms=t_ms,
+            occupied=tuple((n, self._state[n].on) for n in self.zone_names),
+            raw=tuple((n, self._state[n].raw) for n in self.zone_names),
+            faults=frozenset(self._faults),
+            gain_q8=self._gain_q8,
+            offset=self._offset,
+            shift_px=shift,
+        )
+
+    # -- steps ----------------------------------------------------------------
+
+    def _check(self, frame: Frame) -> None:
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 2:
+            raise ValueError("frame: expected a 2-D uint8 grey image")
+        if frame.shape != (self.height, self.width):
+            raise ValueError(
+                f"frame: shape {frame.shape} does not match the detector's "
+                f"{(self.height, self.width)}"
+            )
+
+    def _kernel(self, frame: Frame, previous: Frame) -> CellStats:
+        assert self._reference is not None
+        s = self.settings
+        return frame_stats(
+            np.ascontiguousarray(frame),
+            self._reference,
+            previous,
+            cell=s.cell,
+            gain_q8=self._gain_q8,
+            offset=self._offset,
+            ref_threshold=s.ref_threshold,
+            motion_threshold=s.motion_threshold,
+        )
+
+    def _small(self, frame: Frame) -> npt.NDArray[np.float32]:
+        r0, r1, c0, c1 = self._band
+        small = cv2.resize(frame[r0:r1, c0:c1], self._small_size, interpolation=cv2.INTER_AREA)
+        return small.astype(np.float32)
+
+    def _measure_shift(self, frame: Frame) -> tuple[float, float]:
+        """Sway of the picture against the reference, measured where no zone lies."""
+        if self._ref_small is None:
+            return (0.0, 0.0)
+        (dx, dy), response = cv2.phaseCorrelate(self._ref_small, self._small(frame), self._window)
+        if response < 0.05:
+            return (0.0, 0.0)
+        r0, r1, c0, c1 = self._band
+        fx = (c1 - c0) / self._small_size[0]
+        fy = (r1 - r0) / self._small_size[1]
+        return (round(float(dx) * fx, 2), round(float(dy) * fy, 2))
+
+    def _believed_empty(self) -> npt.NDArray[np.bool_]:
+        cells = self._outside.copy()
+        for name in self.zone_names:
+            state = self._state[name]
+            if not state.on and not state.raw:
+                cells |= self._masks[name]
+        return cells
+
+    def _fit_light(self, stats: CellStats) -> tuple[int, int]:
+        """Global gain and offset mapping reference cell means onto this frame's."""
+        means = stats.grey_sum / self._area
+        cells = self._believed_empty()
+        if cells.sum() < 8:
+            cells = np.ones_like(cells)
+        r = self._ref_means[cells]
+        f = means[cells]
+        gain, offset = _fit(r, f)
+        residual = np.abs(f - (gain * r + offset))
+        keep = residual <= max(4.0, 2.5 * float(np.median(residual)))
+        if keep.sum() >= 8:
+            gain, offset = _fit(r[keep], f[keep])
+        gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
+        offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
+        return gain_q8, offset_i
+
+    def _light_only(self, frame: Frame, occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """Occupied cells whose pixels still follow the reference texture: light, not a body."""
+        s = self.settings
+        c = s.cell
+        out = np.zeros_like(occupied)
+        fr, fc = self._full_rows, self._full_cols
+        cand = occupied[:fr, :fc] & (self._ref_std[:fr, :fc] >= s.texture_min)
+        idx_r, idx_c = np.nonzero(cand)
+        if idx_r.size == 0:
+            return out
+        assert self._reference is not None
+        f4 = frame[: fr * c, : fc * c].reshape(fr, c, fc, c)
+        r4 = self._reference[: fr * c, : fc * c].reshape(fr, c, fc, c)
+        fb = f4[idx_r, :, idx_c, :].reshape(idx_r.size, -1).astype(np.float32)
+        rb = r4[idx_r, :, idx_c, :].reshape(idx_r.size, -1).astype(np.float32)
+        fb -= fb.mean(axis=1, keepdims=True)
+        rb -= rb.mean(axis=1, keepdims=True)
+        cov = (fb * rb).mean(axis=1)
+        var_r = (rb * rb).mean(axis=1)
+        var_f = (fb * fb).mean(axis=1)
+        corr = cov / np.sqrt(np.maximum(var_r * var_f, 1e-6))
+        slope = cov / np.maximum(var_r, 1e-6)
+        light = (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0)
+        out[idx_r[light], idx_c[light]] = True
+        return out
+
+    def _debounce(
+        self,
+        name: str,
+        occupied: npt.NDArray[np.bool_],
+        moving: npt.NDArray[np.bool_],
+        t_ms: int,
+    ) -> None:
+        s = self.settings
+        state = self._state[name]
+        mask = self._masks[name]
+        state.raw = int((occupied & mask).sum()) >= s.zone_cells
+        if (moving & mask).any():
+            state.last_motion = t_ms
+        if state.raw or state.on:
+            state.empty_since = None
+        elif state.empty_since is None:
+            state.empty_since = t_ms
+        if state.raw == state.on:
+            state.pending_since = None
+            return
+        if state.pending_since is None:
+            state.pending_since = t_ms
+        recent = state.last_motion is not None and t_ms - state.last_motion <= s.motion_hold_ms
+        if state.raw:
+            needed = s.motion_on_ms if recent else s.on_ms
+        else:
+            needed = s.motion_off_ms if recent else s.off_ms
+        if t_ms - state.pending_since >= needed:
+            state.on = state.raw
+            state.pending_since = None
+            if not state.on:
+                state.empty_since = t_ms
+
+    def _diagnose(
+        self,
+        stats: CellStats,
+        occupied: npt.NDArray[np.bool_],
+        big_shift: bool,
+        t_ms: int,
+    ) -> None:
+        s = self.settings
+        means = stats.grey_sum / self._area
+        mean = float(means.mean())
+        identical = (
+            self._prev_sum is not None
+            and int(stats.motion_count.sum()) == 0
+            and bool(np.array_equal(stats.grey_sum, self._prev_sum))
+        )
+        blinded = mean < s.blind_low or mean > s.blind_high or float(means.std()) < s.blind_texture
+        believed = self._believed_empty()
+        n = int(believed.sum())
+        mismatch = n > 0 and float((occupied & believed).sum()) / n > s.shaken_fraction
+        causes = {
+            Fault.FROZEN: (identical, s.frozen_ms),
+            Fault.BLINDED: (blinded, s.blind_ms),
+            Fault.SHAKEN: (big_shift or mismatch, s.shaken_ms),
+        }
+        for fault, (present, hold) in causes.items():
+            self._track(fault, present, hold, t_ms)
+
+    def _track(self, fault: Fault, present: bool, hold: int, t_ms: int) -> None:
+        if present:
+            self._clear_since[fault] = None
+            since = self._since[fault]
+            if since is None:
+                self._since[fault] = since = t_ms
+            if t_ms - since >= hold:
+                self._faults.add(fault)
+            return
+        self._since[fault] = None
+        if fault in self._faults:
+            clear = self._clear_since[fault]
+            if clear is None:
+                self._clear_since[fault] = clear = t_ms
+            if t_ms - clear >= self.settings.fault_clear_ms:
+                self._faults.discard(fault)
+                self._clear_since[fault] = None
+
+    def _refresh(self, frame: Frame, t_ms: int) -> None:
+        s = self.settings
+        if t_ms - self._last_refresh < s.refresh_every_ms:
+            return
+        cells = np.zeros((self._rows, self._cols), dtype=bool)
+        for name in (*self.zone_names, _OUTSIDE):
+            state = self._state[name]
+            quiet = state.last_motion is None or t_ms - state.last_motion >= s.quiet_ms
+            if name == _OUTSIDE:
+                eligible = quiet
+                mask = self._outside
+            elif s.standalone:
+                eligible = (
+                    quiet
+                    and state.empty_since is not None
+                    and t_ms - state.empty_since >= s.standalone_refresh_ms
+                )
+                mask = self._masks[name]
+            else:
+                eligible = quiet and state.known_empty and not state.on
+                mask = self._masks[name]
+            if eligible:
+                cells |= mask
+        # A cell shared by an occupied zone is never refreshed.
+        for name in self.zone_names:
+            if self._state[name].on or self._state[name].raw:
+                cells &= ~self._masks[name]
+        self._last_refresh = t_ms
+        if not cells.any():
+            return
+        c = s.cell
+        pixels = np.repeat(np.repeat(cells, c, axis=0), c, axis=1)[: self.height, : self.width]
+        gain = self._gain_q8 / GAIN_ONE
+        seen = (frame.astype(np.float32) - float(self._offset)) / max(gain, 1e-3)
+        blend = self._ref_float * (1.0 - s.refresh_alpha) + seen * s.refresh_alpha
+        self._ref_float[pixels] = blend[pixels]
+        assert self._reference is not None
+        self._reference[...] = np.clip(np.rint(self._ref_float), 0, 255).astype(np.uint8)
+        self._update_ref_stats()
+
+    def _update_ref_stats(self) -> None:
+        assert self._reference is not None
+        c = self.settings.cell
+        ref = self._reference.astype(np.int64)
+        self._ref_means = _cell_sum(ref, c) / self._area
+        sq = _cell_sum(ref * ref, c) / self._area
+        self._ref_std = np.sqrt(np.maximum(sq - self._ref_means**2, 0.0))
+        self._ref_small = self._small(self._reference)
+
+
+def _dft_size(n: int) -> int:
+    """The largest size up to n (at least 16) that the DFT takes without padding."""
+    n = max(16, n)
+    while cv2.getOptimalDFTSize(n) != n:
+        n -= 1
+    return n
+
+
+def _static_band(
+    any_zone: npt.NDArray[np.bool_], cell: int, height: int, width: int
+) -> tuple[int, int, int, int]:
+    """The largest full-width or full-height band of the frame that no zone touches.
+
+    Vehicles move inside zones; measuring sway outside them keeps a passing
+    vehicle from looking like a moving camera. Falls back to the whole frame
+    when no band is at least a fifth of it.
+    """
+    rows = np.nonzero(any_zone.any(axis=1))[0]
+    cols = np.nonzero(any_zone.any(axis=0))[0]
+    top, bottom = int(rows[0]) * cell, min(height, (int(rows[-1]) + 1) * cell)
+    left, right = int(cols[0]) * cell, min(width, (int(cols[-1]) + 1) * cell)
+    bands = [
+        (bottom, height, 0, width),
+        (0, top, 0, width),
+        (0, height, right, width),
+        (0, height, 0, left),
+    ]
+    best = max(bands, key=lambda b: (b[1] - b[0]) * (b[3] - b[2]))
+    r0, r1, c0, c1 = best
+    if (r1 - r0) * (c1 - c0) * 5 < height * width or min(r1 - r0, c1 - c0) < 32:
+        return (0, height, 0, width)
+    return best
+
+
+def _fit(r: npt.NDArray[np.float64], f: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Least-squares f = gain * r + offset; a pure gain when r has too little spread."""
+    if r.size == 0:
+        return 1.0, 0.0
+    spread = float(r.std())
+    if spread < 8.0:
+        denom = float((r * r).sum())
+        return (float((r * f).sum()) / denom if denom > 0 else 1.0), 0.0
+    gain, offset = np.polyfit(r, f, 1)
+    return float(gain), float(offset)
+
+
+def _cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:
+    height, width = values.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=np.int64)
+    padded[:height, :width] = values
+    summed: npt.NDArray[np.int64] = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    return summed
