@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install test bench lint clean
+.PHONY: install test bench demo lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m pytest tests/bench --benchmark-only $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/lanectl demo --minutes 2 --scenario checkpoint
 
 lint: install
 	$(BIN)/ruff check controller hw_sim tests setup.py

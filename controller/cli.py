@@ -18,6 +18,13 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "version",
     "iomap",
+    "sim",
+    "run",
+    "ctl",
+    "journal",
+    "replay",
+    "config_cmd",
+    "demo",
 )
 
 

@@ -1,0 +1,178 @@
+"""The control API: HTTP JSON for operator consoles and external systems.
+
+It runs in the scan loop's event loop.
+
+It only queues commands for the next scan and reads status; the core decides
+whether a command is accepted (a rejected one is a ``command_rejected`` event).
+It binds to 127.0.0.1 by default; bound anywhere else it refuses to start
+without a bearer token, because anyone who reaches it can raise the barrier.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from controller.config import ApiConfig, is_loopback
+from controller.core.types import Command, CommandKind
+
+__all__ = [
+    "COMMAND_NAMES",
+    "ApiError",
+    "ApiServer",
+    "CommandSink",
+    "build_app",
+    "start_api",
+]
+
+COMMAND_NAMES: dict[str, CommandKind] = {kind.value: kind for kind in CommandKind}
+"""Wire names: the CommandKind values (release, send_aside, open_lane, ...)."""
+_ALIASES = {"open": "open_lane", "close": "close_lane", "reset": "reset_fault"}
+
+
+class ApiError(Exception):
+    """The API cannot start as configured (e.g. no token on a non-loopback address)."""
+
+
+class CommandSink(Protocol):
+    """What the API drives: the runtime (or a test double)."""
+
+    def submit(self, command: Command) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def _error(status: int, error: str, detail: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def build_app(
+    sink: CommandSink, *, token: str | None, max_body_bytes: int = 4096
+) -> web.Application:
+    """The aiohttp application; ``token`` None means no authentication (loopback only)."""
+
+    @web.middleware
+    async def auth(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if token is not None:
+            header = request.headers.get("Authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), token.encode()
+            ):
+                return web.json_response(
+                    {"error": "unauthorized", "detail": "missing or wrong bearer token"},
+                    status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="lanectl"'},
+                )
+        return await handler(request)
+
+    async def get_status(request: web.Request) -> web.Response:
+        return web.json_response(sink.status())
+
+    async def get_commands(request: web.Request) -> web.Response:
+        return web.json_response({"commands": sorted(COMMAND_NAMES)})
+
+    def _submit(name: str, source: str) -> web.Response:
+        name = _ALIASES.get(name, name)
+        kind = COMMAND_NAMES.get(name)
+        if kind is None:
+            return _error(
+                404, "unknown_command", f"{name!r}; known: {', '.join(sorted(COMMAND_NAMES))}"
+            )
+        try:
+            sink.submit(Command(kind, source))
+        except OverflowError as exc:
+            return _error(503, "busy", str(exc))
+        return web.json_response({"queued": kind.value, "source": source}, status=202)
+
+    async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
+        if request.content_length is not None and request.content_length > max_body_bytes:
+            return _error(413, "body_too_large", f"limit is {max_body_bytes} bytes")
+        try:
+            raw = await request.content.read(max_body_bytes + 1)
+        except web.HTTPException:
+            raise
+        if len(raw) > max_body_bytes:
+            return _error(413, "body_too_large", f"limit is {max_body_bytes} bytes")
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(400, "malformed_json", str(exc))
+        if not isinstance(body, dict):
+            return _error(400, "malformed_json", "the body must be a JSON object")
+        return body
+
+    def _source(body: dict[str, Any]) -> str | web.Response:
+        source = body.get("source", "api")
+        if not isinstance(source, str) or not 0 < len(source) <= 64:
+            return _error(400, "bad_field", "source: a string of 1..64 characters")
+        return f"api:{source}" if source != "api" else "api"
+
+    async def post_named(request: web.Request) -> web.Response:
+        body = await _read_json(request)
+        if isinstance(body, web.Response):
+            return body
+        source = _source(body)
+        if isinstance(source, web.Response):
+            return source
+        return _submit(request.match_info["name"], source)
+
+    async def post_command(request: web.Request) -> web.Response:
+        body = await _read_json(request)
+        if isinstance(body, web.Response):
+            return body
+        name = body.get("command")
+        if not isinstance(name, str):
+            return _error(400, "bad_field", "command: required, a string")
+        source = _source(body)
+        if isinstance(source, web.Response):
+            return source
+        return _submit(name, source)
+
+    app = web.Application(middlewares=[auth], client_max_size=max_body_bytes)
+    app.router.add_get("/status", get_status)
+    app.router.add_get("/commands", get_commands)
+    app.router.add_post("/commands/{name}", post_named)
+    app.router.add_post("/command", post_command)
+    return app
+
+
+@dataclass(slots=True)
+class ApiServer:
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_api(sink: CommandSink, config: ApiConfig) -> ApiServer:
+    """Bind and serve; port 0 picks a free port (``ApiServer.port`` is the real one)."""
+    if not is_loopback(config.host) and not config.token:
+        raise ApiError(f"api.token: required when the API binds to {config.host} (not loopback)")
+    app = build_app(sink, token=config.token, max_body_bytes=config.max_body_bytes)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ApiError(f"api: cannot bind {config.host}:{config.port}: {exc.strerror}") from None
+    addresses = runner.addresses
+    port = int(addresses[0][1]) if addresses else config.port
+    return ApiServer(runner=runner, host=config.host, port=port)

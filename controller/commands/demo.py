@@ -1,0 +1,389 @@
+"""``lanectl demo``: the whole system in one command, for a new user and for CI.
+
+Starts the simulated lane (``lanectl sim``) and the controller (``lanectl run``)
+as two processes talking Modbus TCP on free loopback ports, lets the simulated
+operator work the lane for a few minutes with a progress line on stderr, stops
+both, and reports what happened, holding the controller's journal against the
+plant's ground truth: ``boom_contacts`` and ``lost`` must be 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from controller.journal import PASSAGE_KINDS, read_events, read_passages, read_run_stats
+
+__all__ = ["DemoError", "build_report", "match_crossings", "register"]
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+MATCH_TOLERANCE_MS = 3000
+END_MARGIN_MS = 5000
+
+
+class DemoError(RuntimeError):
+    """A child process did not start, or exited early (its log path is in the message)."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("demo", help="run the simulated lane and the controller, then report")
+    parser.add_argument("--minutes", type=float, default=2.0, help="run time (default 2)")
+    parser.add_argument("--scenario", default="checkpoint", help="hw_sim scenario name")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scan-ms", type=int, default=10, help="controller scan period")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--keep", metavar="DIR", help="keep journal, truth and logs in DIR")
+    parser.set_defaults(func=_run)
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[str]
+    log_path: Path
+    log: IO[str]
+
+
+def _python_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "controller.cli", *args]
+
+
+def _start(name: str, args: list[str], workdir: Path, prefix: str) -> tuple[_Child, str]:
+    """Start a child and wait (bounded) for its stdout line beginning with ``prefix``."""
+    log_path = workdir / f"{name}.log"
+    log = log_path.open("w", encoding="utf-8")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        _python_cmd(*args),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    child = _Child(name, proc, log_path, log)
+    lines: list[str] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith(prefix):
+                break
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    thread.join(START_TIMEOUT_S)
+    found = next((ln for ln in lines if ln.startswith(prefix)), None)
+    if found is None:
+        _stop(child)
+        raise DemoError(
+            f"{name} did not print {prefix!r} within {START_TIMEOUT_S:.0f} s "
+            f"(exit {proc.returncode}); see {log_path}: {_tail(log_path)}"
+        )
+    return child, found[len(prefix) :].strip()
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return " | ".join(path.read_text(encoding="utf-8").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop(child: _Child) -> int:
+    """SIGTERM, bounded wait, SIGKILL on timeout; returns the exit code."""
+    proc = child.proc
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(STOP_TIMEOUT_S)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    child.log.close()
+    return int(proc.returncode)
+
+
+def _write_config(path: Path, *, port: int, journal: Path, scan_ms: int) -> None:
+    path.write_text(
+        "\n".join(
+            [
+                "[lane]",
+                'name = "demo"',
+                "open_on_start = true",
+                "[io]",
+                'host = "127.0.0.1"',
+                f"port = {port}",
+                f"scan_ms = {scan_ms}",
+                "[journal]",
+                f'path = "{journal}"',
+                "[api]",
+                'host = "127.0.0.1"',
+                "port = 0",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+
+
+def _get_json(url: str, timeout_s: float = 1.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def _read_truth(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def _iso_ms(text: str) -> float:
+    return _dt.datetime.fromisoformat(text).timestamp() * 1000.0
+
+
+def match_crossings(
+    truth_ms: list[tuple[int, str]],
+    journal_ms: list[tuple[float, str]],
+    *,
+    tolerance_ms: float = MATCH_TOLERANCE_MS,
+    offset_hint_ms: float | None = None,
+) -> tuple[list[tuple[int, int]], list[int], list[int], float]:
+    """Pair truth crossings (sim ms) with journal passages (wall ms), in order.
+
+    The two clocks differ by an unknown offset: try the offsets that line up
+    any pair (near ``offset_hint_ms`` when given) and keep the one that pairs
+    the most. Returns (pairs of indexes, unmatched truth, unmatched journal, offset).
+    """
+    candidates = {offset_hint_ms} if offset_hint_ms is not None else set()
+    for t, _ in truth_ms:
+        for j, _ in journal_ms:
+            off = j - t
+            if offset_hint_ms is None or abs(off - offset_hint_ms) <= 10_000:
+                candidates.add(off)
+    best: tuple[int, float, list[tuple[int, int]]] = (-1, 0.0, [])
+    for off in sorted(candidates, key=lambda o: abs(o - (offset_hint_ms or o))):
+        pairs = _pair(truth_ms, journal_ms, off, tolerance_ms)
+        if len(pairs) > best[0]:
+            best = (len(pairs), off, pairs)
+    _, offset, pairs = best
+    matched_t = {p[0] for p in pairs}
+    matched_j = {p[1] for p in pairs}
+    lost_t = [i for i in range(len(truth_ms)) if i not in matched_t]
+    extra_j = [i for i in range(len(journal_ms)) if i not in matched_j]
+    return pairs, lost_t, extra_j, offset
+
+
+def _pair(
+    truth_ms: list[tuple[int, str]], journal_ms: list[tuple[float, str]], off: float, tol: float
+) -> list[tuple[int, int]]:
+    pairs: list[tuple[int, int]] = []
+    j = 0
+    for i, (t, _) in enumerate(truth_ms):
+        while j < len(journal_ms) and journal_ms[j][0] - off < t - tol:
+            j += 1
+        if j < len(journal_ms) and abs(journal_ms[j][0] - off - t) <= tol:
+            pairs.append((i, j))
+            j += 1
+    return pairs
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(q * len(ordered) + 0.999999) - 1))
+    return ordered[rank]
+
+
+def build_report(
+    truth: dict[str, Any],
+    journal: Path,
+    *,
+    sim_wall0_ms: float,
+    stop_wall_ms: float,
+    duration_s: float,
+) -> dict[str, Any]:
+    """The demo's report from the truth JSON and the controller's journal."""
+    vehicles: list[dict[str, Any]] = truth.get("vehicles", [])
+    contacts: list[dict[str, Any]] = truth.get("contacts", [])
+    events = read_events(journal)
+    passages = read_passages(journal)
+    kinds = [e["kind"] for e in events]
+    stats = read_run_stats(journal)
+    last_stats = stats[-1] if stats else {}
+
+    # Crossings the controller could have journalled: not the ones still rolling at the end.
+    end_sim_ms = stop_wall_ms - sim_wall0_ms - END_MARGIN_MS
+    crossed = sorted(
+        (int(v["crossing_ms"]), str(v.get("crossing"))) for v in vehicles if v.get("crossing_ms")
+    )
+    truth_in_window = [c for c in crossed if c[0] <= end_sim_ms]
+    journal_ms = [(_iso_ms(p["wall"]), str(p["kind"])) for p in passages]
+    pairs, lost_t, extra_j, offset = match_crossings(
+        truth_in_window, journal_ms, offset_hint_ms=sim_wall0_ms
+    )
+    # A passage that pairs with a crossing after the window's end is not a double count.
+    late = [c for c in crossed if c[0] > end_sim_ms]
+    _, _, extra_after_late, _ = match_crossings(
+        late, [journal_ms[i] for i in extra_j], offset_hint_ms=offset
+    )
+    kind_names = {"passed": "vehicle_passed", "tailgate": "tailgate", "run_through": "run_through"}
+    misclassified = sum(
+        1 for i, j in pairs if kind_names.get(truth_in_window[i][1]) != journal_ms[j][1]
+    )
+    times = [
+        (int(v["cleared_ms"]) - int(v["bay_entry_ms"])) / 1000.0
+        for v in vehicles
+        if v.get("cleared_ms") is not None and v.get("bay_entry_ms") is not None
+    ]
+    passed = sum(1 for p in passages if p["kind"] in PASSAGE_KINDS)
+    return {
+        "arrived": sum(1 for v in vehicles if v.get("spawn_ms") is not None),
+        "passed": kinds.count("vehicle_passed"),
+        "sent_aside": kinds.count("vehicle_sent_aside"),
+        "violations": kinds.count("tailgate") + kinds.count("run_through"),
+        "tailgates": kinds.count("tailgate"),
+        "run_throughs": kinds.count("run_through"),
+        "throughput_vph": round(passed * 3600.0 / duration_s, 1) if duration_s > 0 else 0.0,
+        "time_in_lane_mean_s": round(sum(times) / len(times), 2) if times else 0.0,
+        "time_in_lane_p95_s": round(_percentile(times, 0.95), 2),
+        "faults": kinds.count("fault_latched"),
+        "boom_contacts": len(contacts),
+        "boom_lowered_onto_vehicle": sum(1 for c in contacts if c.get("cause") == "boom_lowered"),
+        "lost": len(lost_t) + len(extra_after_late),
+        "misclassified": misclassified,
+        "crossings_truth": len(truth_in_window),
+        "crossings_journal": len(journal_ms),
+        "in_flight_at_end": len(late),
+        "scan_p50_ms": last_stats.get("scan_p50_ms"),
+        "scan_p99_ms": last_stats.get("scan_p99_ms"),
+        "overruns": last_stats.get("overruns"),
+        "scans": last_stats.get("scans"),
+        "bus_failures": last_stats.get("bus_failures"),
+        "duration_s": round(duration_s, 1),
+    }
+
+
+def _progress(api_url: str, truth_path: Path, elapsed: float, total: float) -> str:
+    try:
+        status = _get_json(f"{api_url}/status")
+    except (OSError, ValueError):
+        status = {}
+    core = status.get("core", {}) if isinstance(status, dict) else {}
+    truth = _read_truth(truth_path) or {}
+    summary = truth.get("summary", {})
+    return (
+        f"\r[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}/"
+        f"{int(total) // 60:02d}:{int(total) % 60:02d}] "
+        f"mode {core.get('mode', '?')} phase {core.get('phase', '?')} "
+        f"count {core.get('count', core.get('vehicle_count', '?'))} "
+        f"arrived {summary.get('vehicles', '?')} contacts {summary.get('boom_contacts', '?')}   "
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.minutes <= 0:
+        print("demo: --minutes must be positive", file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            workdir = Path(args.keep)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lanectl-demo-")))
+        try:
+            report = _demo(args, workdir)
+        except DemoError as exc:
+            print(f"\ndemo: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(report, sort_keys=False))
+    else:
+        width = max(len(k) for k in report)
+        for key, value in report.items():
+            print(f"{key:<{width}}  {value}")
+    return 0 if report["boom_contacts"] == 0 and report["lost"] == 0 else 1
+
+
+def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    truth_path = workdir / "truth.json"
+    journal = workdir / "journal.sqlite"
+    config_path = workdir / "lane.toml"
+    children: list[_Child] = []
+    try:
+        sim_args = [
+            "sim",
+            "--scenario",
+            args.scenario,
+            "--port",
+            "0",
+            "--seed",
+            str(args.seed),
+            "--truth-out",
+            str(truth_path),
+        ]
+        sim, addr = _start("sim", sim_args, workdir, "listening on")
+        sim_wall0_ms = time.time() * 1000.0
+        children.append(sim)
+        port = int(addr.rsplit(":", 1)[1])
+        _write_config(config_path, port=port, journal=journal, scan_ms=args.scan_ms)
+        run, api_url = _start(
+            "run", ["run", "--config", str(config_path)], workdir, "api listening on"
+        )
+        children.append(run)
+        total = args.minutes * 60.0
+        t0 = time.monotonic()
+        while (elapsed := time.monotonic() - t0) < total:
+            for child in children:
+                if child.proc.poll() is not None:
+                    raise DemoError(
+                        f"{child.name} exited early with {child.proc.returncode}; "
+                        f"see {child.log_path}: {_tail(child.log_path)}"
+                    )
+            print(_progress(api_url, truth_path, elapsed, total), end="", file=sys.stderr)
+            sys.stderr.flush()
+            time.sleep(min(1.0, max(0.0, total - elapsed)))
+        duration = time.monotonic() - t0
+        stop_wall_ms = time.time() * 1000.0
+        print(file=sys.stderr)
+        code = _stop(run)
+        children.remove(run)
+        if code != 0:
+            raise DemoError(f"run exited with {code}; see {run.log_path}: {_tail(run.log_path)}")
+        _stop(sim)
+        children.remove(sim)
+    finally:
+        for child in children:
+            _stop(child)
+    truth = _read_truth(truth_path)
+    if truth is None:
+        raise DemoError(f"no ground truth in {truth_path}; see {workdir / 'sim.log'}")
+    return build_report(
+        truth,
+        journal,
+        sim_wall0_ms=sim_wall0_ms,
+        stop_wall_ms=stop_wall_ms,
+        duration_s=duration,
+    )

@@ -1,0 +1,70 @@
+"""``lanectl run --config FILE``: the production entry point, one process per lane.
+
+Loads and checks the config (exit 2 naming the key on any error), opens the
+journal, starts the control API and the scan loop in one event loop, and stops
+cleanly on SIGTERM/SIGINT: the last coils stay as written, and the I/O side's
+watchdog applies the fail state once heartbeats stop (S9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from controller.api import ApiError, ApiServer, start_api
+from controller.config import Config, ConfigError, load_config
+from controller.journal import JournalError
+from controller.logs import configure, get_logger
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("run", help="run one lane's controller from its config file")
+    parser.add_argument("--config", required=True, metavar="FILE", help="lane config (TOML)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"lanectl run: config error: {exc}", file=sys.stderr)
+        return 2
+    configure()
+    log = get_logger(lane=config.lane.name)
+    try:
+        return asyncio.run(_main(config, log))
+    except (JournalError, ApiError) as exc:
+        log.error("startup_failed", error=str(exc))
+        print(f"lanectl run: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _main(config: Config, log: Any) -> int:
+    # Imported here so `lanectl --help` and the other commands load without the core.
+    from controller.runtime import Runtime, make_camera
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime = Runtime(config, camera=make_camera(config))
+    api: ApiServer | None = None
+    try:
+        if config.api.enabled:
+            try:
+                api = await start_api(runtime, config.api)
+            except ApiError:
+                runtime.journal.close()
+                raise
+            print(f"api listening on {api.url}", flush=True)
+            log.info("api_listening", url=api.url)
+        await runtime.run(stop)
+    finally:
+        if api is not None:
+            await api.close()
+    return 0

@@ -1,0 +1,408 @@
+"""One lane's TOML configuration, read into frozen dataclasses.
+
+An integrator edits this file on site; a typo must stop the controller before
+it touches the barrier, with a message that says which key of which file is
+wrong. So every key is checked (unknown keys too), and every problem is a
+``ConfigError`` naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from controller.core.types import FailMode, LaneConfig
+from controller.iomap import RegisterMap
+
+__all__ = [
+    "ApiConfig",
+    "CameraConfig",
+    "CameraZoneConfig",
+    "Config",
+    "ConfigError",
+    "IoConfig",
+    "JournalConfig",
+    "LaneSection",
+    "is_loopback",
+    "load_config",
+    "parse_config",
+]
+
+
+class ConfigError(ValueError):
+    """A lane configuration problem; ``key`` is the dotted TOML key, ``path`` the file."""
+
+    def __init__(self, path: str, key: str, message: str) -> None:
+        self.path = path
+        self.key = key
+        self.message = message
+        super().__init__(f"{path}: {key}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class LaneSection:
+    name: str = "lane"
+    open_on_start: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class IoConfig:
+    """Where the lane's I/O is and how the scan loop talks to it."""
+
+    transport: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int = 502
+    unit: int = 1
+    timeout_ms: int = 50
+    """Per-request timeout of the Modbus adapter."""
+    connect_timeout_ms: int = 1000
+    scan_ms: int = 10
+    watchdog_ms: int = 500
+    """Written to holding register 1 on every (re)connect (S9)."""
+    missed_scans: int = 1
+    """Failed scans tolerated (last inputs reused) before the core is told bus_ok=False."""
+    reconnect_min_ms: int = 100
+    reconnect_max_ms: int = 5000
+    offsets: RegisterMap = field(default_factory=RegisterMap)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalConfig:
+    path: Path = Path("lanectl-journal.sqlite")
+    replay_hours: float = 24.0
+    snapshot_s: int = 600
+    """A state snapshot is written this often; the replay ring is cut at snapshots."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None
+    max_body_bytes: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class CameraZoneConfig:
+    name: str
+    polygon: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """Passed as is to ``controller.vision.presence.from_config``."""
+
+    url: str
+    zones: tuple[CameraZoneConfig, ...] = ()
+    detector: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    lane: LaneSection
+    io: IoConfig
+    core: LaneConfig
+    journal: JournalConfig
+    api: ApiConfig
+    camera: CameraConfig | None = None
+
+
+_TIMING_KEYS = (
+    "amber_ms",
+    "warn_ms",
+    "travel_timeout_ms",
+    "clear_delay_ms",
+    "stop_debounce_ms",
+    "presence_on_ms",
+    "presence_off_ms",
+    "stuck_loop_ms",
+    "disagreement_ms",
+)
+_POLICY_KEYS = ("max_reversals", "auto_release_ms", "early_entry", "fail_mode")
+_CAMERA_ZONES = ("approach", "bay", "barrier", "exit")
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Reader:
+    """Pops typed values from one TOML table, remembering the dotted prefix for errors."""
+
+    def __init__(self, path: str, prefix: str, table: object) -> None:
+        self.path = path
+        self.prefix = prefix
+        if not isinstance(table, dict):
+            raise ConfigError(path, prefix or "<root>", f"must be a table, got {_kind(table)}")
+        self.table: dict[str, Any] = dict(table)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(self.path, self.key(name), message)
+
+    def sub(self, name: str) -> _Reader:
+        return _Reader(self.path, self.key(name), self.table.pop(name, {}))
+
+    def has(self, name: str) -> bool:
+        return name in self.table
+
+    def raw(self, name: str) -> Any:
+        return self.table.pop(name)
+
+    def string(self, name: str, default: str) -> str:
+        value = self.table.pop(name, default)
+        if not isinstance(value, str):
+            raise self.error(name, f"must be a string, got {_kind(value)}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.table.pop(name, default)
+        if not isinstance(value, bool):
+            raise self.error(name, f"must be true or false, got {_kind(value)}")
+        return value
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        value = self.table.pop(name, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(name, f"must be an integer, got {_kind(value)}")
+        if not lo <= value <= hi:
+            raise self.error(name, f"{value} is outside {lo}..{hi}")
+        return value
+
+    def number(self, name: str, default: float, lo: float, hi: float) -> float:
+        value = self.table.pop(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(name, f"must be a number, got {_kind(value)}")
+        if not lo <= value <= hi:
+            raise self.error(name, f"{value} is outside {lo}..{hi}")
+        return float(value)
+
+    def done(self) -> None:
+        for name in self.table:
+            raise self.error(name, "unknown key")
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _host(r: _Reader, name: str, default: str) -> str:
+    host = r.string(name, default)
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            if not host or any(c.isspace() for c in host):
+                raise r.error(name, f"{host!r} is not a host name or address") from None
+    return host
+
+
+def _lane(r: _Reader) -> LaneSection:
+    name = r.string("name", "lane")
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise r.error("name", f"{name!r}: use letters, digits, '-' and '_'")
+    section = LaneSection(name=name, open_on_start=r.boolean("open_on_start", True))
+    r.done()
+    return section
+
+
+def _io(r: _Reader) -> IoConfig:
+    transport = r.string("transport", "tcp")
+    if transport != "tcp":
+        raise r.error("transport", f"{transport!r}: supported transports are 'tcp'")
+    host = _host(r, "host", "127.0.0.1")
+    port = r.integer("port", 502, 1, 65535)
+    unit = r.integer("unit", 1, 0, 247)
+    timeout_ms = r.integer("timeout_ms", 50, 1, 10_000)
+    connect_timeout_ms = r.integer("connect_timeout_ms", 1000, 10, 60_000)
+    scan_ms = r.integer("scan_ms", 10, 2, 1000)
+    watchdog_ms = r.integer("watchdog_ms", 500, 20, 65535)
+    missed = r.integer("missed_scans", 1, 0, 2)
+    rmin = r.integer("reconnect_min_ms", 100, 10, 60_000)
+    rmax = r.integer("reconnect_max_ms", 5000, 10, 600_000)
+    if rmax < rmin:
+        raise r.error("reconnect_max_ms", f"{rmax} is under reconnect_min_ms {rmin}")
+    if watchdog_ms < 3 * scan_ms:
+        raise r.error("watchdog_ms", f"{watchdog_ms} is under three scans ({3 * scan_ms} ms)")
+    off = r.sub("offsets")
+    offsets = RegisterMap(
+        discrete_input_base=off.integer("discrete_inputs", 0, 0, 65519),
+        coil_base=off.integer("coils", 0, 0, 65519),
+        holding_register_base=off.integer("holding_registers", 0, 0, 65519),
+        input_register_base=off.integer("input_registers", 0, 0, 65519),
+    )
+    off.done()
+    r.done()
+    return IoConfig(
+        transport=transport,
+        host=host,
+        port=port,
+        unit=unit,
+        timeout_ms=timeout_ms,
+        connect_timeout_ms=connect_timeout_ms,
+        scan_ms=scan_ms,
+        watchdog_ms=watchdog_ms,
+        missed_scans=missed,
+        reconnect_min_ms=rmin,
+        reconnect_max_ms=rmax,
+        offsets=offsets,
+    )
+
+
+def _core(timing: _Reader, policy: _Reader, watchdog_ms: int) -> LaneConfig:
+    defaults = LaneConfig()
+    values: dict[str, Any] = {"watchdog_ms": watchdog_ms}
+    for name in _TIMING_KEYS:
+        values[name] = timing.integer(name, getattr(defaults, name), 0, 86_400_000)
+    if values["amber_ms"] < LaneConfig.AMBER_MIN_MS:
+        raise timing.error(
+            "amber_ms", f"{values['amber_ms']} is under the minimum {LaneConfig.AMBER_MIN_MS} (S6)"
+        )
+    timing.done()
+    values["max_reversals"] = policy.integer("max_reversals", defaults.max_reversals, 1, 100)
+    auto = policy.integer("auto_release_ms", 0, 0, 86_400_000)
+    values["auto_release_ms"] = auto if auto > 0 else None
+    values["early_entry"] = policy.boolean("early_entry", defaults.early_entry)
+    fail = policy.string("fail_mode", defaults.fail_mode.value)
+    try:
+        values["fail_mode"] = FailMode(fail)
+    except ValueError:
+        raise policy.error("fail_mode", f"{fail!r}: use 'secure' or 'safe'") from None
+    policy.done()
+    known = {f.name for f in fields(LaneConfig)}
+    return LaneConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _journal(r: _Reader, base: Path) -> JournalConfig:
+    raw = r.string("path", "lanectl-journal.sqlite")
+    if not raw:
+        raise r.error("path", "must not be empty")
+    path = Path(raw)
+    if not path.is_absolute():
+        path = base / path
+    hours = r.number("replay_hours", 24.0, 0.01, 24.0 * 366)
+    snapshot_s = r.integer("snapshot_s", 600, 1, 86_400)
+    r.done()
+    return JournalConfig(path=path, replay_hours=hours, snapshot_s=snapshot_s)
+
+
+def _api(r: _Reader, base: Path) -> ApiConfig:
+    enabled = r.boolean("enabled", True)
+    host = _host(r, "host", "127.0.0.1")
+    port = r.integer("port", 8080, 0, 65535)
+    max_body = r.integer("max_body_bytes", 4096, 64, 1_048_576)
+    token: str | None = None
+    if r.has("token") and r.has("token_file"):
+        raise r.error("token_file", "give either token or token_file, not both")
+    if r.has("token"):
+        token = r.string("token", "")
+        if len(token) < 16:
+            raise r.error("token", "must be at least 16 characters")
+    elif r.has("token_file"):
+        raw = r.string("token_file", "")
+        path = Path(raw) if Path(raw).is_absolute() else base / raw
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise r.error("token_file", f"cannot read {path}: {exc.strerror}") from None
+        if len(token) < 16:
+            raise r.error("token_file", f"{path}: the token must be at least 16 characters")
+    r.done()
+    if enabled and not is_loopback(host) and token is None:
+        raise ConfigError(
+            r.path, r.key("token"), f"required when the API binds to {host} (not loopback)"
+        )
+    return ApiConfig(enabled=enabled, host=host, port=port, token=token, max_body_bytes=max_body)
+
+
+def _camera(r: _Reader) -> CameraConfig:
+    url = r.string("url", "")
+    if not url:
+        raise r.error("url", "missing (a stream URL, device path or video file)")
+    zones: list[CameraZoneConfig] = []
+    raw_zones = r.raw("zone") if r.has("zone") else []
+    if not isinstance(raw_zones, list):
+        raise r.error("zone", "must be an array of tables ([[camera.zone]])")
+    seen: set[str] = set()
+    for i, item in enumerate(raw_zones):
+        z = _Reader(r.path, f"{r.key('zone')}[{i}]", item)
+        name = z.string("name", "")
+        if name not in _CAMERA_ZONES:
+            raise z.error("name", f"{name!r}: use one of {', '.join(_CAMERA_ZONES)}")
+        if name in seen:
+            raise z.error("name", f"{name!r} is given twice")
+        seen.add(name)
+        if not z.has("polygon"):
+            raise z.error("polygon", "missing")
+        poly = z.raw("polygon")
+        if not isinstance(poly, list) or len(poly) < 3:
+            raise z.error("polygon", "must be an array of at least 3 [x, y] points")
+        points: list[tuple[float, float]] = []
+        for j, pt in enumerate(poly):
+            ok = (
+                isinstance(pt, list)
+                and len(pt) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in pt)
+            )
+            if not ok:
+                raise z.error(f"polygon[{j}]", f"must be [x, y] numbers, got {pt!r}")
+            points.append((float(pt[0]), float(pt[1])))
+        z.done()
+        zones.append(CameraZoneConfig(name=name, polygon=tuple(points)))
+    detector = r.raw("detector") if r.has("detector") else {}
+    if not isinstance(detector, dict):
+        raise r.error("detector", "must be a table")
+    r.done()
+    return CameraConfig(url=url, zones=tuple(zones), detector=detector)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    """Check and convert an already-parsed TOML document (``path`` is used for errors and
+    for resolving relative paths)."""
+    name = str(path)
+    root = _Reader(name, "", dict(data))
+    base = path.parent
+    lane = _lane(root.sub("lane"))
+    io = _io(root.sub("io"))
+    core = _core(root.sub("timing"), root.sub("policy"), io.watchdog_ms)
+    journal = _journal(root.sub("journal"), base)
+    api = _api(root.sub("api"), base)
+    camera = _camera(root.sub("camera")) if root.has("camera") else None
+    root.done()
+    return Config(path=path, lane=lane, io=io, core=core, journal=journal, api=api, camera=camera)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a lane config file; every problem raises ``ConfigError``."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), "<file>", "no such file") from None
+    except OSError as exc:
+        raise ConfigError(str(p), "<file>", f"cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), "<file>", f"not UTF-8 text: {exc.reason}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), "<toml>", f"bad TOML: {exc}") from None
+    return parse_config(data, p)

@@ -1,0 +1,403 @@
+"""The imperative shell: one asyncio scan loop wiring Modbus I/O, core, camera and journal.
+
+Scans run on fixed deadlines (``start + k * period``), so a late scan does not
+push every later one back; a scan that runs past the next deadline counts as an
+overrun and the deadlines it missed are skipped (counted), never bunched up.
+Each scan: FC2 all discrete inputs, FC4 the input registers, ``core.scan``
+(with API commands and camera zones), one FC15 of all coils, FC6 heartbeat,
+FC16 of mode/phase and count when they change. A failed bus becomes
+``bus_ok=False`` for the core (which latches the bus fault) and a background
+reconnect with exponential backoff; every (re)connect writes watchdog_ms first
+and then lets the core reconcile from the inputs it reads -- the boom's
+position is never assumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from controller.config import Config
+from controller.core import codec
+from controller.core import scan as core
+from controller.core.types import CameraZones, Command, CommandKind, Inputs, LaneConfig
+from controller.io.modbus import BusError, ModbusIo, TcpEndpoint
+from controller.iomap import (
+    DISCRETE_INPUTS,
+    INPUT_REGISTERS,
+    coils_from_outputs,
+    inputs_from_bits,
+    split_u32,
+)
+from controller.journal import Journal, read_last_persisted
+from controller.logs import get_logger
+
+__all__ = [
+    "CameraProvider",
+    "Runtime",
+    "ScanTimes",
+    "lane_config_json",
+    "make_camera",
+]
+
+HR_HEARTBEAT = 0
+HR_WATCHDOG = 1
+HR_MODE_PHASE = 2
+MAX_COMMANDS_PER_SCAN = 4
+MAX_QUEUED_COMMANDS = 64
+
+
+class CameraProvider(Protocol):
+    """What the scan loop needs from the presence detector (controller.vision)."""
+
+    def zones(self, now_ms: int) -> CameraZones: ...
+
+    def note_empty(self, bay: bool, barrier: bool, approach: bool, exit: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def lane_config_json(config: LaneConfig) -> str:
+    """LaneConfig as JSON (stored with each run so a replay rebuilds the same core)."""
+    values = asdict(config)
+    values["fail_mode"] = config.fail_mode.value
+    return json.dumps(values, sort_keys=True)
+
+
+class ScanTimes:
+    """Scan durations in a 10 us histogram: exact enough percentiles for any run length."""
+
+    BUCKET_US = 10
+    BUCKETS = 20_000  # up to 200 ms; longer scans land in the last bucket
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.BUCKETS + 1)
+        self.n = 0
+        self.max_us = 0
+        self.recent: collections.deque[int] = collections.deque(maxlen=1000)
+
+    def add(self, us: int) -> None:
+        self.counts[min(us // self.BUCKET_US, self.BUCKETS)] += 1
+        self.n += 1
+        self.max_us = max(self.max_us, us)
+        self.recent.append(us)
+
+    def percentile_ms(self, q: float) -> float:
+        if self.n == 0:
+            return 0.0
+        rank = max(1, int(q * self.n + 0.999999))
+        seen = 0
+        for i, c in enumerate(self.counts):
+            seen += c
+            if seen >= rank:
+                return round((i + 1) * self.BUCKET_US / 1000.0, 3)
+        return round(self.max_us / 1000.0, 3)
+
+
+class Runtime:
+    """One lane's controller process, minus the HTTP API (``controller.api`` serves it)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        io: ModbusIo | None = None,
+        camera: CameraProvider | None = None,
+        journal: Journal | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.config = config
+        c = config.io
+        self.io = io or ModbusIo(
+            TcpEndpoint(c.host, c.port),
+            unit=c.unit,
+            timeout_s=c.timeout_ms / 1000.0,
+            connect_timeout_s=c.connect_timeout_ms / 1000.0,
+            di_base=c.offsets.discrete_input_base,
+            ir_base=c.offsets.input_register_base,
+            coil_base=c.offsets.coil_base,
+            hr_base=c.offsets.holding_register_base,
+        )
+        self.camera = camera
+        self.journal = journal or Journal(
+            config.journal.path,
+            lane=config.lane.name,
+            config_json=lane_config_json(config.core),
+            replay_hours=config.journal.replay_hours,
+        )
+        self.log = get_logger(lane=config.lane.name)
+        self._clock = clock_ns
+        persisted_json = _last_persisted(self.journal)
+        persisted = core.Persisted.from_json(persisted_json) if persisted_json else None
+        self.state = core.initial_state(config.core, persisted)
+        self._persisted_json = persisted_json
+        self._commands: collections.deque[Command] = collections.deque()
+        self._bits = [False] * len(DISCRETE_INPUTS)
+        self._regs = [0] * len(INPUT_REGISTERS)
+        self._have_inputs = False
+        self._io_ready = False
+        self._missed = 0
+        self._heartbeat = 0
+        self._hr_written: tuple[int, int] | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._last_inputs_json = ""
+        self.seq = self.journal.first_seq
+        self.times = ScanTimes()
+        self.scans = 0
+        self.overruns = 0
+        self.skipped = 0
+        self.bus_failures = 0
+        self.reconnects = 0
+        self.started_ns = 0
+        self.now_ms = 0
+        self.last_bus_error: str | None = None
+        self.stopping = False
+        if config.lane.open_on_start:
+            self._commands.append(Command(CommandKind.OPEN_LANE, "config"))
+
+    # ---- control API side ----
+
+    def submit(self, command: Command) -> None:
+        """Queue an operator command for the next scan (raises OverflowError when flooded)."""
+        if len(self._commands) >= MAX_QUEUED_COMMANDS:
+            raise OverflowError("command queue is full")
+        self._commands.append(command)
+
+    def status(self) -> dict[str, Any]:
+        journal_error = self.journal.error
+        return {
+            "lane": self.config.lane.name,
+            "core": core.status(self.state),
+            "bus": {
+                "connected": self._io_ready,
+                "endpoint": self.io.endpoint.describe(),
+                "failures": self.bus_failures,
+                "reconnects": self.reconnects,
+                "last_error": self.last_bus_error,
+            },
+            "scan": self.stats(),
+            "journal": {
+                "path": str(self.journal.path),
+                "error": None if journal_error is None else str(journal_error),
+            },
+            "camera": self.camera is not None,
+            "uptime_ms": self.now_ms,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "period_ms": self.config.io.scan_ms,
+            "scans": self.scans,
+            "overruns": self.overruns,
+            "skipped": self.skipped,
+            "scan_p50_ms": self.times.percentile_ms(0.50),
+            "scan_p99_ms": self.times.percentile_ms(0.99),
+            "scan_max_ms": round(self.times.max_us / 1000.0, 3),
+            "bus_failures": self.bus_failures,
+            "reconnects": self.reconnects,
+        }
+
+    # ---- the loop ----
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, then scan until ``stop`` is set; always closes I/O, camera and journal."""
+        try:
+            await self._connect_first(stop)
+            if not stop.is_set():
+                await self._loop(stop)
+        finally:
+            self.stopping = True
+            if self._reconnect_task is not None:
+                self._reconnect_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reconnect_task
+            self.io.close()
+            if self.camera is not None:
+                self.camera.close()
+            self._write_persisted()
+            self.journal.record_stats(self.stats())
+            self.journal.close()
+            self.log.info("runtime_stopped", **self.stats())
+
+    async def _connect_first(self, stop: asyncio.Event) -> None:
+        # Until the I/O answers once, the I/O side's own watchdog holds the fail state (S9);
+        # scanning with nothing read would only latch a bus fault an operator must clear.
+        delay = self.config.io.reconnect_min_ms / 1000.0
+        while not stop.is_set():
+            if await self._try_connect():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, self.config.io.reconnect_max_ms / 1000.0)
+
+    async def _try_connect(self) -> bool:
+        try:
+            await self.io.connect()
+            await self.io.write_register(HR_WATCHDOG, self.config.io.watchdog_ms)
+            self._hr_written = None
+        except BusError as exc:
+            self.io.close()
+            self.last_bus_error = str(exc)
+            self.log.warning("bus_connect_failed", error=str(exc))
+            return False
+        self._io_ready = True
+        self._missed = 0
+        self.log.info(
+            "bus_connected",
+            endpoint=self.io.endpoint.describe(),
+            watchdog_ms=self.config.io.watchdog_ms,
+        )
+        return True
+
+    async def _reconnect(self) -> None:
+        delay = self.config.io.reconnect_min_ms / 1000.0
+        while not self.stopping:
+            await asyncio.sleep(delay)
+            if await self._try_connect():
+                self.reconnects += 1
+                return
+            delay = min(delay * 2, self.config.io.reconnect_max_ms / 1000.0)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        period = self.config.io.scan_ms * 1_000_000
+        t0 = self._clock()
+        self.started_ns = t0
+        self.journal.record_snapshot(self.seq, 0, "start", codec.encode_state(self.state))
+        snapshot_every = self.config.journal.snapshot_s * 1000
+        next_snapshot = snapshot_every
+        self.log.info("runtime_started", scan_ms=self.config.io.scan_ms, first_seq=self.seq)
+        k = 0
+        while not stop.is_set():
+            delay = t0 + k * period - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay / 1e9)
+                if stop.is_set():
+                    break
+            start = self._clock()
+            now_ms = (start - t0) // 1_000_000
+            self.now_ms = now_ms
+            if now_ms >= next_snapshot:
+                self.journal.record_snapshot(
+                    self.seq, now_ms, "periodic", codec.encode_state(self.state)
+                )
+                next_snapshot += snapshot_every
+            await self.scan_once(now_ms)
+            end = self._clock()
+            self.times.add((end - start) // 1000)
+            k += 1
+            if end > t0 + k * period:
+                self.overruns += 1
+                behind = (end - t0) // period + 1
+                self.skipped += behind - k
+                k = behind
+
+    async def scan_once(self, now_ms: int) -> None:
+        """One scan at ``now_ms``: read, decide, write, journal."""
+        if self._io_ready:
+            try:
+                bits = await self.io.read_discrete_inputs(len(DISCRETE_INPUTS))
+                regs = await self.io.read_input_registers(len(INPUT_REGISTERS))
+            except BusError as exc:
+                self._bus_failed(exc)
+            else:
+                self._bits, self._regs = bits, regs
+                self._have_inputs = True
+                self._missed = 0
+        else:
+            self._missed += 1
+        bus_ok = self._have_inputs and self._missed <= self.config.io.missed_scans
+        commands: list[Command] = []
+        while self._commands and len(commands) < MAX_COMMANDS_PER_SCAN:
+            commands.append(self._commands.popleft())
+        camera = self.camera.zones(now_ms) if self.camera is not None else CameraZones()
+        inputs = inputs_from_bits(
+            self._bits,
+            io_status=self._regs[0],
+            bus_ok=bus_ok,
+            camera=camera,
+            commands=tuple(commands),
+        )
+        result = core.scan(self.state, inputs, now_ms)
+        self.state = result.state
+        if self._io_ready and self._missed == 0:
+            await self._write(result.outputs)
+        self._journal_scan(inputs, now_ms, result)
+        if self.camera is not None and bus_ok:
+            self.camera.note_empty(
+                bay=not inputs.loop_bay,
+                barrier=not (inputs.photocell or inputs.safety_edge),
+                approach=not inputs.loop_approach,
+                exit=not inputs.loop_exit,
+            )
+        self.scans += 1
+        self.seq += 1
+
+    async def _write(self, outputs: Any) -> None:
+        try:
+            await self.io.write_coils(coils_from_outputs(outputs))
+            self._heartbeat = (self._heartbeat + 1) & 0xFFFF
+            await self.io.write_register(HR_HEARTBEAT, self._heartbeat)
+            regs = (core.mode_phase_code(self.state), core.vehicle_count(self.state))
+            if regs != self._hr_written:
+                high, low = split_u32(regs[1] & 0xFFFF_FFFF)
+                await self.io.write_registers(HR_MODE_PHASE, [regs[0] & 0xFFFF, high, low])
+                self._hr_written = regs
+        except BusError as exc:
+            self._bus_failed(exc)
+
+    def _bus_failed(self, exc: BusError) -> None:
+        self.bus_failures += 1
+        self._missed += 1
+        self.last_bus_error = str(exc)
+        # A timeout may be one slow reply; a broken connection, or timeouts three scans
+        # running, means reconnecting (the core has latched the bus fault by then).
+        if not exc.timeout or self._missed >= 3:
+            self.log.warning("bus_lost", error=str(exc), missed=self._missed)
+            self._io_ready = False
+            self.io.close()
+            if self._reconnect_task is None or self._reconnect_task.done():
+                self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+        else:
+            self.log.info("bus_timeout", error=str(exc), missed=self._missed)
+
+    def _journal_scan(self, inputs: Inputs, now_ms: int, result: core.ScanResult) -> None:
+        encoded = codec.encode_inputs(inputs)
+        changed = encoded != self._last_inputs_json
+        self._last_inputs_json = encoded
+        coils = 0
+        for i, bit in enumerate(coils_from_outputs(result.outputs)):
+            coils |= int(bit) << i
+        self.journal.record_scan(self.seq, now_ms, encoded if changed else None, coils)
+        if result.events:
+            for event in result.events:
+                self.journal.record_event(
+                    self.seq, event.at_ms, event.kind, codec.encode_event(event)
+                )
+                self.log.info(event.kind, at_ms=event.at_ms, **dict(event.data))
+            self._write_persisted()
+
+    def _write_persisted(self) -> None:
+        text = core.persisted(self.state).to_json()
+        if text != self._persisted_json:
+            self.journal.record_persisted(self.seq, text)
+            self._persisted_json = text
+
+
+def make_camera(config: Config) -> CameraProvider | None:
+    """The presence detector from ``[camera]``, imported only when a camera is configured."""
+    if config.camera is None:
+        return None
+    module = importlib.import_module("controller.vision.presence")
+    provider: CameraProvider = module.from_config(config.camera)
+    return provider
+
+
+def _last_persisted(journal: Journal) -> str | None:
+    return read_last_persisted(journal.path)
