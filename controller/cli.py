@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "version",
     "iomap",
     "sim",
+    "sim",
     "run",
     "ctl",
     "journal",

@@ -48,3 +48,15 @@ class LaneGeometry:
     zone_bay: Span = Span(-21.0, -0.8)
     zone_barrier: Span = Span(-0.8, 0.8)
     zone_exit: Span = Span(0.8, 10.0)
+    # The boom arm and how low it may come before it touches a vehicle.
+    boom_span: Span = Span(-0.1, 0.1)
+    """Where the boom arm lies across the lane when down; a body in it is under the boom."""
+    boom_contact_permille: int = 700
+    """Below this position (0 down .. 1000 up) the arm is at roof height and touches a vehicle."""
+    loop_margin_m: float = 0.3
+    """Loops stop this far inside each lane edge: a vehicle pulled aside is off them."""
+
+    def in_lane(self, lateral_y_m: float, width_m: float) -> bool:
+        """True when a body at this lateral offset still covers part of the lane's loops."""
+        half_loop = self.lane_width_m / 2 - self.loop_margin_m
+        return abs(lateral_y_m) - width_m / 2 < half_loop

@@ -1,0 +1,144 @@
+"""``lanectl sim``: run the simulated lane in real time behind a Modbus TCP server.
+
+This is how a controller is tested without a lane: hardware-in-the-loop tests
+and the demo start it, read the address it prints, and talk Modbus to it. The
+simulator is imported inside the handler only, so the product never loads it.
+Further ``lanectl sim <sub-command>`` handlers (e.g. ``render``) live in their
+own modules, listed in ``SIM_SUBCOMMAND_MODULES``, each exposing
+``register_sim(sub)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hw_sim.plant import Plant
+
+__all__ = ["SIM_SUBCOMMAND_MODULES", "register", "write_json_atomic"]
+
+SIM_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+"""Modules under controller.commands that add ``lanectl sim <name>`` via ``register_sim(sub)``."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "sim",
+        help="run the simulated lane as a Modbus TCP server",
+        description="Run the simulated lane in real time behind a Modbus TCP server "
+        "until SIGINT/SIGTERM. Prints 'listening on HOST:PORT' once bound.",
+    )
+    parser.add_argument("--scenario", default="checkpoint", help="scenario name or TOML path")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback)")
+    parser.add_argument("--port", type=int, default=5020, help="TCP port; 0 picks a free one")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the traffic")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    parser.add_argument("--step-ms", type=int, default=10, help="plant time step (ms)")
+    parser.add_argument("--truth-out", type=Path, help="write the ground truth JSON here")
+    parser.add_argument("--edge-log", type=Path, help="write edge-to-coil latencies on exit")
+    parser.add_argument("--fail-mode", choices=("secure", "safe"), default="secure")
+    parser.add_argument(
+        "--watchdog-ms", type=int, default=500, help="initial HR1 watchdog (0 disables)"
+    )
+    parser.set_defaults(func=_run, sim_command=None)
+    sim_sub = parser.add_subparsers(dest="sim_command", required=False, metavar="SUBCOMMAND")
+    for name in SIM_SUBCOMMAND_MODULES:
+        importlib.import_module(f"controller.commands.{name}").register_sim(sim_sub)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so a reader never sees a half-written file (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    from controller.core.types import FailMode
+    from controller.logs import configure
+    from hw_sim.plant import Plant
+    from hw_sim.scenario import ScenarioError, load_scenario
+
+    configure()
+    if not 0 <= args.port <= 65535:
+        raise SystemExit(f"lanectl sim: --port: {args.port} is outside 0..65535")
+    if args.speed <= 0:
+        raise SystemExit(f"lanectl sim: --speed: must be positive, got {args.speed}")
+    if not 0 <= args.watchdog_ms <= 65535:
+        raise SystemExit(f"lanectl sim: --watchdog-ms: {args.watchdog_ms} is outside 0..65535")
+    if args.step_ms < 1:
+        raise SystemExit(f"lanectl sim: --step-ms: must be at least 1, got {args.step_ms}")
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        raise SystemExit(f"lanectl sim: --scenario: {exc}") from exc
+    plant = Plant(
+        scenario,
+        args.seed,
+        step_ms=args.step_ms,
+        fail_mode=FailMode(args.fail_mode),
+        watchdog_ms=args.watchdog_ms,
+    )
+    return asyncio.run(_serve(plant, args))
+
+
+async def _serve(plant: Plant, args: argparse.Namespace) -> int:
+    from controller.logs import get_logger
+    from hw_sim.server import SimServer
+
+    log = get_logger(component="sim", scenario=plant.scenario.name, seed=plant.seed)
+    server = SimServer(plant, host=args.host, port=args.port, speed=args.speed)
+    try:
+        host, port = await server.start()
+    except (OSError, RuntimeError) as exc:
+        log.error("sim_bind_failed", host=args.host, port=args.port, error=str(exc))
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
+    log.info("sim_listening", host=host, port=port, speed=args.speed)
+    print(f"listening on {host}:{port}", flush=True)
+    writer = asyncio.ensure_future(_write_truth_periodically(plant, args.truth_out))
+    try:
+        await server.run()
+    finally:
+        writer.cancel()
+        await server.shutdown()
+        if args.truth_out is not None:
+            write_json_atomic(args.truth_out, plant.truth.to_dict())
+        if args.edge_log is not None:
+            samples = plant.io.edge_to_coil_ns()
+            write_json_atomic(args.edge_log, {"edge_to_coil_ns": samples, "count": len(samples)})
+        log.info(
+            "sim_stopped",
+            now_ms=plant.now_ms,
+            bus=server.counters.as_dict(),
+            watchdog_trips=plant.io.trips,
+            **plant.truth.summary(),
+        )
+    sys.stdout.flush()
+    return 0
+
+
+async def _write_truth_periodically(plant: Plant, path: Path | None) -> None:
+    if path is None:
+        return
+    while True:
+        write_json_atomic(path, plant.truth.to_dict())
+        await asyncio.sleep(1.0)
