@@ -19,7 +19,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "version",
     "iomap",
     "sim",
-    "sim",
     "run",
     "ctl",
     "journal",
