@@ -18,6 +18,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES: tuple[str, ...] = (
     "version",
     "iomap",
+    "states",
     "sim",
     "run",
     "ctl",

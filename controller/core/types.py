@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass, field, fields
 
 __all__ = [
+    "EVENT_KINDS",
     "CameraHealth",
     "CameraZones",
     "Command",
@@ -21,6 +22,7 @@ __all__ = [
     "LaneConfig",
     "Mode",
     "Outputs",
+    "Phase",
 ]
 
 EventValue = int | str | bool
@@ -37,8 +39,71 @@ class Mode(enum.Enum):
     OPEN = 6
 
 
+class Phase(enum.Enum):
+    """Where the lane is in its cycle (OPEN/CLOSED) or what the boom does in the other modes.
+
+    The value is the low byte of holding register 2 (mode code << 8 | phase code).
+    """
+
+    START = 0
+    """Just started or back from a special mode: the boom position is being reconciled."""
+    READY = 1
+    """Boom down, no vehicle in the bay (entry green when the lane is OPEN)."""
+    ENTERING = 2
+    """A vehicle is in the bay and not yet stopped (entry amber, then red)."""
+    INSPECTING = 3
+    """The vehicle stands in the bay waiting for release or send-aside."""
+    ASIDE = 4
+    """The vehicle was sent aside: waiting for the bay to clear."""
+    WARNING = 5
+    """Released: the warn light flashes before the boom moves."""
+    RAISING = 6
+    """The boom goes up to its up limit."""
+    PASSING = 7
+    """Boom up, exit green: the released vehicle crosses the barrier line."""
+    CLEARING = 8
+    """Exit red: waiting until nothing is under the boom for ``clear_delay_ms``."""
+    LOWERING = 9
+    """The boom goes down; any presence reverses it."""
+    HALTED = 10
+    """Motor off, no cycle (ESTOP, maintenance, a latched fault, the boom at its fail position)."""
+    OPENED = 11
+    """Emergency open: boom up, exit green, motor off."""
+
+
+EVENT_KINDS: tuple[str, ...] = (
+    "vehicle_arrived",
+    "vehicle_stopped",
+    "vehicle_released",
+    "vehicle_passed",
+    "tailgate",
+    "run_through",
+    "vehicle_sent_aside",
+    "vehicle_backed_out",
+    "boom_reversed",
+    "fault_latched",
+    "fault_reset",
+    "mode_changed",
+    "command_rejected",
+    "safety_override",
+    "bus_lost",
+    "bus_restored",
+    "sensor_disagreement",
+    "stuck_loop",
+    "camera_fault",
+    "camera_restored",
+    "motor_fault",
+)
+"""Every event kind the core emits; the journal, logs and tests rely on these names.
+
+``vehicle_passed``, ``tailgate`` and ``run_through`` are the three crossing
+events (S11): each carries ``count``, the running total of ALL crossings.
+"""
+
+
 class FailMode(enum.Enum):
-    """Where the boom goes in the fail state (S10): down to secure the lane, or up to keep it safe."""
+    """Where the boom goes in the fail state (S10): down to secure the lane, or up to keep it
+    safe."""
 
     SECURE = "secure"
     SAFE = "safe"
@@ -177,7 +242,8 @@ class LaneConfig:
     clear_delay_ms: int = 500
     """The barrier zone must stay clear this long before the boom starts down."""
     stop_debounce_ms: int = 1000
-    """A vehicle on the bay loop with the approach clear this long counts as stopped."""
+    """A vehicle on the bay loop this long counts as stopped (the approach loop may be
+    occupied: a stopped 18 m truck covers it)."""
     presence_on_ms: int = 100
     presence_off_ms: int = 300
     max_reversals: int = 3
