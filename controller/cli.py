@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "config_cmd",
     "demo",
+    "bench",
 )
 
 

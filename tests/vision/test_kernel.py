@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from controller.bench.kernel import KernelParams, OpenCvFrameStats
+from controller.cli import main
 from controller.vision.kernel import (
     GAIN_Q8_MAX,
     MAX_CELL,
@@ -426,3 +430,78 @@ def test_kernel_releases_the_gil() -> None:
         worker.join(10.0)
     assert not worker.is_alive()
     assert max(progress) > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    size=st.sampled_from([(64, 96), (48, 48), (16, 8), (240, 320), (50, 70), (33, 17)]),
+    cell=st.sampled_from([1, 4, 8, 16]),
+    style=st.sampled_from(["uniform", "near", "extreme"]),
+    gain_q8=GAINS,
+    offset=OFFSETS,
+    ref_threshold=THRESHOLDS,
+    motion_threshold=THRESHOLDS,
+)
+def test_opencv_comparison_gives_the_kernel_numbers(
+    seed: int,
+    size: tuple[int, int],
+    cell: int,
+    style: str,
+    gain_q8: int,
+    offset: int,
+    ref_threshold: int,
+    motion_threshold: int,
+) -> None:
+    """The OpenCV pipeline the benchmark times computes exactly the kernel's outputs."""
+    height, width = size
+    frame, reference, previous = _frames(seed, height, width, style)
+    params = KernelParams(cell, gain_q8, offset, ref_threshold, motion_threshold)
+    opencv_previous = previous.copy()
+    got = OpenCvFrameStats(height, width, params)(frame, reference, opencv_previous)
+    expected = frame_stats(
+        frame,
+        reference,
+        previous,
+        cell=cell,
+        gain_q8=gain_q8,
+        offset=offset,
+        ref_threshold=ref_threshold,
+        motion_threshold=motion_threshold,
+    )
+    np.testing.assert_array_equal(got.ref_count, expected.ref_count)
+    np.testing.assert_array_equal(got.motion_count, expected.motion_count)
+    np.testing.assert_array_equal(got.grey_sum, expected.grey_sum)
+    np.testing.assert_array_equal(opencv_previous, frame)
+
+
+def test_bench_kernel_json_prints_one_object_per_size(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`lanectl bench kernel --json --quick` prints the per-size list and writes it to --out."""
+    assert main(["bench", "kernel", "--json", "--quick", "--out", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [row["frame"] for row in printed] == ["1280x720", "1920x1080"]
+    for row in printed:
+        assert set(row) == {
+            "frame",
+            "kernel_ms",
+            "numpy_ms",
+            "opencv_ms",
+            "copy_ms",
+            "vs_opencv",
+            "vs_numpy",
+            "vs_copy",
+        }
+        assert all(row[k] > 0 for k in ("kernel_ms", "numpy_ms", "opencv_ms", "copy_ms"))
+        assert row["vs_opencv"] == pytest.approx(row["kernel_ms"] / row["opencv_ms"], rel=0.01)
+        assert row["vs_numpy"] == pytest.approx(row["numpy_ms"] / row["kernel_ms"], rel=0.01)
+        assert row["vs_copy"] == pytest.approx(row["kernel_ms"] / row["copy_ms"], rel=0.01)
+    assert json.loads((tmp_path / "kernel.json").read_text()) == printed
+
+
+def test_bench_rejects_an_unknown_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown suite name exits 2 and names the suite and the known ones."""
+    assert main(["bench", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "kernel" in err

@@ -1,0 +1,30 @@
+"""Benchmark suites behind ``lanectl bench``: a registry of name -> runner.
+
+Each runner takes ``quick`` (fewer repetitions, for smoke tests) and returns a
+JSON-able result. Runners import their subjects lazily, so listing the suites
+(which the CLI does on every start) loads neither OpenCV nor the simulator.
+To add a suite, write ``controller/bench/<name>.py`` with a ``run(quick)`` and
+add one entry to ``SUITES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["SUITES", "Suite"]
+
+Suite = Callable[[bool], Any]
+"""A benchmark runner: ``runner(quick)`` -> JSON-able result (lists, dicts, str, numbers)."""
+
+
+def _kernel(quick: bool) -> Any:
+    from controller.bench import kernel
+
+    return kernel.run(quick)
+
+
+SUITES: dict[str, Suite] = {
+    "kernel": _kernel,
+}
+"""Suites in the order ``lanectl bench`` runs them when none is named."""
