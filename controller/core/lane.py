@@ -18,6 +18,7 @@ logging, no randomness.
 from __future__ import annotations
 
 import enum
+import operator
 from dataclasses import dataclass, field
 
 from controller.core.types import (
@@ -59,6 +60,7 @@ __all__ = [
     "entry_phase",
     "initial_lane",
     "latch_fault",
+    "quiet",
     "step",
     "sync_outputs",
 ]
@@ -290,6 +292,12 @@ class LaneState:
     p_motor_fault: bool = False
     p_release: bool = False
     p_aside: bool = False
+    # Scan cache: when a full step changed nothing, the next scans with equal inputs
+    # before ``wake_ms`` (the next moment any timer can expire) give the same result.
+    settled: bool = False
+    wake_ms: int = 0
+    last_inputs: Inputs | None = None
+    last_outputs: Outputs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,12 +392,20 @@ def sync_outputs(state: LaneState, outputs: Outputs, now_ms: int) -> LaneState:
 
 
 def _replace(state: LaneState, **changes: object) -> LaneState:
-    values = {name: getattr(state, name) for name in _FIELDS}
-    values.update(changes)
-    return LaneState(**values)
+    """A copy of ``state`` with ``changes``: ``dataclasses.replace`` without re-running
+    ``__init__`` (the hot path of a scan that changes something)."""
+    new = object.__new__(LaneState)
+    for put, value in zip(_SETTERS, _GET_ALL(state), strict=True):
+        put(new, value)
+    for name, value in changes.items():
+        _SETTER_BY_NAME[name](new, value)
+    return new
 
 
 _FIELDS = tuple(LaneState.__dataclass_fields__)
+_GET_ALL = operator.attrgetter(*_FIELDS)
+_SETTER_BY_NAME = {name: getattr(LaneState, name).__set__ for name in _FIELDS}
+_SETTERS = tuple(_SETTER_BY_NAME[name] for name in _FIELDS)
 
 
 class _Scan:
@@ -412,8 +428,24 @@ class _Scan:
             self.emit("fault_latched", fault=name)
 
 
+def quiet(state: LaneState, inputs: Inputs, now_ms: int) -> bool:
+    """True when ``step`` would return ``state`` itself, its last outputs and no event.
+
+    That is when the last full step changed nothing, the inputs equal that
+    step's inputs and no timer can have expired since.
+    """
+    return (
+        state.settled
+        and now_ms < state.wake_ms
+        and (inputs is state.last_inputs or inputs == state.last_inputs)
+    )
+
+
 def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
     """One scan of the lane: supervise, derive the mode, take one table row, compute outputs."""
+    if quiet(state, inputs, now_ms):
+        assert state.last_outputs is not None
+        return Step(state, state.last_outputs, ())
     cfg = state.config
     sc = _Scan(now_ms)
     ch = sc.changes
@@ -648,9 +680,42 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
     outputs = _outputs(raise_, lower, new_entry, exit_green, mode is Mode.OPEN, warn, alarm)
 
     if ch:
+        if s.settled:
+            ch["settled"] = False
         s = _replace(s, **ch)
+    elif not sc.events:
+        wake = _wake(s, now_ms)
+        same = s.settled and s.wake_ms == wake and s.last_outputs is outputs
+        if not (same and s.last_inputs == inputs):
+            s = _replace(s, settled=True, wake_ms=wake, last_inputs=inputs, last_outputs=outputs)
     events = tuple(sc.events) if sc.events else ()
     return Step(s, outputs, events)
+
+
+_NEVER = 2**62
+
+
+def _wake(s: LaneState, now: int) -> int:
+    """The earliest time after ``now`` at which any timer of ``s`` can expire."""
+    cfg = s.config
+    candidates = [
+        s.phase_since + 1,
+        s.phase_since + cfg.warn_ms,
+        s.bay_since + cfg.presence_on_ms,
+        s.bay_since + cfg.presence_off_ms,
+        s.loop_bay_since + cfg.stop_debounce_ms,
+        s.clear_since + cfg.clear_delay_ms,
+        s.entry_since + cfg.amber_ms,
+        s.motion_since + cfg.travel_timeout_ms + 1,
+        s.approach_since + cfg.stuck_loop_ms,
+        s.loop_bay_since + cfg.stuck_loop_ms,
+        s.exit_since + cfg.stuck_loop_ms,
+    ]
+    if cfg.auto_release_ms is not None:
+        candidates.append(s.phase_since + cfg.auto_release_ms)
+    if s.disagree_since is not None:
+        candidates.append(s.disagree_since + cfg.disagreement_ms)
+    return min((c for c in candidates if c > now), default=_NEVER)
 
 
 def _first_observation(s: LaneState, i: Inputs, now: int) -> LaneState:

@@ -123,7 +123,11 @@ def initial_state(config: LaneConfig, persisted: Persisted | None = None) -> Sca
 
 def scan(state: ScanState, inputs: Inputs, now_ms: int) -> ScanResult:
     """One scan: ``lane.step``, then the safety vet; an override latches a fault."""
-    step = _lane.step(state.lane, inputs, now_ms)
+    lane_state = state.lane
+    if lane_state.last_outputs is state.safety.prev and _lane.quiet(lane_state, inputs, now_ms):
+        # Same inputs, same proposal as the last vetted scan, no timer due: same verdict.
+        return ScanResult(state, state.safety.prev, ())
+    step = _lane.step(lane_state, inputs, now_ms)
     lane_state = step.state
     verdict = _safety.vet(
         state.safety,
