@@ -529,12 +529,13 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         if reason:
             sc.emit("command_rejected", command=kind.value, source=cmd.source, reason=reason)
 
-    if sc.faults_added or reset:
-        faults = () if reset else tuple(sorted((*faults, *sc.faults_added)))
-        if reset:
-            sc.emit("fault_reset", faults=",".join(s.faults))
-            lane_open = False
-            sc.faults_added.clear()
+    if reset:
+        # Faults latched in this very scan stay: the operator has not seen them yet.
+        faults = tuple(sorted(sc.faults_added))
+        sc.emit("fault_reset", faults=",".join(s.faults))
+        lane_open = False
+    elif sc.faults_added:
+        faults = tuple(sorted((*faults, *sc.faults_added)))
     mode = derive_mode(estop, emergency, faults, maintenance, lane_open)
     phase = s.phase
     phase_since = s.phase_since
@@ -867,7 +868,7 @@ def _supervise(s: LaneState, i: Inputs, sc: _Scan, cfg: LaneConfig) -> None:
 
 
 def _reset_refusal(s: LaneState, i: Inputs, sc: _Scan) -> str:
-    if not s.faults and not sc.faults_added:
+    if not s.faults:
         return "no fault latched"
     if not i.bus_ok:
         return "I/O bus not restored"

@@ -1,0 +1,106 @@
+"""Drive the lane core by hand in tests: a clock, the last step, and the events seen."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from controller.core.lane import LaneState, Step, initial_lane, step
+from controller.core.types import Command, CommandKind, Event, Inputs, LaneConfig
+
+__all__ = ["DOWN", "UP", "Drive", "cmd"]
+
+DOWN = Inputs(barrier_down=True)
+UP = Inputs(barrier_up=True)
+
+
+def cmd(*kinds: CommandKind, source: str = "api") -> tuple[Command, ...]:
+    return tuple(Command(k, source) for k in kinds)
+
+
+class Drive:
+    """A lane plus a clock; every call steps the lane once."""
+
+    def __init__(self, config: LaneConfig | None = None, now: int = 1000) -> None:
+        self.state: LaneState = initial_lane(config or LaneConfig())
+        self.now = now
+        self.last: Step | None = None
+        self.events: list[Event] = []
+
+    def step(self, inputs: Inputs, dt: int = 5, **changes: object) -> Step:
+        """One scan ``dt`` ms after the last one; ``changes`` edit ``inputs`` first."""
+        if changes:
+            inputs = replace(inputs, **changes)  # type: ignore[arg-type]
+        self.now += dt
+        result = step(self.state, inputs, self.now)
+        self.state = result.state
+        self.last = result
+        self.events.extend(result.events)
+        return result
+
+    def hold(self, inputs: Inputs, ms: int, dt: int = 5, **changes: object) -> Step:
+        """Scan every ``dt`` ms for ``ms`` ms with the same inputs."""
+        result = self.step(inputs, dt, **changes)
+        elapsed = dt
+        while elapsed < ms:
+            result = self.step(inputs, dt, **changes)
+            elapsed += dt
+        return result
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+    # -- common prefixes ------------------------------------------------------------
+
+    def open_ready(self) -> Drive:
+        """Boom down, lane OPEN, READY with the entry green."""
+        self.step(DOWN, commands=cmd(CommandKind.OPEN_LANE))
+        self.step(DOWN)
+        return self
+
+    def entering(self) -> Drive:
+        """A vehicle on the bay loop, arrived, not yet stopped."""
+        self.open_ready()
+        self.step(DOWN, loop_bay=True)
+        self.step(DOWN, dt=self.state.config.presence_on_ms, loop_bay=True)
+        return self
+
+    def inspecting(self) -> Drive:
+        self.entering()
+        self.hold(DOWN, self.state.config.stop_debounce_ms, dt=50, loop_bay=True)
+        return self
+
+    def warning(self) -> Drive:
+        self.inspecting()
+        self.step(DOWN, loop_bay=True, commands=cmd(CommandKind.RELEASE))
+        return self
+
+    def raising(self) -> Drive:
+        self.warning()
+        self.hold(DOWN, self.state.config.warn_ms, dt=50, loop_bay=True)
+        self.step(Inputs(), loop_bay=True)
+        return self
+
+    def passing(self) -> Drive:
+        self.raising()
+        self.step(UP, loop_bay=True)
+        return self
+
+    def clearing(self) -> Drive:
+        """The released vehicle crossed: boom up, exit red, waiting for clear."""
+        self.passing()
+        self.step(UP, loop_bay=True, photocell=True)
+        self.step(UP, photocell=True, loop_exit=True)
+        self.step(UP, loop_exit=True)
+        return self
+
+    def lowering(self) -> Drive:
+        self.clearing()
+        self.hold(UP, self.state.config.clear_delay_ms, dt=50)
+        self.step(Inputs())
+        return self
+
+    def maintenance(self) -> Drive:
+        """MAINTENANCE with the boom down and the motor off (HALTED)."""
+        self.step(DOWN)
+        self.step(DOWN, commands=cmd(CommandKind.MAINTENANCE_ON))
+        return self
