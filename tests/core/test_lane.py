@@ -8,7 +8,7 @@ the state before plus exactly the fields the row must change.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -35,7 +35,7 @@ class Case:
     changes: Changes
     events: tuple[str, ...] = ()
     dt: Callable[[LaneState, int], int] = lambda s, now: 5
-    config: LaneConfig = LaneConfig()
+    config: LaneConfig = field(default_factory=LaneConfig)
 
 
 def _phase(p: Phase, **extra: object) -> Changes:
@@ -342,7 +342,7 @@ def _observed(config: LaneConfig, now: int, **values: object) -> LaneState:
 
 
 def test_start_with_boom_down_goes_ready() -> None:
-    """At power-on with the down limit on, the first scan reconciles to READY (entry red: CLOSED)."""
+    """At power-on with the down limit on, the first scan reconciles to READY, entry red."""
     cfg = LaneConfig()
     result = step(initial_lane(cfg), DOWN, 1000)
     assert result.state == _observed(cfg, 1000, phase=Phase.READY, p_down=True)
