@@ -59,15 +59,15 @@ class Fault(enum.Enum):
 class DetectorSettings:
     """Thresholds and times of the presence detector (times in milliseconds)."""
 
-    cell: int = 8
+    cell: int = 4
     """Cell size in pixels; counts are per cell (cheap despeckle)."""
-    ref_threshold: int = 30
+    ref_threshold: int = 20
     """Grey-level difference from the corrected reference that counts a pixel."""
     motion_threshold: int = 16
     """Grey-level difference from the previous frame that counts a pixel as moving."""
-    cell_fraction: float = 0.25
+    cell_fraction: float = 0.3
     """Fraction of a cell's pixels that must differ for the cell to be occupied."""
-    motion_fraction: float = 0.08
+    motion_fraction: float = 0.3
     """Fraction of a cell's pixels that must move for the cell to be moving."""
     zone_cells: int = 2
     """Occupied cells a zone needs to be occupied (raw)."""
@@ -77,7 +77,7 @@ class DetectorSettings:
     """Raw absence without motion must last this long to switch a zone off."""
     motion_on_ms: int = 0
     """Raw presence that arrives with motion switches a zone on after this."""
-    motion_off_ms: int = 60
+    motion_off_ms: int = 0
     """Raw absence that arrives with motion switches a zone off after this."""
     motion_hold_ms: int = 400
     """Motion seen in a zone this recently makes the motion timings apply."""
@@ -106,6 +106,8 @@ class DetectorSettings:
     """Sway above this is not compensated; the camera reports shaken."""
     shaken_ms: int = 500
     fault_clear_ms: int = 1000
+    warmup_frames: int = 5
+    """Frames whose median becomes the first reference (the lane must be empty then)."""
     """A fault clears after its cause has been absent this long."""
 
     def __post_init__(self) -> None:
@@ -223,6 +225,7 @@ class Detector:
         self._state = {name: _ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = _ZoneState()
         self._reference: Frame | None = None
+        self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
         self._ref_means = np.zeros((rows, cols), dtype=np.float64)
         self._ref_std = np.zeros((rows, cols), dtype=np.float64)
@@ -236,6 +239,13 @@ class Detector:
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._faults: set[Fault] = set()
+        self._margin = 2
+        win = cell + 2 * self._margin
+        yy, xx = np.mgrid[0:win, 0:win].astype(np.float32)
+        design = np.stack([np.ones(win * win, np.float32), xx.ravel(), yy.ravel()], axis=1)
+        # Row vectors times this give their least-squares plane (projection matrix).
+        self._plane_t = (design @ np.linalg.pinv(design)).T.astype(np.float32)
+        self._ref_windows = np.zeros((1, 1, win, win), dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
         band_h = self._band[1] - self._band[0]
         band_w = self._band[3] - self._band[2]
@@ -272,7 +282,13 @@ class Detector:
         self._check(frame)
         s = self.settings
         if self._reference is None:
-            self.reset_reference(frame)
+            # The first reference is the median of a few frames: rain, noise
+            # and flicker in any one frame do not stay in it.
+            self._warmup.append(frame.copy())
+            if len(self._warmup) < s.warmup_frames:
+                return self._detection(t_ms, (0.0, 0.0))
+            self.reset_reference(np.median(np.stack(self._warmup), axis=0).astype(np.uint8))
+            self._warmup.clear()
         shift = self._measure_shift(frame)
         work = frame
         big_shift = math.hypot(*shift) > s.max_shift_px
@@ -295,6 +311,7 @@ class Detector:
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
         occupied &= ~self._light_only(work, occupied)
+        occupied &= _has_neighbour(occupied)
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnose(stats, occupied, big_shift, t_ms)
         for name in self.zone_names:
@@ -305,6 +322,9 @@ class Detector:
         if not self._faults:
             self._refresh(work, t_ms)
         self._prev_sum = stats.grey_sum
+        return self._detection(t_ms, shift)
+
+    def _detection(self, t_ms: int, shift: tuple[float, float]) -> Detection:
         return Detection(
             t_ms=t_ms,
             occupied=tuple((n, self._state[n].on) for n in self.zone_names),
@@ -349,7 +369,10 @@ class Detector:
         """Sway of the picture against the reference, measured where no zone lies."""
         if self._ref_small is None:
             return (0.0, 0.0)
-        (dx, dy), response = cv2.phaseCorrelate(self._ref_small, self._small(frame), self._window)
+        # phaseCorrelate windows its first argument in place: hand it a copy.
+        (dx, dy), response = cv2.phaseCorrelate(
+            self._ref_small.copy(), self._small(frame), self._window
+        )
         if response < 0.05:
             return (0.0, 0.0)
         r0, r1, c0, c1 = self._band
@@ -383,28 +406,37 @@ class Detector:
         return gain_q8, offset_i
 
     def _light_only(self, frame: Frame, occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """Occupied cells whose pixels still follow the reference texture: light, not a body."""
+        """Occupied cells whose pixels still follow the reference texture: light, not a body.
+
+        Around each candidate cell (with a margin), a plane is removed from the
+        frame and from the reference; what is left of the frame must correlate
+        with what is left of the reference. A shadow or a headlight beam keeps
+        the road's texture under a smooth change of light; a body hides it.
+        """
         s = self.settings
         c = s.cell
         out = np.zeros_like(occupied)
-        fr, fc = self._full_rows, self._full_cols
-        cand = occupied[:fr, :fc] & (self._ref_std[:fr, :fc] >= s.texture_min)
-        idx_r, idx_c = np.nonzero(cand)
+        idx_r, idx_c = np.nonzero(occupied)
         if idx_r.size == 0:
             return out
         assert self._reference is not None
-        f4 = frame[: fr * c, : fc * c].reshape(fr, c, fc, c)
-        r4 = self._reference[: fr * c, : fc * c].reshape(fr, c, fc, c)
-        fb = f4[idx_r, :, idx_c, :].reshape(idx_r.size, -1).astype(np.float32)
-        rb = r4[idx_r, :, idx_c, :].reshape(idx_r.size, -1).astype(np.float32)
-        fb -= fb.mean(axis=1, keepdims=True)
-        rb -= rb.mean(axis=1, keepdims=True)
+        m = self._margin
+        padded_f = np.pad(frame, ((m, m + c), (m, m + c)), mode="edge")
+        win = c + 2 * m
+        fw = np.lib.stride_tricks.sliding_window_view(padded_f, (win, win))
+        rw = self._ref_windows
+        ys, xs = idx_r * c, idx_c * c
+        fb = fw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
+        rb = rw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
+        fb -= fb @ self._plane_t
+        rb -= rb @ self._plane_t
         cov = (fb * rb).mean(axis=1)
         var_r = (rb * rb).mean(axis=1)
         var_f = (fb * fb).mean(axis=1)
         corr = cov / np.sqrt(np.maximum(var_r * var_f, 1e-6))
         slope = cov / np.maximum(var_r, 1e-6)
-        light = (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0)
+        textured = var_r >= s.texture_min * s.texture_min
+        light = textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0)
         out[idx_r[light], idx_c[light]] = True
         return out
 
@@ -419,7 +451,7 @@ class Detector:
         state = self._state[name]
         mask = self._masks[name]
         state.raw = int((occupied & mask).sum()) >= s.zone_cells
-        if (moving & mask).any():
+        if int((moving & mask).sum()) >= s.zone_cells:
             state.last_motion = t_ms
         if state.raw or state.on:
             state.empty_since = None
@@ -491,6 +523,10 @@ class Detector:
         if t_ms - self._last_refresh < s.refresh_every_ms:
             return
         cells = np.zeros((self._rows, self._cols), dtype=bool)
+        lane_empty_ms = min(
+            -1 if st.empty_since is None else t_ms - st.empty_since
+            for st in (self._state[n] for n in self.zone_names)
+        )
         for name in (*self.zone_names, _OUTSIDE):
             state = self._state[name]
             quiet = state.last_motion is None or t_ms - state.last_motion >= s.quiet_ms
@@ -498,11 +534,9 @@ class Detector:
                 eligible = quiet
                 mask = self._outside
             elif s.standalone:
-                eligible = (
-                    quiet
-                    and state.empty_since is not None
-                    and t_ms - state.empty_since >= s.standalone_refresh_ms
-                )
+                # Without a controller only an empty lane refreshes: a vehicle's
+                # beams and shadow reach into the zones next to it.
+                eligible = quiet and lane_empty_ms >= s.standalone_refresh_ms
                 mask = self._masks[name]
             else:
                 eligible = quiet and state.known_empty and not state.on
@@ -534,12 +568,26 @@ class Detector:
         sq = _cell_sum(ref * ref, c) / self._area
         self._ref_std = np.sqrt(np.maximum(sq - self._ref_means**2, 0.0))
         self._ref_small = self._small(self._reference)
+        m = self._margin
+        padded = np.pad(self._reference, ((m, m + c), (m, m + c)), mode="edge")
+        win = c + 2 * m
+        self._ref_windows = np.lib.stride_tricks.sliding_window_view(padded, (win, win))
+
+
+def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells with at least one of their four neighbours set (drops lone rain and speckle)."""
+    out = np.zeros_like(cells)
+    out[1:, :] |= cells[:-1, :]
+    out[:-1, :] |= cells[1:, :]
+    out[:, 1:] |= cells[:, :-1]
+    out[:, :-1] |= cells[:, 1:]
+    return out
 
 
 def _dft_size(n: int) -> int:
-    """The largest size up to n (at least 16) that the DFT takes without padding."""
+    """The largest even size up to n (at least 16) that the DFT takes without padding."""
     n = max(16, n)
-    while cv2.getOptimalDFTSize(n) != n:
+    while n % 2 or cv2.getOptimalDFTSize(n) != n:
         n -= 1
     return n
 
