@@ -527,7 +527,7 @@ class Plant:
             rec.bay_entry_ms = now
         if rec.crossing_ms is None and v.front_x_m >= g.boom_x_m:
             rec.crossing_ms = now
-            if v.pushed_boom or (v.behaviour is Behaviour.RUNNER and not v.released):
+            if v.pushed_boom:
                 rec.crossing = "run_through"
             elif v.released:
                 rec.crossing = "passed"
