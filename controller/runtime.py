@@ -27,7 +27,14 @@ from typing import Any, Protocol
 from controller.config import Config
 from controller.core import codec
 from controller.core import scan as core
-from controller.core.types import CameraZones, Command, CommandKind, Inputs, LaneConfig
+from controller.core.types import (
+    CameraZones,
+    Command,
+    CommandKind,
+    Inputs,
+    LaneConfig,
+    Outputs,
+)
 from controller.io.modbus import BusError, ModbusIo, TcpEndpoint
 from controller.iomap import (
     DISCRETE_INPUTS,
@@ -241,6 +248,12 @@ class Runtime:
         try:
             await self.io.connect()
             await self.io.write_register(HR_WATCHDOG, self.config.io.watchdog_ms)
+            # Quiet outputs (motors off, entry and exit red, lane closed) before the first
+            # heartbeat re-arms a tripped I/O watchdog, so leaving the fail state never
+            # replays a stale coil image; the next scan writes the core's outputs.
+            await self.io.write_coils(coils_from_outputs(Outputs()))
+            self._heartbeat = (self._heartbeat + 1) & 0xFFFF
+            await self.io.write_register(HR_HEARTBEAT, self._heartbeat)
             self._hr_written = None
         except BusError as exc:
             self.io.close()
@@ -339,7 +352,7 @@ class Runtime:
         self.scans += 1
         self.seq += 1
 
-    async def _write(self, outputs: Any) -> None:
+    async def _write(self, outputs: Outputs) -> None:
         try:
             await self.io.write_coils(coils_from_outputs(outputs))
             self._heartbeat = (self._heartbeat + 1) & 0xFFFF
