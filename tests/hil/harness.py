@@ -1,4 +1,4 @@
-"""Starts the simulated lane and the controller as real processes on loopback, and always stops them."""
+"""Starts the simulated lane and the controller as processes on loopback, and always stops them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Proc:
 
 
 def start_proc(name: str, args: list[str], workdir: Path, prefix: str) -> tuple[Proc, str]:
-    """Run ``python -m controller.cli ARGS`` and wait (bounded) for the stdout line ``prefix ...``."""
+    """Run ``python -m controller.cli ARGS``; wait (bounded) for the stdout line ``prefix ...``."""
     log_path = workdir / f"{name}.log"
     with log_path.open("w", encoding="utf-8") as log:
         popen = subprocess.Popen(
