@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "config_cmd",
     "demo",
     "bench",
+    "eval_vision",
 )
 
 

@@ -171,6 +171,11 @@ class _Light:
     shift: tuple[float, float]
 
 
+def _f32(array: object) -> Image:
+    """An OpenCV result as the float32 image type (OpenCV's stubs lose the dtype)."""
+    return np.asarray(array, dtype=np.float32)
+
+
 class LaneCamera:
     """Renders frames of the lane and labels them with zone truth."""
 
@@ -226,8 +231,8 @@ class LaneCamera:
     def _background(self, rng: np.random.Generator) -> Image:
         s, g = self.spec, self.geometry
         h, w = s.height, s.width
-        fine = cv2.GaussianBlur(rng.normal(0.0, 1.0, (h, w)).astype(np.float32), (0, 0), 0.8)
-        coarse = cv2.GaussianBlur(rng.normal(0.0, 1.0, (h, w)).astype(np.float32), (0, 0), 9.0)
+        fine = _f32(cv2.GaussianBlur(rng.normal(0.0, 1.0, (h, w)).astype(np.float32), (0, 0), 0.8))
+        coarse = _f32(cv2.GaussianBlur(rng.normal(0.0, 1.0, (h, w)).astype(np.float32), (0, 0), 9))
         fine *= 9.0 / max(float(fine.std()), 1e-6)
         coarse *= 5.0 / max(float(coarse.std()), 1e-6)
         img = np.full((h, w), 70.0, dtype=np.float32)  # verge
@@ -248,7 +253,7 @@ class LaneCamera:
         # Kerb and the boom pedestal beside the lane.
         self._rect(img, s.x_min_m, s.x_max_m, -half - 1.4, -half - 1.2)[...] = 150.0
         self._rect(img, -0.4, 0.4, -half - 1.1, -half - 0.5)[...] = 190.0
-        return cv2.GaussianBlur(img, (0, 0), 0.6)
+        return _f32(cv2.GaussianBlur(img, (0, 0), 0.6))
 
     def _illumination(self) -> Image:
         s = self.spec
@@ -403,12 +408,14 @@ class LaneCamera:
             img = img * light.gain + light.offset
         if light.shift != (0.0, 0.0):
             matrix = np.array([[1.0, 0.0, light.shift[0]], [0.0, 1.0, light.shift[1]]])
-            img = cv2.warpAffine(
-                img,
-                matrix,
-                (self.spec.width, self.spec.height),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REFLECT,
+            img = _f32(
+                cv2.warpAffine(
+                    img,
+                    matrix,
+                    (self.spec.width, self.spec.height),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT,
+                )
             )
         noise = self._noise[int(rng.integers(len(self._noise)))]
         roll = int(rng.integers(self.spec.width))

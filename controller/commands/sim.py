@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SIM_SUBCOMMAND_MODULES", "register", "write_json_atomic"]
 
-SIM_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SIM_SUBCOMMAND_MODULES: tuple[str, ...] = ("sim_render",)
 """Modules under controller.commands that add ``lanectl sim <name>`` via ``register_sim(sub)``."""
 
 

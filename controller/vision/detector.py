@@ -294,12 +294,15 @@ class Detector:
         big_shift = math.hypot(*shift) > s.max_shift_px
         if math.hypot(*shift) >= 0.5 and not big_shift:
             matrix = np.array([[1.0, 0.0, -shift[0]], [0.0, 1.0, -shift[1]]])
-            work = cv2.warpAffine(
-                frame,
-                matrix,
-                (self.width, self.height),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
+            work = np.asarray(
+                cv2.warpAffine(
+                    frame,
+                    matrix,
+                    (self.width, self.height),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                ),
+                dtype=np.uint8,
             )
         assert self._reference is not None
         np.copyto(self._scratch, self._previous)

@@ -1,0 +1,178 @@
+"""The camera provider the runtime asks for zone presence each scan.
+
+It owns a ``FrameSource`` whose thread runs the detector on every frame, and
+keeps the latest debounced answer behind a lock, so ``zones`` never waits on a
+frame. Health is FAULT when the detector says frozen, blinded or shaken, or
+when no frame has come for ``stale_ms``: a camera that cannot see is never
+reported as an empty lane.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from controller.core.types import CameraHealth, CameraZones
+from controller.io.camera import CapturedFrame, FrameSource
+from controller.vision.detector import Detection, Detector, DetectorSettings, Fault
+from controller.vision.zones import Zone, ZoneError, parse_zones
+
+__all__ = [
+    "ZONE_FIELDS",
+    "CameraSettings",
+    "PresenceProvider",
+    "from_config",
+    "settings_from_config",
+]
+
+ZONE_FIELDS: tuple[str, ...] = ("approach", "bay", "barrier", "exit")
+"""Zone names that map onto the fields of ``CameraZones``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """What the provider needs: where the stream is, the zones, the detector's settings."""
+
+    url: str
+    zones: tuple[Zone, ...]
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    stale_ms: int = 1000
+
+
+def settings_from_config(cfg: object) -> CameraSettings:
+    """Settings from the lane config's ``[camera]`` (a dataclass or a mapping).
+
+    Reads ``url``, ``zones`` (objects or tables with ``name`` and ``polygon``)
+    and ``detector`` (a table passed to ``DetectorSettings``; ``stale_ms`` in it
+    is the provider's own). Errors name the key under ``camera``.
+    """
+
+    def get(key: str, default: object = None) -> object:
+        if isinstance(cfg, Mapping):
+            return cfg.get(key, default)
+        return getattr(cfg, key, default)
+
+    url = get("url")
+    if not isinstance(url, str) or not url:
+        raise ZoneError("camera.url: missing (a stream URL, device or video file)")
+    raw_zones = get("zones") or get("zone") or ()
+    tables = [
+        z if isinstance(z, Mapping) else {"name": z.name, "polygon": [list(p) for p in z.polygon]}
+        for z in raw_zones  # type: ignore[attr-defined]
+    ]
+    zones = parse_zones(tables, source="camera")
+    unknown = sorted({z.name for z in zones} - set(ZONE_FIELDS))
+    if unknown:
+        raise ZoneError(f"camera.zone: unknown zone name(s) {', '.join(unknown)}")
+    raw_detector = dict(get("detector") or {})  # type: ignore[call-overload]
+    stale_ms = raw_detector.pop("stale_ms", 1000)
+    if isinstance(stale_ms, bool) or not isinstance(stale_ms, int) or stale_ms <= 0:
+        raise ZoneError(f"camera.detector.stale_ms: expected a positive int, got {stale_ms!r}")
+    settings = DetectorSettings.from_mapping(raw_detector, source="camera.detector")
+    return CameraSettings(url=url, zones=zones, detector=settings, stale_ms=stale_ms)
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class PresenceProvider:
+    """Camera zones for the scan loop: latest detection, health, and the empty-zone feedback."""
+
+    def __init__(
+        self,
+        settings: CameraSettings,
+        *,
+        source_factory: Callable[..., FrameSource] = FrameSource,
+        clock_ms: Callable[[], int] = _monotonic_ms,
+        standalone: bool = False,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock_ms
+        self._standalone = standalone
+        self._lock = threading.Lock()
+        self._detector: Detector | None = None
+        self._latest: Detection | None = None
+        self._latest_capture_ms: int | None = None
+        self._empty: dict[str, bool] = {}
+        self.frames = 0
+        self.changes: list[tuple[int, str, bool]] = []
+        """(capture ms, zone, state) of every debounced change, for latency reports."""
+        self._source = source_factory(settings.url, self._on_frame, clock_ms=clock_ms)
+        self._source.start()
+
+    def _on_frame(self, frame: CapturedFrame) -> None:
+        detector = self._detector
+        if detector is None:
+            height, width = frame.grey.shape
+            detector_settings = self.settings.detector
+            if not self._standalone and detector_settings.standalone:
+                detector_settings = replace(detector_settings, standalone=False)
+            detector = Detector(self.settings.zones, height, width, detector_settings)
+            self._detector = detector
+        with self._lock:
+            detector.note_empty(self._empty)
+        detection = detector.process(frame.grey, frame.t_ms)
+        with self._lock:
+            before = self._latest
+            if before is not None:
+                for (name, on), (_, was) in zip(detection.occupied, before.occupied, strict=True):
+                    if on != was:
+                        self.changes.append((frame.t_ms, name, on))
+                del self.changes[:-1000]
+            self._latest = detection
+            self._latest_capture_ms = frame.t_ms
+            self.frames += 1
+
+    @property
+    def last_capture_ms(self) -> int | None:
+        """Monotonic ms at which the frame behind the latest answer was read."""
+        with self._lock:
+            return self._latest_capture_ms
+
+    def faults(self, now_ms: int | None = None) -> frozenset[Fault]:
+        """Current camera faults (detector diagnostics plus staleness)."""
+        now = self._clock() if now_ms is None else now_ms
+        with self._lock:
+            latest, captured = self._latest, self._latest_capture_ms
+        faults = set(latest.faults) if latest is not None else set()
+        if captured is None or now - captured > self.settings.stale_ms:
+            faults.add(Fault.STALE)
+        if self._source.error is not None:
+            faults.add(Fault.STALE)
+        return frozenset(faults)
+
+    def zones(self, now_ms: int) -> CameraZones:
+        """Latest debounced zones with health; never blocks on a frame.
+
+        ``now_ms`` is the caller's scan time; staleness is judged on the
+        provider's own monotonic clock, the one frames are stamped with.
+        """
+        del now_ms
+        with self._lock:
+            latest = self._latest
+        if latest is None or self.faults():
+            return CameraZones(health=CameraHealth.FAULT)
+        occupied = dict(latest.occupied)
+        return CameraZones(
+            health=CameraHealth.OK,
+            approach=occupied.get("approach", False),
+            bay=occupied.get("bay", False),
+            barrier=occupied.get("barrier", False),
+            exit=occupied.get("exit", False),
+        )
+
+    def note_empty(self, bay: bool, barrier: bool, approach: bool, exit: bool) -> None:
+        """The controller knows these zones are empty: only they may refresh their reference."""
+        with self._lock:
+            self._empty = {"bay": bay, "barrier": barrier, "approach": approach, "exit": exit}
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def from_config(cfg: object) -> PresenceProvider:
+    """The provider for a lane config's ``[camera]`` section; starts reading at once."""
+    return PresenceProvider(settings_from_config(cfg))
