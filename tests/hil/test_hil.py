@@ -168,3 +168,104 @@ def test_bad_config_exits_2_naming_key(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert "io.port" in out.stderr and str(config) in out.stderr
+
+
+VIOLATORS_SCENARIO = """
+[scenario]
+name = "hil-violators"
+description = "A compliant car, a tailgater right behind it, then a runner."
+[traffic]
+schedule_s = [1, 2, 30]
+kinds = { car = 1.0 }
+behaviours = { compliant = 0.34, tailgater = 0.33, runner = 0.33 }
+[operator]
+dwell_s = [2, 3]
+aside_share = 0.0
+"""
+
+
+def _seed_for(scenario: Path, wanted: list[str]) -> int:
+    from hw_sim.scenario import load_scenario
+    from hw_sim.traffic import Arrivals
+
+    spec = load_scenario(scenario)
+    for seed in range(2000):
+        drawn = Arrivals(spec.traffic, spec.operator, seed).due(10**9)
+        if [v.behaviour.value for v in drawn] == wanted:
+            return seed
+    raise AssertionError(f"no seed draws {wanted}")
+
+
+def test_tailgate_and_run_through_events(tmp_path: Path, lanes: list[Lane]) -> None:
+    """A tailgater and a runner each produce their event, every crossing is journalled once."""
+    scenario = tmp_path / "violators.toml"
+    scenario.write_text(VIOLATORS_SCENARIO, encoding="utf-8")
+    seed = _seed_for(scenario, ["compliant", "tailgater", "runner"])
+    lane = start_lane(tmp_path, str(scenario), seed=seed)
+    lanes.append(lane)
+    t0 = time.monotonic()
+
+    def all_crossed() -> bool:
+        vehicles = lane.truth_data().get("vehicles", [])
+        return len(vehicles) == 3 and all(v.get("cleared_ms") is not None for v in vehicles)
+
+    wait_for(all_crossed, 120.0, "three vehicles to cross the barrier")
+    time.sleep(3.0)
+    duration = time.monotonic() - t0
+    assert lane.stop_controller() == 0
+    lane.stop()
+    truth = lane.truth_data()
+    assert sorted(v["crossing"] for v in truth["vehicles"]) == ["passed", "run_through", "tailgate"]
+    kinds = _kinds(lane)
+    assert kinds.count("tailgate") == 1, kinds
+    assert kinds.count("run_through") == 1, kinds
+    report = build_report(
+        truth,
+        lane.journal,
+        sim_wall0_ms=lane.sim_wall0_ms,
+        stop_wall_ms=time.time() * 1000.0 + 10_000,
+        duration_s=duration,
+    )
+    assert report["lost"] == 0
+    assert report["misclassified"] == 0
+    assert report["boom_lowered_onto_vehicle"] == 0
+    assert replay(lane.journal).identical
+
+
+def test_demo_reports_json(tmp_path: Path) -> None:
+    """`lanectl demo --json` runs both processes and reports zero contacts and zero lost."""
+    scenario = tmp_path / "cycle.toml"
+    scenario.write_text(CYCLE_SCENARIO, encoding="utf-8")
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "controller.cli", "demo", "--minutes", "0.75"),
+            *("--scenario", str(scenario), "--json", "--keep", str(tmp_path / "demo")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    for key in (
+        "arrived",
+        "passed",
+        "sent_aside",
+        "violations",
+        "throughput_vph",
+        "time_in_lane_mean_s",
+        "time_in_lane_p95_s",
+        "faults",
+        "boom_contacts",
+        "lost",
+        "scan_p50_ms",
+        "scan_p99_ms",
+        "overruns",
+    ):
+        assert key in report, key
+    assert report["arrived"] == 4
+    assert report["passed"] >= 1
+    assert report["boom_contacts"] == 0
+    assert report["lost"] == 0
+    assert report["scan_p99_ms"] > 0
+    assert "[00:" in out.stderr
