@@ -118,6 +118,17 @@ class FaultSpec:
             elapsed %= self.repeat_ms
         return elapsed < self.duration_ms
 
+    def next_change_ms(self, now_ms: int) -> int | None:
+        """The first time after ``now_ms`` at which ``active`` changes, or None if never."""
+        if now_ms < self.at_ms:
+            return self.at_ms
+        elapsed = now_ms - self.at_ms
+        if self.repeat_ms is None:
+            return self.at_ms + self.duration_ms if elapsed < self.duration_ms else None
+        cycle, phase = divmod(elapsed, self.repeat_ms)
+        start = self.at_ms + cycle * self.repeat_ms
+        return start + self.duration_ms if phase < self.duration_ms else start + self.repeat_ms
+
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "kind": self.kind.value,
@@ -171,12 +182,25 @@ class FaultSchedule:
 
     def __init__(self, faults: Iterable[FaultSpec] = ()) -> None:
         self.faults: tuple[FaultSpec, ...] = tuple(faults)
-        self._first_ms = min((f.at_ms for f in self.faults), default=None)
+        self._cached: ActiveFaults = _NONE
+        self._valid_from = 0
+        self._valid_until = -1
 
     def at(self, now_ms: int) -> ActiveFaults:
-        """Everything active at ``now_ms``; later faults of a kind win over earlier ones."""
-        if self._first_ms is None or now_ms < self._first_ms:
-            return _NONE
+        """Everything active at ``now_ms``; later faults of a kind win over earlier ones.
+
+        The answer is cached until the next scheduled change, so asking every
+        plant step costs nothing between changes.
+        """
+        if self._valid_from <= now_ms < self._valid_until:
+            return self._cached
+        changes = [c for f in self.faults if (c := f.next_change_ms(now_ms)) is not None]
+        self._cached = self._compute(now_ms)
+        self._valid_from = now_ms
+        self._valid_until = min(changes, default=2**62)
+        return self._cached
+
+    def _compute(self, now_ms: int) -> ActiveFaults:
         active = [f for f in self.faults if f.active(now_ms)]
         if not active:
             return _NONE

@@ -218,8 +218,13 @@ class Plant:
         self._spawn(now)
         signals = self._signals()
         self._operate(now, signals)
+        g = self.geometry
+        leader: Vehicle | None = None
         for v in sorted(self.vehicles, key=lambda v: -v.front_x_m):
-            self._drive(v, now, dt, signals)
+            # Front to back: each driver sees the vehicle ahead where it has just moved to.
+            self._drive(v, now, dt, signals, leader)
+            if v.state is not DriverState.GONE and g.in_lane(v.lateral_y_m, v.width_m):
+                leader = v
         self._contacts(now)
         self.vehicles = [v for v in self.vehicles if v.state is not DriverState.GONE]
         self._sense()
@@ -326,18 +331,6 @@ class Plant:
 
     # -- drivers -------------------------------------------------------------------------
 
-    def _leader(self, v: Vehicle) -> Vehicle | None:
-        g = self.geometry
-        best: Vehicle | None = None
-        for o in self.vehicles:
-            if o is v or o.state is DriverState.GONE:
-                continue
-            if not g.in_lane(o.lateral_y_m, o.width_m) or o.front_x_m <= v.front_x_m:
-                continue
-            if best is None or o.front_x_m < best.front_x_m:
-                best = o
-        return best
-
     def _follower(self, v: Vehicle) -> Vehicle | None:
         g = self.geometry
         best: Vehicle | None = None
@@ -352,10 +345,9 @@ class Plant:
         g = self.geometry
         return v.front_x_m > g.bay_entry_x_m and v.front_x_m <= g.boom_x_m
 
-    def _drive(self, v: Vehicle, now: int, dt: float, s: _Signals) -> None:
+    def _drive(self, v: Vehicle, now: int, dt: float, s: _Signals, leader: Vehicle | None) -> None:
         g = self.geometry
         rec = self.truth.vehicles[v.id]
-        leader = self._leader(v)
         follow_x = leader.rear_x_m - _GAP_M if leader else None
         behaviour = v.behaviour
         state = v.state

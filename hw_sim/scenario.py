@@ -40,13 +40,15 @@ class ScenarioError(ValueError):
     """A scenario file is missing, unreadable or holds a bad value (message names file, key)."""
 
 
-class VehicleKind(enum.Enum):
+class VehicleKind(enum.StrEnum):
+    """A StrEnum, so a vehicle's kind reads as the plain string the camera renderer expects."""
+
     CAR = "car"
     VAN = "van"
     TRUCK = "truck"
 
 
-class Behaviour(enum.Enum):
+class Behaviour(enum.StrEnum):
     """How a driver treats the signals and the boom."""
 
     COMPLIANT = "compliant"

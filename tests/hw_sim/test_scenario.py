@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hw_sim.faults import FaultKind, FaultSchedule, FaultSpec
+from hw_sim.faults import BUS_KINDS, INPUT_NAMES, FaultKind, FaultSchedule, FaultSpec
 from hw_sim.scenario import Behaviour, ScenarioError, list_scenarios, load_scenario, parse_scenario
 
 
@@ -93,3 +93,16 @@ def test_fault_schedule_windows_and_repeats() -> None:
     now = sched.at(1250)
     assert now.motor_fault and now.stuck == ((2, True),)
     assert not sched.at(5000).any
+
+
+def test_fault_schedule_cache_agrees_with_direct_evaluation() -> None:
+    """at() answers the same as evaluating every fault, across many windows and repeats."""
+    sched = FaultSchedule(load_scenario("mixed").faults + load_scenario("faults").faults)
+    for now in range(0, 8_000_000, 997):
+        expected = {f for f in sched.faults if f.active(now)}
+        got = sched.at(now)
+        assert (got.bus is not None) == any(f.kind in BUS_KINDS for f in expected), now
+        assert got.motor_fault == any(f.kind is FaultKind.MOTOR_FAULT for f in expected), now
+        assert {i for i, _ in got.stuck} == {
+            INPUT_NAMES.index(f.input) for f in expected if f.input is not None
+        }, now
