@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install test bench demo lint clean
+.PHONY: install test bench demo lint clean soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ bench: install
 
 demo: install
 	$(BIN)/lanectl demo --minutes 2 --scenario checkpoint
+
+soak: install
+	$(BIN)/lanectl mil --hours 24 --scenario mixed --seed 1 --json
 
 lint: install
 	$(BIN)/ruff check controller hw_sim tests setup.py
