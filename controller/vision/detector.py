@@ -69,7 +69,7 @@ class DetectorSettings:
     """Fraction of a cell's pixels that must differ for the cell to be occupied."""
     motion_fraction: float = 0.3
     """Fraction of a cell's pixels that must move for the cell to be moving."""
-    zone_cells: int = 2
+    zone_cells: int = 4
     """Occupied cells a zone needs to be occupied (raw)."""
     on_ms: int = 300
     """Raw presence without motion must last this long to switch a zone on."""
@@ -102,7 +102,7 @@ class DetectorSettings:
     blind_ms: int = 500
     shaken_fraction: float = 0.5
     """Occupied share of the cells believed empty above this means the view moved."""
-    max_shift_px: float = 6.0
+    max_shift_px: float = 16.0
     """Sway above this is not compensated; the camera reports shaken."""
     shaken_ms: int = 500
     fault_clear_ms: int = 1000
