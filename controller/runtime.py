@@ -166,6 +166,7 @@ class Runtime:
         self.now_ms = 0
         self.last_bus_error: str | None = None
         self.stopping = False
+        self._snapshot_written = False
         if config.lane.open_on_start:
             self._commands.append(Command(CommandKind.OPEN_LANE, "config"))
 
@@ -282,7 +283,6 @@ class Runtime:
         period = self.config.io.scan_ms * 1_000_000
         t0 = self._clock()
         self.started_ns = t0
-        self.journal.record_snapshot(self.seq, 0, "start", codec.encode_state(self.state))
         snapshot_every = self.config.journal.snapshot_s * 1000
         next_snapshot = snapshot_every
         self.log.info("runtime_started", scan_ms=self.config.io.scan_ms, first_seq=self.seq)
@@ -313,6 +313,10 @@ class Runtime:
 
     async def scan_once(self, now_ms: int) -> None:
         """One scan at ``now_ms``: read, decide, write, journal."""
+        if not self._snapshot_written:
+            # Replay of this run starts from the state the core had before its first scan.
+            self.journal.record_snapshot(self.seq, now_ms, "start", codec.encode_state(self.state))
+            self._snapshot_written = True
         if self._io_ready:
             try:
                 bits = await self.io.read_discrete_inputs(len(DISCRETE_INPUTS))
