@@ -52,7 +52,18 @@ async def _main(config: Config, log: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runtime = Runtime(config, camera=make_camera(config))
+    try:
+        camera = make_camera(config)
+    except ValueError as exc:
+        # The vision package checks [camera] further (zones, detector settings).
+        print(f"lanectl run: config error: {config.path}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        runtime = Runtime(config, camera=camera)
+    except BaseException:
+        if camera is not None:
+            camera.close()
+        raise
     api: ApiServer | None = None
     try:
         if config.api.enabled:
@@ -60,6 +71,8 @@ async def _main(config: Config, log: Any) -> int:
                 api = await start_api(runtime, config.api)
             except ApiError:
                 runtime.journal.close()
+                if camera is not None:
+                    camera.close()
                 raise
             print(f"api listening on {api.url}", flush=True)
             log.info("api_listening", url=api.url)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from controller.config import Config, parse_config
-from controller.core.types import Command, CommandKind
+from controller.core.types import CameraHealth, CameraZones, Command, CommandKind
 from controller.io.modbus import BusError, TcpEndpoint
-from controller.journal import read_events, replay, verify
+from controller.journal import read_events, read_scans, replay, verify
 from controller.runtime import Runtime
 
 
@@ -237,3 +237,39 @@ def test_replay_names_divergence(tmp_path: Path) -> None:
     assert not result.identical
     assert result.divergence is not None
     assert "scan 5" in result.divergence and "alarm" in result.divergence
+
+
+class FakeCamera:
+    def __init__(self) -> None:
+        self.empty: list[tuple[bool, bool, bool, bool]] = []
+        self.closed = False
+
+    def zones(self, now_ms: int) -> CameraZones:
+        return CameraZones(health=CameraHealth.OK, bay=False, barrier=False)
+
+    def note_empty(self, bay: bool, barrier: bool, approach: bool, exit: bool) -> None:
+        self.empty.append((bay, barrier, approach, exit))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_camera_hook(tmp_path: Path) -> None:
+    """The camera's zones go into the recorded inputs; known-empty zones are fed back; close()."""
+    fake = FakeIo()
+    fake.bits[1] = True  # a vehicle on the bay loop
+    camera = FakeCamera()
+    rt = Runtime(_config(tmp_path), io=fake, camera=camera)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run(stop))
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(go())
+    assert camera.closed
+    assert camera.empty and camera.empty[-1] == (False, True, True, True)
+    scans = list(read_scans(rt.journal.path))
+    assert '"ok"' in scans[0].inputs_json
