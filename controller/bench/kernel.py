@@ -233,7 +233,7 @@ def bench_size(
         numpy_ms=round(numpy_ms, 4),
         opencv_ms=round(opencv_ms, 4),
         copy_ms=round(copy_ms, 4),
-        vs_opencv=round(kernel_ms / opencv_ms, 3),
+        vs_opencv=round(kernel_ms / opencv_ms, 4),
         vs_numpy=round(numpy_ms / kernel_ms, 1),
         vs_copy=round(kernel_ms / copy_ms, 2),
     )

@@ -22,6 +22,7 @@ __all__ = [
     "frame_stats",
     "grid_shape",
     "new_cell_stats",
+    "simd_path",
 ]
 
 GAIN_ONE = 256
@@ -41,6 +42,15 @@ class CellStats:
     """Pixels differing from the previous frame by more than motion_threshold."""
     grey_sum: npt.NDArray[np.int64]
     """Sum of the frame's grey levels."""
+
+
+def simd_path() -> str:
+    """The row pass in use, for logs and benchmark reports: "avx512", "avx2" or "portable".
+
+    The fast passes are chosen at import from the CPU's features and serve cells
+    that are multiples of 4; other cell sizes always take the portable pass.
+    """
+    return ("portable", "avx2", "avx512")[_framediff.simd_level()]
 
 
 def grid_shape(height: int, width: int, cell: int) -> tuple[int, int]:
