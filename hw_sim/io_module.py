@@ -83,6 +83,8 @@ class IoModule:
         self._heartbeat_ms = 0
         self._fail_outputs: Outputs | None = None
         self.probe = probe
+        self._primed = False
+        """The first set_inputs is power-on, not an edge."""
         self._edges_unread: list[int] = []
         self._edges_read: list[int] = []
         self._samples: deque[int] = deque(maxlen=probe_capacity)
@@ -161,13 +163,14 @@ class IoModule:
         """The field inputs as the module sees them this step; records edges for the probe."""
         if len(bits) != _N_DI:
             raise ValueError(f"bits: expected {_N_DI} discrete inputs, got {len(bits)}")
-        if self.probe:
+        if self.probe and self._primed:
             for i in range(_N_DI):
                 if bool(bits[i]) != self._di[i]:
                     self._edges_unread.append(time.monotonic_ns())
                     break
         for i in range(_N_DI):
             self._di[i] = bool(bits[i])
+        self._primed = True
 
     def tick(self, now_ms: int, barrier_position: int) -> None:
         """Advance the module's clock: watchdog check, cycle counter, boom position register."""

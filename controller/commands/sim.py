@@ -18,11 +18,13 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hw_sim.plant import Plant
+    from hw_sim.server import SimServer
 
 __all__ = ["SIM_SUBCOMMAND_MODULES", "register", "write_json_atomic"]
 
@@ -115,10 +117,12 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
     log.info("sim_listening", host=host, port=port, speed=args.speed)
     print(f"listening on {host}:{port}", flush=True)
     writer = asyncio.ensure_future(_write_truth_periodically(plant, args.truth_out))
+    monitor = asyncio.ensure_future(_monitor(server, log))
     try:
         await server.run()
     finally:
         writer.cancel()
+        monitor.cancel()
         await server.shutdown()
         if args.truth_out is not None:
             write_json_atomic(args.truth_out, plant.truth.to_dict())
@@ -134,6 +138,39 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
         )
     sys.stdout.flush()
     return 0
+
+
+async def _monitor(server: SimServer, log: Any, status_every_s: float = 60.0) -> None:
+    """Log fault windows, watchdog trips and re-arms as they happen, and a status line a minute."""
+    plant = server.plant
+    active: set[str] = set()
+    tripped = False
+    last_status = time.monotonic()
+    while True:
+        now_active = {
+            f"{f.kind.value}:{f.input}" if f.input else f.kind.value
+            for f in plant.faults.active(plant.now_ms)
+        }
+        for name in sorted(now_active - active):
+            log.info("sim_fault_started", fault=name, sim_ms=plant.now_ms)
+        for name in sorted(active - now_active):
+            log.info("sim_fault_ended", fault=name, sim_ms=plant.now_ms)
+        active = now_active
+        if plant.io.tripped != tripped:
+            tripped = plant.io.tripped
+            event = "sim_watchdog_tripped" if tripped else "sim_watchdog_rearmed"
+            log.warning(event, sim_ms=plant.now_ms, watchdog_ms=plant.io.watchdog_ms)
+        if time.monotonic() - last_status >= status_every_s:
+            last_status = time.monotonic()
+            log.info(
+                "sim_status",
+                sim_ms=plant.now_ms,
+                vehicles_in_lane=len(plant.vehicles),
+                boom_position=plant.boom_position,
+                bus=server.counters.as_dict(),
+                **plant.truth.summary(),
+            )
+        await asyncio.sleep(0.1)
 
 
 async def _write_truth_periodically(plant: Plant, path: Path | None) -> None:

@@ -40,10 +40,11 @@ aside_share = 0.0
 
 
 class Sim:
-    def __init__(self, popen: subprocess.Popen[str], port: int, truth: Path) -> None:
+    def __init__(self, popen: subprocess.Popen[str], port: int, workdir: Path) -> None:
         self.popen = popen
         self.port = port
-        self.truth = truth
+        self.truth = workdir / "truth.json"
+        self.edge_log = workdir / "edges.json"
 
     def mbpoll(self, table: int, ref: int, count: int = 1) -> list[int]:
         """One poll (-1) of ``count`` items from zero-based reference ``ref`` in ``table``."""
@@ -108,7 +109,6 @@ class Sim:
 def sim(tmp_path: Path) -> Iterator[Sim]:
     scenario = tmp_path / "one_car.toml"
     scenario.write_text(SCENARIO)
-    truth = tmp_path / "truth.json"
     popen = subprocess.Popen(
         [
             sys.executable,
@@ -124,7 +124,9 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
             "--speed",
             "4",
             "--truth-out",
-            str(truth),
+            str(tmp_path / "truth.json"),
+            "--edge-log",
+            str(tmp_path / "edges.json"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -148,7 +150,7 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
         assert match, lines[0]
         port = int(match.group(1))
         assert port != 0
-        yield Sim(popen, port, truth)
+        yield Sim(popen, port, tmp_path)
     finally:
         if popen.poll() is None:
             popen.send_signal(signal.SIGTERM)
@@ -188,3 +190,5 @@ def test_mbpoll_reads_and_writes_the_register_map(sim: Sim) -> None:
     truth = json.loads(sim.truth.read_text())
     [car] = truth["vehicles"]
     assert car["bay_entry_ms"] is not None and car["crossing"] is None
+    edges = json.loads(sim.edge_log.read_text())
+    assert edges["count"] == len(edges["edge_to_coil_ns"])

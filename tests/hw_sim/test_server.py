@@ -310,3 +310,20 @@ def test_malformed_requests_are_counted_and_the_server_survives() -> None:
                 assert not (await c.read_coils(0, count=11)).isError()
 
     run(body)
+
+
+def test_latency_probe_records_edges_answered_by_a_polling_client() -> None:
+    """A client reading DI and writing coils every 5 ms yields one edge-to-coil sample per edge."""
+    fault = FaultSpec(FaultKind.STUCK_ON, at_ms=300, duration_ms=300, input="loop_bay")
+
+    async def body() -> None:
+        async with serving(_scenario(fault)) as server, client(server) as c:
+            while server.plant.now_ms < 900:
+                await c.read_discrete_inputs(0, count=11)
+                await c.write_coils(0, [False] * 11)
+                await asyncio.sleep(0.005)
+            samples = server.io.edge_to_coil_ns()
+            assert len(samples) == 2
+            assert all(s > 0 for s in samples)
+
+    run(body)
