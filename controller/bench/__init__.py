@@ -24,7 +24,35 @@ def _kernel(quick: bool) -> Any:
     return kernel.run(quick)
 
 
+def _step(quick: bool) -> Any:
+    from controller.bench import step
+
+    return step.run(quick)
+
+
+def _journal(quick: bool) -> Any:
+    from controller.bench import journal
+
+    return journal.run(quick)
+
+
+def _hil(quick: bool) -> Any:
+    from controller.bench import hil
+
+    return hil.run(quick)
+
+
+def _throughput(quick: bool) -> Any:
+    from controller.bench import throughput
+
+    return throughput.run(quick)
+
+
 SUITES: dict[str, Suite] = {
     "kernel": _kernel,
+    "step": _step,
+    "journal": _journal,
+    "hil": _hil,
+    "throughput": _throughput,
 }
 """Suites in the order ``lanectl bench`` runs them when none is named."""

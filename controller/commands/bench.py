@@ -1,10 +1,18 @@
 """``lanectl bench [SUITE ...] [--json] [--quick] [--out DIR]``: run benchmark suites.
 
-Suites come from ``controller.bench.SUITES``. With one suite, ``--json`` prints
-that suite's result as is (``lanectl bench kernel --json`` prints the list of
-per-size objects); with several it prints one object keyed by suite name.
-``--out DIR`` also writes ``DIR/<suite>.json`` for each suite, for reports and
-for comparing runs.
+Suites come from ``controller.bench.SUITES`` and run one after the other in
+this process (the ``hil`` suite starts its own simulator and controller
+processes). With one suite, ``--json`` prints that suite's result as is
+(``lanectl bench kernel --json`` prints the list of per-size objects); with
+several (all by default) it prints the report of ``controller.bench.report``:
+the headline figures (``kernel``, ``step_p99_us``, ``edge_to_coil_ms``,
+``lost_time_per_vehicle_s``, ``throughput_vph``), which targets were met, and
+each suite's result. ``--out DIR`` writes ``DIR/<suite>.json`` per suite, and
+for several suites also ``DIR/report.json`` and the PNG plots.
+
+A suite that raises is reported (stderr, and ``errors`` in the report) and the
+others still run; the exit status is then 1. A missed target never changes
+the exit status: timings on a shared machine are figures, not verdicts.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="fewer repetitions: a smoke run, not a measurement"
     )
-    parser.add_argument("--out", type=Path, metavar="DIR", help="also write DIR/<suite>.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write DIR/<suite>.json, and with several suites DIR/report.json and plots",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -49,11 +63,23 @@ def _render(result: Any) -> str:
     if isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
         return _table(result)
     if isinstance(result, dict):
-        return "\n".join(f"{key}: {value}" for key, value in result.items())
+        return "\n".join(f"{key}: {json.dumps(value)}" for key, value in result.items())
     return json.dumps(result, indent=2)
 
 
+def _run_suite(name: str, quick: bool) -> tuple[Any, bool]:
+    """(result, ok): a suite that raises yields ``{"error": ...}`` instead of stopping the run."""
+    try:
+        return SUITES[name](quick), True
+    except Exception as exc:  # any failure of a benchmark is reported, then exits non-zero
+        message = f"{type(exc).__name__}: {exc}"
+        print(f"lanectl bench: suite {name} failed: {message}", file=sys.stderr, flush=True)
+        return {"error": message}, False
+
+
 def _run(args: argparse.Namespace) -> int:
+    from controller.bench.report import strip_plots, summarize, write_report
+
     names: list[str] = list(dict.fromkeys(args.suites)) or list(SUITES)
     unknown = [n for n in names if n not in SUITES]
     if unknown:
@@ -65,13 +91,28 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+    failed = False
     for name in names:
-        results[name] = SUITES[name](args.quick)
+        start = time.monotonic()
+        results[name], ok = _run_suite(name, args.quick)
+        failed = failed or not ok
         if args.out is not None:
             (args.out / f"{name}.json").write_text(json.dumps(results[name], indent=2) + "\n")
         if not args.json:
-            print(f"== {name}" + (" (quick)" if args.quick else ""))
-            print(_render(results[name]), flush=True)
+            took = time.monotonic() - start
+            print(f"== {name}" + (" (quick)" if args.quick else "") + f" [{took:.1f} s]")
+            print(_render(strip_plots(results[name])), flush=True)
+    if len(names) == 1:
+        if args.json:
+            print(json.dumps(strip_plots(results[names[0]]), indent=2))
+        return 1 if failed else 0
+    report = summarize(results, quick=args.quick)
+    if args.out is not None:
+        for path in write_report(args.out, report):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
-        print(json.dumps(results[names[0]] if len(names) == 1 else results, indent=2))
-    return 0
+        print(json.dumps(strip_plots(report), indent=2))
+    else:
+        print("== targets")
+        print(_render(report["targets"]))
+    return 1 if failed else 0

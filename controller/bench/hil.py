@@ -1,0 +1,319 @@
+"""The hardware-in-the-loop latency benchmark: sensor edge -> coil written, measured by the plant.
+
+Two real processes talk Modbus TCP on loopback, as on site: ``lanectl sim``
+(the plant behind its I/O module) and ``lanectl run`` (the controller). The
+I/O module stamps every discrete-input edge it makes and every coil write it
+receives with one monotonic clock, so the latency is measured where the field
+sees it, independently of the controller's own idea of its scan: the edge's
+wait for the next read, the read, the scan and the write, loopback included.
+``--edge-log`` hands the samples over when the simulator exits.
+
+The stimulus is the ``hil`` scenario written here: a queue of compliant cars
+(one every 4 s) worked by auto-release with early entry, plus a test pulse on
+the approach loop (30 ms on every 60 ms, a scheduled stuck-on fault the core
+ignores) so that a few seconds already give hundreds of edges at every phase
+against the scan. Nothing happens on the inputs until ``quiet_s`` after the
+simulator starts; the controller must be scanning by then (checked through
+its control API, retried once with a longer quiet time), so the only sample
+from before it ran is the plant's power-on edge, which is dropped.
+Both processes are always stopped (SIGTERM, bounded wait, SIGKILL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from controller.bench.stats import histogram, summary
+
+__all__ = [
+    "PERIODS_MS",
+    "HilError",
+    "HilRun",
+    "measure_period",
+    "run",
+    "scenario_toml",
+]
+
+PERIODS_MS: tuple[int, ...] = (2, 5, 10)
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+HIST_WIDTH_MS = 0.25
+HIST_LIMIT_MS = 25.0
+_PULSE_ON_S = 0.03
+_PULSE_EVERY_S = 0.06
+_CAR_EVERY_S = 4.0
+
+
+class HilError(RuntimeError):
+    """A process did not start or stop, or the run produced no usable samples (log in message)."""
+
+
+@dataclass(slots=True)
+class _Child:
+    name: str
+    proc: subprocess.Popen[str]
+    log_path: Path
+    log: IO[str]
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HilRun:
+    """The samples of one scan period, in ms, with how the run went."""
+
+    scan_ms: int
+    samples_ms: tuple[float, ...]
+    seconds: float
+    quiet_s: float
+    controller_ready_s: float
+    """Time from the simulator's start to the controller's first reported scan."""
+    scans: int
+    overruns: int
+
+
+def scenario_toml(quiet_s: float, seconds: float) -> str:
+    """The ``hil`` scenario: cars from ``quiet_s`` on, and the approach-loop test pulse."""
+    cars = ", ".join(
+        f"{quiet_s + i * _CAR_EVERY_S:.1f}" for i in range(int(seconds / _CAR_EVERY_S) + 2)
+    )
+    return "\n".join(
+        [
+            "[scenario]",
+            'name = "hil"',
+            'description = "Latency bench: a queue of cars and a test pulse on the approach loop."',
+            "[traffic]",
+            f"schedule_s = [{cars}]",
+            "kinds = { car = 1.0 }",
+            "behaviours = { compliant = 1.0 }",
+            "[operator]",
+            "dwell_s = [3600, 3600]",
+            "aside_share = 0.0",
+            "[[faults]]",
+            'kind = "stuck_on"',
+            'input = "loop_approach"',
+            f"at_s = {quiet_s}",
+            f"duration_s = {_PULSE_ON_S}",
+            f"repeat_s = {_PULSE_EVERY_S}",
+            "",
+        ]
+    )
+
+
+def _config_toml(port: int, scan_ms: int, journal: Path) -> str:
+    return "\n".join(
+        [
+            "[lane]",
+            'name = "bench"',
+            "open_on_start = true",
+            "[io]",
+            'host = "127.0.0.1"',
+            f"port = {port}",
+            f"scan_ms = {scan_ms}",
+            "[policy]",
+            "auto_release_ms = 2000",
+            "early_entry = true",
+            "[journal]",
+            f"path = {json.dumps(str(journal))}",
+            "[api]",
+            'host = "127.0.0.1"',
+            "port = 0",
+            "",
+        ]
+    )
+
+
+def _start(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[_Child, str]:
+    """Start ``python -m controller.cli ARGS``; wait (bounded) for its stdout line ``prefix``."""
+    log_path = workdir / f"{name}.log"
+    log = log_path.open("w", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        start_new_session=True,
+    )
+    child = _Child(name, proc, log_path, log)
+    found = threading.Event()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            child.lines.append(line.strip())
+            if line.startswith(prefix):
+                found.set()
+
+    threading.Thread(target=reader, name=f"bench-{name}-stdout", daemon=True).start()
+    if not found.wait(START_TIMEOUT_S):
+        _stop(child)
+        raise HilError(
+            f"{name} did not print {prefix!r} within {START_TIMEOUT_S:.0f} s; see {log_path}"
+        )
+    line = next(ln for ln in child.lines if ln.startswith(prefix))
+    return child, line[len(prefix) :].strip()
+
+
+def _stop(child: _Child) -> int:
+    """SIGTERM, bounded wait, SIGKILL on timeout; returns the exit code."""
+    proc = child.proc
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(STOP_TIMEOUT_S)
+    if proc.stdout is not None:
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
+    child.log.close()
+    return int(proc.returncode)
+
+
+def _status(api_url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{api_url}/status", timeout=1.0) as resp:
+        data = json.loads(resp.read().decode("utf-8"))
+    if not isinstance(data, dict):
+        raise HilError(f"{api_url}/status: expected a JSON object")
+    return data
+
+
+def _scan_stats(api_url: str) -> dict[str, Any]:
+    try:
+        scan = _status(api_url).get("scan", {})
+    except (OSError, ValueError, urllib.error.URLError):
+        return {}
+    return scan if isinstance(scan, dict) else {}
+
+
+def _wait_scanning(api_url: str, child: _Child, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise HilError(f"run exited with {child.proc.returncode}; see {child.log_path}")
+        if int(_scan_stats(api_url).get("scans", 0) or 0) > 0:
+            return
+        time.sleep(0.02)
+    raise HilError(f"run did not start scanning within {START_TIMEOUT_S:.0f} s")
+
+
+def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> HilRun | None:
+    """One sim + run pair; None when the controller was not scanning before the stimulus."""
+    scenario = workdir / f"hil-{scan_ms}ms.toml"
+    scenario.write_text(scenario_toml(quiet_s, seconds), encoding="utf-8")
+    edge_log = workdir / f"edges-{scan_ms}ms.json"
+    children: list[_Child] = []
+    try:
+        sim, addr = _start(
+            f"sim-{scan_ms}ms",
+            [
+                "sim",
+                "--scenario",
+                str(scenario),
+                "--port",
+                "0",
+                "--edge-log",
+                str(edge_log),
+            ],
+            workdir,
+            "listening on",
+        )
+        sim_t0 = time.monotonic()
+        children.append(sim)
+        port = int(addr.rsplit(":", 1)[1])
+        config = workdir / f"lane-{scan_ms}ms.toml"
+        config.write_text(
+            _config_toml(port, scan_ms, workdir / f"journal-{scan_ms}ms.sqlite"), encoding="utf-8"
+        )
+        ctl, api_url = _start(
+            f"run-{scan_ms}ms", ["run", "--config", str(config)], workdir, "api listening on"
+        )
+        children.append(ctl)
+        _wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
+        ready_s = time.monotonic() - sim_t0
+        if ready_s >= quiet_s:
+            return None
+        end = sim_t0 + quiet_s + seconds
+        while (left := end - time.monotonic()) > 0:
+            for child in children:
+                if child.proc.poll() is not None:
+                    raise HilError(
+                        f"{child.name} exited early with {child.proc.returncode}; "
+                        f"see {child.log_path}"
+                    )
+            time.sleep(min(0.5, left))
+        stats = _scan_stats(api_url)
+        children.remove(ctl)
+        if (code := _stop(ctl)) != 0:
+            raise HilError(f"run exited with {code}; see {ctl.log_path}")
+        children.remove(sim)
+        if (code := _stop(sim)) != 0:
+            raise HilError(f"sim exited with {code}; see {sim.log_path}")
+    finally:
+        for child in children:
+            _stop(child)
+    try:
+        ns = json.loads(edge_log.read_text(encoding="utf-8"))["edge_to_coil_ns"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise HilError(f"sim wrote no usable edge log {edge_log}: {exc}") from exc
+    # The first sample is the plant's power-on edge, answered by the controller's first scan.
+    samples = tuple(n / 1e6 for n in ns[1:])
+    if len(samples) < 10:
+        raise HilError(f"{scan_ms} ms scan: only {len(samples)} edge samples in {seconds} s")
+    return HilRun(
+        scan_ms=scan_ms,
+        samples_ms=samples,
+        seconds=seconds,
+        quiet_s=quiet_s,
+        controller_ready_s=round(ready_s, 3),
+        scans=int(stats.get("scans", 0) or 0),
+        overruns=int(stats.get("overruns", 0) or 0),
+    )
+
+
+def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float = 2.0) -> HilRun:
+    """Edge -> coil samples at one scan period; retries once with a longer quiet start."""
+    for quiet in (quiet_s, quiet_s * 4):
+        result = _attempt(scan_ms, seconds, quiet, workdir)
+        if result is not None:
+            return result
+    raise HilError(
+        f"{scan_ms} ms scan: the controller was not scanning {quiet_s * 4:.0f} s after the sim"
+    )
+
+
+def run(quick: bool = False, periods: Sequence[int] = PERIODS_MS) -> dict[str, Any]:
+    """The ``hil`` suite: ``{"edge_to_coil_ms": {"2": {p50, p99, max, ...}, ...}, ...}``."""
+    seconds = 5.0 if quick else 30.0
+    latency: dict[str, Any] = {}
+    runs: dict[str, Any] = {}
+    plot: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="lanectl-bench-hil-") as tmp:
+        for scan_ms in periods:
+            result = measure_period(scan_ms, seconds, Path(tmp))
+            key = str(scan_ms)
+            latency[key] = summary(result.samples_ms)
+            runs[key] = {
+                "seconds": result.seconds,
+                "controller_ready_s": result.controller_ready_s,
+                "scans": result.scans,
+                "overruns": result.overruns,
+            }
+            plot[key] = histogram(result.samples_ms, width=HIST_WIDTH_MS, limit=HIST_LIMIT_MS)
+    return {"edge_to_coil_ms": latency, "runs": runs, "plot": {"histogram_ms": plot}}
