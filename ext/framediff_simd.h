@@ -21,7 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+/* FD_NO_SIMD builds only the portable code, as on a CPU that is not x86 (for testing the build). */
+#if !defined(FD_NO_SIMD) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define FD_X86 1
 #include <immintrin.h>
 #else
@@ -51,17 +52,15 @@ static void fd_params_init(fd_params *prm, int gain_q8, int offset, int ref_thre
     prm->bias = (int16_t)(uint16_t)(ref_threshold - offset - 32768);
     prm->limit = (int16_t)(2 * ref_threshold - 32768);
     prm->motion = (uint8_t)motion_threshold;
-    for (int r = 0; r < 256; r++) {
+    for (int r = 0; r < 256; r++) { /* branch-free, so it vectorises: it runs on every call */
         int corrected = ((r * gain_q8 + 128) >> 8) + offset;
         int lo = corrected - ref_threshold;
         int hi = corrected + ref_threshold;
-        if (hi < 0 || lo > 255) {
-            prm->low[r] = 255;
-            prm->high[r] = 0;
-        } else {
-            prm->low[r] = (uint8_t)(lo < 0 ? 0 : lo);
-            prm->high[r] = (uint8_t)(hi > 255 ? 255 : hi);
-        }
+        int empty = (hi < 0) | (lo > 255);
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > 255 ? 255 : hi;
+        prm->low[r] = (uint8_t)(empty ? 255 : lo);
+        prm->high[r] = (uint8_t)(empty ? 0 : hi);
     }
 }
 

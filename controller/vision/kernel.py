@@ -7,6 +7,7 @@ it from reading out of bounds or giving a silent wrong answer lives here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,43 +59,56 @@ def grid_shape(height: int, width: int, cell: int) -> tuple[int, int]:
     return (-(-height // cell), -(-width // cell))
 
 
+_UINT8 = np.dtype(np.uint8)
+_INT32 = np.dtype(np.int32)
+_INT64 = np.dtype(np.int64)
+
+
 def _check_frame(name: str, array: object) -> npt.NDArray[np.uint8]:
+    # The checks run on every frame: dtype objects compared with ready-made ones,
+    # flags read only when the strides are not those of a packed C-order frame.
     if not isinstance(array, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array, got {type(array).__name__}")
-    if array.dtype != np.uint8:
+    if array.dtype != _UINT8:
         raise ValueError(f"{name}: expected dtype uint8, got {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D grey frame, got {array.ndim} dimensions")
-    if array.shape[0] == 0 or array.shape[1] == 0:
+    height, width = array.shape
+    if height == 0 or width == 0:
         raise ValueError(f"{name}: empty frame of shape {array.shape}")
-    if not array.flags.c_contiguous:
+    if array.strides != (width, 1) and not array.flags.c_contiguous:
         raise ValueError(f"{name}: must be C-contiguous (use np.ascontiguousarray)")
     return array
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name}: expected an int, got {type(value).__name__}")
-    if not low <= int(value) <= high:
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name}: expected an int, got {type(value).__name__}")
+        value = int(value)
+    if not low <= value <= high:
         raise ValueError(f"{name}: {value} is outside {low}..{high}")
-    return int(value)
+    return value
+
+
+def _check_out_array(
+    field: str, array: object, dtype: np.dtype[Any], shape: tuple[int, int]
+) -> None:
+    if not isinstance(array, np.ndarray) or array.dtype != dtype:
+        raise ValueError(f"out.{field}: expected a {dtype.name} numpy array")
+    if array.shape != shape:
+        raise ValueError(f"out.{field}: shape {array.shape} does not match the grid {shape}")
+    flags = array.flags
+    if not flags.c_contiguous or not flags.writeable:
+        raise ValueError(f"out.{field}: must be C-contiguous and writeable")
 
 
 def _check_out(out: object, shape: tuple[int, int]) -> CellStats:
     if not isinstance(out, CellStats):
         raise ValueError(f"out: expected a CellStats, got {type(out).__name__}")
-    for field, dtype in (
-        ("ref_count", np.int32),
-        ("motion_count", np.int32),
-        ("grey_sum", np.int64),
-    ):
-        array = getattr(out, field)
-        if not isinstance(array, np.ndarray) or array.dtype != dtype:
-            raise ValueError(f"out.{field}: expected a {np.dtype(dtype).name} numpy array")
-        if array.shape != shape:
-            raise ValueError(f"out.{field}: shape {array.shape} does not match the grid {shape}")
-        if not array.flags.c_contiguous or not array.flags.writeable:
-            raise ValueError(f"out.{field}: must be C-contiguous and writeable")
+    _check_out_array("ref_count", out.ref_count, _INT32, shape)
+    _check_out_array("motion_count", out.motion_count, _INT32, shape)
+    _check_out_array("grey_sum", out.grey_sum, _INT64, shape)
     return out
 
 
@@ -155,18 +169,30 @@ def frame_stats(
             grey_sum=np.empty(shape, dtype=np.int64),
         )
     else:
-        stats = _check_out(out, shape)
-    _framediff.frame_stats(
-        frame,
-        reference,
-        previous,
-        cell,
-        gain_q8,
-        offset,
-        ref_threshold,
-        motion_threshold,
-        stats.ref_count,
-        stats.motion_count,
-        stats.grey_sum,
-    )
+        # Only the shapes here (the pass relies on them for its bounds): the compiled
+        # call checks dtype, contiguity and writeability of out's arrays before any
+        # work, and a failure there is explained by _check_out below.
+        if not isinstance(out, CellStats):
+            raise ValueError(f"out: expected a CellStats, got {type(out).__name__}")
+        for field in (out.ref_count, out.motion_count, out.grey_sum):
+            if getattr(field, "shape", None) != shape:
+                _check_out(out, shape)
+        stats = out
+    try:
+        _framediff.frame_stats(
+            frame,
+            reference,
+            previous,
+            cell,
+            gain_q8,
+            offset,
+            ref_threshold,
+            motion_threshold,
+            stats.ref_count,
+            stats.motion_count,
+            stats.grey_sum,
+        )
+    except (ValueError, TypeError):
+        _check_out(stats, shape)
+        raise
     return stats
