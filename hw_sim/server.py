@@ -8,11 +8,15 @@ requests and malformed requests, and applies the bus faults of the scenario
 (delay, no reply, disconnect, garbage reply, exception reply) before or instead
 of answering. The plant runs in real time (times ``speed``) in the same event
 loop, so no lock is needed between the Modbus side and the physics.
+
+TCP on loopback is the default; Modbus/TCP Security (TLS, same framing) and
+RTU over a serial line (e.g. one end of a socat pty pair) are options.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 import time
 from collections.abc import Sequence
@@ -21,15 +25,16 @@ from typing import Any
 
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
+from pymodbus.framer import FramerType
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer, ModbusTlsServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
 from hw_sim.faults import FaultKind, FaultSpec
 from hw_sim.io_module import IoAddressError, IoModule
 from hw_sim.plant import Plant
 
-__all__ = ["BusCounters", "SimServer"]
+__all__ = ["BusCounters", "SerialPort", "SimServer", "TlsFiles"]
 
 _MBAP = struct.Struct(">HHHB")
 _MAX_ADU_LENGTH = 254
@@ -213,6 +218,37 @@ class _LaneServer(ModbusTcpServer):
         return handler
 
 
+class _LaneTlsServer(ModbusTlsServer):
+    """Modbus/TCP Security: the same MBAP framing inside TLS, so the same handler."""
+
+    sim: SimServer
+
+    def callback_new_connection(self) -> ServerRequestHandler:
+        handler = _FaultyHandler(  # type: ignore[no-untyped-call]
+            self, self.trace_packet, self.trace_pdu, self.trace_connect
+        )
+        handler.sim = self.sim
+        return handler
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """Server certificate chain and private key (PEM) for Modbus/TCP Security."""
+
+    certfile: str
+    keyfile: str
+
+
+@dataclass(frozen=True, slots=True)
+class SerialPort:
+    """An RTU line: device path and line settings."""
+
+    device: str
+    baudrate: int = 19200
+    parity: str = "N"
+    stopbits: int = 1
+
+
 class SimServer:
     """The plant in real time behind a Modbus TCP server on loopback.
 
@@ -229,9 +265,15 @@ class SimServer:
         port: int = 5020,
         speed: float = 1.0,
         tick_ms: float = 1.0,
+        tls: TlsFiles | None = None,
+        serial: SerialPort | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed: must be positive, got {speed}")
+        if tls is not None and serial is not None:
+            raise ValueError("tls, serial: choose TCP (optionally with TLS) or RTU, not both")
+        self.tls = tls
+        self.serial = serial
         self.plant = plant
         self.host = host
         self.port = port
@@ -240,7 +282,7 @@ class SimServer:
         self.counters = BusCounters()
         self.context = _IoContext(plant.io)
         self.tasks: set[asyncio.Future[None]] = set()
-        self._server: _LaneServer | None = None
+        self._server: _LaneServer | _LaneTlsServer | ModbusSerialServer | None = None
         self._stopping = False
         self._last_bus_kind: FaultKind | None = None
 
@@ -251,8 +293,22 @@ class SimServer:
     def bus_fault(self) -> FaultSpec | None:
         return self.plant.active_faults.bus
 
+    @property
+    def address(self) -> str:
+        """Where the server listens: ``HOST:PORT`` for TCP / TLS, the device path for RTU."""
+        return self.serial.device if self.serial else f"{self.host}:{self.port}"
+
     async def start(self) -> tuple[str, int]:
-        server = _LaneServer(self.context, address=(self.host, self.port))
+        """Bind and serve in the background; returns (host, real port), or (device, 0) for RTU."""
+        if self.serial is not None:
+            return await self._start_serial(self.serial)
+        server: _LaneServer | _LaneTlsServer
+        if self.tls is not None:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.tls.certfile, self.tls.keyfile)
+            server = _LaneTlsServer(self.context, address=(self.host, self.port), sslctx=ctx)
+        else:
+            server = _LaneServer(self.context, address=(self.host, self.port))
         server.sim = self
         await server.serve_forever(background=True)
         self._server = server
@@ -260,8 +316,40 @@ class SimServer:
         self.port = int(sockets[0].getsockname()[1])
         return self.host, self.port
 
+    async def _start_serial(self, line: SerialPort) -> tuple[str, int]:
+        """RTU over a serial line: pymodbus's own handler, counting requests by PDU.
+
+        Bus faults are a TCP matter here (delay, drop, disconnect, garbage and
+        exceptions are injected by the TCP handler); on RTU the register map,
+        the watchdog and every field fault apply.
+        """
+
+        def trace_pdu(sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+            if sending:
+                self.counters.replies += 1
+                if isinstance(pdu, ExceptionResponse):
+                    self.counters.exceptions += 1
+            else:
+                self.counters.requests += 1
+            return pdu
+
+        server = ModbusSerialServer(
+            self.context,
+            framer=FramerType.RTU,
+            port=line.device,
+            baudrate=line.baudrate,
+            parity=line.parity,
+            stopbits=line.stopbits,
+            trace_pdu=trace_pdu,
+        )
+        await server.serve_forever(background=True)
+        if not server.transport:
+            raise OSError(f"serial: cannot open {line.device}")
+        self._server = server
+        return line.device, 0
+
     def close_connections(self) -> None:
-        if self._server is None:
+        if self._server is None or self.serial is not None:
             return
         for conn in list(self._server.active_connections.values()):
             conn.close()

@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -48,6 +49,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--truth-out", type=Path, help="write the ground truth JSON here")
     parser.add_argument("--edge-log", type=Path, help="write edge-to-coil latencies on exit")
     parser.add_argument("--fail-mode", choices=("secure", "safe"), default="secure")
+    parser.add_argument("--tls-cert", type=Path, help="serve Modbus/TCP Security: PEM cert chain")
+    parser.add_argument("--tls-key", type=Path, help="private key (PEM) for --tls-cert")
+    parser.add_argument("--serial", metavar="DEVICE", help="serve RTU on this serial device")
+    parser.add_argument("--baudrate", type=int, default=19200, help="RTU baud rate")
     parser.add_argument(
         "--watchdog-ms", type=int, default=500, help="initial HR1 watchdog (0 disables)"
     )
@@ -84,6 +89,10 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit(f"lanectl sim: --speed: must be positive, got {args.speed}")
     if not 0 <= args.watchdog_ms <= 65535:
         raise SystemExit(f"lanectl sim: --watchdog-ms: {args.watchdog_ms} is outside 0..65535")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("lanectl sim: --tls-cert and --tls-key go together")
+    if args.serial and args.tls_cert:
+        raise SystemExit("lanectl sim: --serial: RTU does not take --tls-cert")
     if args.step_ms < 1:
         raise SystemExit(f"lanectl sim: --step-ms: must be at least 1, got {args.step_ms}")
     try:
@@ -102,20 +111,25 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _serve(plant: Plant, args: argparse.Namespace) -> int:
     from controller.logs import get_logger
-    from hw_sim.server import SimServer
+    from hw_sim.server import SerialPort, SimServer, TlsFiles
 
     log = get_logger(component="sim", scenario=plant.scenario.name, seed=plant.seed)
-    server = SimServer(plant, host=args.host, port=args.port, speed=args.speed)
+    tls = TlsFiles(str(args.tls_cert), str(args.tls_key)) if args.tls_cert else None
+    serial = SerialPort(args.serial, baudrate=args.baudrate) if args.serial else None
+    server = SimServer(
+        plant, host=args.host, port=args.port, speed=args.speed, tls=tls, serial=serial
+    )
     try:
-        host, port = await server.start()
-    except (OSError, RuntimeError) as exc:
-        log.error("sim_bind_failed", host=args.host, port=args.port, error=str(exc))
+        await server.start()
+    except (OSError, RuntimeError, ssl.SSLError) as exc:
+        log.error("sim_bind_failed", address=server.address, error=str(exc))
         return 1
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.stop)
-    log.info("sim_listening", host=host, port=port, speed=args.speed)
-    print(f"listening on {host}:{port}", flush=True)
+    transport = "rtu" if serial else "tls" if tls else "tcp"
+    log.info("sim_listening", address=server.address, transport=transport, speed=args.speed)
+    print(f"listening on {server.address}", flush=True)
     writer = asyncio.ensure_future(_write_truth_periodically(plant, args.truth_out))
     monitor = asyncio.ensure_future(_monitor(server, log))
     try:
