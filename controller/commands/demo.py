@@ -134,6 +134,10 @@ def _write_config(path: Path, *, port: int, journal: Path, scan_ms: int) -> None
                 'host = "127.0.0.1"',
                 f"port = {port}",
                 f"scan_ms = {scan_ms}",
+                # The demo shares its machine with the simulator (and often a CI job):
+                # a little more patience per request than a dedicated lane PC needs.
+                "timeout_ms = 100",
+                "missed_scans = 2",
                 "[journal]",
                 f'path = "{journal}"',
                 "[api]",

@@ -164,6 +164,9 @@ open_on_start = {"true" if open_on_start else "false"}
 [io]
 host = "127.0.0.1"
 port = {port}
+# Generous on a busy CI machine: the wiring is under test here, not the latency.
+timeout_ms = 250
+missed_scans = 2
 [journal]
 path = "{journal}"
 [api]
