@@ -305,7 +305,12 @@ class SimServer:
         server: _LaneServer | _LaneTlsServer
         if self.tls is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(self.tls.certfile, self.tls.keyfile)
+            try:
+                ctx.load_cert_chain(self.tls.certfile, self.tls.keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                raise OSError(
+                    f"tls: cannot load cert {self.tls.certfile} / key {self.tls.keyfile}: {exc}"
+                ) from exc
             server = _LaneTlsServer(self.context, address=(self.host, self.port), sslctx=ctx)
         else:
             server = _LaneServer(self.context, address=(self.host, self.port))
