@@ -19,6 +19,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m pytest tests/bench --benchmark-only $(PYTEST_ARGS)
+	$(BIN)/lanectl bench --out bench-report
 
 demo: install
 	$(BIN)/lanectl demo --minutes 2 --scenario checkpoint
