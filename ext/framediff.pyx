@@ -46,6 +46,7 @@ cdef extern from "framediff_simd.h":
         const fd_params* prm,
     ) noexcept nogil
     void fd_fold(
+        int level,
         uint8_t* ref_hits,
         uint8_t* still,
         uint32_t* grey4,
@@ -237,6 +238,7 @@ cdef int _simd_pass(
                 )
                 y += 1
             fd_fold(
+                level,
                 ref_hits,
                 still,
                 grey4,

@@ -201,9 +201,9 @@ static inline uint32_t fd_sum4(const uint8_t *bytes)
     return (v & 0xFFFFu) + (v >> 16);
 }
 
-/* Whole cells of `per_cell` groups; a constant per_cell lets the compiler vectorise the sums. */
+/* Whole cells [first, full) of `per_cell` groups; a constant per_cell lets the compiler vectorise. */
 #define FD_FOLD_CELLS(per_cell)                                                                     \
-    for (ptrdiff_t cx = 0; cx < full; cx++) {                                                       \
+    for (ptrdiff_t cx = first; cx < full; cx++) {                                                   \
         uint32_t ref = 0, kept = 0, grey = 0; /* grey <= 255 rows * 512 * 255 < 2^32 */           \
         for (ptrdiff_t k = 0; k < (per_cell); k++) {                                                \
             ref += fd_sum4(ref_hits + 4 * (cx * (per_cell) + k));                                  \
@@ -215,17 +215,73 @@ static inline uint32_t fd_sum4(const uint8_t *bytes)
         grey_out[cx] += grey;                                                                       \
     }
 
+#if FD_X86
+/* Sums of each 4 bytes of 32, as 8 int32 lanes in order. */
+__attribute__((target("avx2"))) static inline __m256i fd_sum4x8(const uint8_t *bytes)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)bytes);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(v, _mm256_set1_epi8(1)), _mm256_set1_epi16(1));
+}
+
+/* 8 cells of `per_cell` (1, 2 or 4) consecutive int32 group sums at `at(k)`, k = 0..per_cell-1. */
+#define FD_CELLS8(at)                                                                               \
+    (per_cell == 1   ? (at(0))                                                                      \
+     : per_cell == 2 ? _mm256_permute4x64_epi64(_mm256_hadd_epi32(at(0), at(1)), 0xD8)             \
+                     : _mm256_permutevar8x32_epi32(                                                 \
+                           _mm256_hadd_epi32(_mm256_hadd_epi32(at(0), at(1)),                       \
+                                             _mm256_hadd_epi32(at(2), at(3))),                      \
+                           _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)))
+
+/* Folds cells 8 at a time while 8 whole cells remain (per_cell 1, 2 or 4); returns the cells done. */
+__attribute__((target("avx2"))) static ptrdiff_t fd_fold_avx2(const uint8_t *ref_hits, const uint8_t *still,
+                                                              const uint32_t *grey4, ptrdiff_t full,
+                                                              ptrdiff_t per_cell, int32_t pixels,
+                                                              int32_t *ref_out, int32_t *motion_out,
+                                                              int64_t *grey_out)
+{
+    const __m256i all = _mm256_set1_epi32(pixels);
+    ptrdiff_t cx = 0;
+    for (; cx + 8 <= full; cx += 8) {
+        const ptrdiff_t g = cx * per_cell; /* first group of the 8 cells */
+#define FD_REF(k) fd_sum4x8(ref_hits + 4 * (g + 8 * (k)))
+#define FD_STILL(k) fd_sum4x8(still + 4 * (g + 8 * (k)))
+#define FD_GREY(k) _mm256_loadu_si256((const __m256i *)(grey4 + g + 8 * (k)))
+        __m256i ref = FD_CELLS8(FD_REF);
+        __m256i kept = FD_CELLS8(FD_STILL);
+        __m256i grey = FD_CELLS8(FD_GREY);
+#undef FD_REF
+#undef FD_STILL
+#undef FD_GREY
+        __m256i *r = (__m256i *)(ref_out + cx), *m = (__m256i *)(motion_out + cx);
+        __m256i *g0 = (__m256i *)(grey_out + cx), *g1 = (__m256i *)(grey_out + cx + 4);
+        _mm256_storeu_si256(r, _mm256_add_epi32(_mm256_loadu_si256(r), ref));
+        _mm256_storeu_si256(m, _mm256_add_epi32(_mm256_loadu_si256(m), _mm256_sub_epi32(all, kept)));
+        _mm256_storeu_si256(g0, _mm256_add_epi64(_mm256_loadu_si256(g0),
+                                                 _mm256_cvtepu32_epi64(_mm256_castsi256_si128(grey))));
+        _mm256_storeu_si256(g1, _mm256_add_epi64(_mm256_loadu_si256(g1),
+                                                 _mm256_cvtepu32_epi64(_mm256_extracti128_si256(grey, 1))));
+    }
+    return cx;
+}
+#endif
+
 /*
  * Add the accumulators of `rows` rows into one band of cells and clear them.
  * Needs cell % 4 == 0 so that no group of 4 pixels straddles two cells.
  */
-static void fd_fold(uint8_t *ref_hits, uint8_t *still, uint32_t *grey4, ptrdiff_t w, ptrdiff_t cell,
-                    int32_t rows, int32_t *ref_out, int32_t *motion_out, int64_t *grey_out)
+static void fd_fold(int level, uint8_t *ref_hits, uint8_t *still, uint32_t *grey4, ptrdiff_t w,
+                    ptrdiff_t cell, int32_t rows, int32_t *ref_out, int32_t *motion_out, int64_t *grey_out)
 {
     ptrdiff_t groups = (w + 3) / 4;
     ptrdiff_t per_cell = cell / 4;
     ptrdiff_t full = w / cell; /* cells lying wholly inside the row */
     int32_t pixels = rows * (int32_t)cell;
+    ptrdiff_t first = 0;
+#if FD_X86
+    if (level >= FD_LEVEL_AVX2 && (per_cell == 1 || per_cell == 2 || per_cell == 4))
+        first = fd_fold_avx2(ref_hits, still, grey4, full, per_cell, pixels, ref_out, motion_out, grey_out);
+#endif
+    (void)level;
     switch (per_cell) {
     case 1: FD_FOLD_CELLS(1) break;
     case 2: FD_FOLD_CELLS(2) break;
