@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from controller.cli import main
 from controller.config import Config, parse_config
 from controller.core.types import CameraHealth, CameraZones, Command, CommandKind
 from controller.io.modbus import BusError, TcpEndpoint
-from controller.journal import read_events, read_scans, replay, verify
+from controller.journal import read_events, read_scans, read_snapshots, replay, verify
 from controller.runtime import Runtime
 
 
@@ -65,18 +66,18 @@ class FakeIo:
         await self._io("fc16", (offset, list(values)))
 
 
-def _config(tmp_path: Path, **io: int) -> Config:
+def _config(tmp_path: Path, snapshot_s: int = 600, **io: int) -> Config:
     data: dict[str, Any] = {
         "lane": {"name": "t", "open_on_start": True},
         "io": {"scan_ms": 10, **io},
-        "journal": {"path": str(tmp_path / "j.sqlite")},
+        "journal": {"path": str(tmp_path / "j.sqlite"), "snapshot_s": snapshot_s},
     }
     return parse_config(data, tmp_path / "lane.toml")
 
 
-def _runtime(tmp_path: Path, **io: int) -> tuple[Runtime, FakeIo]:
+def _runtime(tmp_path: Path, snapshot_s: int = 600, **io: int) -> tuple[Runtime, FakeIo]:
     fake = FakeIo()
-    rt = Runtime(_config(tmp_path, **io), io=fake)  # type: ignore[arg-type]
+    rt = Runtime(_config(tmp_path, snapshot_s, **io), io=fake)  # type: ignore[arg-type]
     return rt, fake
 
 
@@ -155,7 +156,7 @@ def test_timeouts_reach_core_as_bus_loss(tmp_path: Path) -> None:
 
 def test_loop_reconnects_and_counts_overruns(tmp_path: Path) -> None:
     """Run the real loop: a broken connection reconnects; slow scans count as overruns."""
-    rt, fake = _runtime(tmp_path, reconnect_min_ms=20)
+    rt, fake = _runtime(tmp_path, snapshot_s=1, reconnect_min_ms=20)
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -167,6 +168,8 @@ def test_loop_reconnects_and_counts_overruns(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
         fake.delay_s = 0.006  # four requests per scan: well over the 10 ms period
         await asyncio.sleep(0.3)
+        fake.delay_s = 0.0
+        await asyncio.sleep(0.4)
         stop.set()
         await asyncio.wait_for(task, 10)
 
@@ -181,6 +184,28 @@ def test_loop_reconnects_and_counts_overruns(tmp_path: Path) -> None:
     result = replay(rt.journal.path)
     assert result.identical, result.divergence
     assert result.scans == stats["scans"]
+    snaps = read_snapshots(rt.journal.path)
+    assert snaps[0]["kind"] == "start" and snaps[-1]["kind"] == "periodic"
+    # A window after the periodic snapshot replays from it.
+    start = snaps[-1]["at_ms"] + 20
+    part = replay(rt.journal.path, from_ms=start, to_ms=start + 50)
+    assert part.identical and 0 < part.scans < result.scans
+
+
+def test_replay_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`lanectl replay` prints identical and exits 0; a missing file exits 1."""
+    rt, _ = _runtime(tmp_path)
+
+    async def go() -> None:
+        assert await rt._try_connect()
+        for k in range(30):
+            await rt.scan_once(k * 10)
+
+    asyncio.run(go())
+    rt.journal.close()
+    assert main(["replay", str(rt.journal.path), "--from", "100", "--to", "200"]) == 0
+    assert "identical: 11 scans" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["replay", str(tmp_path / "missing.sqlite")]) == 1
 
 
 def test_restart_keeps_latched_fault(tmp_path: Path) -> None:
