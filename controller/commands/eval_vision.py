@@ -98,12 +98,21 @@ def episodes(flags: Sequence[bool]) -> list[tuple[int, int]]:
     return out
 
 
-def score(predicted: Sequence[bool], truth: Sequence[bool]) -> ZoneScore:
-    """Per-frame precision, recall and F1 (1.0 where nothing was there and nothing was seen)."""
+def score(predicted: Sequence[bool], truth: Sequence[bool], guard: int = 0) -> ZoneScore:
+    """Per-frame precision, recall and F1 (1.0 where nothing was there and nothing was seen).
+
+    ``guard`` > 0 leaves out the frames within that many frames of a change in
+    the truth (where a body overlaps a zone by less than a pixel); 0 is strict.
+    """
     if len(predicted) != len(truth):
         raise ValueError(f"score: {len(predicted)} predictions for {len(truth)} truth frames")
     p = np.asarray(predicted, dtype=bool)
     t = np.asarray(truth, dtype=bool)
+    if guard > 0 and t.size > 1:
+        scored = np.ones(t.size, dtype=bool)
+        for change in np.nonzero(t[1:] != t[:-1])[0]:
+            scored[max(0, change + 1 - guard) : change + 1 + guard] = False
+        p, t = p[scored], t[scored]
     tp = int((p & t).sum())
     fp = int((p & ~t).sum())
     fn = int((~p & t).sum())

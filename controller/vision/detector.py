@@ -85,6 +85,8 @@ class DetectorSettings:
     """Reference cells with less grey-level spread cannot be checked for a light-only change."""
     light_corr: float = 0.55
     """A cell whose frame follows its reference's texture this closely only changed light."""
+    light_trim: float = 0.12
+    """Share of the worst-fitting pixels the light-only test leaves out."""
     quiet_ms: int = 2000
     """No motion this long in a zone known empty before its reference is refreshed."""
     standalone: bool = True
@@ -122,7 +124,13 @@ class DetectorSettings:
         for name in ("ref_threshold", "motion_threshold", "blind_low", "blind_high"):
             if getattr(self, name) > 255:
                 raise SettingsError(f"detector.{name}: {getattr(self, name)} is over 255")
-        for name in ("cell_fraction", "motion_fraction", "light_corr", "shaken_fraction"):
+        for name in (
+            "cell_fraction",
+            "motion_fraction",
+            "light_corr",
+            "light_trim",
+            "shaken_fraction",
+        ):
             if getattr(self, name) > 1.0:
                 raise SettingsError(f"detector.{name}: {getattr(self, name)} is over 1")
         if not 0.0 < self.refresh_alpha <= 1.0:
@@ -287,7 +295,7 @@ class Detector:
             self._warmup.append(frame.copy())
             if len(self._warmup) < s.warmup_frames:
                 return self._detection(t_ms, (0.0, 0.0))
-            self.reset_reference(np.median(np.stack(self._warmup), axis=0).astype(np.uint8))
+            self.reset_reference(self._warmup_median())
             self._warmup.clear()
         shift = self._measure_shift(frame)
         work = frame
@@ -363,6 +371,30 @@ class Detector:
             motion_threshold=s.motion_threshold,
         )
 
+    def _warmup_median(self) -> Frame:
+        """Median of the warm-up frames, each aligned to the first (a swaying mast)."""
+        first = self._warmup[0]
+        self._reference = first
+        self._update_ref_stats()
+        aligned = [first]
+        for frame in self._warmup[1:]:
+            dx, dy = self._measure_shift(frame)
+            if math.hypot(dx, dy) >= 0.5:
+                matrix = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]])
+                frame = np.asarray(
+                    cv2.warpAffine(
+                        frame,
+                        matrix,
+                        (self.width, self.height),
+                        flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE,
+                    ),
+                    dtype=np.uint8,
+                )
+            aligned.append(frame)
+        median: Frame = np.median(np.stack(aligned), axis=0).astype(np.uint8)
+        return median
+
     def _small(self, frame: Frame) -> npt.NDArray[np.float32]:
         r0, r1, c0, c1 = self._band
         small = cv2.resize(frame[r0:r1, c0:c1], self._small_size, interpolation=cv2.INTER_AREA)
@@ -433,9 +465,16 @@ class Detector:
         rb = rw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
         fb -= fb @ self._plane_t
         rb -= rb @ self._plane_t
-        cov = (fb * rb).mean(axis=1)
-        var_r = (rb * rb).mean(axis=1)
-        var_f = (fb * fb).mean(axis=1)
+        # Leave out the pixels that changed most: a thin line that came or went
+        # (the boom, a cable) must not hide a change of light around it.
+        misfit = np.abs(fb - rb)
+        keep = misfit <= np.quantile(misfit, 1.0 - s.light_trim, axis=1, keepdims=True)
+        n = np.maximum(keep.sum(axis=1), 1)
+        fk = fb - (fb * keep).sum(axis=1, keepdims=True) / n[:, None]
+        rk = rb - (rb * keep).sum(axis=1, keepdims=True) / n[:, None]
+        cov = (fk * rk * keep).sum(axis=1) / n
+        var_r = (rk * rk * keep).sum(axis=1) / n
+        var_f = (fk * fk * keep).sum(axis=1) / n
         corr = cov / np.sqrt(np.maximum(var_r * var_f, 1e-6))
         slope = cov / np.maximum(var_r, 1e-6)
         textured = var_r >= s.texture_min * s.texture_min
