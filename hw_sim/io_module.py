@@ -81,7 +81,8 @@ class IoModule:
         self._hr = [0] * _N_HR
         self._hr[_HR_WATCHDOG] = watchdog_ms
         self._heartbeat_ms = 0
-        self._fail_outputs: Outputs | None = None
+        self._outputs: Outputs | None = None
+        """Cache of effective_outputs, cleared whenever coils, inputs or the trip change."""
         self.probe = probe
         self._primed = False
         """The first set_inputs is power-on, not an edge."""
@@ -118,6 +119,7 @@ class IoModule:
             self._edges_read.clear()
         for i, bit in enumerate(bits):
             self._coils[address + i] = bool(bit)
+        self._outputs = None
 
     def write_holding(self, address: int, values: Sequence[int]) -> None:
         """FC6 / FC16. A changed heartbeat (HR0) feeds the watchdog and re-arms it."""
@@ -129,7 +131,9 @@ class IoModule:
             reg = address + i
             if reg == _HR_HEARTBEAT and int(value) != self._hr[reg]:
                 self._heartbeat_ms = self.now_ms
-                self.tripped = False
+                if self.tripped:
+                    self.tripped = False
+                    self._outputs = None
             self._hr[reg] = int(value)
 
     def read_holding(self, address: int, count: int) -> list[int]:
@@ -163,13 +167,12 @@ class IoModule:
         """The field inputs as the module sees them this step; records edges for the probe."""
         if len(bits) != _N_DI:
             raise ValueError(f"bits: expected {_N_DI} discrete inputs, got {len(bits)}")
-        if self.probe and self._primed:
-            for i in range(_N_DI):
-                if bool(bits[i]) != self._di[i]:
-                    self._edges_unread.append(time.monotonic_ns())
-                    break
-        for i in range(_N_DI):
-            self._di[i] = bool(bits[i])
+        new = [bool(b) for b in bits]
+        if new != self._di:
+            if self.probe and self._primed:
+                self._edges_unread.append(time.monotonic_ns())
+            self._di = new
+            self._outputs = None
         self._primed = True
 
     def tick(self, now_ms: int, barrier_position: int) -> None:
@@ -181,9 +184,15 @@ class IoModule:
         if wd and not self.tripped and now_ms - self._heartbeat_ms >= wd:
             self.tripped = True
             self.trips += 1
+            self._outputs = None
 
     def effective_outputs(self) -> Outputs:
         """What the module drives: the coil image, or the fail state (S10) while tripped."""
+        if self._outputs is None:
+            self._outputs = self._compute_outputs()
+        return self._outputs
+
+    def _compute_outputs(self) -> Outputs:
         if not self.tripped:
             return outputs_from_coils(self._coils)
         presence = self._di[_DI_PHOTOCELL] or self._di[_DI_EDGE]

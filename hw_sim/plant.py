@@ -535,8 +535,9 @@ class Plant:
 
     def _contacts(self, now: int) -> None:
         contact_level = self.geometry.boom_contact_permille
+        boom_low = self._boom <= contact_level
         for v in self.vehicles:
-            touching = self._boom <= contact_level and self._under_boom(v)
+            touching = boom_low and self._under_boom(v)
             if touching and not v.in_contact:
                 cause = "boom_lowered" if self._moving_down else "vehicle_pushed"
                 if cause == "vehicle_pushed" and v.front_x_m < self.geometry.boom_x_m:
