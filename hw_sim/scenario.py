@@ -8,6 +8,7 @@ a typo in ``scenarios/rush.toml`` reads ``rush.toml: traffic.rate_per_hour: ...`
 from __future__ import annotations
 
 import enum
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,6 +140,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path.name}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path.name}: not UTF-8 text: {exc.reason}") from exc
     return parse_scenario(data, source=path.name)
 
 
@@ -169,6 +172,8 @@ class _Reader:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(key, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise self.error(key, f"must be finite, got {value}")
         if value < low or (high is not None and value > high):
             bound = f"{low}..{high}" if high is not None else f">= {low}"
             raise self.error(key, f"{value} is out of range ({bound})")
@@ -205,6 +210,8 @@ class _Reader:
         ):
             raise self.error(key, f"expected a number or [min, max], got {value!r}")
         lo, hi = float(value[0]), float(value[1])
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise self.error(key, f"[{lo}, {hi}] must be finite")
         if lo < low or hi < lo:
             raise self.error(key, f"[{lo}, {hi}] is not a range with {low} <= min <= max")
         return lo, hi
@@ -247,7 +254,8 @@ def _traffic(reader: _Reader) -> TrafficSpec:
     if reader.has("schedule_s"):
         raw = reader.raw("schedule_s")
         if not isinstance(raw, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in raw
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < math.inf
+            for v in raw
         ):
             raise reader.error("schedule_s", "expected a list of times in seconds >= 0")
         schedule = tuple(sorted(float(v) for v in raw))
