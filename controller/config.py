@@ -9,6 +9,7 @@ wrong. So every key is checked (unknown keys too), and every problem is a
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -360,10 +361,13 @@ def _camera(r: _Reader) -> CameraConfig:
             ok = (
                 isinstance(pt, list)
                 and len(pt) == 2
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in pt)
+                and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in pt
+                )
             )
             if not ok:
-                raise z.error(f"polygon[{j}]", f"must be [x, y] numbers, got {pt!r}")
+                raise z.error(f"polygon[{j}]", f"must be [x, y] finite numbers, got {pt!r}")
             points.append((float(pt[0]), float(pt[1])))
         z.done()
         zones.append(CameraZoneConfig(name=name, polygon=tuple(points)))
