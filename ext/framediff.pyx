@@ -11,8 +11,9 @@ per band (every ``cell`` rows, at most every 255 so no buffer overflows).
 
 Two row passes give the same numbers:
 - the SIMD pass (framediff_simd.h), for cells that are multiples of 4 on a CPU
-  with AVX2 or AVX-512 BW+VBMI, chosen at import from the CPU's features so a
-  wheel built without -march still runs on any x86-64 or aarch64 PC;
+  with SSSE3, AVX2 or AVX-512 BW+VBMI, chosen at import from the CPU's
+  features so a wheel built without -march still runs on any x86-64 or
+  aarch64 PC;
 - the portable pass below, for every other case: branch-free 16-bit lanes with
   no table lookup, which the compiler vectorises with the baseline instruction
   set.
@@ -28,8 +29,6 @@ cdef extern from "framediff_simd.h":
     ctypedef struct fd_params:
         pass
     int FD_LEVEL_PORTABLE
-    int FD_LEVEL_AVX2
-    int FD_LEVEL_AVX512
     void fd_params_init(
         fd_params* prm, int gain_q8, int offset, int ref_threshold, int motion_threshold
     ) noexcept nogil
@@ -203,7 +202,7 @@ cdef int _simd_pass(
     int32_t[:, ::1] motion_count,
     int64_t[:, ::1] grey_sum,
 ) noexcept nogil:
-    """Cells that are multiples of 4 on an AVX2 or AVX-512 CPU. Returns -1 when out of memory."""
+    """Cells that are multiples of 4 on an SSSE3, AVX2 or AVX-512 CPU. -1 when out of memory."""
     cdef Py_ssize_t height = frame.shape[0]
     cdef Py_ssize_t width = frame.shape[1]
     cdef Py_ssize_t rows = ref_count.shape[0]
@@ -254,7 +253,7 @@ cdef int _simd_pass(
 
 
 def simd_level():
-    """The row pass in use: 0 portable, 1 AVX2, 2 AVX-512 (BW + VBMI)."""
+    """The row pass in use: 0 portable, 1 SSSE3, 2 AVX2, 3 AVX-512 (BW + VBMI)."""
     return _level
 
 

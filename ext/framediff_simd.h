@@ -1,13 +1,13 @@
 /*
  * SIMD row pass of the frame kernel (ext/framediff.pyx), chosen at run time.
  *
- * Why C and not Cython: the fast paths need AVX2 or AVX-512 instructions, and a
+ * Why C and not Cython: the fast paths need SSSE3, AVX2 or AVX-512 instructions, and a
  * wheel must still run on a baseline x86-64 (or aarch64) industrial PC, so each
  * path is compiled for its instruction set with a per-function target attribute
  * and picked once from the CPU's features; Cython cannot put attributes on a
  * function. Everything else (bands, folding into cells, the GIL) stays in the
  * Cython module, which also keeps a portable auto-vectorised pass for CPUs
- * without AVX2 and for cell sizes that are not multiples of 4.
+ * without SSSE3 (or not x86) and for cell sizes that are not multiples of 4.
  *
  * Per row the pass adds, per pixel, "differs from the corrected reference" and
  * "did not move" (0/1) into byte accumulators, and the grey levels of each
@@ -31,8 +31,9 @@
 
 /* Instruction-set levels of the row pass. */
 #define FD_LEVEL_PORTABLE 0 /* no SIMD row pass: the caller uses its portable loop */
-#define FD_LEVEL_AVX2 1
-#define FD_LEVEL_AVX512 2 /* AVX-512 BW + VBMI (byte permutes for the lookup tables) */
+#define FD_LEVEL_SSSE3 1    /* x86-64-v2 class: Atom and older industrial PCs */
+#define FD_LEVEL_AVX2 2
+#define FD_LEVEL_AVX512 3 /* AVX-512 BW + VBMI (byte permutes for the lookup tables) */
 
 typedef struct {
     /* 16-bit path: corrected = (((r << 7) * gain + 2^14) >> 15) + offset = ((r * gain + 128) >> 8) + offset;
@@ -72,6 +73,8 @@ static int fd_cpu_level(void)
         return FD_LEVEL_AVX512;
     if (__builtin_cpu_supports("avx2"))
         return FD_LEVEL_AVX2;
+    if (__builtin_cpu_supports("ssse3"))
+        return FD_LEVEL_SSSE3;
 #endif
     return FD_LEVEL_PORTABLE;
 }
@@ -92,6 +95,47 @@ static inline void fd_row_tail(ptrdiff_t x, ptrdiff_t w, const uint8_t *frame, c
 }
 
 #if FD_X86
+/* The AVX2 pass below on 16-byte vectors (pmulhrsw and pmaddubsw need SSSE3). */
+__attribute__((target("ssse3"))) static void fd_row_ssse3(const uint8_t *frame, const uint8_t *reference,
+                                                          uint8_t *previous, uint8_t *ref_hits, uint8_t *still,
+                                                          uint32_t *grey4, ptrdiff_t w, const fd_params *prm)
+{
+    const __m128i zero = _mm_setzero_si128();
+    const __m128i ones8 = _mm_set1_epi8(1);
+    const __m128i ones16 = _mm_set1_epi16(1);
+    const __m128i gain = _mm_set1_epi16(prm->gain);
+    const __m128i bias = _mm_set1_epi16(prm->bias);
+    const __m128i limit = _mm_set1_epi16(prm->limit);
+    const __m128i motion = _mm_set1_epi8((char)prm->motion);
+    ptrdiff_t x = 0;
+    for (; x + 16 <= w; x += 16) {
+        __m128i f = _mm_loadu_si128((const __m128i *)(frame + x));
+        __m128i r = _mm_loadu_si128((const __m128i *)(reference + x));
+        __m128i p = _mm_loadu_si128((const __m128i *)(previous + x));
+        _mm_storeu_si128((__m128i *)(previous + x), f);
+
+        __m128i moved = _mm_or_si128(_mm_subs_epu8(f, p), _mm_subs_epu8(p, f));
+        __m128i is_still = _mm_cmpeq_epi8(_mm_subs_epu8(moved, motion), zero);
+        __m128i *still_acc = (__m128i *)(still + x);
+        _mm_storeu_si128(still_acc, _mm_sub_epi8(_mm_loadu_si128(still_acc), is_still));
+
+        __m128i f_lo = _mm_unpacklo_epi8(f, zero);
+        __m128i f_hi = _mm_unpackhi_epi8(f, zero);
+        __m128i base_lo = _mm_mulhrs_epi16(_mm_slli_epi16(_mm_unpacklo_epi8(r, zero), 7), gain);
+        __m128i base_hi = _mm_mulhrs_epi16(_mm_slli_epi16(_mm_unpackhi_epi8(r, zero), 7), gain);
+        __m128i hit_lo = _mm_cmpgt_epi16(_mm_add_epi16(_mm_sub_epi16(f_lo, base_lo), bias), limit);
+        __m128i hit_hi = _mm_cmpgt_epi16(_mm_add_epi16(_mm_sub_epi16(f_hi, base_hi), bias), limit);
+        __m128i hit = _mm_packs_epi16(hit_lo, hit_hi);
+        __m128i *ref_acc = (__m128i *)(ref_hits + x);
+        _mm_storeu_si128(ref_acc, _mm_sub_epi8(_mm_loadu_si128(ref_acc), hit));
+
+        __m128i sums = _mm_madd_epi16(_mm_maddubs_epi16(f, ones8), ones16);
+        __m128i *grey_acc = (__m128i *)(grey4 + (x >> 2));
+        _mm_storeu_si128(grey_acc, _mm_add_epi32(_mm_loadu_si128(grey_acc), sums));
+    }
+    fd_row_tail(x, w, frame, reference, previous, ref_hits, still, grey4, prm);
+}
+
 __attribute__((target("avx2"))) static void fd_row_avx2(const uint8_t *frame, const uint8_t *reference,
                                                         uint8_t *previous, uint8_t *ref_hits, uint8_t *still,
                                                         uint32_t *grey4, ptrdiff_t w, const fd_params *prm)
@@ -186,6 +230,10 @@ static void fd_row(int level, const uint8_t *frame, const uint8_t *reference, ui
     }
     if (level == FD_LEVEL_AVX2) {
         fd_row_avx2(frame, reference, previous, ref_hits, still, grey4, w, prm);
+        return;
+    }
+    if (level == FD_LEVEL_SSSE3) {
+        fd_row_ssse3(frame, reference, previous, ref_hits, still, grey4, w, prm);
         return;
     }
 #endif

@@ -46,12 +46,12 @@ class CellStats:
 
 
 def simd_path() -> str:
-    """The row pass in use, for logs and benchmark reports: "avx512", "avx2" or "portable".
+    """The row pass in use, for logs and reports: "avx512", "avx2", "ssse3" or "portable".
 
     The fast passes are chosen at import from the CPU's features and serve cells
     that are multiples of 4; other cell sizes always take the portable pass.
     """
-    return ("portable", "avx2", "avx512")[_framediff.simd_level()]
+    return ("portable", "ssse3", "avx2", "avx512")[_framediff.simd_level()]
 
 
 def grid_shape(height: int, width: int, cell: int) -> tuple[int, int]:
