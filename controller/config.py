@@ -69,6 +69,18 @@ class IoConfig:
     reconnect_min_ms: int = 100
     reconnect_max_ms: int = 5000
     offsets: RegisterMap = field(default_factory=RegisterMap)
+    device: str = ""
+    """transport "rtu": the serial device (e.g. /dev/ttyUSB0)."""
+    baudrate: int = 19200
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    cafile: Path | None = None
+    """transport "tls": the CA that signed the I/O side's certificate (PEM)."""
+    certfile: Path | None = None
+    """transport "tls": this controller's client certificate (PEM)."""
+    keyfile: Path | None = None
+    """transport "tls": the private key of ``certfile`` (PEM)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +237,59 @@ def _lane(r: _Reader) -> LaneSection:
     return section
 
 
-def _io(r: _Reader) -> IoConfig:
+_TRANSPORTS = ("tcp", "rtu", "tls")
+
+
+def _tls_file(r: _Reader, name: str, base: Path, needed: bool) -> Path | None:
+    if not r.has(name):
+        if needed:
+            raise r.error(name, "missing (transport 'tls' needs cafile, certfile and keyfile)")
+        return None
+    raw = r.string(name, "")
+    if not needed:
+        raise r.error(name, "only transport 'tls' takes a certificate file")
+    if not raw:
+        raise r.error(name, "must not be empty")
+    path = Path(raw) if Path(raw).is_absolute() else base / raw
+    if not path.is_file():
+        raise r.error(name, f"{path}: no such file")
+    return path
+
+
+def _serial(r: _Reader, rtu: bool) -> dict[str, Any]:
+    if not rtu:
+        for name in ("device", "baudrate", "parity", "stopbits", "bytesize"):
+            if r.has(name):
+                raise r.error(name, "only transport 'rtu' takes serial line settings")
+        return {}
+    device = r.string("device", "")
+    if not device:
+        raise r.error("device", "missing (transport 'rtu' needs a serial device path)")
+    parity = r.string("parity", "N")
+    if parity not in ("N", "E", "O"):
+        raise r.error("parity", f"{parity!r}: use 'N', 'E' or 'O'")
+    stopbits = r.integer("stopbits", 1, 1, 2)
+    return {
+        "device": device,
+        "baudrate": r.integer("baudrate", 19200, 300, 4_000_000),
+        "parity": parity,
+        "stopbits": stopbits,
+        "bytesize": r.integer("bytesize", 8, 7, 8),
+    }
+
+
+def _io(r: _Reader, base: Path | None = None) -> IoConfig:
     transport = r.string("transport", "tcp")
-    if transport != "tcp":
-        raise r.error("transport", f"{transport!r}: supported transports are 'tcp'")
+    if transport not in _TRANSPORTS:
+        raise r.error(
+            "transport", f"{transport!r}: supported transports are {', '.join(_TRANSPORTS)}"
+        )
+    serial = _serial(r, transport == "rtu")
+    tls = transport == "tls"
+    where = base if base is not None else Path(".")
+    cafile = _tls_file(r, "cafile", where, tls)
+    certfile = _tls_file(r, "certfile", where, tls)
+    keyfile = _tls_file(r, "keyfile", where, tls)
     host = _host(r, "host", "127.0.0.1")
     port = r.integer("port", 502, 1, 65535)
     unit = r.integer("unit", 1, 0, 247)
@@ -265,6 +326,10 @@ def _io(r: _Reader) -> IoConfig:
         reconnect_min_ms=rmin,
         reconnect_max_ms=rmax,
         offsets=offsets,
+        cafile=cafile,
+        certfile=certfile,
+        keyfile=keyfile,
+        **serial,
     )
 
 
@@ -385,7 +450,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     root = _Reader(name, "", dict(data))
     base = path.parent
     lane = _lane(root.sub("lane"))
-    io = _io(root.sub("io"))
+    io = _io(root.sub("io"), base)
     core = _core(root.sub("timing"), root.sub("policy"), io.watchdog_ms)
     journal = _journal(root.sub("journal"), base)
     api = _api(root.sub("api"), base)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from controller.config import Config
+from controller.config import Config, IoConfig
 from controller.core import codec
 from controller.core import scan as core
 from controller.core.types import (
@@ -35,7 +35,14 @@ from controller.core.types import (
     LaneConfig,
     Outputs,
 )
-from controller.io.modbus import BusError, ModbusIo, TcpEndpoint
+from controller.io.modbus import (
+    BusError,
+    Endpoint,
+    ModbusIo,
+    RtuEndpoint,
+    TcpEndpoint,
+    TlsEndpoint,
+)
 from controller.iomap import (
     DISCRETE_INPUTS,
     INPUT_REGISTERS,
@@ -50,6 +57,7 @@ __all__ = [
     "CameraProvider",
     "Runtime",
     "ScanTimes",
+    "endpoint_from_config",
     "lane_config_json",
     "make_camera",
 ]
@@ -123,7 +131,7 @@ class Runtime:
         self.config = config
         c = config.io
         self.io = io or ModbusIo(
-            TcpEndpoint(c.host, c.port),
+            endpoint_from_config(c),
             unit=c.unit,
             timeout_s=c.timeout_ms / 1000.0,
             connect_timeout_s=c.connect_timeout_ms / 1000.0,
@@ -405,6 +413,23 @@ class Runtime:
         if text != self._persisted_json:
             self.journal.record_persisted(self.seq, text)
             self._persisted_json = text
+
+
+def endpoint_from_config(c: IoConfig) -> Endpoint:
+    """The Modbus endpoint ``[io]`` describes: TCP, RTU on a serial line, or TLS."""
+    if c.transport == "rtu":
+        return RtuEndpoint(
+            c.device,
+            baudrate=c.baudrate,
+            parity=c.parity,
+            stopbits=c.stopbits,
+            bytesize=c.bytesize,
+        )
+    if c.transport == "tls":
+        if c.cafile is None or c.certfile is None or c.keyfile is None:
+            raise ValueError("io: transport 'tls' needs cafile, certfile and keyfile")
+        return TlsEndpoint(c.host, c.port, str(c.cafile), str(c.certfile), str(c.keyfile))
+    return TcpEndpoint(c.host, c.port)
 
 
 def make_camera(config: Config) -> CameraProvider | None:

@@ -10,7 +10,10 @@ of answering. The plant runs in real time (times ``speed``) in the same event
 loop, so no lock is needed between the Modbus side and the physics.
 
 TCP on loopback is the default; Modbus/TCP Security (TLS, same framing) and
-RTU over a serial line (e.g. one end of a socat pty pair) are options.
+RTU over a serial line (e.g. one end of a socat pty pair) are options. With a
+client CA, the TLS server demands and verifies a client certificate, and logs
+every refused handshake (``sim_tls_refused``): asyncio itself reports a failed
+server-side handshake only in debug mode.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer, ModbusTlsServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
+from controller.logs import get_logger
 from hw_sim.faults import FaultKind, FaultSpec
 from hw_sim.io_module import IoAddressError, IoModule
 from hw_sim.plant import Plant
@@ -54,6 +58,7 @@ class BusCounters:
     dropped: int = 0
     garbage: int = 0
     disconnects: int = 0
+    tls_refused: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -231,12 +236,35 @@ class _LaneTlsServer(ModbusTlsServer):
         return handler
 
 
+def _refusal_logger(counters: BusCounters) -> type[ssl.SSLObject]:
+    """An SSLObject class that counts and logs a failed handshake before asyncio drops it."""
+    log = get_logger(component="sim")
+
+    class _Logged(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise
+            except ssl.SSLError as exc:
+                counters.tls_refused += 1
+                log.warning("sim_tls_refused", reason=exc.reason or str(exc), error=str(exc))
+                raise
+
+    return _Logged
+
+
 @dataclass(frozen=True, slots=True)
 class TlsFiles:
-    """Server certificate chain and private key (PEM) for Modbus/TCP Security."""
+    """Server certificate chain and private key (PEM) for Modbus/TCP Security.
+
+    ``cafile``: the CA of client certificates; when set, a client must present a
+    certificate it signed or the handshake is refused (and logged).
+    """
 
     certfile: str
     keyfile: str
+    cafile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +339,13 @@ class SimServer:
                 raise OSError(
                     f"tls: cannot load cert {self.tls.certfile} / key {self.tls.keyfile}: {exc}"
                 ) from exc
+            if self.tls.cafile is not None:
+                try:
+                    ctx.load_verify_locations(self.tls.cafile)
+                except (OSError, ssl.SSLError) as exc:
+                    raise OSError(f"tls: cannot load client CA {self.tls.cafile}: {exc}") from exc
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.sslobject_class = _refusal_logger(self.counters)
             server = _LaneTlsServer(self.context, address=(self.host, self.port), sslctx=ctx)
         else:
             server = _LaneServer(self.context, address=(self.host, self.port))

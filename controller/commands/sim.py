@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--fail-mode", choices=("secure", "safe"), default="secure")
     parser.add_argument("--tls-cert", type=Path, help="serve Modbus/TCP Security: PEM cert chain")
     parser.add_argument("--tls-key", type=Path, help="private key (PEM) for --tls-cert")
+    parser.add_argument(
+        "--tls-ca",
+        type=Path,
+        help="CA (PEM) of client certificates: with --tls-cert, clients without one are refused",
+    )
     parser.add_argument("--serial", metavar="DEVICE", help="serve RTU on this serial device")
     parser.add_argument("--baudrate", type=int, default=19200, help="RTU baud rate")
     parser.add_argument(
@@ -91,6 +96,10 @@ def _run(args: argparse.Namespace) -> int:
         raise SystemExit(f"lanectl sim: --watchdog-ms: {args.watchdog_ms} is outside 0..65535")
     if (args.tls_cert is None) != (args.tls_key is None):
         raise SystemExit("lanectl sim: --tls-cert and --tls-key go together")
+    if args.tls_cert is not None and args.tls_ca is None:
+        raise SystemExit("lanectl sim: --tls-ca: Modbus/TCP Security verifies client certificates")
+    if args.tls_ca is not None and args.tls_cert is None:
+        raise SystemExit("lanectl sim: --tls-ca goes with --tls-cert and --tls-key")
     if args.serial and args.tls_cert:
         raise SystemExit("lanectl sim: --serial: RTU does not take --tls-cert")
     if args.step_ms < 1:
@@ -114,7 +123,9 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
     from hw_sim.server import SerialPort, SimServer, TlsFiles
 
     log = get_logger(component="sim", scenario=plant.scenario.name, seed=plant.seed)
-    tls = TlsFiles(str(args.tls_cert), str(args.tls_key)) if args.tls_cert else None
+    tls = (
+        TlsFiles(str(args.tls_cert), str(args.tls_key), str(args.tls_ca)) if args.tls_cert else None
+    )
     serial = SerialPort(args.serial, baudrate=args.baudrate) if args.serial else None
     server = SimServer(
         plant, host=args.host, port=args.port, speed=args.speed, tls=tls, serial=serial

@@ -8,19 +8,21 @@ off, and the runtime decides when to reconnect. A reply whose function code,
 transaction id, address or length does not match the request is rejected with
 ``BusError`` instead of being believed.
 
-The transport is chosen by the endpoint object: ``TcpEndpoint`` now; serial
-(RTU) and TLS endpoints plug in through ``_make_client`` without changing the
-interface.
+The transport is chosen by the endpoint object: ``TcpEndpoint``,
+``RtuEndpoint`` (a serial line) or ``TlsEndpoint`` (Modbus/TCP Security, with
+a client certificate: the I/O side must know who writes its coils). Only
+``_make_client`` differs between them; the requests and checks are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient, AsyncModbusTlsClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 from pymodbus.pdu.bit_message import (
@@ -33,7 +35,7 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterRequest,
 )
 
-__all__ = ["BusError", "Endpoint", "ModbusIo", "TcpEndpoint"]
+__all__ = ["BusError", "Endpoint", "ModbusIo", "RtuEndpoint", "TcpEndpoint", "TlsEndpoint"]
 
 
 class BusError(Exception):
@@ -61,12 +63,100 @@ class TcpEndpoint:
         return f"tcp://{self.host}:{self.port}"
 
 
-Endpoint = TcpEndpoint
+PARITIES = ("N", "E", "O")
+
+
+@dataclass(frozen=True, slots=True)
+class RtuEndpoint:
+    """Modbus RTU on a serial line: the device and its line settings."""
+
+    device: str
+    baudrate: int = 19200
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.device:
+            raise ValueError("device: a serial device path is needed for RTU")
+        if self.baudrate <= 0:
+            raise ValueError(f"baudrate: must be positive, got {self.baudrate}")
+        if self.parity not in PARITIES:
+            raise ValueError(f"parity: {self.parity!r} is not one of {PARITIES}")
+        if self.stopbits not in (1, 2):
+            raise ValueError(f"stopbits: {self.stopbits} is not 1 or 2")
+        if self.bytesize not in (7, 8):
+            raise ValueError(f"bytesize: {self.bytesize} is not 7 or 8")
+
+    def describe(self) -> str:
+        return f"rtu://{self.device}?{self.baudrate}{self.parity}{self.stopbits}"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsEndpoint:
+    """Modbus/TCP Security: host and port, the CA that signed the I/O side's certificate,
+    and this controller's own certificate and key (PEM files)."""
+
+    host: str
+    port: int
+    cafile: str
+    certfile: str
+    keyfile: str
+
+    def describe(self) -> str:
+        return f"tls://{self.host}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying client context (server certificate and host name checked) that
+        presents our certificate; a file that cannot be loaded is named in ``ValueError``."""
+        try:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cafile: cannot load {self.cafile}: {exc}") from exc
+        try:
+            ctx.load_cert_chain(self.certfile, self.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"certfile/keyfile: cannot load {self.certfile} / {self.keyfile}: {exc}"
+            ) from exc
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+
+Endpoint = TcpEndpoint | RtuEndpoint | TlsEndpoint
 
 
 def _make_client(endpoint: Endpoint, connect_timeout_s: float) -> Any:
     # retries=0 and reconnect_delay=0: pymodbus neither repeats a request nor
     # reconnects by itself (transport/transport.py: no reconnect task when the delay is 0).
+    if isinstance(endpoint, RtuEndpoint):
+        return AsyncModbusSerialClient(
+            endpoint.device,
+            baudrate=endpoint.baudrate,
+            parity=endpoint.parity,
+            stopbits=endpoint.stopbits,
+            bytesize=endpoint.bytesize,
+            timeout=connect_timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            reconnect_delay_max=0,
+            name="lanectl",
+        )
+    if isinstance(endpoint, TlsEndpoint):
+        try:
+            ctx = endpoint.ssl_context()
+        except ValueError as exc:
+            raise BusError(f"connect {endpoint.describe()}", str(exc)) from exc
+        return AsyncModbusTlsClient(
+            endpoint.host,
+            port=endpoint.port,
+            sslctx=ctx,
+            timeout=connect_timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            reconnect_delay_max=0,
+            name="lanectl",
+        )
     return AsyncModbusTcpClient(
         endpoint.host,
         port=endpoint.port,
@@ -123,7 +213,7 @@ class ModbusIo:
         client = _make_client(self.endpoint, self.connect_timeout_s)
         try:
             ok = await asyncio.wait_for(client.connect(), self.connect_timeout_s + 0.5)
-        except (TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException, ssl.SSLError) as exc:
             client.close()
             raise BusError(f"connect {self.endpoint.describe()}", str(exc) or "timed out") from exc
         if not ok:
