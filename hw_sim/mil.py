@@ -28,9 +28,20 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from controller.core.scan import Persisted, ScanState, initial_state, persisted, scan
-from controller.core.types import Command, CommandKind, Event, Inputs, LaneConfig, Mode, Outputs
+from controller.core.types import (
+    CameraHealth,
+    CameraZones,
+    Command,
+    CommandKind,
+    Event,
+    Inputs,
+    LaneConfig,
+    Mode,
+    Outputs,
+)
 from controller.iomap import coils_from_outputs, inputs_from_bits
 from hw_sim import fault_schedule
+from hw_sim.camera import zone_truth
 from hw_sim.fault_schedule import RandomFaultSpec
 from hw_sim.faults import FaultKind
 from hw_sim.plant import Plant
@@ -54,6 +65,8 @@ CROSSING_EVENTS = frozenset({"vehicle_passed", "tailgate", "run_through"})
 _MATCH_GRACE_MS = 5000
 """A crossing event may come this long after the vehicle's rear crossed the line."""
 _MAX_INCIDENTS = 50
+_NO_CAMERA = CameraZones()
+_CAMERA_FAULT = CameraZones(health=CameraHealth.FAULT)
 _HR_HEARTBEAT = 0
 
 
@@ -191,6 +204,8 @@ class MilReport:
     sim_hours: float
     wall_s: float
     scan_ms: int
+    camera: bool
+    """Whether the run had the ideal camera (see ``run_mil``)."""
     scans: int
     arrived: int
     """Vehicles that arrived (ground truth), whether or not they reached the lane."""
@@ -257,6 +272,16 @@ class MilReport:
         return out
 
 
+def _camera(plant: Plant, last: CameraZones) -> CameraZones:
+    """This frame's zones: the plant's truth, or FAULT during a camera fault; ``last`` when
+    nothing changed (so the scan's inputs stay the same object)."""
+    if plant.active_faults.camera:
+        return last if last.health is CameraHealth.FAULT else _CAMERA_FAULT
+    z = zone_truth(plant.vehicles, plant.geometry)
+    zones = CameraZones(CameraHealth.OK, z["approach"], z["bay"], z["barrier"], z["exit"])
+    return last if zones == last else zones
+
+
 def _plant_step_ms(scan_ms: int) -> int:
     return math.gcd(scan_ms, 10)
 
@@ -317,6 +342,8 @@ def run_mil(
     fault_spec: RandomFaultSpec | None = None,
     missed_scans: int = 1,
     restart_ms: int = 2000,
+    camera: bool = False,
+    camera_frame_ms: int = 66,
 ) -> MilReport:
     """Run ``controller`` (the core by default) against the plant for ``hours`` simulated.
 
@@ -325,6 +352,11 @@ def run_mil(
     ``restart_ms`` is how long a crashed controller is away before it restarts
     (no heartbeat meanwhile: the I/O side's watchdog applies the fail state).
     ``progress`` is called with the finished fraction about every simulated minute.
+
+    ``camera`` adds an ideal presence detector: every ``camera_frame_ms`` the
+    zones are the plant's geometric truth, and FAULT while a camera fault of
+    the schedule (freeze, blackout) is active. Without it the lane runs on
+    loops and photocell alone and camera faults have no effect.
     """
     if not (isinstance(hours, int | float) and math.isfinite(hours) and hours > 0):
         raise ValueError(f"hours: must be a positive number, got {hours!r}")
@@ -334,6 +366,8 @@ def run_mil(
         raise ValueError(f"missed_scans: must be in 0..10, got {missed_scans}")
     if restart_ms < 0:
         raise ValueError(f"restart_ms: must not be negative, got {restart_ms}")
+    if camera_frame_ms < 1:
+        raise ValueError(f"camera_frame_ms: must be positive, got {camera_frame_ms}")
     config = config or LaneConfig()
     ctl: LaneController = controller if controller is not None else CoreController(config)
     duration_ms = round(hours * 3_600_000)
@@ -361,7 +395,9 @@ def run_mil(
     downtime_ms = 0
     bits = io.read_discrete_inputs()
     io_status = io.read_input_registers()[0]
-    last_key: tuple[list[bool], int, bool] | None = None
+    zones = _NO_CAMERA
+    next_frame = 0
+    last_key: tuple[list[bool], int, bool, CameraZones] | None = None
     last_inputs: Inputs | None = None
     written: Outputs | None = None
     counts: dict[str, int] = {}
@@ -402,16 +438,26 @@ def run_mil(
             missed += 1
             bus_failed += 1
         bus_ok = missed <= missed_scans
+        if camera and t >= next_frame:
+            next_frame = t + camera_frame_ms
+            zones = _camera(plant, zones)
         commands = op.commands(t)
         if commands or last_key is None or last_inputs is None:
-            inputs = inputs_from_bits(bits, io_status=io_status, bus_ok=bus_ok, commands=commands)
-            last_key = None if commands else (bits, io_status, bus_ok)
+            inputs = inputs_from_bits(
+                bits, io_status=io_status, bus_ok=bus_ok, camera=zones, commands=commands
+            )
+            last_key = None if commands else (bits, io_status, bus_ok, zones)
             last_inputs = None if commands else inputs
-        elif last_key[0] == bits and last_key[1] == io_status and last_key[2] is bus_ok:
+        elif (
+            last_key[0] == bits
+            and last_key[1] == io_status
+            and last_key[2] is bus_ok
+            and last_key[3] is zones
+        ):
             inputs = last_inputs
         else:
-            inputs = inputs_from_bits(bits, io_status=io_status, bus_ok=bus_ok)
-            last_key = (bits, io_status, bus_ok)
+            inputs = inputs_from_bits(bits, io_status=io_status, bus_ok=bus_ok, camera=zones)
+            last_key = (bits, io_status, bus_ok, zones)
             last_inputs = inputs
         scans += 1
         try:
@@ -473,6 +519,7 @@ def run_mil(
         t=t,
         wall_s=wall_s,
         scan_ms=scan_ms,
+        camera=camera,
         scans=scans,
         counts=counts,
         fault_kinds=fault_kinds,
@@ -495,6 +542,7 @@ def _report(
     t: int,
     wall_s: float,
     scan_ms: int,
+    camera: bool,
     scans: int,
     counts: dict[str, int],
     fault_kinds: dict[str, int],
@@ -538,6 +586,7 @@ def _report(
         sim_hours=round(hours, 6),
         wall_s=round(wall_s, 3),
         scan_ms=scan_ms,
+        camera=camera,
         scans=scans,
         arrived=summary["vehicles"],
         passed=summary["passed"],

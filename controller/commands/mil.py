@@ -73,6 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--no-random-faults", action="store_true", help="only the scenario's own faults"
     )
+    parser.add_argument(
+        "--camera",
+        action="store_true",
+        help="add an ideal camera (zone truth, FAULT during camera faults)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action="store_true", help="progress on stderr")
     parser.set_defaults(func=_run)
@@ -114,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         random_faults=not args.no_random_faults,
         scan_ms=args.scan_ms,
+        camera=args.camera,
         progress=progress if args.progress else None,
     )
     if args.progress:

@@ -268,3 +268,17 @@ def test_cli_names_a_bad_scenario(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown scenario exits 2 with a message naming it."""
     assert main(["mil", "--scenario", "no_such_lane", "--hours", "0.01"]) == 2
     assert "no_such_lane" in capsys.readouterr().err
+
+
+def test_camera_runs_degraded_through_camera_faults(mixed: Scenario) -> None:
+    """With the ideal camera, mixed's camera freeze is seen as a camera fault, the lane runs
+    on through it and the soak stays clean."""
+    report = run_mil(mixed, hours=0.4, seed=1, camera=True, random_faults=False)
+    events = dict(report.events)
+    assert report.camera
+    assert events.get("camera_fault", 0) >= 1
+    assert events.get("camera_restored", 0) >= 1
+    assert report.ok, report.incidents
+    assert report.crossed > 10
+    without = run_mil(mixed, hours=0.4, seed=1, random_faults=False)
+    assert "camera_fault" not in dict(without.events)
