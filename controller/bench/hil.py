@@ -10,13 +10,18 @@ wait for the next read, the read, the scan and the write, loopback included.
 
 The stimulus is the ``hil`` scenario written here: a queue of compliant cars
 (one every 4 s) worked by auto-release with early entry, plus a test pulse on
-the approach loop (30 ms on every 60 ms, a scheduled stuck-on fault the core
-ignores) so that a few seconds already give hundreds of edges at every phase
-against the scan. Nothing happens on the inputs until ``quiet_s`` after the
-simulator starts; the controller must be scanning by then (checked through
-its control API, retried once with a longer quiet time), so the only sample
-from before it ran is the plant's power-on edge, which is dropped.
-Both processes are always stopped (SIGTERM, bounded wait, SIGKILL).
+the approach loop, which the core only watches for a stuck loop: every 61 ms
+a 20 ms stuck-on fault (two edges while the loop is free) and, 30 ms later, a
+20 ms stuck-off fault (two edges while a queued car stands on it). The plant
+runs on a 1 ms step and 61 ms is prime to every scan period, so the edges
+fall at every phase of the scan, as a vehicle's would; on the plant's default
+10 ms step they would lock to one phase of a 2, 5 or 10 ms scan and the
+distribution would depend on how the two processes happened to start.
+Nothing happens on the inputs until ``quiet_s`` after the simulator starts;
+the controller must be scanning by then (checked through its control API,
+retried once with a longer quiet time), so the only sample from before it ran
+is the plant's power-on edge, which is dropped. Both processes are always
+stopped (SIGTERM, bounded wait, SIGKILL).
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
 HIST_WIDTH_MS = 0.25
 HIST_LIMIT_MS = 25.0
-_PULSE_ON_S = 0.03
-_PULSE_EVERY_S = 0.06
+_PULSE_S = 0.02
+_PULSE_EVERY_S = 0.061
+_PULSE_OFF_AFTER_S = 0.03
+_PLANT_STEP_MS = 1
 _CAR_EVERY_S = 4.0
 
 
@@ -83,6 +90,9 @@ class HilRun:
     """Time from the simulator's start to the controller's first reported scan."""
     scans: int
     overruns: int
+    scan_p50_ms: float
+    scan_p99_ms: float
+    """The controller's own scan durations (read + core + write), from its control API."""
 
 
 def scenario_toml(quiet_s: float, seconds: float) -> str:
@@ -102,15 +112,22 @@ def scenario_toml(quiet_s: float, seconds: float) -> str:
             "[operator]",
             "dwell_s = [3600, 3600]",
             "aside_share = 0.0",
-            "[[faults]]",
-            'kind = "stuck_on"',
-            'input = "loop_approach"',
-            f"at_s = {quiet_s}",
-            f"duration_s = {_PULSE_ON_S}",
-            f"repeat_s = {_PULSE_EVERY_S}",
+            *_pulse("stuck_on", quiet_s),
+            *_pulse("stuck_off", quiet_s + _PULSE_OFF_AFTER_S),
             "",
         ]
     )
+
+
+def _pulse(kind: str, at_s: float) -> list[str]:
+    return [
+        "[[faults]]",
+        f'kind = "{kind}"',
+        'input = "loop_approach"',
+        f"at_s = {at_s:.3f}",
+        f"duration_s = {_PULSE_S}",
+        f"repeat_s = {_PULSE_EVERY_S}",
+    ]
 
 
 def _config_toml(port: int, scan_ms: int, journal: Path) -> str:
@@ -230,6 +247,8 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
                 "0",
                 "--edge-log",
                 str(edge_log),
+                "--step-ms",
+                str(_PLANT_STEP_MS),
             ],
             workdir,
             "listening on",
@@ -284,6 +303,8 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
         controller_ready_s=round(ready_s, 3),
         scans=int(stats.get("scans", 0) or 0),
         overruns=int(stats.get("overruns", 0) or 0),
+        scan_p50_ms=float(stats.get("scan_p50_ms", 0.0) or 0.0),
+        scan_p99_ms=float(stats.get("scan_p99_ms", 0.0) or 0.0),
     )
 
 
@@ -314,6 +335,8 @@ def run(quick: bool = False, periods: Sequence[int] = PERIODS_MS) -> dict[str, A
                 "controller_ready_s": result.controller_ready_s,
                 "scans": result.scans,
                 "overruns": result.overruns,
+                "scan_p50_ms": result.scan_p50_ms,
+                "scan_p99_ms": result.scan_p99_ms,
             }
             plot[key] = histogram(result.samples_ms, width=HIST_WIDTH_MS, limit=HIST_LIMIT_MS)
     return {"edge_to_coil_ms": latency, "runs": runs, "plot": {"histogram_ms": plot}}

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "strip_plots", "summarize", "write_report"]
+__all__ = ["TARGETS", "machine", "strip_plots", "summarize", "write_report"]
 
 TARGETS: dict[str, str] = {
     "step_p99_us_le_20": "core.lane.step p99 <= 20 us",
@@ -25,6 +25,23 @@ TARGETS: dict[str, str] = {
     "kernel_vs_copy_le_4": "kernel <= 4x one np.copyto (1280x720)",
 }
 """Each target's key in ``summary["targets"]`` and what it means."""
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPUs and the load average (other work on the box)."""
+    import os
+    import platform
+
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = []
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1_5_15m": load,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
 
 
 def strip_plots(value: Any) -> Any:

@@ -78,7 +78,7 @@ def _run_suite(name: str, quick: bool) -> tuple[Any, bool]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from controller.bench.report import strip_plots, summarize, write_report
+    from controller.bench.report import machine, strip_plots, summarize, write_report
 
     names: list[str] = list(dict.fromkeys(args.suites)) or list(SUITES)
     unknown = [n for n in names if n not in SUITES]
@@ -92,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     failed = False
+    before = machine()
     for name in names:
         start = time.monotonic()
         results[name], ok = _run_suite(name, args.quick)
@@ -107,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps(strip_plots(results[names[0]]), indent=2))
         return 1 if failed else 0
     report = summarize(results, quick=args.quick)
+    report["machine"] = {"before": before, "after": machine()}
     if args.out is not None:
         for path in write_report(args.out, report):
             print(f"wrote {path}", file=sys.stderr)

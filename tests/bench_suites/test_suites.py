@@ -238,9 +238,12 @@ def test_hil_scenario_is_a_valid_scenario() -> None:
 
     sc = parse_scenario(tomllib.loads(hil.scenario_toml(2.0, 5.0)), source="hil.toml")
     assert sc.traffic.schedule_s is not None and sc.traffic.schedule_s[0] == 2.0
-    (fault,) = sc.faults
-    assert fault.at_ms == 2000 and fault.input == "loop_approach"
-    assert not fault.active(1999) and fault.active(2000)
+    on, off = sc.faults
+    assert on.at_ms == 2000 and on.input == off.input == "loop_approach"
+    assert not on.active(1999) and on.active(2000) and not on.active(2020)
+    assert off.active(2030) and not on.active(2030)
+    # The pulse period is prime to every scan period: edges land at every phase of the scan.
+    assert all(on.repeat_ms is not None and on.repeat_ms % p for p in hil.PERIODS_MS)
 
 
 # -- report and command ---------------------------------------------------------------------------
@@ -321,6 +324,7 @@ def test_bench_command_prints_one_report_for_several_suites(
     assert report["step_p99_us"] == report["step"]["step_p99_us"] > 0
     assert report["journal_events_per_s"] > 0
     assert report["errors"] == {}
+    assert report["machine"]["before"]["cpus"] >= 1
     assert (tmp_path / "report.json").is_file()
     assert (tmp_path / "step.json").is_file()
 
