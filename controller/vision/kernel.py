@@ -1,7 +1,10 @@
 """Typed wrapper of the fused frame kernel: argument checks and the dtype policy.
 
 The compiled pass (``_framediff``) trusts its arguments; every check that keeps
-it from reading out of bounds or giving a silent wrong answer lives here.
+it from reading out of bounds or giving a silent wrong answer lives here. The
+one exception, to keep the per-frame cost low: the dtype, contiguity and
+writeability of ``out``'s arrays are checked by the compiled call's buffer
+acquisition (before any work), and a failure there is explained here by name.
 """
 
 from __future__ import annotations
@@ -114,6 +117,9 @@ def _check_out(out: object, shape: tuple[int, int]) -> CellStats:
 
 def new_cell_stats(height: int, width: int, cell: int) -> CellStats:
     """Zeroed outputs for a ``height`` x ``width`` frame, to pass as ``out`` frame after frame."""
+    height = _check_int("height", height, 1, 2**31 - 1)
+    width = _check_int("width", width, 1, 2**31 - 1)
+    cell = _check_int("cell", cell, 1, MAX_CELL)
     shape = grid_shape(height, width, cell)
     return CellStats(
         ref_count=np.zeros(shape, dtype=np.int32),

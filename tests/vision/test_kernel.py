@@ -334,6 +334,21 @@ def test_out_arrays_are_overwritten_and_returned() -> None:
     np.testing.assert_array_equal(out.grey_sum, fresh.grey_sum)
 
 
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        ((0, 10, 4), "height"),
+        ((10, -1, 4), "width"),
+        ((10, 10, 0), "cell"),
+        ((10, 10, 4.0), "cell"),
+    ],
+)
+def test_new_cell_stats_rejects_bad_sizes(args: tuple[Any, Any, Any], name: str) -> None:
+    """new_cell_stats names the size argument that is not a positive int in range."""
+    with pytest.raises(ValueError, match=rf"^{name}:"):
+        new_cell_stats(*args)
+
+
 def _good() -> dict[str, Any]:
     frame, reference, previous = _frames(5, 16, 24, "uniform")
     return {
