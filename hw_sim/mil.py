@@ -177,6 +177,7 @@ class _Operator:
 
 class IncidentKind(enum.Enum):
     LOST = "lost"
+    LOST_FAULTY_SENSORS = "lost_faulty_sensors"
     DOUBLE_COUNT = "double_count"
     CONTACT_HEALTHY = "boom_contact_healthy_sensors"
     CRASH = "crash"
@@ -223,6 +224,9 @@ class MilReport:
     """Crossings not matched by exactly one crossing event, plus crossing events with no
     crossing (double counts)."""
     double_counted: int
+    lost_healthy_sensors: int
+    """Of ``lost``: crossings while photocell and exit loop were free of injected faults and
+    the controller could read them (bus up, not restarting), plus double counts."""
     boom_contacts: int
     """Every boom contact with a vehicle, including runners pushing into a boom not up."""
     boom_contacts_lowered: int
@@ -286,8 +290,43 @@ def _plant_step_ms(scan_ms: int) -> int:
     return math.gcd(scan_ms, 10)
 
 
+def _blind(blind: list[list[int]], start: int, end: int) -> None:
+    """Note that the controller could not read the lane over [start, end)."""
+    if blind and blind[-1][1] >= start:
+        blind[-1][1] = max(blind[-1][1], end)
+    else:
+        blind.append([start, end])
+
+
+class _Excuses:
+    """Why a crossing could not be seen: a crossing sensor stuck, or the controller blind."""
+
+    _SENSORS = ("photocell", "loop_exit")
+
+    def __init__(self, plant: Plant, blind: list[list[int]]) -> None:
+        self.faults = [
+            f
+            for f in plant.faults.faults
+            if f.kind in (FaultKind.STUCK_ON, FaultKind.STUCK_OFF) and f.input in self._SENSORS
+        ]
+        self.blind = blind
+        self.step = plant.step_ms
+
+    def __call__(self, start: int, end: int) -> str:
+        reasons: list[str] = []
+        for f in self.faults:
+            if any(f.active(t) for t in range(start, end + 1, self.step)):
+                reasons.append(f"{f.input} {f.kind.value}")
+        if any(b0 < end and start < b1 for b0, b1 in self.blind):
+            reasons.append("inputs not read (bus down or controller restarting)")
+        return ", ".join(dict.fromkeys(reasons))
+
+
 def _match_crossings(
-    truth: GroundTruth, crossings: Sequence[Event], end_ms: int
+    truth: GroundTruth,
+    crossings: Sequence[Event],
+    end_ms: int,
+    excuses: Callable[[int, int], str] | None = None,
 ) -> tuple[list[Incident], list[Incident]]:
     """Pair truth crossings with crossing events in time order; return (lost, double counts)."""
     recs = sorted(
@@ -308,12 +347,16 @@ def _match_crossings(
             used[j] = True
             j += 1
         elif not in_flight:
+            cleared = rec.cleared_ms or start
+            why = excuses(start - 1000, cleared + _MATCH_GRACE_MS) if excuses else ""
+            kind = IncidentKind.LOST_FAULTY_SENSORS if why else IncidentKind.LOST
             lost.append(
                 Incident(
-                    IncidentKind.LOST.value,
+                    kind.value,
                     start,
                     f"vehicle {rec.id} ({rec.kind}, {rec.behaviour}) crossed as {rec.crossing} "
-                    f"at {start} ms, rear clear at {rec.cleared_ms} ms: no crossing event",
+                    f"at {start} ms, rear clear at {cleared} ms: no crossing event"
+                    + (f" ({why})" if why else ""),
                 )
             )
     doubles = [
@@ -397,6 +440,7 @@ def run_mil(
     io_status = io.read_input_registers()[0]
     zones = _NO_CAMERA
     next_frame = 0
+    blind: list[list[int]] = []
     last_key: tuple[list[bool], int, bool, CameraZones] | None = None
     last_inputs: Inputs | None = None
     written: Outputs | None = None
@@ -437,6 +481,7 @@ def run_mil(
         else:
             missed += 1
             bus_failed += 1
+            _blind(blind, t, t + scan_ms)
         bus_ok = missed <= missed_scans
         if camera and t >= next_frame:
             next_frame = t + camera_frame_ms
@@ -467,6 +512,7 @@ def run_mil(
             if len(incidents) < _MAX_INCIDENTS:
                 incidents.append(Incident(IncidentKind.CRASH.value, t, repr(exc)))
             down_until = t + restart_ms
+            _blind(blind, t, down_until + scan_ms)
             written = None
             plant.advance(scan_ms)
             t += scan_ms
@@ -524,6 +570,7 @@ def run_mil(
         counts=counts,
         fault_kinds=fault_kinds,
         crossings=crossings,
+        blind=blind,
         incidents=incidents,
         crashes=crashes,
         restarts=crashes,
@@ -547,6 +594,7 @@ def _report(
     counts: dict[str, int],
     fault_kinds: dict[str, int],
     crossings: list[Event],
+    blind: list[list[int]],
     incidents: list[Incident],
     crashes: int,
     restarts: int,
@@ -557,7 +605,8 @@ def _report(
 ) -> MilReport:
     truth = plant.truth
     summary = truth.summary()
-    lost, doubles = _match_crossings(truth, crossings, t)
+    lost, doubles = _match_crossings(truth, crossings, t, _Excuses(plant, blind))
+    lost_healthy = sum(1 for i in lost if i.kind == IncidentKind.LOST.value)
     healthy: list[Incident] = []
     for c in truth.contacts:
         if c.cause == "boom_lowered" and c.sensors_healthy:
@@ -598,6 +647,7 @@ def _report(
         counted=len(crossings),
         lost=len(lost) + len(doubles),
         double_counted=len(doubles),
+        lost_healthy_sensors=lost_healthy + len(doubles),
         boom_contacts=summary["boom_contacts"],
         boom_contacts_lowered=summary["boom_lowered_onto_vehicle"],
         boom_contacts_healthy_sensors=len(healthy),

@@ -30,6 +30,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "crossed",
     "counted",
     "lost",
+    "lost_healthy_sensors",
     "boom_contacts",
     "boom_contacts_lowered",
     "boom_contacts_healthy_sensors",

@@ -12,7 +12,7 @@ from controller.cli import main
 from controller.core.types import Event, Inputs, LaneConfig, Outputs
 from hw_sim import mil
 from hw_sim.fault_schedule import STUCK_INPUTS, RandomFaultSpec, random_faults
-from hw_sim.faults import FaultKind
+from hw_sim.faults import FaultKind, FaultSpec
 from hw_sim.mil import CoreController, MilReport, OperatorPolicy, run_mil
 from hw_sim.scenario import Scenario, load_scenario
 
@@ -46,6 +46,7 @@ def test_two_hour_soak_is_clean(soak: MilReport) -> None:
     assert soak.sim_hours == pytest.approx(2.0)
     assert soak.boom_contacts_healthy_sensors == 0, soak.incidents
     assert soak.lost == 0, soak.incidents
+    assert soak.lost_healthy_sensors == 0
     assert soak.double_counted == 0
     assert soak.crashes == 0
     assert soak.safety_overrides == 0, soak.incidents
@@ -154,6 +155,7 @@ def test_lost_and_double_counted_vehicles_are_caught(mixed: Scenario) -> None:
     assert dropped.lost > 0
     assert dropped.double_counted == 0
     assert any(i.kind == "lost" for i in dropped.incidents)
+    assert dropped.lost_healthy_sensors == dropped.lost
     assert not dropped.ok
     doubler = _CountsTwice(LaneConfig())
     twice = run_mil(mixed, hours=0.2, seed=2, controller=doubler, random_faults=False)
@@ -282,3 +284,17 @@ def test_camera_runs_degraded_through_camera_faults(mixed: Scenario) -> None:
     assert report.crossed > 10
     without = run_mil(mixed, hours=0.4, seed=1, random_faults=False)
     assert "camera_fault" not in dict(without.events)
+
+
+def test_crossings_unseen_by_a_stuck_photocell_are_told_apart(mixed: Scenario) -> None:
+    """A crossing missed while the photocell is stuck off is lost with faulty sensors, not a
+    logic fault: it counts in ``lost`` but not in ``lost_healthy_sensors``."""
+    dead = FaultSpec(FaultKind.STUCK_OFF, at_ms=0, duration_ms=10**9, input="photocell")
+    scenario = dataclasses.replace(mixed, faults=(dead,))
+    report = run_mil(scenario, hours=0.2, seed=4, random_faults=False)
+    lost = [i for i in report.incidents if i.kind.startswith("lost")]
+    assert report.crossed > 5
+    assert report.lost == len(lost) + report.double_counted
+    assert report.lost_healthy_sensors == report.double_counted == 0
+    assert all(i.kind == "lost_faulty_sensors" and "photocell stuck_off" in i.detail for i in lost)
+    assert report.counted + report.lost >= report.crossed - 1
