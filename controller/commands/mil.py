@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["SUMMARY_KEYS", "register"]
@@ -72,6 +73,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of traffic and random faults")
     parser.add_argument("--scan-ms", type=int, default=10, help="controller scan period (ms)")
     parser.add_argument(
+        "--config", type=Path, help="lane config TOML: its timing and policy drive the core"
+    )
+    parser.add_argument(
         "--no-random-faults", action="store_true", help="only the scenario's own faults"
     )
     parser.add_argument(
@@ -99,6 +103,8 @@ def _table(report: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from controller.config import ConfigError, load_config
+    from controller.core.types import LaneConfig
     from hw_sim.mil import run_mil
     from hw_sim.scenario import ScenarioError, load_scenario
 
@@ -111,6 +117,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"lanectl mil: --scenario: {exc}", file=sys.stderr)
         return 2
 
+    core = LaneConfig()
+    if args.config is not None:
+        try:
+            core = load_config(args.config).core
+        except ConfigError as exc:
+            print(f"lanectl mil: --config: {exc}", file=sys.stderr)
+            return 2
+
     def progress(fraction: float) -> None:
         print(f"\rmil: {fraction * 100:5.1f} %", end="", file=sys.stderr, flush=True)
 
@@ -118,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         scenario,
         hours=args.hours,
         seed=args.seed,
+        config=core,
         random_faults=not args.no_random_faults,
         scan_ms=args.scan_ms,
         camera=args.camera,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -298,3 +299,19 @@ def test_crossings_unseen_by_a_stuck_photocell_are_told_apart(mixed: Scenario) -
     assert report.lost_healthy_sensors == report.double_counted == 0
     assert all(i.kind == "lost_faulty_sensors" and "photocell stuck_off" in i.detail for i in lost)
     assert report.counted + report.lost >= report.crossed - 1
+
+
+def test_cli_reads_a_lane_config_and_names_its_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--config`` takes the core's timing from a lane config; a bad one exits 2 naming the key."""
+    good = tmp_path / "lane.toml"
+    good.write_text("[policy]\nauto_release_ms = 4000\n", encoding="utf-8")
+    assert main(["mil", "--hours", "0.03", "--config", str(good), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sim_hours"] == pytest.approx(0.03)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[timing]\namber_ms = 100\n", encoding="utf-8")
+    assert main(["mil", "--hours", "0.01", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "timing.amber_ms" in err
+    assert str(bad) in err
