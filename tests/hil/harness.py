@@ -122,6 +122,13 @@ class Lane:
             self.run = None
         return code
 
+    def restart_controller(self) -> None:
+        """Stop the controller (SIGTERM) and start it again on the same config and journal."""
+        assert self.stop_controller() == 0
+        self.run, self.api_url = start_proc(
+            "run2", ["run", "--config", str(self.config)], self.workdir, "api listening on"
+        )
+
     def stop(self) -> None:
         self.stop_controller()
         stop_proc(self.sim)
