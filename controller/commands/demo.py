@@ -187,7 +187,8 @@ def match_crossings(
             if offset_hint_ms is None or abs(off - offset_hint_ms) <= 10_000:
                 candidates.add(off)
     best: tuple[int, float, list[tuple[int, int]]] = (-1, 0.0, [])
-    for off in sorted(candidates, key=lambda o: abs(o - (offset_hint_ms or o))):
+    hint = offset_hint_ms
+    for off in sorted(candidates, key=lambda o: 0.0 if hint is None else abs(o - hint)):
         pairs = _pair(truth_ms, journal_ms, off, tolerance_ms)
         if len(pairs) > best[0]:
             best = (len(pairs), off, pairs)
