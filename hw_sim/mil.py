@@ -393,7 +393,8 @@ def run_mil(
     ``missed_scans`` failed bus scans are bridged with the last inputs before
     the controller is told ``bus_ok=False`` (the runtime's default);
     ``restart_ms`` is how long a crashed controller is away before it restarts
-    (no heartbeat meanwhile: the I/O side's watchdog applies the fail state).
+    (no heartbeat meanwhile: the I/O side's watchdog applies the fail state);
+    a controller that is not ``Restartable`` goes on as it is after that pause.
     ``progress`` is called with the finished fraction about every simulated minute.
 
     ``camera`` adds an ideal presence detector: every ``camera_frame_ms`` the
@@ -433,6 +434,7 @@ def run_mil(
     heartbeat = 0
     bus_failed = 0
     crashes = 0
+    restarts = 0
     down_until: int | None = None
     opened = False
     downtime_ms = 0
@@ -459,6 +461,7 @@ def run_mil(
             # The controller is restarting: no reads, no writes, no heartbeat.
             if t >= down_until:
                 down_until = None
+                restarts += 1
                 if isinstance(ctl, Restartable):
                     ctl.restart()
                 op.restarted()
@@ -573,7 +576,7 @@ def run_mil(
         blind=blind,
         incidents=incidents,
         crashes=crashes,
-        restarts=crashes,
+        restarts=restarts,
         bus_failed=bus_failed,
         scheduled=len(scenario.faults) + len(extra),
         random_count=len(extra),
