@@ -22,7 +22,7 @@ from controller.bench.stats import summary
 from controller.core import scan as core
 from controller.core.types import Inputs, LaneConfig
 
-__all__ = ["CYCLE_SCAN_MS", "Recording", "record_cycle", "replay_timed", "run"]
+__all__ = ["CYCLE_SCAN_MS", "Recording", "ready_state", "record_cycle", "replay_timed", "run"]
 
 CYCLE_SCAN_MS = 10
 """The runtime's default scan period (``io.scan_ms``)."""
@@ -82,7 +82,7 @@ def replay_timed(recording: Recording, repeats: int) -> list[int]:
     """Nanoseconds of each ``scan`` call over ``repeats`` back-to-back replays of the cycle."""
     if repeats < 1:
         raise ValueError(f"repeats: must be at least 1, got {repeats}")
-    state = _ready_state(recording)
+    state = ready_state(recording)
     scan = core.scan
     clock = time.perf_counter_ns
     samples: list[int] = []
@@ -101,7 +101,7 @@ def replay_timed(recording: Recording, repeats: int) -> list[int]:
     return samples
 
 
-def _ready_state(recording: Recording) -> core.ScanState:
+def ready_state(recording: Recording) -> core.ScanState:
     """A core opened and settled on the recording's first inputs, as on the lane before a cycle."""
     from controller.core.types import Command, CommandKind
 

@@ -189,7 +189,7 @@ def test_recorded_cycle_replays_as_whole_vehicle_cycles() -> None:
     from controller.core import scan as core
 
     recording = step.record_cycle()
-    state = step._ready_state(recording)
+    state = step.ready_state(recording)
     kinds: list[str] = []
     for k in range(1, 3):
         for inputs, t in zip(recording.inputs, recording.times_ms, strict=True):
