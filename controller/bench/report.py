@@ -119,11 +119,16 @@ def _latency_plot(path: Path, period: str, hist: dict[str, Any], stats: dict[str
     try:
         ax.bar(lefts, counts, width=width, align="edge", color="#4c72b0")
         top = ax.get_ylim()[1]
+        limit = len(counts) * width
         for row, (key, style) in enumerate((("p50", ":"), ("p99", "--"), ("max", "-"))):
             if key in stats:
                 value = float(stats[key])
-                ax.axvline(value, color="#c44e52", linestyle=style, linewidth=1)
-                ax.text(value, top * (0.92 - 0.08 * row), f" {key} {value:.2f}", fontsize=8)
+                shown = min(value, limit)
+                label = f" {key} {value:.2f}" + (" (off scale)" if value > limit else "")
+                ax.axvline(shown, color="#c44e52", linestyle=style, linewidth=1)
+                align = "right" if value > limit * 0.8 else "left"
+                ax.text(shown, top * (0.92 - 0.08 * row), label, fontsize=8, ha=align)
+        ax.set_xlim(0, limit)
         ax.axvline(8.0, color="#55a868", linewidth=1, alpha=0.6)
         ax.set_xlabel("sensor edge -> coil written (ms), measured by the plant")
         ax.set_ylabel("edges")
