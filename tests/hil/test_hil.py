@@ -247,7 +247,7 @@ def test_demo_reports_json(tmp_path: Path) -> None:
     scenario.write_text(CYCLE_SCENARIO, encoding="utf-8")
     out = subprocess.run(
         [
-            *(sys.executable, "-m", "controller.cli", "demo", "--minutes", "0.5"),
+            *(sys.executable, "-m", "controller.cli", "demo", "--minutes", "0.3"),
             *("--scenario", str(scenario), "--json", "--keep", str(tmp_path / "demo")),
         ],
         capture_output=True,
