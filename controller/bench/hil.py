@@ -308,7 +308,7 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
     )
 
 
-def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float = 2.0) -> HilRun:
+def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float = 3.0) -> HilRun:
     """Edge -> coil samples at one scan period; retries once with a longer quiet start."""
     for quiet in (quiet_s, quiet_s * 4):
         result = _attempt(scan_ms, seconds, quiet, workdir)
