@@ -85,6 +85,45 @@ def test_bound_overlap_is_faster_than_serial_and_covers_the_boom() -> None:
     assert list(bound.crossings_ms) == sorted(bound.crossings_ms)
 
 
+def test_bound_of_two_cars_matches_the_arithmetic_by_hand() -> None:
+    """Two 4.5 m cars (4 m/s, 2 and 4 m/s^2, 0.5 s reaction), 2 s dwell, boom 3 s up, 3.5 s down."""
+    from hw_sim.scenario import Behaviour, Scenario, VehicleKind
+    from hw_sim.traffic import VehicleSpec
+
+    car = VehicleSpec(
+        id=1,
+        kind=VehicleKind.CAR,
+        behaviour=Behaviour.COMPLIANT,
+        length_m=4.5,
+        width_m=1.8,
+        arrival_ms=0,
+        approach_mps=8.0,
+        bay_mps=4.0,
+        accel_mps2=2.0,
+        decel_mps2=4.0,
+        reaction_ms=500,
+        hesitation_ms=0,
+        reverse_after_ms=0,
+        dwell_ms=0,
+        aside=False,
+    )
+    bound = throughput.bound_crossings([car, car], Scenario(), 2000)
+    # 20.5 m to the line: 2 s up to speed, 1 s braking, 3.625 s cruising; dwell, raise,
+    # reaction, then 1 m to the barrier line in 1 s.
+    first = 6625 + 2000 + 3000 + 500 + 1000
+    assert bound.crossings_ms[0] == pytest.approx(first)
+    assert bound.serial_crossings_ms[0] == pytest.approx(first)
+    # Early entry: the next car sets off when the first one's rear leaves the bay loop
+    # (3.5 m from standstill: sqrt(3.5) s after it moved off).
+    assert bound.crossings_ms[1] - bound.crossings_ms[0] == pytest.approx(
+        -1000 + 1000 * math.sqrt(3.5) + 6625 + 2000 + 3000 + 500 + 1000
+    )
+    # Serial: it sets off once the boom is down (rear clear after 2.4 s, then 3.5 s down).
+    assert bound.serial_crossings_ms[1] - bound.serial_crossings_ms[0] == pytest.approx(
+        -1000 + 2400 + 3500 + 6625 + 2000 + 3000 + 500 + 1000
+    )
+
+
 def test_fixed_timings_reject_an_amber_under_the_lane_minimum() -> None:
     """The baseline may be naive but never breaks S6: a short amber is refused by name."""
     timings = FixedTimings(
