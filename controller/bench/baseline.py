@@ -9,7 +9,8 @@ it cannot be safe without:
   and keeps the next green off while the bay is occupied (S5); a vehicle
   still in the bay when the boom is back down is simply released again;
 - the down limit gates the entry green (S5);
-- the photocell and the safety edge stop and reverse the boom (S1, S3).
+- the photocell and the safety edge stop and reverse the boom (S1, S3);
+- the limit switches cut the motor at the end of travel, as any drive's do.
 
 Everything else (when the vehicle has stopped, when the boom is up, when the
 vehicle has gone) is a timer. It emits ``vehicle_passed`` when the photocell
