@@ -230,22 +230,27 @@ class Journal:
         """The writer thread's failure, if any (the lane keeps running; status shows it)."""
         return self._error
 
+    def _put(self, op: tuple[Any, ...]) -> None:
+        # A dead writer must not turn into unbounded memory: drop, the error is in status.
+        if self._error is None and not self._closed:
+            self._queue.put(op)
+
     def record_scan(self, seq: int, now_ms: int, inputs_json: str | None, coils: int) -> None:
         """One scan: ``inputs_json`` None means 'same inputs as the previous scan'."""
-        self._queue.put(("scan", seq, now_ms, inputs_json, coils))
+        self._put(("scan", seq, now_ms, inputs_json, coils))
 
     def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> None:
-        self._queue.put(("event", seq, at_ms, kind, body, _now_iso()))
+        self._put(("event", seq, at_ms, kind, body, _now_iso()))
 
     def record_snapshot(self, seq: int, at_ms: int, kind: str, state_json: str) -> None:
         """Core state *before* scan ``seq``; kind is 'start' (a run begins) or 'periodic'."""
-        self._queue.put(("snapshot", seq, at_ms, kind, state_json, _now_iso()))
+        self._put(("snapshot", seq, at_ms, kind, state_json, _now_iso()))
 
     def record_persisted(self, seq: int, body: str) -> None:
-        self._queue.put(("persisted", seq, body, _now_iso()))
+        self._put(("persisted", seq, body, _now_iso()))
 
     def record_stats(self, stats: dict[str, object]) -> None:
-        self._queue.put(("stats", json.dumps(stats, sort_keys=True), _now_iso()))
+        self._put(("stats", json.dumps(stats, sort_keys=True), _now_iso()))
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush everything queued and close the file (bounded wait)."""

@@ -158,3 +158,15 @@ def test_ring_cut_keeps_chain_verifiable(tmp_path: Path, monkeypatch: pytest.Mon
     scans = list(read_scans(path))
     assert scans[0].seq >= 300 and scans[-1].seq == 399
     assert verify(path).ok
+
+
+def test_writer_failure_is_reported_and_bounded(tmp_path: Path) -> None:
+    """A failed writer thread shows up as .error and later records are dropped, not queued."""
+    j = Journal(tmp_path / "j.sqlite", lane="t", config_json="{}")
+    j._queue.put(("bogus",))
+    j._thread.join(5.0)
+    assert isinstance(j.error, journal_mod.JournalError)
+    for i in range(100):
+        j.record_scan(i, i, None, 0)
+    assert j._queue.qsize() == 0
+    j.close()
