@@ -52,6 +52,7 @@ __all__ = [
     "CROSSING_EVENTS",
     "CoreController",
     "Incident",
+    "IncidentKind",
     "LaneController",
     "MilReport",
     "OperatorPolicy",
@@ -176,6 +177,8 @@ class _Operator:
 
 
 class IncidentKind(enum.Enum):
+    """What an incident of the report is about (its ``kind`` string)."""
+
     LOST = "lost"
     LOST_FAULTY_SENSORS = "lost_faulty_sensors"
     DOUBLE_COUNT = "double_count"
@@ -389,6 +392,9 @@ def run_mil(
     camera_frame_ms: int = 66,
 ) -> MilReport:
     """Run ``controller`` (the core by default) against the plant for ``hours`` simulated.
+
+    ``config`` is the core's configuration when ``controller`` is None; either
+    way its ``fail_mode`` and ``watchdog_ms`` set up the plant's I/O module.
 
     ``missed_scans`` failed bus scans are bridged with the last inputs before
     the controller is told ``bus_ok=False`` (the runtime's default);
