@@ -87,6 +87,8 @@ _TYPES = {
 
 CHUNK_SCANS = 100
 CHUNK_SECONDS = 0.5
+HANDOFF_SCANS = 50
+HANDOFF_SECONDS = 0.25
 
 
 class JournalError(Exception):
@@ -217,6 +219,8 @@ class Journal:
         conn.commit()
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._chunk = _Chunk()
+        self._scans: list[list[object]] = []
+        self._scans_since = 0.0
         self._error: BaseException | None = None
         self._closed = False
         self.rows_written = 0
@@ -235,27 +239,48 @@ class Journal:
         if self._error is None and not self._closed:
             self._queue.put(op)
 
+    def _handoff(self) -> None:
+        if self._scans:
+            self._put(("scans", self._scans))
+            self._scans = []
+
     def record_scan(self, seq: int, now_ms: int, inputs_json: str | None, coils: int) -> None:
-        """One scan: ``inputs_json`` None means 'same inputs as the previous scan'."""
-        self._put(("scan", seq, now_ms, inputs_json, coils))
+        """One scan: ``inputs_json`` None means 'same inputs as the previous scan'.
+
+        Scans are handed to the writer in batches: waking the writer thread every
+        scan would cost the scan loop a GIL hand-over each time.
+        """
+        if not self._scans:
+            self._scans_since = time.monotonic()
+        self._scans.append([seq, now_ms, inputs_json, coils])
+        if (
+            len(self._scans) >= HANDOFF_SCANS
+            or time.monotonic() - self._scans_since >= HANDOFF_SECONDS
+        ):
+            self._handoff()
 
     def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> None:
+        self._handoff()
         self._put(("event", seq, at_ms, kind, body, _now_iso()))
 
     def record_snapshot(self, seq: int, at_ms: int, kind: str, state_json: str) -> None:
         """Core state *before* scan ``seq``; kind is 'start' (a run begins) or 'periodic'."""
+        self._handoff()
         self._put(("snapshot", seq, at_ms, kind, state_json, _now_iso()))
 
     def record_persisted(self, seq: int, body: str) -> None:
+        self._handoff()
         self._put(("persisted", seq, body, _now_iso()))
 
     def record_stats(self, stats: dict[str, object]) -> None:
+        self._handoff()
         self._put(("stats", json.dumps(stats, sort_keys=True), _now_iso()))
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush everything queued and close the file (bounded wait)."""
         if self._closed:
             return
+        self._handoff()
         self._closed = True
         self._queue.put(("close",))
         self._thread.join(timeout_s)
@@ -306,14 +331,14 @@ class Journal:
     def _apply(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
         chains = self._chains
-        if kind == "scan":
-            _, seq, now_ms, inputs_json, coils = op
+        if kind == "scans":
             chunk = self._chunk
-            if not chunk.rows:
-                chunk.first_seq = seq
-                chunk.started = time.monotonic()
-            chunk.last_seq = seq
-            chunk.rows.append([seq, now_ms, inputs_json, coils])
+            for row in op[1]:
+                if not chunk.rows:
+                    chunk.first_seq = row[0]
+                    chunk.started = time.monotonic()
+                chunk.last_seq = row[0]
+                chunk.rows.append(row)
         elif kind == "event":
             # The scans leading to an event go to disk before it.
             if self._chunk.rows:
