@@ -277,3 +277,30 @@ def test_demo_reports_json(tmp_path: Path) -> None:
     assert report["lost"] == 0
     assert report["scan_p99_ms"] > 0
     assert "[00:" in out.stderr
+
+
+def test_send_aside_over_modbus(tmp_path: Path, lanes: list[Lane]) -> None:
+    """The console's SEND ASIDE button: the car leaves sideways, journalled, never as a passage."""
+    scenario = tmp_path / "aside.toml"
+    scenario.write_text(
+        CYCLE_SCENARIO.replace("schedule_s = [1, 2, 3]", "schedule_s = [1]").replace(
+            "aside_share = 0.0", "aside_share = 1.0"
+        ),
+        encoding="utf-8",
+    )
+    lane = start_lane(tmp_path, str(scenario))
+    lanes.append(lane)
+
+    def aside_done() -> bool:
+        vehicles = lane.truth_data().get("vehicles", [])
+        return len(vehicles) == 1 and vehicles[0].get("aside_ms") is not None
+
+    wait_for(aside_done, 90.0, "the car to be sent aside")
+    wait_for(lambda: "vehicle_sent_aside" in _kinds(lane), 10.0, "the send-aside event")
+    assert lane.stop_controller() == 0
+    lane.stop()
+    kinds = _kinds(lane)
+    assert kinds.count("vehicle_sent_aside") == 1
+    assert not {"vehicle_passed", "tailgate", "run_through"} & set(kinds)
+    assert lane.truth_data()["summary"]["boom_contacts"] == 0
+    assert replay(lane.journal).identical
