@@ -302,7 +302,9 @@ class Plant:
             entry_green=out.entry_green and not out.entry_red,
             entry_amber=out.entry_amber,
             exit_green=out.exit_green,
-            boom_up=self._boom >= 1000.0,
+            # The up limit switch's threshold: a boom the controller stopped at its up
+            # limit (999.5..1000 after a partial travel) is up for the drivers too.
+            boom_up=self._boom >= 999.5,
             boom_low=self._boom < self.geometry.boom_contact_permille + 150,
         )
 

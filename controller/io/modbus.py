@@ -26,6 +26,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient, Async
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 from pymodbus.pdu.bit_message import (
+    ReadCoilsRequest,
     ReadDiscreteInputsRequest,
     WriteMultipleCoilsRequest,
 )
@@ -279,6 +280,19 @@ class ModbusIo:
         )
         bits = list(reply.bits)
         # Bits come back padded to whole bytes: anything shorter than asked is a bad reply.
+        if len(bits) < count or len(bits) >= count + 8:
+            raise self._mismatch(name, f"reply carries {len(bits)} bits for {count} asked")
+        return [bool(b) for b in bits[:count]]
+
+    async def read_coils(self, count: int, offset: int = 0) -> list[bool]:
+        """FC1: ``count`` coils as the I/O module drives them (diagnostics and tests; the
+        scan loop never reads its outputs back)."""
+        address = self.coil_base + offset
+        name = f"FC1 read_coils@{address}x{count}"
+        reply = await self._execute(
+            name, ReadCoilsRequest(address=address, count=count, dev_id=self.unit)
+        )
+        bits = list(reply.bits)
         if len(bits) < count or len(bits) >= count + 8:
             raise self._mismatch(name, f"reply carries {len(bits)} bits for {count} asked")
         return [bool(b) for b in bits[:count]]
