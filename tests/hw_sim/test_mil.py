@@ -67,6 +67,8 @@ def test_soak_meets_faults_and_the_operator_recovers_the_lane(soak: MilReport) -
     assert kinds.get("motor", 0) > 0
     assert kinds.get("estop", 0) > 0
     assert soak.bus_failed_scans > 0
+    # mixed's 40 ms bus delay (20 s every hour) stretches those scans to 160 ms.
+    assert soak.scans == 720_000 - 2 * (2000 - 125)
     assert soak.watchdog_trips > 0
     assert soak.resets >= len(kinds)
     events = dict(soak.events)
@@ -315,3 +317,12 @@ def test_cli_reads_a_lane_config_and_names_its_errors(
     err = capsys.readouterr().err
     assert "timing.amber_ms" in err
     assert str(bad) in err
+
+
+def test_slower_scan_still_clean(mixed: Scenario) -> None:
+    """A 25 ms scan runs the same traffic cleanly, with one scan per 25 simulated ms."""
+    report = run_mil(mixed, hours=0.2, seed=1, scan_ms=25)
+    assert report.scan_ms == 25
+    assert report.scans == 720_000 // 25
+    assert report.ok, report.incidents
+    assert report.crossed > 5
