@@ -67,7 +67,7 @@ class DetectorSettings:
     """Grey-level difference from the previous frame that counts a pixel as moving."""
     cell_fraction: float = 0.3
     """Fraction of a cell's pixels that must differ for the cell to be occupied."""
-    motion_fraction: float = 0.3
+    motion_fraction: float = 0.2
     """Fraction of a cell's pixels that must move for the cell to be moving."""
     zone_cells: int = 4
     """Occupied cells a zone needs to be occupied (raw)."""
@@ -83,9 +83,9 @@ class DetectorSettings:
     """Motion seen in a zone this recently makes the motion timings apply."""
     texture_min: float = 3.5
     """Reference cells with less grey-level spread cannot be checked for a light-only change."""
-    light_corr: float = 0.55
+    light_corr: float = 0.75
     """A cell whose frame follows its reference's texture this closely only changed light."""
-    light_trim: float = 0.12
+    light_trim: float = 0.2
     """Share of the worst-fitting pixels the light-only test leaves out."""
     quiet_ms: int = 2000
     """No motion this long in a zone known empty before its reference is refreshed."""
@@ -253,6 +253,7 @@ class Detector:
         design = np.stack([np.ones(win * win, np.float32), xx.ravel(), yy.ravel()], axis=1)
         # Row vectors times this give their least-squares plane (projection matrix).
         self._plane_t = (design @ np.linalg.pinv(design)).T.astype(np.float32)
+        self._design = design
         self._ref_windows = np.zeros((1, 1, win, win), dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
         band_h = self._band[1] - self._band[0]
@@ -463,15 +464,15 @@ class Detector:
         ys, xs = idx_r * c, idx_c * c
         fb = fw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
         rb = rw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
-        fb -= fb @ self._plane_t
-        rb -= rb @ self._plane_t
         # Leave out the pixels that changed most: a thin line that came or went
-        # (the boom, a cable) must not hide a change of light around it.
-        misfit = np.abs(fb - rb)
+        # (the boom, a cable) must not hide a change of light around it. The
+        # planes are then fitted again on the pixels kept.
+        misfit = np.abs((fb - fb @ self._plane_t) - (rb - rb @ self._plane_t))
         keep = misfit <= np.quantile(misfit, 1.0 - s.light_trim, axis=1, keepdims=True)
+        weights = keep.astype(np.float32)
+        fk = fb - self._plane_fit(fb, weights)
+        rk = rb - self._plane_fit(rb, weights)
         n = np.maximum(keep.sum(axis=1), 1)
-        fk = fb - (fb * keep).sum(axis=1, keepdims=True) / n[:, None]
-        rk = rb - (rb * keep).sum(axis=1, keepdims=True) / n[:, None]
         cov = (fk * rk * keep).sum(axis=1) / n
         var_r = (rk * rk * keep).sum(axis=1) / n
         var_f = (fk * fk * keep).sum(axis=1) / n
@@ -481,6 +482,18 @@ class Detector:
         light = textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0)
         out[idx_r[light], idx_c[light]] = True
         return out
+
+    def _plane_fit(
+        self, values: npt.NDArray[np.float32], weights: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Per row, the weighted least-squares plane over the window, evaluated on it."""
+        design = self._design
+        normal = np.einsum("kp,pi,pj->kij", weights, design, design)
+        normal += np.eye(3, dtype=np.float32) * 1e-3
+        rhs = np.einsum("kp,pi,kp->ki", weights, design, values)
+        beta = np.linalg.solve(normal, rhs[..., None])[..., 0]
+        fitted: npt.NDArray[np.float32] = (beta @ design.T).astype(np.float32)
+        return fitted
 
     def _debounce(
         self,
@@ -493,7 +506,7 @@ class Detector:
         state = self._state[name]
         mask = self._masks[name]
         state.raw = int((occupied & mask).sum()) >= s.zone_cells
-        if int((moving & mask).sum()) >= s.zone_cells:
+        if (moving & mask).any():
             state.last_motion = t_ms
         if state.raw or state.on:
             state.empty_since = None

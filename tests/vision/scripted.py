@@ -18,7 +18,7 @@ import numpy.typing as npt
 from hw_sim.camera import LaneCamera, Vehicle
 from hw_sim.geometry import LaneGeometry
 
-__all__ = ["Arrival", "ScriptedLane", "clip_frames"]
+__all__ = ["Arrival", "ScriptedLane", "clip_frames", "standard_arrivals"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +149,20 @@ def clip_frames(
         vehicles = lane.vehicles
         yield t, camera.render(vehicles, lane.boom_position, t), camera.truth(vehicles)
         t += interval_ms
+
+
+def standard_arrivals(count: int = 6, every_ms: int = 9000) -> list[Arrival]:
+    """The suite's traffic: cars of three lengths and a truck every fourth, each stopping."""
+    out: list[Arrival] = []
+    for i in range(count):
+        truck = i % 4 == 3
+        out.append(
+            Arrival(
+                at_ms=2000 + i * every_ms,
+                dwell_ms=3000 + (i % 3) * 1500,
+                kind="truck" if truck else "car",
+                length_m=9.0 if truck else 4.2 + 0.2 * (i % 3),
+                width_m=2.4 if truck else 1.8,
+            )
+        )
+    return out
