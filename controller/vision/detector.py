@@ -67,9 +67,9 @@ class DetectorSettings:
     """Grey-level difference from the previous frame that counts a pixel as moving."""
     cell_fraction: float = 0.3
     """Fraction of a cell's pixels that must differ for the cell to be occupied."""
-    motion_fraction: float = 0.2
+    motion_fraction: float = 0.3
     """Fraction of a cell's pixels that must move for the cell to be moving."""
-    zone_cells: int = 4
+    zone_cells: int = 5
     """Occupied cells a zone needs to be occupied (raw)."""
     on_ms: int = 300
     """Raw presence without motion must last this long to switch a zone on."""
