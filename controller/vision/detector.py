@@ -255,6 +255,11 @@ class Detector:
         self._plane_t = (design @ np.linalg.pinv(design)).T.astype(np.float32)
         self._design = design
         self._ref_windows = np.zeros((1, 1, win, win), dtype=np.uint8)
+        self._verdict = np.zeros((rows, cols), dtype=bool)
+        self._verdict_valid = np.zeros((rows, cols), dtype=bool)
+        pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
+        self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
+        self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
         band_h = self._band[1] - self._band[0]
         band_w = self._band[3] - self._band[2]
@@ -322,7 +327,7 @@ class Detector:
             again = self._kernel(work, self._scratch)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
-        occupied &= ~self._light_only(work, occupied)
+        occupied &= ~self._light_only(work, occupied, stats.motion_count == 0)
         occupied &= _has_neighbour(occupied)
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnose(stats, occupied, big_shift, t_ms)
@@ -441,23 +446,34 @@ class Detector:
         offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
         return gain_q8, offset_i
 
-    def _light_only(self, frame: Frame, occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    def _light_only(
+        self,
+        frame: Frame,
+        occupied: npt.NDArray[np.bool_],
+        still: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.bool_]:
         """Occupied cells whose pixels still follow the reference texture: light, not a body.
 
         Around each candidate cell (with a margin), a plane is removed from the
         frame and from the reference; what is left of the frame must correlate
         with what is left of the reference. A shadow or a headlight beam keeps
         the road's texture under a smooth change of light; a body hides it.
+        A cell none of whose pixels moved keeps last frame's verdict.
         """
         s = self.settings
         c = s.cell
-        out = np.zeros_like(occupied)
-        idx_r, idx_c = np.nonzero(occupied)
+        reuse = occupied & still & self._verdict_valid
+        out = self._verdict & reuse
+        # Only zone cells decide anything; the rest need no second look.
+        test = occupied & ~self._outside & ~reuse
+        self._verdict_valid = reuse | test
+        idx_r, idx_c = np.nonzero(test)
         if idx_r.size == 0:
+            self._verdict = out.copy()
             return out
         assert self._reference is not None
         m = self._margin
-        padded_f = np.pad(frame, ((m, m + c), (m, m + c)), mode="edge")
+        padded_f = self._pad_into(self._padded_frame, frame)
         win = c + 2 * m
         fw = np.lib.stride_tricks.sliding_window_view(padded_f, (win, win))
         rw = self._ref_windows
@@ -481,7 +497,19 @@ class Detector:
         textured = var_r >= s.texture_min * s.texture_min
         light = textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0)
         out[idx_r[light], idx_c[light]] = True
+        self._verdict = out.copy()
         return out
+
+    def _pad_into(self, buffer: Frame, image: Frame) -> Frame:
+        """Copy image into buffer with its edge pixels repeated into the margin (no allocation)."""
+        m = self._margin
+        h, w = image.shape
+        buffer[m : m + h, m : m + w] = image
+        buffer[:m, m : m + w] = image[0]
+        buffer[m + h :, m : m + w] = image[-1]
+        buffer[:, :m] = buffer[:, m : m + 1]
+        buffer[:, m + w :] = buffer[:, m + w - 1 : m + w]
+        return buffer
 
     def _plane_fit(
         self, values: npt.NDArray[np.float32], weights: npt.NDArray[np.float32]
@@ -623,8 +651,9 @@ class Detector:
         sq = _cell_sum(ref * ref, c) / self._area
         self._ref_std = np.sqrt(np.maximum(sq - self._ref_means**2, 0.0))
         self._ref_small = self._small(self._reference)
+        self._verdict_valid = np.zeros_like(self._verdict_valid)
         m = self._margin
-        padded = np.pad(self._reference, ((m, m + c), (m, m + c)), mode="edge")
+        padded = self._pad_into(self._padded_ref, self._reference)
         win = c + 2 * m
         self._ref_windows = np.lib.stride_tricks.sliding_window_view(padded, (win, win))
 
@@ -681,8 +710,9 @@ def _fit(r: npt.NDArray[np.float64], f: npt.NDArray[np.float64]) -> tuple[float,
     if spread < 8.0:
         denom = float((r * r).sum())
         return (float((r * f).sum()) / denom if denom > 0 else 1.0), 0.0
-    gain, offset = np.polyfit(r, f, 1)
-    return float(gain), float(offset)
+    rm, fm = float(r.mean()), float(f.mean())
+    gain = float(((r - rm) * (f - fm)).sum()) / float(((r - rm) ** 2).sum())
+    return gain, fm - gain * rm
 
 
 def _cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:

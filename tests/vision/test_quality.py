@@ -1,0 +1,106 @@
+"""The presence quality suite: rendered scenarios scored against geometric truth.
+
+Each scenario is a minute of scripted traffic (cars and a truck that queue,
+stop, wait and leave) under one condition. Per-frame F1 is reported strict and
+with a one-frame guard around each truth change, where a body overlaps a zone
+by less than a pixel and no camera can tell; the targets are on the guarded
+score, the strict one has a floor. Zero vehicles may be missed in any zone and
+each vehicle is one episode.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.commands.eval_vision import episodes, score
+from controller.vision.detector import Detector, DetectorSettings
+from hw_sim.camera import ZONE_NAMES, CameraSpec, Condition, LaneCamera
+from tests.vision.scripted import Arrival, ScriptedLane, clip_frames, standard_arrivals
+
+FRAME_MS = 67
+
+
+def _run(
+    condition: Condition, seconds: float = 60.0, seed: int = 3
+) -> tuple[dict[str, list[bool]], dict[str, list[bool]], set[str]]:
+    camera = LaneCamera(CameraSpec(), condition, seed=seed)
+    lane = ScriptedLane(standard_arrivals())
+    detector = Detector(camera.zones(), 360, 640, DetectorSettings())
+    predicted: dict[str, list[bool]] = {z: [] for z in ZONE_NAMES}
+    truth: dict[str, list[bool]] = {z: [] for z in ZONE_NAMES}
+    faults: set[str] = set()
+    for t, frame, want in clip_frames(camera, lane, seconds, FRAME_MS):
+        det = detector.process(frame, t)
+        faults |= {f.value for f in det.faults}
+        for name in ZONE_NAMES:
+            predicted[name].append(det.zone(name))
+            truth[name].append(want[name])
+    return predicted, truth, faults
+
+
+def _missed(predicted: list[bool], truth: list[bool]) -> list[tuple[int, int]]:
+    """Truth episodes no detected episode overlaps."""
+    found = episodes(predicted)
+    return [(a, b) for a, b in episodes(truth) if not any(c <= b and a <= d for c, d in found)]
+
+
+def _check(condition: Condition, guarded_min: float, strict_min: float) -> None:
+    predicted, truth, faults = _run(condition)
+    assert faults == set()
+    for name in ZONE_NAMES:
+        assert any(truth[name]), f"{name}: the scenario never occupies this zone"
+        guarded = score(predicted[name], truth[name], guard=1)
+        strict = score(predicted[name], truth[name])
+        assert guarded.f1 >= guarded_min, (name, guarded)
+        assert strict.f1 >= strict_min, (name, strict)
+        assert _missed(predicted[name], truth[name]) == [], name
+        assert len(episodes(predicted[name])) == len(episodes(truth[name])), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "condition",
+    [Condition.DAY, Condition.NIGHT, Condition.LIGHT_STEPS, Condition.RAIN],
+    ids=lambda c: c.value,
+)
+def test_scenario_presence_quality(condition: Condition) -> None:
+    """Every zone reaches guarded F1 >= 0.99 (strict >= 0.98), one episode per vehicle, no fault."""
+    _check(condition, guarded_min=0.99, strict_min=0.98)
+
+
+@pytest.mark.slow
+def test_shaking_mast_presence_quality() -> None:
+    """With +-2.5 px sway every vehicle is still seen once per zone, at guarded F1 >= 0.97.
+
+    Below the 0.99 target: the sway is undone to a fraction of a pixel, which
+    still moves zone edges by a frame or two as a vehicle crawls over them.
+    """
+    _check(Condition.SHAKE, guarded_min=0.97, strict_min=0.95)
+
+
+@pytest.mark.slow
+def test_vehicle_stopped_ten_minutes_is_never_dropped() -> None:
+    """A car standing in the bay for 10 minutes stays present; time is compressed, not frames."""
+    camera = LaneCamera(CameraSpec(), Condition.LIGHT_STEPS, seed=5)
+    lane = ScriptedLane([Arrival(at_ms=1000, dwell_ms=600_000)])
+    detector = Detector(camera.zones(), 360, 640, DetectorSettings())
+    bay_truth: list[bool] = []
+    bay_seen: list[bool] = []
+    t = 0
+    while t < 620_000:
+        # Real frame spacing while it drives in and out, one frame a second while it stands.
+        moving = t < 12_000 or t > 600_000
+        lane.advance_to(t)
+        frame = camera.render(lane.vehicles, lane.boom_position, t)
+        det = detector.process(frame, t)
+        assert det.faults == frozenset(), t
+        bay_truth.append(camera.truth(lane.vehicles)["bay"])
+        bay_seen.append(det.zone("bay"))
+        t += FRAME_MS if moving else 1000
+    stood = [seen for seen, want in zip(bay_seen, bay_truth, strict=True) if want]
+    assert len(stood) > 580
+    # From its arrival until it leaves, the bay is never reported empty.
+    first = bay_seen.index(True)
+    last_truth = len(bay_truth) - 1 - bay_truth[::-1].index(True)
+    assert all(bay_seen[first : last_truth - 1])
+    assert len(episodes(bay_seen)) == 1
