@@ -25,17 +25,17 @@ Client = AsyncModbusTlsClient | AsyncModbusSerialClient
 
 
 async def _exercise(server: SimServer, make_client: Callable[[SimServer], Client]) -> None:
-    """Write raise + entry green, read them back, read the inputs and the boom position."""
+    """Read the inputs, write raise + entry green, read them back, then the boom position."""
     await server.start()
     runner = asyncio.ensure_future(server.run())
     client = make_client(server)
     try:
         assert await client.connect()
+        di = await client.read_discrete_inputs(0, count=11)
+        assert di.bits[:6] == [False, False, False, False, False, True]  # boom down
         assert not (await client.write_coils(0, [True, False, False, False, True])).isError()
         coils = await client.read_coils(0, count=11)
         assert coils.bits[:5] == [True, False, False, False, True]
-        di = await client.read_discrete_inputs(0, count=11)
-        assert di.bits[5] is True  # barrier_down before the boom has moved far
         assert not (await client.write_register(0, 7)).isError()
         assert server.io.heartbeat == 7
         await asyncio.sleep(0.3)
