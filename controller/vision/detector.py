@@ -93,6 +93,8 @@ class DetectorSettings:
     """True: no controller; a zone's reference refreshes after it is quiet and empty."""
     standalone_refresh_ms: int = 5000
     """Standalone: quiet and empty this long before a zone's reference is refreshed."""
+    absorb_ms: int = 30_000
+    """Controller mode: a zone known empty but seen occupied this long takes the change in."""
     refresh_every_ms: int = 500
     refresh_alpha: float = 0.3
     frozen_ms: int = 2000
@@ -190,7 +192,15 @@ class Detection:
 
 
 class _ZoneState:
-    __slots__ = ("empty_since", "known_empty", "last_motion", "on", "pending_since", "raw")
+    __slots__ = (
+        "empty_since",
+        "known_empty",
+        "known_since",
+        "last_motion",
+        "on",
+        "pending_since",
+        "raw",
+    )
 
     def __init__(self) -> None:
         self.on = False
@@ -199,6 +209,7 @@ class _ZoneState:
         self.last_motion: int | None = None
         self.empty_since: int | None = None
         self.known_empty = False
+        self.known_since: int | None = None
 
 
 _OUTSIDE = "\x00outside"
@@ -603,9 +614,16 @@ class Detector:
 
     def _refresh(self, frame: Frame, t_ms: int) -> None:
         s = self.settings
+        for name in self.zone_names:
+            state = self._state[name]
+            if not state.known_empty:
+                state.known_since = None
+            elif state.known_since is None:
+                state.known_since = t_ms
         if t_ms - self._last_refresh < s.refresh_every_ms:
             return
         cells = np.zeros((self._rows, self._cols), dtype=bool)
+        blocked: list[str] = []
         lane_empty_ms = min(
             -1 if st.empty_since is None else t_ms - st.empty_since
             for st in (self._state[n] for n in self.zone_names)
@@ -622,14 +640,24 @@ class Detector:
                 eligible = quiet and lane_empty_ms >= s.standalone_refresh_ms
                 mask = self._masks[name]
             else:
-                eligible = quiet and state.known_empty and not state.on
+                # The controller knows the zone is empty. If the camera still
+                # sees something there, it keeps saying so for absorb_ms (the
+                # core reports the disagreement) before the change is taken in.
+                known = state.known_since is not None
+                seen = state.on or state.raw
+                eligible = (
+                    quiet
+                    and known
+                    and (not seen or t_ms - (state.known_since or t_ms) >= s.absorb_ms)
+                )
                 mask = self._masks[name]
             if eligible:
                 cells |= mask
-        # A cell shared by an occupied zone is never refreshed.
-        for name in self.zone_names:
-            if self._state[name].on or self._state[name].raw:
-                cells &= ~self._masks[name]
+            elif name != _OUTSIDE:
+                blocked.append(name)
+        # A cell shared with a zone that may not refresh is left alone.
+        for name in blocked:
+            cells &= ~self._masks[name]
         self._last_refresh = t_ms
         if not cells.any():
             return

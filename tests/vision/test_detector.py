@@ -1,0 +1,206 @@
+"""Detector behaviour on hand-made scenes: presence, debounce in ms, refresh rules, faults."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from controller.vision.detector import Detector, DetectorSettings, Fault, SettingsError
+from controller.vision.zones import Zone
+from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
+
+SPEC = CameraSpec(width=320, height=180)
+FRAME_MS = 67
+
+
+def _camera(condition: Condition = Condition.DAY, seed: int = 1) -> LaneCamera:
+    return LaneCamera(SPEC, condition, seed=seed)
+
+
+def _detector(camera: LaneCamera, **settings: object) -> Detector:
+    return Detector(camera.zones(), SPEC.height, SPEC.width, DetectorSettings(**settings))  # type: ignore[arg-type]
+
+
+def _feed(
+    det: Detector, camera: LaneCamera, vehicles: list[Vehicle], t0: int, t1: int
+) -> list[dict[str, bool]]:
+    out = []
+    for t in range(t0, t1, FRAME_MS):
+        out.append(dict(det.process(camera.render(vehicles, 0, t), t).occupied))
+    return out
+
+
+CAR_IN_BAY = Vehicle(id=7, front_x_m=-6.0)
+
+
+def test_empty_lane_is_empty_and_healthy() -> None:
+    """Ten seconds of an empty lane report no zone and no fault."""
+    cam = _camera()
+    det = _detector(cam)
+    states = _feed(det, cam, [], 0, 10_000)
+    assert not any(any(s.values()) for s in states)
+    assert det.process(cam.render([], 0, 10_000), 10_000).faults == frozenset()
+
+
+def test_car_appearing_without_motion_waits_on_ms() -> None:
+    """A body that appears with no motion seen switches the zone on only after on_ms."""
+    cam = _camera()
+    det = _detector(cam, on_ms=500, motion_on_ms=0, motion_threshold=255)
+    _feed(det, cam, [], 0, 2000)
+    states = _feed(det, cam, [CAR_IN_BAY], 2010, 3010)
+    on_at = [i for i, s in enumerate(states) if s["bay"]]
+    assert on_at, "the car was never seen"
+    assert on_at[0] * FRAME_MS >= 500
+    assert not any(s["barrier"] or s["exit"] for s in states)
+
+
+def test_moving_car_switches_on_in_the_same_frame() -> None:
+    """Presence that arrives with motion is reported at once (motion_on_ms = 0)."""
+    cam = _camera()
+    det = _detector(cam)
+    _feed(det, cam, [], 0, 1000)
+    hits = []
+    for k, t in enumerate(range(1005, 3005, FRAME_MS)):
+        car = Vehicle(id=3, front_x_m=-30.0 + 0.5 * k, speed_mps=7.0)
+        seen = det.process(cam.render([car], 0, t), t).zone("approach")
+        hits.append((cam.truth([car])["approach"], seen))
+    first_truth = next(i for i, (want, _) in enumerate(hits) if want)
+    assert hits[first_truth + 1][1], "not seen one frame after it entered"
+
+
+def test_stopped_car_stays_present_ten_minutes_standalone() -> None:
+    """A car standing still is present for 10 minutes of timestamps; it is never absorbed."""
+    cam = _camera(Condition.LIGHT_STEPS)
+    det = _detector(cam, standalone_refresh_ms=2000)
+    _feed(det, cam, [], 0, 3000)
+    _feed(det, cam, [CAR_IN_BAY], 3000, 4000)
+    for t in range(4000, 604_000, 2000):
+        assert det.process(cam.render([CAR_IN_BAY], 0, t), t).zone("bay"), t
+
+
+def test_controller_note_empty_lets_a_zone_absorb_a_change() -> None:
+    """An object in a zone the controller says is empty is reported, then absorbed after absorb_ms."""
+    cam = _camera()
+    det = _detector(cam, standalone=False, quiet_ms=1000, refresh_every_ms=200, absorb_ms=5000)
+    _feed(det, cam, [], 0, 1000)
+    cone = Vehicle(id=9, length_m=2.0, width_m=1.5, front_x_m=-10.0)
+    assert _feed(det, cam, [cone], 1000, 2500)[-1]["bay"]
+    det.note_empty({"bay": True})
+    states = _feed(det, cam, [cone], 2500, 16_000)
+    # Still reported while the disagreement is young, taken in after absorb_ms.
+    assert states[int(3000 / FRAME_MS)]["bay"]
+    assert not states[-1]["bay"]
+
+
+def test_controller_mode_never_refreshes_a_zone_not_known_empty() -> None:
+    """Without note_empty an object stays present however long it is quiet."""
+    cam = _camera()
+    det = _detector(cam, standalone=False, quiet_ms=1000, refresh_every_ms=200)
+    _feed(det, cam, [], 0, 1000)
+    cone = Vehicle(id=9, length_m=2.0, width_m=1.5, front_x_m=-10.0)
+    det.note_empty({"bay": False, "exit": True})
+    states = _feed(det, cam, [cone], 1000, 15_000)
+    assert all(s["bay"] for s in states[10:])
+
+
+def test_global_light_step_makes_no_presence() -> None:
+    """Exposure halving and recovering over an empty lane is compensated, not presence."""
+    cam = _camera()
+    det = _detector(cam)
+    base = [cam.render([], 0, t) for t in range(0, 2000, FRAME_MS)]
+    for k, frame in enumerate(base):
+        det.process(frame, k * FRAME_MS)
+    for k in range(60):
+        gain = 0.5 if 10 <= k < 40 else 1.0
+        frame = np.clip(cam.render([], 0, 3000 + k * FRAME_MS) * gain + 4, 0, 255).astype(np.uint8)
+        det_k = det.process(frame, 3000 + k * FRAME_MS)
+        assert not any(on for _, on in det_k.occupied), k
+        assert det_k.faults == frozenset()
+
+
+def _constant(value: int) -> npt.NDArray[np.uint8]:
+    return np.full((SPEC.height, SPEC.width), value, dtype=np.uint8)
+
+
+def test_frozen_picture_is_a_fault_not_empty() -> None:
+    """Identical frames for longer than frozen_ms raise FROZEN; fresh frames clear it."""
+    cam = _camera()
+    det = _detector(cam, frozen_ms=1000, fault_clear_ms=500)
+    _feed(det, cam, [], 0, 1000)
+    still = cam.render([], 0, 1000)
+    faults = [det.process(still.copy(), t).faults for t in range(1000, 3000, FRAME_MS)]
+    assert Fault.FROZEN not in faults[5]
+    assert Fault.FROZEN in faults[-1]
+    later = _feed(det, cam, [], 3000, 4500)
+    assert later is not None
+    assert det.process(cam.render([], 0, 4600), 4600).faults == frozenset()
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+def test_blinded_picture_is_a_fault(value: int) -> None:
+    """A black, white or textureless picture raises BLINDED after blind_ms."""
+    cam = _camera()
+    det = _detector(cam, blind_ms=300)
+    _feed(det, cam, [], 0, 1000)
+    faults = [det.process(_constant(value), t).faults for t in range(1000, 2000, FRAME_MS)]
+    assert Fault.BLINDED in faults[-1]
+
+
+def test_moved_camera_is_shaken() -> None:
+    """A view moved far beyond max_shift_px raises SHAKEN instead of presence everywhere."""
+    cam = _camera()
+    det = _detector(cam, shaken_ms=200)
+    _feed(det, cam, [], 0, 1000)
+    faults = set()
+    for t in range(1000, 2000, FRAME_MS):
+        moved = np.roll(cam.render([], 0, t), 60, axis=0)
+        faults |= det.process(moved, t).faults
+    assert Fault.SHAKEN in faults
+
+
+def test_small_sway_is_compensated() -> None:
+    """A picture moved by two pixels is re-aligned: no presence, no fault."""
+    cam = _camera()
+    det = _detector(cam)
+    _feed(det, cam, [], 0, 1000)
+    for k, t in enumerate(range(1000, 3000, FRAME_MS)):
+        moved = np.roll(cam.render([], 0, t), 2 if k % 2 else -2, axis=1)
+        d = det.process(moved, t)
+        assert not any(on for _, on in d.occupied)
+        assert d.faults == frozenset()
+
+
+def test_wrong_frame_shape_is_a_named_error() -> None:
+    """A frame of another size or type is refused with a message naming it."""
+    det = _detector(_camera())
+    with pytest.raises(ValueError, match="frame: shape"):
+        det.process(np.zeros((10, 10), dtype=np.uint8), 0)
+    with pytest.raises(ValueError, match="uint8"):
+        det.process(np.zeros((SPEC.height, SPEC.width), dtype=np.float32), 0)  # type: ignore[arg-type]
+
+
+def test_settings_from_mapping_names_bad_keys() -> None:
+    """Unknown keys, wrong types and out-of-range values name the key."""
+    assert DetectorSettings.from_mapping({"cell": 8, "light_corr": 1}).light_corr == 1.0
+    with pytest.raises(SettingsError, match="cam.colour: unknown"):
+        DetectorSettings.from_mapping({"colour": 1}, source="cam")
+    with pytest.raises(SettingsError, match="cam.cell: expected int"):
+        DetectorSettings.from_mapping({"cell": 4.5}, source="cam")
+    with pytest.raises(SettingsError, match="cell_fraction"):
+        DetectorSettings.from_mapping({"cell_fraction": 2.0})
+    with pytest.raises(SettingsError, match="on_ms"):
+        DetectorSettings(on_ms=-1)
+
+
+def test_zone_order_and_lookup() -> None:
+    """Detections list zones in definition order; an unknown zone name is a KeyError."""
+    zones = (
+        Zone("b", ((0.0, 0.0), (40.0, 0.0), (40.0, 40.0), (0.0, 40.0))),
+        Zone("a", ((40.0, 0.0), (80.0, 0.0), (80.0, 40.0), (40.0, 40.0))),
+    )
+    det = Detector(zones, 48, 96, DetectorSettings(warmup_frames=1))
+    d = det.process(np.full((48, 96), 100, dtype=np.uint8), 0)
+    assert [n for n, _ in d.occupied] == ["b", "a"]
+    with pytest.raises(KeyError):
+        d.zone("c")

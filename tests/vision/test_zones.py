@@ -1,0 +1,94 @@
+"""Zones TOML parsing, its named errors, and the zone -> cell maps the detector uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.vision.zones import Zone, ZoneError, cell_masks, dump_zones, load_zones, parse_zones
+
+GOOD = """
+[[zone]]
+name = "bay"
+polygon = [[0, 0], [16, 0], [16, 8], [0, 8]]
+
+[[zone]]
+name = "exit"
+polygon = [[16, 0], [32, 0], [32, 8], [16, 8]]
+"""
+
+
+def test_load_reads_names_and_points(tmp_path: Path) -> None:
+    """A well-formed file gives the zones in order with float points."""
+    path = tmp_path / "z.toml"
+    path.write_text(GOOD)
+    zones = load_zones(path)
+    assert [z.name for z in zones] == ["bay", "exit"]
+    assert zones[0].polygon == ((0.0, 0.0), (16.0, 0.0), (16.0, 8.0), (0.0, 8.0))
+
+
+def test_dump_round_trips(tmp_path: Path) -> None:
+    """dump_zones writes TOML that load_zones reads back to equal zones."""
+    zones = (Zone("a", ((1.5, 2.0), (10.0, 2.0), (10.0, 9.25))),)
+    path = tmp_path / "z.toml"
+    path.write_text(dump_zones(zones))
+    assert load_zones(path) == zones
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({}, "missing key 'zone'"),
+        ({"zone": []}, "non-empty list"),
+        ({"zone": [{"polygon": [[0, 0], [1, 0], [1, 1]]}]}, "zone[0].name"),
+        ({"zone": [{"name": "a", "polygon": [[0, 0], [1, 0]]}]}, "at least 3 points"),
+        ({"zone": [{"name": "a", "polygon": [[0, 0], [1, "x"], [1, 1]]}]}, "polygon[1]"),
+        ({"zone": [{"name": "a", "polygon": [[0, 0], [1, 0], [1, 1]], "colour": 1}]}, "colour"),
+        (
+            {"zone": [{"name": "a", "polygon": [[0, 0], [1, 0], [1, 1]]}] * 2},
+            "appears twice",
+        ),
+    ],
+)
+def test_parse_errors_name_the_key(raw: object, message: str) -> None:
+    """Each malformed definition raises ZoneError naming the source and the offending key."""
+    with pytest.raises(ZoneError, match="src") as info:
+        parse_zones(raw, source="src")
+    assert message in str(info.value)
+
+
+def test_missing_file_and_bad_toml_are_named(tmp_path: Path) -> None:
+    """An unreadable or invalid file is a ZoneError naming the file."""
+    with pytest.raises(ZoneError, match="nope.toml"):
+        load_zones(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[zone]\n")
+    with pytest.raises(ZoneError, match="bad.toml: not valid TOML"):
+        load_zones(bad)
+
+
+def test_cell_masks_take_cells_at_least_half_inside() -> None:
+    """A cell belongs to a zone when half or more of its pixels are in the polygon."""
+    zones = parse_zones({"zone": [{"name": "z", "polygon": [[0, 0], [6, 0], [6, 8], [0, 8]]}]})
+    masks = cell_masks(zones, height=8, width=16, cell=4)
+    # Columns 0-3 fully inside, 4-7 half inside (x < 6), 8-15 outside.
+    assert masks["z"].tolist() == [[True, True, False, False], [True, True, False, False]]
+
+
+def test_zone_covering_no_cell_is_an_error() -> None:
+    """A zone too thin for any cell cannot be watched and is rejected."""
+    zones = (Zone("thin", ((0.0, 0.0), (0.4, 0.0), (0.4, 8.0), (0.0, 8.0))),)
+    with pytest.raises(ZoneError, match="thin"):
+        cell_masks(zones, height=8, width=16, cell=4)
+
+
+def test_overlapping_zones_share_cells() -> None:
+    """Zones may overlap; each gets its own mask."""
+    zones = (
+        Zone("a", ((0.0, 0.0), (8.0, 0.0), (8.0, 4.0), (0.0, 4.0))),
+        Zone("b", ((4.0, 0.0), (12.0, 0.0), (12.0, 4.0), (4.0, 4.0))),
+    )
+    masks = cell_masks(zones, 4, 12, 4)
+    assert np.array_equal(masks["a"] & masks["b"], np.array([[False, True, False]]))
