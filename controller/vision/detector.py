@@ -664,8 +664,8 @@ class Detector:
         c = s.cell
         pixels = np.repeat(np.repeat(cells, c, axis=0), c, axis=1)[: self.height, : self.width]
         gain = self._gain_q8 / GAIN_ONE
-        seen = (frame.astype(np.float32) - float(self._offset)) / max(gain, 1e-3)
-        blend = self._ref_float * (1.0 - s.refresh_alpha) + seen * s.refresh_alpha
+        observed = (frame.astype(np.float32) - float(self._offset)) / max(gain, 1e-3)
+        blend = self._ref_float * (1.0 - s.refresh_alpha) + observed * s.refresh_alpha
         self._ref_float[pixels] = blend[pixels]
         assert self._reference is not None
         self._reference[...] = np.clip(np.rint(self._ref_float), 0, 255).astype(np.uint8)

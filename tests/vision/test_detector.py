@@ -80,7 +80,7 @@ def test_stopped_car_stays_present_ten_minutes_standalone() -> None:
 
 
 def test_controller_note_empty_lets_a_zone_absorb_a_change() -> None:
-    """An object in a zone the controller says is empty is reported, then absorbed after absorb_ms."""
+    """A thing in a zone the controller says is empty is reported, then absorbed after absorb_ms."""
     cam = _camera()
     det = _detector(cam, standalone=False, quiet_ms=1000, refresh_every_ms=200, absorb_ms=5000)
     _feed(det, cam, [], 0, 1000)
@@ -183,9 +183,9 @@ def test_wrong_frame_shape_is_a_named_error() -> None:
 def test_settings_from_mapping_names_bad_keys() -> None:
     """Unknown keys, wrong types and out-of-range values name the key."""
     assert DetectorSettings.from_mapping({"cell": 8, "light_corr": 1}).light_corr == 1.0
-    with pytest.raises(SettingsError, match="cam.colour: unknown"):
+    with pytest.raises(SettingsError, match=r"cam\.colour: unknown"):
         DetectorSettings.from_mapping({"colour": 1}, source="cam")
-    with pytest.raises(SettingsError, match="cam.cell: expected int"):
+    with pytest.raises(SettingsError, match=r"cam\.cell: expected int"):
         DetectorSettings.from_mapping({"cell": 4.5}, source="cam")
     with pytest.raises(SettingsError, match="cell_fraction"):
         DetectorSettings.from_mapping({"cell_fraction": 2.0})

@@ -61,11 +61,11 @@ def test_parse_errors_name_the_key(raw: object, message: str) -> None:
 
 def test_missing_file_and_bad_toml_are_named(tmp_path: Path) -> None:
     """An unreadable or invalid file is a ZoneError naming the file."""
-    with pytest.raises(ZoneError, match="nope.toml"):
+    with pytest.raises(ZoneError, match=r"nope\.toml"):
         load_zones(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[[zone]\n")
-    with pytest.raises(ZoneError, match="bad.toml: not valid TOML"):
+    with pytest.raises(ZoneError, match=r"bad\.toml: not valid TOML"):
         load_zones(bad)
 
 
