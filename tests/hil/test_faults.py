@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,10 @@ def _sim_window(sim: Proc, name: str, event: str) -> dict[str, Any] | None:
     )
 
 
+def _in_log(sim: Proc, name: str, event: str) -> bool:
+    return _sim_window(sim, name, event) is not None
+
+
 def _events_between(journal: Path, start_wall: float, end_wall: float) -> list[dict[str, Any]]:
     return [e for e in read_events(journal) if start_wall - 20 <= wall_ms(e["wall"]) <= end_wall]
 
@@ -198,7 +203,7 @@ def test_every_fault_during_running_cycles(tmp_path: Path, procs: list[Proc]) ->
 
     for case in CASES:
         wait_for(
-            lambda case=case: _sim_window(sim, case.name, "sim_fault_started") is not None,
+            partial(_in_log, sim, case.name, "sim_fault_started"),
             case.at_s + 60.0,
             f"{case.name} to start",
         )
@@ -208,7 +213,7 @@ def test_every_fault_during_running_cycles(tmp_path: Path, procs: list[Proc]) ->
         if case.during is not None:
             case.during(url)
         wait_for(
-            lambda case=case: _sim_window(sim, case.name, "sim_fault_ended") is not None,
+            partial(_in_log, sim, case.name, "sim_fault_ended"),
             case.duration_s + 30.0,
             f"{case.name} to end",
         )
