@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import urllib.request
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_frame_source_reads_a_file_in_its_thread(tmp_path: Path) -> None:
         assert source.finished.wait(10.0)
     assert [f.seq for f in got] == list(range(10))
     assert all(f.grey.ndim == 2 for f in got)
-    assert all(b.t_ms >= a.t_ms for a, b in zip(got, got[1:], strict=False))
+    assert all(b.t_ms >= a.t_ms for a, b in itertools.pairwise(got))
     assert source.error is None
 
 
@@ -207,13 +208,13 @@ def test_provider_sees_a_car_arrive() -> None:
 def test_settings_from_config_errors() -> None:
     """Missing url, unknown zone names and bad detector keys are named errors."""
     zones = [{"name": "bay", "polygon": [[0, 0], [10, 0], [10, 10]]}]
-    with pytest.raises(ZoneError, match="camera.url"):
+    with pytest.raises(ZoneError, match=r"camera\.url"):
         settings_from_config({"zones": zones})
     with pytest.raises(ZoneError, match="unknown zone"):
         settings_from_config(
             {"url": "x", "zones": [{"name": "lobby", "polygon": [[0, 0], [1, 0], [1, 1]]}]}
         )
-    with pytest.raises(SettingsError, match="camera.detector.nope"):
+    with pytest.raises(SettingsError, match=r"camera\.detector\.nope"):
         settings_from_config({"url": "x", "zones": zones, "detector": {"nope": 1}})
     with pytest.raises(ZoneError, match="stale_ms"):
         settings_from_config({"url": "x", "zones": zones, "detector": {"stale_ms": 0}})
