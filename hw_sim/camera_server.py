@@ -10,16 +10,21 @@ Binds loopback only.
 
 from __future__ import annotations
 
+import collections
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BOUNDARY", "MjpegServer", "Publisher"]
+from hw_sim.camera import ZONE_NAMES, CameraSpec, Condition, LaneCamera, VehicleLike
+
+__all__ = ["BOUNDARY", "MjpegServer", "PlantLike", "Publisher", "SimCamera"]
 
 BOUNDARY = "lanectlframe"
 
@@ -166,3 +171,75 @@ class Publisher:
                 self.frames += 1
         except BaseException as exc:  # reported to the owner
             self.error = exc
+
+
+class PlantLike(Protocol):
+    """What the camera reads of the plant (hw_sim.plant.Plant provides it)."""
+
+    @property
+    def now_ms(self) -> int: ...
+    @property
+    def vehicles(self) -> Sequence[VehicleLike]: ...
+    @property
+    def boom_position(self) -> int: ...
+
+
+class SimCamera:
+    """The plant's camera on the network: renders the plant, serves MJPEG, logs truth per frame.
+
+    Each published frame is logged with its publish time (monotonic ms, the
+    clock the controller stamps captures with on the same machine) and the
+    zone truth at that moment, so a detector on the other side of the stream
+    can be scored frame by frame.
+    """
+
+    def __init__(
+        self,
+        plant: PlantLike,
+        *,
+        port: int = 0,
+        spec: CameraSpec | None = None,
+        condition: Condition = Condition.DAY,
+        seed: int = 0,
+    ) -> None:
+        self.plant = plant
+        self.camera = LaneCamera(spec or CameraSpec(), condition, seed)
+        self.server = MjpegServer(port=port)
+        self.log: collections.deque[tuple[int, str]] = collections.deque(maxlen=200_000)
+        self._publisher = Publisher(self.server, self._render, self.camera.spec.fps)
+
+    def _render(self) -> npt.NDArray[np.uint8]:
+        vehicles = list(self.plant.vehicles)
+        frame = self.camera.render(vehicles, self.plant.boom_position, self.plant.now_ms)
+        truth = self.camera.truth(vehicles)
+        bits = "".join("1" if truth[z] else "0" for z in ZONE_NAMES)
+        self.log.append((time.monotonic_ns() // 1_000_000, bits))
+        return frame
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> SimCamera:
+        self.server.start()
+        self._publisher.start()
+        return self
+
+    def close(self) -> None:
+        self._publisher.close()
+        self.server.close()
+
+    def info(self) -> dict[str, object]:
+        """URL and zones, for whoever configures the controller's ``[camera]``."""
+        return {
+            "url": self.url,
+            "fps": self.camera.spec.fps,
+            "zones": [
+                {"name": z.name, "polygon": [list(p) for p in z.polygon]}
+                for z in self.camera.zones()
+            ],
+        }
+
+    def truth_log(self) -> dict[str, object]:
+        """Per published frame: [publish monotonic ms, "abcd" truth bits in ZONE_NAMES order]."""
+        return {"zones": list(ZONE_NAMES), "frames": [list(entry) for entry in self.log]}

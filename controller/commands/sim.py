@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hw_sim.camera_server import SimCamera
     from hw_sim.plant import Plant
     from hw_sim.server import SimServer
 
@@ -61,6 +62,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--watchdog-ms", type=int, default=500, help="initial HR1 watchdog (0 disables)"
     )
+    parser.add_argument(
+        "--camera-port", type=int, help="serve the simulated camera as MJPEG here (0: free port)"
+    )
+    parser.add_argument(
+        "--camera-condition",
+        choices=("day", "night", "light_steps", "rain", "shake"),
+        default="day",
+    )
+    parser.add_argument("--camera-info-out", type=Path, help="write camera URL and zones JSON")
+    parser.add_argument("--camera-log", type=Path, help="write per-frame camera truth on exit")
     parser.set_defaults(func=_run, sim_command=None)
     sim_sub = parser.add_subparsers(dest="sim_command", required=False, metavar="SUBCOMMAND")
     for name in SIM_SUBCOMMAND_MODULES:
@@ -139,6 +150,9 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, server.stop)
     transport = "rtu" if serial else "tls" if tls else "tcp"
+    camera = _start_camera(plant, args)
+    if camera is not None:
+        log.info("sim_camera", url=camera.url, condition=args.camera_condition)
     log.info("sim_listening", address=server.address, transport=transport, speed=args.speed)
     print(f"listening on {server.address}", flush=True)
     writer = asyncio.ensure_future(_write_truth_periodically(plant, args.truth_out))
@@ -149,6 +163,10 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
         writer.cancel()
         monitor.cancel()
         await server.shutdown()
+        if camera is not None:
+            camera.close()
+            if args.camera_log is not None:
+                write_json_atomic(args.camera_log, camera.truth_log())
         if args.truth_out is not None:
             write_json_atomic(args.truth_out, plant.truth.to_dict())
         if args.edge_log is not None:
@@ -163,6 +181,26 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
         )
     sys.stdout.flush()
     return 0
+
+
+def _start_camera(plant: Plant, args: argparse.Namespace) -> SimCamera | None:
+    """The simulated camera over the plant, when --camera-port is given."""
+    if args.camera_port is None:
+        return None
+    from hw_sim.camera import Condition
+    from hw_sim.camera_server import SimCamera
+
+    if not 0 <= args.camera_port <= 65535:
+        raise SystemExit(f"lanectl sim: --camera-port: {args.camera_port} is outside 0..65535")
+    camera = SimCamera(
+        plant,
+        port=args.camera_port,
+        condition=Condition(args.camera_condition),
+        seed=plant.seed,
+    ).start()
+    if args.camera_info_out is not None:
+        write_json_atomic(args.camera_info_out, camera.info())
+    return camera
 
 
 async def _monitor(server: SimServer, log: Any, status_every_s: float = 60.0) -> None:
