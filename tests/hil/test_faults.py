@@ -8,22 +8,36 @@ and checks the named event, the fail state where it applies, and recovery.
 At the end: no boom contact while the presence sensors were healthy, and every
 crossing in the ground truth is in the journal once (crossings while the
 photocell or exit loop was faulted are excused, as in the soak).
+
+The camera faults need the camera in the loop: ``test_camera_faults_during_running_cycles``
+runs the plant in this process, serves its rendered camera as MJPEG, and the controller
+process reads both (Modbus TCP and the stream) over loopback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from controller.iomap import COILS
 from controller.journal import read_events, read_scans, verify
+from hw_sim.camera import CameraSpec, LaneCamera
+from hw_sim.camera_server import MjpegServer, Publisher
+from hw_sim.faults import FaultKind
+from hw_sim.plant import Plant
+from hw_sim.scenario import parse_scenario
+from hw_sim.server import SimServer
 from tests.hil.harness import Proc, stop_proc, wait_for
 from tests.hil.reliability import (
     api_post,
@@ -357,3 +371,146 @@ def _excused_crossings(facts: dict[str, Any]) -> int:
         for v in facts["vehicles"]
         if v.get("crossing_ms") is not None and any(a <= v["crossing_ms"] <= b for a, b in windows)
     )
+
+
+CAMERA_SCENARIO = """
+[scenario]
+name = "hil-camera-faults"
+description = "Cars through the lane while the camera freezes, then goes black."
+[traffic]
+schedule_s = [2, 16]
+kinds = { car = 1.0 }
+behaviours = { compliant = 1.0 }
+approach_speed_kmh = [40, 40]
+bay_speed_kmh = [15, 15]
+[operator]
+dwell_s = [1, 1]
+aside_share = 0.0
+hold_ms = 300
+[boom]
+raise_ms = 1500
+lower_ms = 1500
+[[faults]]
+kind = "camera_freeze"
+at_s = 12
+duration_s = 6
+[[faults]]
+kind = "camera_blackout"
+at_s = 24
+duration_s = 5
+"""
+
+
+class _SimWithCamera:
+    """The simulated lane in this process (its own event loop thread) behind Modbus TCP,
+    and its camera rendered from the same plant and served as MJPEG; the camera faults of
+    the plant's schedule are applied to the frames (freeze: the last frame again;
+    blackout: black frames)."""
+
+    def __init__(self, scenario_text: str) -> None:
+        self.plant = Plant(parse_scenario(tomllib.loads(scenario_text)), 3)
+        self.sim = SimServer(self.plant, host="127.0.0.1", port=0)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        _, self.port = asyncio.run_coroutine_threadsafe(self.sim.start(), self.loop).result(10)
+        self.runner = asyncio.run_coroutine_threadsafe(self.sim.run(), self.loop)
+        self.camera = LaneCamera(CameraSpec(fps=10.0), seed=3)
+        last: list[Any] = []
+
+        def render() -> Any:
+            plant = self.plant
+            faults = plant.active_faults.camera
+            if FaultKind.CAMERA_BLACKOUT in faults:
+                return np.zeros((self.camera.spec.height, self.camera.spec.width), np.uint8)
+            if FaultKind.CAMERA_FREEZE in faults and last:
+                return last[0]
+            frame = self.camera.render(list(plant.vehicles), plant.boom_position, plant.now_ms)
+            last[:] = [frame]
+            return frame
+
+        self.mjpeg = MjpegServer().start()
+        self.publisher = Publisher(self.mjpeg, render, fps=10.0).start()
+
+    def reached(self, plant_ms: int) -> bool:
+        return self.plant.now_ms >= plant_ms
+
+    def camera_toml(self) -> str:
+        zones = "".join(
+            f'[[camera.zone]]\nname = "{z.name}"\npolygon = {[list(p) for p in z.polygon]}\n'
+            for z in self.camera.zones()
+        )
+        return f'[camera]\nurl = "{self.mjpeg.url}"\n{zones}'
+
+    def close(self) -> None:
+        self.publisher.close()
+        self.mjpeg.close()
+        self.loop.call_soon_threadsafe(self.sim.stop)
+        try:
+            self.runner.result(10)
+        finally:
+            asyncio.run_coroutine_threadsafe(self.sim.shutdown(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+def test_camera_faults_during_running_cycles(tmp_path: Path) -> None:
+    """camera_freeze and camera_blackout: camera_fault journalled, the lane degraded and
+    alarmed but still OPEN on loops and photocell, camera_restored after; cars go through."""
+    lane = _SimWithCamera(CAMERA_SCENARIO)
+    run: Proc | None = None
+    try:
+        config = lane_config(
+            tmp_path, lane.port, io="timeout_ms = 250\nmissed_scans = 2", extra=lane.camera_toml()
+        )
+        run, url = start_controller(tmp_path, config)
+        journal = tmp_path / "journal.sqlite"
+        wait_for(lambda: api_status(url)["core"]["camera"] == "ok", 30.0, "the camera to be ok")
+        assert lane.plant.now_ms < 12_000, "the controller started too late for the test"
+        seen: dict[str, dict[str, Any]] = {}
+        for kind, at_ms, end_ms in (
+            ("camera_freeze", 12_000, 18_000),
+            ("camera_blackout", 24_000, 29_000),
+        ):
+            wait_for(partial(lane.reached, at_ms), 60.0, f"{kind} to start")
+            t0 = lane.plant.now_ms
+
+            def degraded() -> bool:
+                core = api_status(url)["core"]
+                return bool(core["degraded"])
+
+            wait_for(degraded, 8.0, f"the lane to be degraded by {kind}")
+            detected_ms = lane.plant.now_ms - t0
+            core = api_status(url)["core"]
+            assert core["mode"] == "OPEN", core
+            assert not core["fault_latched"], core
+            assert core["outputs"]["alarm"], core
+            wait_for(partial(lane.reached, end_ms), 30.0, f"{kind} to end")
+            t1 = lane.plant.now_ms
+            wait_for(lambda: not degraded(), 15.0, f"the camera to recover from {kind}")
+            seen[kind] = {"detected_ms": detected_ms, "restored_ms": lane.plant.now_ms - t1}
+
+        def both_out() -> bool:
+            vehicles = truth_of(lane)
+            return len(vehicles) == 2 and all(v.cleared_ms is not None for v in vehicles)
+
+        wait_for(both_out, 90.0, "both cars to leave")
+        wait_for(lambda: api_status(url)["core"]["count"] == 2, 10.0, "the count of 2")
+        assert stop_proc(run) == 0
+        run = None
+        kinds = [e["kind"] for e in read_events(journal)]
+        print(f"\ncamera faults: {seen}; events {sorted(set(kinds))}")
+        assert kinds.count("camera_fault") >= 2, kinds
+        assert kinds.count("camera_restored") >= 2, kinds
+        assert sum(kinds.count(k) for k in CROSSINGS) == 2, kinds
+        assert [c for c in lane.plant.truth.contacts if c.sensors_healthy] == []
+        assert verify(journal).ok
+    finally:
+        if run is not None:
+            stop_proc(run)
+        lane.close()
+
+
+def truth_of(lane: _SimWithCamera) -> list[Any]:
+    return list(lane.plant.truth.vehicles.values())
