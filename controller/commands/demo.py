@@ -47,6 +47,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--scan-ms", type=int, default=10, help="controller scan period")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--keep", metavar="DIR", help="keep journal, truth and logs in DIR")
+    parser.add_argument(
+        "--no-camera", action="store_true", help="run on loops and photocell only (no camera)"
+    )
+    parser.add_argument(
+        "--camera-condition",
+        choices=("day", "night", "light_steps", "rain", "shake"),
+        default="day",
+        help="what the simulated camera sees",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -123,7 +132,19 @@ def _stop(child: _Child) -> int:
     return int(proc.returncode)
 
 
-def _write_config(path: Path, *, port: int, journal: Path, scan_ms: int) -> None:
+def _camera_toml(info: dict[str, Any], frame_log: Path) -> list[str]:
+    """The ``[camera]`` section for the simulated camera's URL and zones."""
+    lines = ["[camera]", f"url = {json.dumps(info['url'])}", "[camera.detector]"]
+    lines.append(f"frame_log = {json.dumps(str(frame_log))}")
+    for zone in info["zones"]:
+        points = ", ".join(f"[{x}, {y}]" for x, y in zone["polygon"])
+        lines += ["[[camera.zone]]", f"name = {json.dumps(zone['name'])}", f"polygon = [{points}]"]
+    return lines
+
+
+def _write_config(
+    path: Path, *, port: int, journal: Path, scan_ms: int, camera: list[str] | None = None
+) -> None:
     path.write_text(
         "\n".join(
             [
@@ -143,6 +164,7 @@ def _write_config(path: Path, *, port: int, journal: Path, scan_ms: int) -> None
                 "[api]",
                 'host = "127.0.0.1"',
                 "port = 0",
+                *(camera or []),
                 "",
             ]
         ),
@@ -334,6 +356,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     truth_path = workdir / "truth.json"
+    camera_info = workdir / "camera_info.json"
+    camera_truth = workdir / "camera_truth.json"
+    camera_frames = workdir / "camera_frames.json"
     journal = workdir / "journal.sqlite"
     config_path = workdir / "lane.toml"
     children: list[_Child] = []
@@ -349,11 +374,26 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "--truth-out",
             str(truth_path),
         ]
+        if not args.no_camera:
+            sim_args += [
+                "--camera-port",
+                "0",
+                "--camera-condition",
+                args.camera_condition,
+                "--camera-info-out",
+                str(camera_info),
+                "--camera-log",
+                str(camera_truth),
+            ]
         sim, addr = _start("sim", sim_args, workdir, "listening on")
         sim_wall0_ms = time.time() * 1000.0
         children.append(sim)
         port = int(addr.rsplit(":", 1)[1])
-        _write_config(config_path, port=port, journal=journal, scan_ms=args.scan_ms)
+        camera = None
+        if not args.no_camera:
+            info = json.loads(camera_info.read_text(encoding="utf-8"))
+            camera = _camera_toml(info, camera_frames)
+        _write_config(config_path, port=port, journal=journal, scan_ms=args.scan_ms, camera=camera)
         run, api_url = _start(
             "run", ["run", "--config", str(config_path)], workdir, "api listening on"
         )
@@ -385,10 +425,20 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     truth = _read_truth(truth_path)
     if truth is None:
         raise DemoError(f"no ground truth in {truth_path}; see {workdir / 'sim.log'}")
-    return build_report(
+    report = build_report(
         truth,
         journal,
         sim_wall0_ms=sim_wall0_ms,
         stop_wall_ms=stop_wall_ms,
         duration_s=duration,
     )
+    if not args.no_camera:
+        from controller.commands.eval_vision import camera_report
+
+        try:
+            sim_log = json.loads(camera_truth.read_text(encoding="utf-8"))
+            ctrl_log = json.loads(camera_frames.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DemoError(f"camera logs missing in {workdir}: {exc}") from exc
+        report.update(camera_report(sim_log, ctrl_log))
+    return report

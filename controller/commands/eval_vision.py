@@ -23,6 +23,7 @@ __all__ = [
     "TruthError",
     "VisionReport",
     "ZoneScore",
+    "camera_report",
     "episodes",
     "evaluate_frames",
     "load_truth",
@@ -275,3 +276,56 @@ def _run(args: argparse.Namespace) -> int:
     faults = ", ".join(f"{f} {a}-{b}" for f, a, b in report.camera_faults) or "none"
     print(f"camera faults: {faults}")
     return 0
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(float(np.percentile(np.asarray(values, dtype=np.float64), q * 100.0)), 1)
+
+
+def camera_report(
+    sim_log: Mapping[str, object], controller_log: Mapping[str, object], warmup: int = 10
+) -> dict[str, object]:
+    """Score the controller's camera frames against the simulator's per-frame truth.
+
+    ``sim_log`` is ``SimCamera.truth_log()`` (publish monotonic ms, truth bits),
+    ``controller_log`` the provider's ``frame_log`` (seq, capture ms, bits,
+    healthy, first-scan ms). Both clocks are the machine's monotonic clock, so
+    each captured frame is matched to the last frame published before it. The
+    latency is from capture to the first scan that used the frame's answer
+    (that scan writes the coils); ``end_to_end`` starts when the simulator
+    rendered the frame, so it adds JPEG, HTTP and decoding.
+    """
+    zones = [str(z) for z in sim_log.get("zones", [])]  # type: ignore[attr-defined]
+    published = [(int(p), str(b)) for p, b in sim_log.get("frames", [])]  # type: ignore[attr-defined]
+    frames = list(controller_log.get("frames", []))  # type: ignore[call-overload]
+    ctrl_zones = [str(z) for z in controller_log.get("zones", [])]  # type: ignore[attr-defined]
+    times = [p for p, _ in published]
+    predicted: dict[str, list[bool]] = {z: [] for z in zones}
+    truth: dict[str, list[bool]] = {z: [] for z in zones}
+    latency: list[float] = []
+    end_to_end: list[float] = []
+    unhealthy = 0
+    for seq, capture, bits, healthy, consumed in frames[warmup:]:
+        i = int(np.searchsorted(times, capture, side="right")) - 1
+        if i < 0:
+            continue
+        if not healthy:
+            unhealthy += 1
+        for k, name in enumerate(zones):
+            j = ctrl_zones.index(name) if name in ctrl_zones else -1
+            predicted[name].append(healthy and j >= 0 and bits[j] == "1")
+            truth[name].append(published[i][1][k] == "1")
+        if consumed is not None:
+            latency.append(float(consumed) - float(capture))
+            end_to_end.append(float(consumed) - float(published[i][0]))
+        del seq
+    out: dict[str, object] = {"camera_frames": len(frames), "camera_unhealthy_frames": unhealthy}
+    for name in zones:
+        out[f"camera_f1_{name}"] = round(score(predicted[name], truth[name]).f1, 4)
+    out["camera_latency_p50_ms"] = _percentile(latency, 0.5)
+    out["camera_latency_p99_ms"] = _percentile(latency, 0.99)
+    out["camera_end_to_end_p50_ms"] = _percentile(end_to_end, 0.5)
+    out["camera_end_to_end_p99_ms"] = _percentile(end_to_end, 0.99)
+    return out

@@ -9,10 +9,13 @@ reported as an empty lane.
 
 from __future__ import annotations
 
+import collections
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from controller.core.types import CameraHealth, CameraZones
 from controller.io.camera import CapturedFrame, FrameSource
@@ -39,6 +42,8 @@ class CameraSettings:
     zones: tuple[Zone, ...]
     detector: DetectorSettings = field(default_factory=DetectorSettings)
     stale_ms: int = 1000
+    frame_log: str | None = None
+    """Write every frame's capture time, zones and first use by a scan here on close."""
 
 
 def settings_from_config(cfg: object) -> CameraSettings:
@@ -67,11 +72,17 @@ def settings_from_config(cfg: object) -> CameraSettings:
     if unknown:
         raise ZoneError(f"camera.zone: unknown zone name(s) {', '.join(unknown)}")
     raw_detector = dict(get("detector") or {})  # type: ignore[call-overload]
+    # The provider's own settings ride in the same table.
     stale_ms = raw_detector.pop("stale_ms", 1000)
     if isinstance(stale_ms, bool) or not isinstance(stale_ms, int) or stale_ms <= 0:
         raise ZoneError(f"camera.detector.stale_ms: expected a positive int, got {stale_ms!r}")
+    frame_log = raw_detector.pop("frame_log", None)
+    if frame_log is not None and (not isinstance(frame_log, str) or not frame_log):
+        raise ZoneError(f"camera.detector.frame_log: expected a file path, got {frame_log!r}")
     settings = DetectorSettings.from_mapping(raw_detector, source="camera.detector")
-    return CameraSettings(url=url, zones=zones, detector=settings, stale_ms=stale_ms)
+    return CameraSettings(
+        url=url, zones=zones, detector=settings, stale_ms=stale_ms, frame_log=frame_log
+    )
 
 
 def _monotonic_ms() -> int:
@@ -100,6 +111,10 @@ class PresenceProvider:
         self.frames = 0
         self.changes: list[tuple[int, str, bool]] = []
         """(capture ms, zone, state) of every debounced change, for latency reports."""
+        self._latest_seq = -1
+        self._consumed_seq = -1
+        self._log: collections.deque[list[object]] = collections.deque(maxlen=200_000)
+        self._log_index: dict[int, list[object]] = {}
         self._source = source_factory(settings.url, self._on_frame, clock_ms=clock_ms)
         self._source.start()
 
@@ -124,7 +139,15 @@ class PresenceProvider:
                 del self.changes[:-1000]
             self._latest = detection
             self._latest_capture_ms = frame.t_ms
+            self._latest_seq = frame.seq
             self.frames += 1
+            if self.settings.frame_log is not None:
+                bits = "".join("1" if dict(detection.occupied).get(z) else "0" for z in ZONE_FIELDS)
+                entry: list[object] = [frame.seq, frame.t_ms, bits, detection.healthy, None]
+                if len(self._log) == self._log.maxlen:
+                    self._log_index.pop(int(self._log[0][0]), None)  # type: ignore[call-overload]
+                self._log.append(entry)
+                self._log_index[frame.seq] = entry
 
     @property
     def last_capture_ms(self) -> int | None:
@@ -153,6 +176,12 @@ class PresenceProvider:
         del now_ms
         with self._lock:
             latest = self._latest
+            if self._latest_seq != self._consumed_seq:
+                # The first scan to see this frame's answer: the end of its latency.
+                self._consumed_seq = self._latest_seq
+                entry = self._log_index.get(self._latest_seq)
+                if entry is not None:
+                    entry[4] = self._clock()
         if latest is None or self.faults():
             return CameraZones(health=CameraHealth.FAULT)
         occupied = dict(latest.occupied)
@@ -171,6 +200,12 @@ class PresenceProvider:
 
     def close(self) -> None:
         self._source.close()
+        if self.settings.frame_log is not None:
+            path = Path(self.settings.frame_log)
+            data = {"zones": list(ZONE_FIELDS), "frames": list(self._log)}
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            tmp.replace(path)
 
 
 def from_config(cfg: object) -> PresenceProvider:
