@@ -57,7 +57,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         help="CA (PEM) of client certificates: with --tls-cert, clients without one are refused",
     )
-    parser.add_argument("--serial", metavar="DEVICE", help="serve RTU on this serial device")
+    parser.add_argument(
+        "--serial", "--rtu", metavar="DEVICE", help="serve RTU on this serial device"
+    )
     parser.add_argument("--baudrate", type=int, default=19200, help="RTU baud rate")
     parser.add_argument(
         "--watchdog-ms", type=int, default=500, help="initial HR1 watchdog (0 disables)"

@@ -80,7 +80,7 @@ def _sim(tmp_path: Path, device: str, scenario_text: str) -> tuple[Proc, str]:
     return start_proc(
         "sim",
         [
-            *("sim", "--scenario", str(scenario), "--serial", device),
+            *("sim", "--scenario", str(scenario), "--rtu", device),
             *("--baudrate", str(BAUD), "--truth-out", str(tmp_path / "truth.json")),
         ],
         tmp_path,
