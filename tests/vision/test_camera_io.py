@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import urllib.request
 from pathlib import Path
@@ -180,8 +181,8 @@ def test_provider_reports_zones_then_stale_fault(mjpeg: tuple[MjpegServer, Publi
         provider.close()
 
 
-def test_provider_sees_a_car_arrive() -> None:
-    """A car driving into the bay after start-up turns the bay zone on through the full path."""
+def test_provider_sees_a_car_arrive(tmp_path: Path) -> None:
+    """A car driving into the bay after start-up turns the bay on; the frame log records it."""
     server = MjpegServer().start()
     cam = LaneCamera(SPEC, seed=6)
     start = time.monotonic()
@@ -192,8 +193,11 @@ def test_provider_sees_a_car_arrive() -> None:
         return cam.render(cars, 0, int(t * 1000))
 
     publisher = Publisher(server, render, fps=15.0).start()
+    log = tmp_path / "frames.json"
     provider = PresenceProvider(
-        CameraSettings(url=server.url, zones=cam.zones(), detector=DetectorSettings())
+        CameraSettings(
+            url=server.url, zones=cam.zones(), detector=DetectorSettings(), frame_log=str(log)
+        )
     )
     try:
         assert _wait(lambda: provider.zones(0).bay, 15.0)
@@ -203,6 +207,10 @@ def test_provider_sees_a_car_arrive() -> None:
         provider.close()
         publisher.close()
         server.close()
+    frames = json.loads(log.read_text())["frames"]
+    assert any(bits[1] == "1" for _, _, bits, _, _ in frames)
+    used = [(capture, consumed) for _, capture, _, _, consumed in frames if consumed is not None]
+    assert used and all(consumed >= capture for capture, consumed in used)
 
 
 def test_settings_from_config_errors() -> None:

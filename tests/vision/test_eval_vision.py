@@ -133,3 +133,28 @@ def test_real_clip_one_episode_per_car_and_quiet_zone_stays_empty(
     assert 184 <= a1 <= b1 <= 228 and 316 <= a2 <= b2 <= 350
     (c1, d1), (c2, d2) = centre["episodes"]
     assert 58 <= c1 <= d1 <= 104 and 190 <= c2 <= d2 <= 236
+
+
+def test_camera_report_matches_frames_by_monotonic_time() -> None:
+    """Each captured frame is scored against the last frame published before its capture."""
+    from controller.commands.eval_vision import camera_report
+
+    sim = {
+        "zones": ["approach", "bay", "barrier", "exit"],
+        "frames": [[1000, "0000"], [1067, "0100"], [1134, "0100"], [1201, "0000"]],
+    }
+    ctrl = {
+        "zones": ["approach", "bay", "barrier", "exit"],
+        "frames": [
+            [0, 1005, "0000", True, 1012],
+            [1, 1070, "0000", True, 1080],  # missed: truth says bay
+            [2, 1140, "0100", True, 1150],
+            [3, 1210, "0000", True, None],
+        ],
+    }
+    report = camera_report(sim, ctrl, warmup=0)
+    assert report["camera_frames"] == 4
+    assert report["camera_f1_bay"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["camera_f1_exit"] == 1.0
+    assert report["camera_latency_p50_ms"] == 10.0
+    assert report["camera_end_to_end_p99_ms"] == pytest.approx(16.0, abs=0.1)
