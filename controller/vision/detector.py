@@ -179,6 +179,8 @@ class Detection:
     gain_q8: int
     offset: int
     shift_px: tuple[float, float]
+    ready: bool = True
+    """False while the first reference is still being built (nothing can be seen yet)."""
 
     def zone(self, name: str) -> bool:
         for key, value in self.occupied:
@@ -188,7 +190,7 @@ class Detection:
 
     @property
     def healthy(self) -> bool:
-        return not self.faults
+        return self.ready and not self.faults
 
 
 class _ZoneState:
@@ -311,7 +313,7 @@ class Detector:
             # and flicker in any one frame do not stay in it.
             self._warmup.append(frame.copy())
             if len(self._warmup) < s.warmup_frames:
-                return self._detection(t_ms, (0.0, 0.0))
+                return self._detection(t_ms, (0.0, 0.0), ready=False)
             self.reset_reference(self._warmup_median())
             self._warmup.clear()
         shift = self._measure_shift(frame)
@@ -352,7 +354,7 @@ class Detector:
         self._prev_sum = stats.grey_sum
         return self._detection(t_ms, shift)
 
-    def _detection(self, t_ms: int, shift: tuple[float, float]) -> Detection:
+    def _detection(self, t_ms: int, shift: tuple[float, float], *, ready: bool = True) -> Detection:
         return Detection(
             t_ms=t_ms,
             occupied=tuple((n, self._state[n].on) for n in self.zone_names),
@@ -361,6 +363,7 @@ class Detector:
             gain_q8=self._gain_q8,
             offset=self._offset,
             shift_px=shift,
+            ready=ready,
         )
 
     # -- steps ----------------------------------------------------------------

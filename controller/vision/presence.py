@@ -182,7 +182,7 @@ class PresenceProvider:
                 entry = self._log_index.get(self._latest_seq)
                 if entry is not None:
                     entry[4] = self._clock()
-        if latest is None or self.faults():
+        if latest is None or not latest.ready or self.faults():
             return CameraZones(health=CameraHealth.FAULT)
         occupied = dict(latest.occupied)
         return CameraZones(

@@ -204,3 +204,12 @@ def test_zone_order_and_lookup() -> None:
     assert [n for n, _ in d.occupied] == ["b", "a"]
     with pytest.raises(KeyError):
         d.zone("c")
+
+
+def test_not_ready_until_the_first_reference_exists() -> None:
+    """The warm-up frames report not ready (unhealthy), never an empty lane."""
+    cam = _camera()
+    det = _detector(cam, warmup_frames=3)
+    first = [det.process(cam.render([], 0, t), t) for t in (0, 67, 134)]
+    assert [d.ready for d in first] == [False, False, True]
+    assert not first[0].healthy and first[2].healthy
