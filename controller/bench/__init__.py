@@ -42,6 +42,12 @@ def _hil(quick: bool) -> Any:
     return hil.run(quick)
 
 
+def _frame(quick: bool) -> Any:
+    from controller.bench import frame
+
+    return frame.run(quick)
+
+
 def _throughput(quick: bool) -> Any:
     from controller.bench import throughput
 
@@ -53,6 +59,7 @@ SUITES: dict[str, Suite] = {
     "step": _step,
     "journal": _journal,
     "hil": _hil,
+    "frame": _frame,
     "throughput": _throughput,
 }
 """Suites in the order ``lanectl bench`` runs them when none is named."""

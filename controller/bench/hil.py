@@ -46,11 +46,16 @@ from controller.bench.stats import histogram, summary
 
 __all__ = [
     "PERIODS_MS",
+    "Child",
     "HilError",
     "HilRun",
     "measure_period",
     "run",
+    "scan_stats",
     "scenario_toml",
+    "start_child",
+    "stop_child",
+    "wait_scanning",
 ]
 
 PERIODS_MS: tuple[int, ...] = (2, 5, 10)
@@ -70,7 +75,9 @@ class HilError(RuntimeError):
 
 
 @dataclass(slots=True)
-class _Child:
+class Child:
+    """A ``lanectl`` child process with its log file."""
+
     name: str
     proc: subprocess.Popen[str]
     log_path: Path
@@ -153,7 +160,7 @@ def _config_toml(port: int, scan_ms: int, journal: Path) -> str:
     )
 
 
-def _start(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[_Child, str]:
+def start_child(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[Child, str]:
     """Start ``python -m controller.cli ARGS``; wait (bounded) for its stdout line ``prefix``."""
     log_path = workdir / f"{name}.log"
     log = log_path.open("w", encoding="utf-8")
@@ -165,7 +172,7 @@ def _start(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
         start_new_session=True,
     )
-    child = _Child(name, proc, log_path, log)
+    child = Child(name, proc, log_path, log)
     found = threading.Event()
 
     def reader() -> None:
@@ -177,7 +184,7 @@ def _start(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[
 
     threading.Thread(target=reader, name=f"bench-{name}-stdout", daemon=True).start()
     if not found.wait(START_TIMEOUT_S):
-        _stop(child)
+        stop_child(child)
         raise HilError(
             f"{name} did not print {prefix!r} within {START_TIMEOUT_S:.0f} s; see {log_path}"
         )
@@ -185,7 +192,7 @@ def _start(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[
     return child, line[len(prefix) :].strip()
 
 
-def _stop(child: _Child) -> int:
+def stop_child(child: Child) -> int:
     """SIGTERM, bounded wait, SIGKILL on timeout; returns the exit code."""
     proc = child.proc
     if proc.poll() is None:
@@ -212,7 +219,7 @@ def _status(api_url: str) -> dict[str, Any]:
     return data
 
 
-def _scan_stats(api_url: str) -> dict[str, Any]:
+def scan_stats(api_url: str) -> dict[str, Any]:
     try:
         scan = _status(api_url).get("scan", {})
     except (OSError, ValueError, urllib.error.URLError):
@@ -220,11 +227,11 @@ def _scan_stats(api_url: str) -> dict[str, Any]:
     return scan if isinstance(scan, dict) else {}
 
 
-def _wait_scanning(api_url: str, child: _Child, deadline: float) -> None:
+def wait_scanning(api_url: str, child: Child, deadline: float) -> None:
     while time.monotonic() < deadline:
         if child.proc.poll() is not None:
             raise HilError(f"run exited with {child.proc.returncode}; see {child.log_path}")
-        if int(_scan_stats(api_url).get("scans", 0) or 0) > 0:
+        if int(scan_stats(api_url).get("scans", 0) or 0) > 0:
             return
         time.sleep(0.02)
     raise HilError(f"run did not start scanning within {START_TIMEOUT_S:.0f} s")
@@ -235,9 +242,9 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
     scenario = workdir / f"hil-{scan_ms}ms.toml"
     scenario.write_text(scenario_toml(quiet_s, seconds), encoding="utf-8")
     edge_log = workdir / f"edges-{scan_ms}ms.json"
-    children: list[_Child] = []
+    children: list[Child] = []
     try:
-        sim, addr = _start(
+        sim, addr = start_child(
             f"sim-{scan_ms}ms",
             [
                 "sim",
@@ -260,11 +267,11 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
         config.write_text(
             _config_toml(port, scan_ms, workdir / f"journal-{scan_ms}ms.sqlite"), encoding="utf-8"
         )
-        ctl, api_url = _start(
+        ctl, api_url = start_child(
             f"run-{scan_ms}ms", ["run", "--config", str(config)], workdir, "api listening on"
         )
         children.append(ctl)
-        _wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
+        wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
         ready_s = time.monotonic() - sim_t0
         if ready_s >= quiet_s:
             return None
@@ -277,16 +284,16 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
                         f"see {child.log_path}"
                     )
             time.sleep(min(0.5, left))
-        stats = _scan_stats(api_url)
+        stats = scan_stats(api_url)
         children.remove(ctl)
-        if (code := _stop(ctl)) != 0:
+        if (code := stop_child(ctl)) != 0:
             raise HilError(f"run exited with {code}; see {ctl.log_path}")
         children.remove(sim)
-        if (code := _stop(sim)) != 0:
+        if (code := stop_child(sim)) != 0:
             raise HilError(f"sim exited with {code}; see {sim.log_path}")
     finally:
         for child in children:
-            _stop(child)
+            stop_child(child)
     try:
         ns = json.loads(edge_log.read_text(encoding="utf-8"))["edge_to_coil_ns"]
     except (OSError, ValueError, KeyError) as exc:

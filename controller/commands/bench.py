@@ -6,7 +6,7 @@ processes). With one suite, ``--json`` prints that suite's result as is
 (``lanectl bench kernel --json`` prints the list of per-size objects); with
 several (all by default) it prints the report of ``controller.bench.report``:
 the headline figures (``kernel``, ``step_p99_us``, ``edge_to_coil_ms``,
-``lost_time_per_vehicle_s``, ``throughput_vph``), which targets were met, and
+``frame_to_coil_ms``, ``lost_time_per_vehicle_s``, ``throughput_vph``), which targets were met, and
 each suite's result. ``--out DIR`` writes ``DIR/<suite>.json`` per suite, and
 for several suites also ``DIR/report.json`` and the PNG plots.
 

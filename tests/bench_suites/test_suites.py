@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from controller.bench import SUITES, hil, journal, step, throughput
+from controller.bench import SUITES, frame, hil, journal, step, throughput
 from controller.bench.baseline import FixedTimerController, FixedTimings, travel_s
 from controller.bench.loop import CoreController, run_loop
 from controller.bench.report import strip_plots, summarize, write_report
@@ -269,6 +269,33 @@ def test_hil_suite_measures_edge_to_coil_through_real_processes() -> None:
     assert result["runs"]["10"]["scans"] > 0
 
 
+def test_frame_latency_matches_each_capture_to_the_last_frame_published_before_it() -> None:
+    """Each capture counts from the last publish before it; frames no scan used are left out."""
+    sim_log = {"frames": [[1000, "0000"], [1066, "0100"], [1133, "0100"]]}
+    ctrl_log = {
+        "frames": [
+            [0, 1010, "0000", True, 1014],
+            [1, 1070, "0100", True, None],
+            [2, 1140, "0100", True, 1150],
+            [3, 995, "0000", True, 999],
+        ]
+    }
+    to_coil, to_scan = frame.frame_latencies(sim_log, ctrl_log, warmup=0)
+    assert to_coil == [14.0, 17.0]
+    assert to_scan == [4.0, 10.0]
+
+
+@pytest.mark.hil
+def test_frame_suite_measures_the_camera_path_through_real_processes() -> None:
+    """A quick camera-in-the-loop run gives publish -> scan latencies at the camera's rate."""
+    result = SUITES["frame"](True)
+    _latency(result["frame_to_coil_ms"])
+    _latency(result["capture_to_scan_ms"])
+    assert result["frame_to_coil_ms"]["p50"] >= result["capture_to_scan_ms"]["p50"]
+    assert result["target_p99_ms"] == pytest.approx(1000.0 / result["fps"] + 15.0, abs=0.1)
+    assert result["frames_captured"] > 0
+
+
 def test_hil_scenario_is_a_valid_scenario() -> None:
     """The HIL scenario loads; traffic and the test pulse start only after the quiet time."""
     import tomllib
@@ -316,6 +343,13 @@ def _fake_results() -> dict[str, Any]:
             },
         },
         "journal": {"error": "RuntimeError: disk full"},
+        "frame": {
+            "frame_to_coil_ms": {**stats, "p99": 90.0},
+            "target_p99_ms": 81.7,
+            "fps": 15.0,
+            "scan_ms": 5,
+            "plot": {"histogram_ms": {"width": 1.0, "counts": [0, 3, 4], "over": 1}},
+        },
     }
 
 
@@ -325,10 +359,12 @@ def test_summary_lifts_headline_figures_and_judges_targets() -> None:
     assert report["step_p99_us"] == 12.0
     assert report["edge_to_coil_ms"]["5"]["p99"] == 7.5
     assert report["lost_time_per_vehicle_s"]["early_entry"] == 0.4
+    assert report["frame_to_coil_ms"]["p99"] == 90.0
     assert report["kernel"][0]["frame"] == "1280x720"
     assert report["targets"] == {
         "step_p99_us_le_20": True,
         "edge_to_coil_p99_ms_le_8_at_5ms": True,
+        "frame_to_coil_p99_ms_le_frame_interval_plus_15": False,
         "lost_time_s_le_0_3": False,
         "kernel_vs_opencv_le_0_35": True,
         "kernel_vs_numpy_ge_30": True,
@@ -346,6 +382,7 @@ def test_write_report_draws_every_plot(tmp_path: Path) -> None:
         "edge_to_coil_10ms.png",
         "edge_to_coil_2ms.png",
         "edge_to_coil_5ms.png",
+        "frame_to_coil.png",
         "report.json",
         "timeline.png",
     ]
