@@ -93,6 +93,8 @@ class DetectorSettings:
     """True: no controller; a zone's reference refreshes after it is quiet and empty."""
     standalone_refresh_ms: int = 5000
     """Standalone: quiet and empty this long before a zone's reference is refreshed."""
+    drift_px: float = 6.0
+    """Controller mode: per-pixel difference up to which a known-empty zone tracks drift."""
     absorb_ms: int = 30_000
     """Controller mode: a zone known empty but seen occupied this long takes the change in."""
     refresh_every_ms: int = 500
@@ -340,6 +342,7 @@ class Detector:
             again = self._kernel(work, self._scratch)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
+        differs = occupied.copy()
         occupied &= ~self._light_only(work, occupied, stats.motion_count == 0)
         occupied &= _has_neighbour(occupied)
         moving = stats.motion_count >= s.motion_fraction * self._area
@@ -350,7 +353,7 @@ class Detector:
         if (moving & self._outside).any():
             outside.last_motion = t_ms
         if not self._faults:
-            self._refresh(work, t_ms)
+            self._refresh(work, t_ms, differs)
         self._prev_sum = stats.grey_sum
         return self._detection(t_ms, shift)
 
@@ -615,7 +618,15 @@ class Detector:
                 self._faults.discard(fault)
                 self._clear_since[fault] = None
 
-    def _refresh(self, frame: Frame, t_ms: int) -> None:
+    def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:
+        """Blend the frame into the reference where that is allowed.
+
+        ``differs``: cells that differ from the reference (before the light-only
+        test). A controller-known-empty zone only tracks slow drift there; a
+        headlight beam or shadow from a vehicle next door is not taken in, it
+        is left to the light-only test. Only ``absorb_ms`` of disagreement, or
+        an empty lane without a controller, takes a real difference in.
+        """
         s = self.settings
         for name in self.zone_names:
             state = self._state[name]
@@ -626,6 +637,7 @@ class Detector:
         if t_ms - self._last_refresh < s.refresh_every_ms:
             return
         cells = np.zeros((self._rows, self._cols), dtype=bool)
+        drift_only = np.zeros((self._rows, self._cols), dtype=bool)
         blocked: list[str] = []
         lane_empty_ms = min(
             -1 if st.empty_since is None else t_ms - st.empty_since
@@ -648,12 +660,11 @@ class Detector:
                 # core reports the disagreement) before the change is taken in.
                 known = state.known_since is not None
                 seen = state.on or state.raw
-                eligible = (
-                    quiet
-                    and known
-                    and (not seen or t_ms - (state.known_since or t_ms) >= s.absorb_ms)
-                )
+                absorb = known and t_ms - (state.known_since or t_ms) >= s.absorb_ms
+                eligible = quiet and known and (not seen or absorb)
                 mask = self._masks[name]
+                if eligible and not absorb:
+                    drift_only |= mask
             if eligible:
                 cells |= mask
             elif name != _OUTSIDE:
@@ -661,6 +672,7 @@ class Detector:
         # A cell shared with a zone that may not refresh is left alone.
         for name in blocked:
             cells &= ~self._masks[name]
+        cells &= ~(drift_only & differs)
         self._last_refresh = t_ms
         if not cells.any():
             return
@@ -668,6 +680,13 @@ class Detector:
         pixels = np.repeat(np.repeat(cells, c, axis=0), c, axis=1)[: self.height, : self.width]
         gain = self._gain_q8 / GAIN_ONE
         observed = (frame.astype(np.float32) - float(self._offset)) / max(gain, 1e-3)
+        if drift_only.any():
+            # Drift tracking follows small per-pixel differences only (noise,
+            # slow light); the faint edge of a beam stays out of the reference.
+            drift = np.repeat(np.repeat(drift_only, c, axis=0), c, axis=1)
+            drift = drift[: self.height, : self.width]
+            large = np.abs(observed - self._ref_float) > s.drift_px
+            pixels &= ~(drift & large)
         blend = self._ref_float * (1.0 - s.refresh_alpha) + observed * s.refresh_alpha
         self._ref_float[pixels] = blend[pixels]
         assert self._reference is not None
