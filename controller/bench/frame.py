@@ -173,6 +173,6 @@ def _measure(seconds: float, workdir: Path) -> dict[str, Any]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     """The ``frame`` suite: frame published -> scan that used it, through the real camera path."""
-    seconds = 8.0 if quick else 30.0
+    seconds = 6.0 if quick else 30.0
     with tempfile.TemporaryDirectory(prefix="lanectl-bench-frame-") as tmp:
         return _measure(seconds, Path(tmp))

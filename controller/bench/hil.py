@@ -315,7 +315,7 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
     )
 
 
-def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float = 3.0) -> HilRun:
+def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float = 2.5) -> HilRun:
     """Edge -> coil samples at one scan period; retries once with a longer quiet start."""
     for quiet in (quiet_s, quiet_s * 4):
         result = _attempt(scan_ms, seconds, quiet, workdir)
@@ -328,7 +328,7 @@ def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float =
 
 def run(quick: bool = False, periods: Sequence[int] = PERIODS_MS) -> dict[str, Any]:
     """The ``hil`` suite: ``{"edge_to_coil_ms": {"2": {p50, p99, max, ...}, ...}, ...}``."""
-    seconds = 5.0 if quick else 30.0
+    seconds = 4.0 if quick else 30.0
     latency: dict[str, Any] = {}
     runs: dict[str, Any] = {}
     plot: dict[str, Any] = {}

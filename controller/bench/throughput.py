@@ -355,7 +355,7 @@ def _standstill_to_raise_s(samples: Sequence[Sample], records: Sequence[VehicleR
 
 def run(quick: bool = False) -> dict[str, Any]:
     """The ``throughput`` suite: per controller, lost time per vehicle and vehicles per hour."""
-    minutes = 6.0 if quick else 60.0
+    minutes = 5.0 if quick else 60.0
     results = {name: measure(name, minutes=minutes) for name in CONTROLLERS}
     trace = timeline()
     return {
