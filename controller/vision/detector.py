@@ -3,9 +3,11 @@
 A vehicle in an inspection bay stands still for minutes; a motion detector
 folds it into its background within seconds. This detector compares each frame
 with a reference of the empty lane that is refreshed only for zones known to be
-empty (the controller says so through ``note_empty``; standalone, after a zone
-has been quiet and empty for ``standalone_refresh_ms``). Motion only speeds up
-the decisions at a vehicle's arrival and departure and feeds the freeze check.
+empty: with a controller, a zone it says is empty (``note_empty``) follows small
+per-pixel drift, and takes in a real difference only after ``absorb_ms`` of
+disagreement; standalone, the whole lane must have been quiet and empty for
+``standalone_refresh_ms``. Motion only speeds up the decisions at a vehicle's
+arrival and departure and feeds the freeze check.
 
 Per frame: the camera sway is measured and undone (phase correlation on a
 small copy), the fused kernel counts per cell the pixels that differ from the
@@ -92,7 +94,7 @@ class DetectorSettings:
     standalone: bool = True
     """True: no controller; a zone's reference refreshes after it is quiet and empty."""
     standalone_refresh_ms: int = 5000
-    """Standalone: quiet and empty this long before a zone's reference is refreshed."""
+    """Standalone: the whole lane quiet and empty this long before references refresh."""
     drift_px: float = 6.0
     """Controller mode: per-pixel difference up to which a known-empty zone tracks drift."""
     absorb_ms: int = 30_000
