@@ -236,6 +236,7 @@ _PHASE_OUTPUTS: dict[Phase, tuple[bool, bool, bool, bool]] = {
 
 _RELEASED_PHASES = frozenset({Phase.WARNING, Phase.RAISING, Phase.PASSING})
 _AFTER_RELEASE_PHASES = frozenset({Phase.RAISING, Phase.PASSING, Phase.CLEARING, Phase.LOWERING})
+_MOVING_PHASES = frozenset({Phase.RAISING, Phase.LOWERING})
 _EARLY_ENTRY_PHASES = frozenset({Phase.PASSING, Phase.CLEARING, Phase.LOWERING})
 _VEHICLE_PHASES = frozenset({Phase.ENTERING, Phase.INSPECTING, Phase.ASIDE})
 _LOOPS = ("loop_approach", "loop_bay", "loop_exit")
@@ -466,7 +467,8 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
     if inputs.io_watchdog_tripped:
         sc.fault(s, FAULT_IO_WATCHDOG)
 
-    estop = s.p_estop
+    # With the bus lost the inputs are stale: an ESTOP either reading shows still counts.
+    estop = s.p_estop or inputs.estop
     if bus_ok:
         estop = inputs.estop
         _supervise(s, inputs, sc, cfg)
@@ -547,6 +549,12 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
             phase = entry_phase(mode, faults, not bus_ok, cfg)
             phase_since = now_ms
             forced = True
+
+    if phase in _MOVING_PHASES and not MECHANICAL_FAULTS.isdisjoint(sc.faults_added):
+        # A jammed, faulted or confused boom is not driven any further, whatever the mode.
+        phase = Phase.HALTED
+        phase_since = now_ms
+        forced = True
 
     trigger_cmds: dict[Trigger, Command] = {}
     for cmd in phase_cmds:
@@ -662,7 +670,8 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         raise_ = False
     if lower and down:
         lower = False
-    if inputs.motor_fault and bus_ok:
+    if not bus_ok or inputs.motor_fault:
+        # Stale inputs: the boom's position and what is under it are unknown.
         raise_ = lower = False
     motion = Motion.RAISING if raise_ else Motion.LOWERING if lower else Motion.IDLE
     if motion is not s.motion:
