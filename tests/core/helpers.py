@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.core.lane import LaneState, Step, initial_lane, step
+from controller.core.lane import (
+    FAULT_BOTH_LIMITS,
+    FAULT_DOWN_LIMIT_LOST,
+    FAULT_LOWER_TIMEOUT,
+    FAULT_OBSTRUCTION,
+    FAULT_RAISE_TIMEOUT,
+    FAULT_UP_LIMIT_LOST,
+    LaneState,
+    Step,
+    initial_lane,
+    step,
+)
+from controller.core.scan import ScanState
 from controller.core.types import Command, CommandKind, Event, Inputs, LaneConfig
 
-__all__ = ["DOWN", "UP", "Drive", "cmd"]
+__all__ = ["DOWN", "UP", "Drive", "cmd", "s8_problems"]
 
 DOWN = Inputs(barrier_down=True)
 UP = Inputs(barrier_up=True)
@@ -104,3 +116,31 @@ class Drive:
         self.step(DOWN)
         self.step(DOWN, commands=cmd(CommandKind.MAINTENANCE_ON))
         return self
+
+
+def s8_problems(before: ScanState, inputs: Inputs, now: int, after: ScanState) -> list[str]:
+    """S8 and S3's reversal limit, checked from the outside."""
+    problems = []
+    lane, new = before.lane, after.lane
+    written = before.safety.prev
+    moving = written.barrier_raise or written.barrier_lower
+    if inputs.bus_ok:
+        up, down = inputs.barrier_up, inputs.barrier_down
+        if up and down and FAULT_BOTH_LIMITS not in new.faults:
+            problems.append("both limits on, no fault")
+        if not moving and lane.observed:
+            if lane.p_down and not down and not up and FAULT_DOWN_LIMIT_LOST not in new.faults:
+                problems.append("down limit lost at rest, no fault")
+            if lane.p_up and not up and not down and FAULT_UP_LIMIT_LOST not in new.faults:
+                problems.append("up limit lost at rest, no fault")
+        overdue = now - lane.motion_since > lane.config.travel_timeout_ms
+        if written.barrier_raise and overdue and not up and FAULT_RAISE_TIMEOUT not in new.faults:
+            problems.append("raise timeout, no fault")
+        if written.barrier_lower and overdue and not down and FAULT_LOWER_TIMEOUT not in new.faults:
+            problems.append("lower timeout, no fault")
+    reset = any(c.kind is CommandKind.RESET_FAULT for c in inputs.commands)
+    if not reset and not set(lane.faults) <= set(new.faults):
+        problems.append("a fault cleared without a reset")
+    if new.reversals >= new.config.max_reversals and FAULT_OBSTRUCTION not in new.faults:
+        problems.append("too many reversals, no obstruction fault")
+    return problems

@@ -19,7 +19,7 @@ from controller.core.types import (
     LaneConfig,
     Mode,
 )
-from tests.core.test_explore import _s8_problems
+from tests.core.helpers import s8_problems
 
 _CAMERA = st.builds(
     CameraZones,
@@ -101,7 +101,7 @@ class LaneMachine(RuleBasedStateMachine):
         before = self.state
         self.now += dt
         result = scan(before, inputs, self.now)
-        self.problems += _s8_problems(before, inputs, self.now, result.state)
+        self.problems += s8_problems(before, inputs, self.now, result.state)
         self._check_outputs(before, inputs, result)
         self.state, self.last, self.inputs = result.state, result, inputs
 
