@@ -665,7 +665,7 @@ class Detector:
                 absorb = known and t_ms - (state.known_since or t_ms) >= s.absorb_ms
                 eligible = quiet and known and (not seen or absorb)
                 mask = self._masks[name]
-                if eligible and not absorb:
+                if eligible and not (seen and absorb):
                     drift_only |= mask
             if eligible:
                 cells |= mask

@@ -116,3 +116,25 @@ def test_vehicle_stopped_ten_minutes_is_never_dropped() -> None:
     last_truth = len(bay_truth) - 1 - bay_truth[::-1].index(True)
     assert all(bay_seen[first : last_truth - 1])
     assert len(episodes(bay_seen)) == 1
+
+
+@pytest.mark.slow
+def test_controller_mode_long_wait_does_not_take_in_the_beams() -> None:
+    """A car waiting 40 s at night: its beams on the empty barrier zone never become presence.
+
+    The controller says the barrier zone is empty all that time; the zone may
+    follow drift, but the beams must not enter its reference (or the zone
+    would light up when the car leaves and the beams go).
+    """
+    camera = LaneCamera(CameraSpec(), Condition.NIGHT, seed=8)
+    lane = ScriptedLane([Arrival(at_ms=1000, dwell_ms=40_000)])
+    detector = Detector(camera.zones(), 360, 640, DetectorSettings(standalone=False))
+    predicted: list[bool] = []
+    truth: list[bool] = []
+    for t, frame, want in clip_frames(camera, lane, 56.0, FRAME_MS):
+        predicted.append(detector.process(frame, t).zone("barrier"))
+        truth.append(want["barrier"])
+        detector.note_empty({name: not want[name] for name in ZONE_NAMES})
+    assert len(episodes(truth)) == 1
+    assert len(episodes(predicted)) == 1
+    assert score(predicted, truth, guard=1).f1 >= 0.99
