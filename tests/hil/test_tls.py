@@ -13,13 +13,14 @@ import json
 import shutil
 import ssl
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from controller.config import load_config
+from controller.config import ConfigError, load_config
 from controller.io.modbus import BusError, ModbusIo, TlsEndpoint
 from controller.runtime import endpoint_from_config
 from tests.hil.harness import Proc, start_proc, stop_proc, wait_for
@@ -277,8 +278,6 @@ def test_config_tls_transport_needs_all_three_files(tmp_path: Path, pki: Pki) ->
     text = config.read_text(encoding="utf-8")
     broken = tmp_path / "broken.toml"
     broken.write_text(text.replace(f'keyfile = "{pki.client_key}"\n', ""), encoding="utf-8")
-    from controller.config import ConfigError
-
     with pytest.raises(ConfigError, match=r"io\.keyfile: missing"):
         load_config(broken)
     plain = tmp_path / "plain.toml"
@@ -295,7 +294,6 @@ def test_controller_runs_the_lane_over_tls(
     config = _tls_config(tmp_path, pki, port)
     run, api_url = start_proc("run", ["run", "--config", str(config)], tmp_path, "api listening on")
     try:
-        import urllib.request
 
         def status() -> dict[str, object]:
             with urllib.request.urlopen(f"{api_url}/status", timeout=2.0) as resp:
@@ -313,5 +311,27 @@ def test_controller_runs_the_lane_over_tls(
         bus = status()["bus"]
         assert isinstance(bus, dict)
         assert bus["endpoint"] == f"tls://127.0.0.1:{port}"
+    finally:
+        assert stop_proc(run) == 0
+
+
+def test_controller_with_rogue_certificate_stays_disconnected(
+    tmp_path: Path, tls_sim: tuple[Proc, int], pki: Pki
+) -> None:
+    """`lanectl run` presenting a certificate from another CA never gets the bus: it keeps
+    retrying with its bus reported down, and the sim logs every refusal."""
+    proc, port = tls_sim
+    config = _tls_config(tmp_path, pki, port)
+    text = config.read_text(encoding="utf-8")
+    text = text.replace(str(pki.client_cert), str(pki.rogue_cert))
+    config.write_text(text.replace(str(pki.client_key), str(pki.rogue_key)), encoding="utf-8")
+    run, api_url = start_proc("run", ["run", "--config", str(config)], tmp_path, "api listening on")
+    try:
+        wait_for(lambda: len(_sim_events(proc, "sim_tls_refused")) >= 2, 20.0, "two refusals")
+        with urllib.request.urlopen(f"{api_url}/status", timeout=2.0) as resp:
+            status = json.loads(resp.read())
+        assert status["bus"]["connected"] is False
+        assert status["bus"]["last_error"], status["bus"]
+        assert status["scan"]["scans"] == 0  # it never scanned an I/O it could not trust
     finally:
         assert stop_proc(run) == 0
