@@ -412,18 +412,22 @@ _SETTERS = tuple(_SETTER_BY_NAME[name] for name in _FIELDS)
 class _Scan:
     """Mutable scratch for one call of ``step``; never escapes it."""
 
-    __slots__ = ("changes", "events", "faults_added", "now")
+    __slots__ = ("changes", "events", "faults_added", "halt", "now")
 
     def __init__(self, now: int) -> None:
         self.now = now
         self.changes: dict[str, object] = {}
         self.events: list[Event] = []
         self.faults_added: list[str] = []
+        self.halt = False
+        """A mechanical fault was seen this scan (latched now or before): stop the boom."""
 
     def emit(self, kind: str, **data: EventValue) -> None:
         self.events.append(Event.make(kind, self.now, **data))
 
     def fault(self, state: LaneState, name: str) -> None:
+        if name in MECHANICAL_FAULTS:
+            self.halt = True
         if name not in state.faults and name not in self.faults_added:
             self.faults_added.append(name)
             self.emit("fault_latched", fault=name)
@@ -550,7 +554,7 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
             phase_since = now_ms
             forced = True
 
-    if phase in _MOVING_PHASES and not MECHANICAL_FAULTS.isdisjoint(sc.faults_added):
+    if phase in _MOVING_PHASES and sc.halt:
         # A jammed, faulted or confused boom is not driven any further, whatever the mode.
         phase = Phase.HALTED
         phase_since = now_ms
@@ -574,7 +578,7 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
             trigger_cmds[trig] = cmd
 
     crossed = bool(ch.get("crossed", s.crossed))
-    reversals = s.reversals
+    reversals = 0 if reset else s.reversals
     fired: Trigger | None = None
     if not forced and bus_ok:
         for row in TRANSITIONS[phase]:
@@ -608,6 +612,29 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
             phase_since = now_ms
         if phase is Phase.READY or (phase is Phase.HALTED and inputs.barrier_down):
             reversals = 0
+    if (
+        s.motion is Motion.LOWERING
+        and phase is not Phase.RAISING
+        and bus_ok
+        and mode is not Mode.ESTOP
+        and not inputs.motor_fault
+        and not inputs.barrier_up
+        and (inputs.photocell or inputs.safety_edge or _cam_barrier(inputs))
+    ):
+        # S3 over everything but ESTOP: a boom coming down onto something goes back up,
+        # even when a fault latched in this scan (a lowering timeout may be the obstruction).
+        reversals += 1
+        sc.emit("boom_reversed", reversals=reversals, fault=",".join(sc.faults_added))
+        phase = Phase.RAISING
+        phase_since = now_ms
+        if reversals >= cfg.max_reversals:
+            sc.fault(s, FAULT_OBSTRUCTION)
+            faults = tuple(sorted({*faults, *sc.faults_added}))
+            new_mode = derive_mode(estop, emergency, faults, maintenance, lane_open)
+            if new_mode is not mode:
+                sc.emit("mode_changed", mode=new_mode.name, previous=mode.name)
+            mode = new_mode
+
     for trig, cmd in trigger_cmds.items():
         if trig is not fired:
             sc.emit(
