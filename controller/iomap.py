@@ -24,10 +24,10 @@ __all__ = [
     "Table",
     "coils_from_outputs",
     "inputs_from_bits",
+    "join_u32",
     "markdown_table",
     "outputs_from_coils",
     "split_u32",
-    "join_u32",
 ]
 
 
@@ -94,7 +94,9 @@ HOLDING_REGISTERS: tuple[Register, ...] = (
 
 INPUT_REGISTERS: tuple[Register, ...] = (
     Register(Table.INPUT_REGISTER, 0, "io_status", "bit 0: watchdog tripped, fail state applied"),
-    Register(Table.INPUT_REGISTER, 1, "barrier_position", "boom angle, 0 down .. 1000 up (per mille)"),
+    Register(
+        Table.INPUT_REGISTER, 1, "barrier_position", "boom angle, 0 down .. 1000 up (per mille)"
+    ),
     Register(Table.INPUT_REGISTER, 2, "io_cycle", "I/O side cycle counter (wraps at 65536)"),
 )
 

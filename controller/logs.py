@@ -11,7 +11,9 @@ import structlog
 __all__ = ["configure", "get_logger"]
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+def configure(
+    *, json: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
     """Configure structlog once per process; ``json=None`` picks by whether the stream is a TTY."""
     stream = stream if stream is not None else sys.stderr
     if json is None:
