@@ -293,6 +293,7 @@ class LaneState:
     p_motor_fault: bool = False
     p_release: bool = False
     p_aside: bool = False
+    p_io_tripped: bool = False
     # Scan cache: when a full step changed nothing, the next scans with equal inputs
     # before ``wake_ms`` (the next moment any timer can expire) give the same result.
     settled: bool = False
@@ -468,8 +469,13 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         ch["bus_lost"] = False
         sc.emit("bus_restored")
 
-    if inputs.io_watchdog_tripped:
-        sc.fault(s, FAULT_IO_WATCHDOG)
+    tripped = inputs.io_watchdog_tripped
+    if tripped is not s.p_io_tripped and bus_ok:
+        ch["p_io_tripped"] = tripped
+        if tripped:
+            # Tripped while this controller was running: it lost the outputs for a while and
+            # the I/O applied its fail state. A trip already there at power-on is expected.
+            sc.fault(s, FAULT_IO_WATCHDOG)
 
     # With the bus lost the inputs are stale: an ESTOP either reading shows still counts.
     estop = s.p_estop or inputs.estop
@@ -781,6 +787,7 @@ def _first_observation(s: LaneState, i: Inputs, now: int) -> LaneState:
         p_motor_fault=i.motor_fault,
         p_release=i.release_button,
         p_aside=i.send_aside_button,
+        p_io_tripped=i.io_watchdog_tripped,
     )
 
 

@@ -11,6 +11,7 @@ from controller.core import lane as lane_module
 from controller.core.codec import decode_inputs, encode_event, encode_inputs
 from controller.core.scan import initial_state, scan, status
 from controller.core.types import (
+    EVENT_KINDS,
     CameraHealth,
     CameraZones,
     Command,
@@ -122,6 +123,7 @@ def test_replay_is_bit_identical() -> None:
     assert kinds.get("fault_latched", 0) >= 1
     assert kinds.get("mode_changed", 0) >= 3
     assert "safety_override" not in kinds
+    assert set(kinds) <= set(EVENT_KINDS), "an event kind missing from EVENT_KINDS"
 
 
 def test_replay_without_the_scan_cache_matches(monkeypatch: pytest.MonkeyPatch) -> None:
