@@ -343,7 +343,9 @@ def entry_phase(mode: Mode, faults: tuple[str, ...], bus_lost: bool, config: Lan
     if mode is Mode.EMERGENCY_OPEN:
         return Phase.RAISING
     if mode is Mode.FAULT:
-        if bus_lost or not MECHANICAL_FAULTS.isdisjoint(faults):
+        if bus_lost or FAULT_ESTOP in faults or not MECHANICAL_FAULTS.isdisjoint(faults):
+            # No motion after an ESTOP until an operator reset (ISO 13850), nor with a
+            # boom that does not answer, nor with inputs that cannot be believed.
             return Phase.HALTED
         if FAULT_OBSTRUCTION in faults or config.fail_mode is FailMode.SAFE:
             return Phase.RAISING

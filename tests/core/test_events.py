@@ -152,3 +152,15 @@ def test_three_reversals_latch_obstruction_and_keep_the_boom_up() -> None:
 def test_event_kinds_constant_covers_what_the_core_emits() -> None:
     """Every event the tests above provoke is listed in EVENT_KINDS."""
     assert len(set(EVENT_KINDS)) == len(EVENT_KINDS) == 21
+
+
+def test_no_boom_motion_after_estop_release_until_reset() -> None:
+    """After ESTOP is released the boom stays still (FAULT, HALTED) until an operator reset."""
+    d = Drive().clearing()
+    d.step(UP, estop=True)
+    r = d.hold(UP, 2000, dt=50)
+    assert r.state.mode is Mode.FAULT and r.state.phase is Phase.HALTED
+    assert not r.outputs.barrier_lower and not r.outputs.barrier_raise
+    d.step(UP, commands=cmd(CommandKind.RESET_FAULT))
+    r = d.hold(UP, 1000, dt=50)
+    assert r.state.mode is Mode.CLOSED and r.outputs.barrier_lower
