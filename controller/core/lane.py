@@ -472,11 +472,12 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         sc.emit("bus_restored")
 
     tripped = inputs.io_watchdog_tripped
-    if tripped is not s.p_io_tripped and bus_ok:
-        ch["p_io_tripped"] = tripped
+    if bus_ok:
+        if tripped is not s.p_io_tripped:
+            ch["p_io_tripped"] = tripped
         if tripped:
-            # Tripped while this controller was running: it lost the outputs for a while and
-            # the I/O applied its fail state. A trip already there at power-on is expected.
+            # The outputs were not under this controller's control for a while (a stall, a
+            # crash and restart) and the I/O applied its fail state: an operator looks first.
             sc.fault(s, FAULT_IO_WATCHDOG)
 
     # With the bus lost the inputs are stale: an ESTOP either reading shows still counts.

@@ -86,14 +86,17 @@ def test_bus_loss_latches_fault_and_restore_is_reported() -> None:
     assert r.state.mode is Mode.CLOSED
 
 
-def test_io_watchdog_trip_latches_only_while_running() -> None:
-    """A watchdog already tripped at power-on is expected; a trip while running latches."""
+def test_io_watchdog_trip_latches_a_fault() -> None:
+    """A tripped I/O watchdog (the fail state was applied without us) latches io_watchdog,
+    at power-on after a crash as well as while running; no reset while still tripped."""
     d = Drive()
-    d.step(DOWN, io_watchdog_tripped=True)
-    r = d.step(DOWN)
-    assert r.state.faults == ()
     r = d.step(DOWN, io_watchdog_tripped=True)
+    assert r.state.faults == ("io_watchdog",) and r.state.mode is Mode.FAULT
+    r = d.step(DOWN, io_watchdog_tripped=True, commands=cmd(CommandKind.RESET_FAULT))
     assert r.state.faults == ("io_watchdog",)
+    assert "still tripped" in str(r.events[-1].get("reason"))
+    r = d.step(DOWN, commands=cmd(CommandKind.RESET_FAULT))
+    assert r.state.faults == () and r.state.mode is Mode.CLOSED
 
 
 def test_camera_fault_degrades_once_and_restores() -> None:
