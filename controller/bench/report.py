@@ -125,6 +125,7 @@ def _latency_plot(
     *,
     target_ms: float = 8.0,
     what: str = "sensor edge -> coil written (ms), measured by the plant",
+    counted: str = "edges",
 ) -> None:
     import matplotlib
 
@@ -150,7 +151,7 @@ def _latency_plot(
         ax.set_xlim(0, limit)
         ax.axvline(target_ms, color="#55a868", linewidth=1, alpha=0.6)
         ax.set_xlabel(what)
-        ax.set_ylabel("edges")
+        ax.set_ylabel(counted)
         over = int(hist.get("over", 0))
         note = f", {over} beyond {len(counts) * width:.0f} ms" if over else ""
         ax.set_title(
@@ -242,6 +243,7 @@ def write_report(out: Path, summary: dict[str, Any]) -> list[Path]:
             frame.get("frame_to_coil_ms", {}),
             target_ms=float(frame.get("target_p99_ms", 0.0)),
             what="camera frame published -> scan that used it (ms)",
+            counted="frames",
         )
         written.append(path)
     throughput = summary.get("throughput")
