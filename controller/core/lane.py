@@ -45,9 +45,12 @@ __all__ = [
     "FAULT_LOWER_TIMEOUT",
     "FAULT_MOTOR",
     "FAULT_OBSTRUCTION",
+    "FAULT_PHOTOCELL",
     "FAULT_RAISE_TIMEOUT",
     "FAULT_UP_LIMIT_LOST",
     "MECHANICAL_FAULTS",
+    "PASS_BOOM_UP",
+    "PASS_RELEASE",
     "PHASE_COMMANDS",
     "TRANSITIONS",
     "LaneState",
@@ -75,6 +78,14 @@ FAULT_LOWER_TIMEOUT = "lower_timeout"
 FAULT_OBSTRUCTION = "obstruction"
 FAULT_BUS = "bus"
 FAULT_IO_WATCHDOG = "io_watchdog"
+FAULT_PHOTOCELL = "photocell"
+"""The photocell missed a released vehicle the loops saw go across: until an operator reset
+it counts as occupied (S1) and the exit loop's rising edge is the crossing (S11)."""
+
+PASS_RELEASE = "release"
+PASS_BOOM_UP = "boom_up_at_start"
+"""Why the vehicle expected across the line may cross (``LaneState.pending``): an operator
+or auto release, or a vehicle found under or before a raised boom at power-on."""
 
 MECHANICAL_FAULTS = frozenset(
     {
@@ -238,6 +249,8 @@ _RELEASED_PHASES = frozenset({Phase.WARNING, Phase.RAISING, Phase.PASSING})
 _AFTER_RELEASE_PHASES = frozenset({Phase.RAISING, Phase.PASSING, Phase.CLEARING, Phase.LOWERING})
 _MOVING_PHASES = frozenset({Phase.RAISING, Phase.LOWERING})
 _EARLY_ENTRY_PHASES = frozenset({Phase.PASSING, Phase.CLEARING, Phase.LOWERING})
+_REST_PHASES = frozenset({Phase.READY, Phase.ENTERING, Phase.LOWERING})
+"""The boom is going or came down: no vehicle is expected across any more."""
 _VEHICLE_PHASES = frozenset({Phase.ENTERING, Phase.INSPECTING, Phase.ASIDE})
 _LOOPS = ("loop_approach", "loop_bay", "loop_exit")
 
@@ -266,6 +279,15 @@ class LaneState:
     reversals: int = 0
     crossed: bool = False
     """The released vehicle of this cycle has crossed the barrier line."""
+    pending: str = ""
+    """How the vehicle expected across the line was let go (``PASS_RELEASE``,
+    ``PASS_BOOM_UP``), until it is counted, backs out or the boom is down at rest; empty
+    when none is expected (a crossing then is a tailgate or a run-through)."""
+    photocell_seen: bool = False
+    """The photocell was interrupted since the release: without that, the loops seeing the
+    vehicle go across mean the photocell is blind."""
+    camera_seen: bool = False
+    """The healthy camera's barrier zone was occupied since the release."""
     observed: bool = False
     """False until the first scan: the "since" times below start there."""
     bay: bool = False
@@ -587,6 +609,7 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
             trigger_cmds[trig] = cmd
 
     crossed = bool(ch.get("crossed", s.crossed))
+    pending = str(ch.get("pending", s.pending))
     reversals = 0 if reset else s.reversals
     fired: Trigger | None = None
     if not forced and bus_ok:
@@ -607,6 +630,14 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
                 if row.target is Phase.WARNING:
                     crossed = False
                     reversals = 0
+                    pending = PASS_RELEASE
+                    ch["photocell_seen"] = inputs.photocell
+                    ch["camera_seen"] = _cam_barrier(inputs)
+                elif row.event == "vehicle_backed_out":
+                    pending = ""
+                elif phase is Phase.START and not pending and _present(s, inputs, sc):
+                    # Found with the boom not down and a vehicle at it: it may go on through.
+                    pending = PASS_BOOM_UP
                 phase = row.target
                 phase_since = now_ms
                 break
@@ -621,6 +652,8 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
             phase_since = now_ms
         if phase is Phase.READY or (phase is Phase.HALTED and inputs.barrier_down):
             reversals = 0
+        if phase in _REST_PHASES or (phase is Phase.HALTED and inputs.barrier_down):
+            pending = ""
     if (
         s.motion is Motion.LOWERING
         and phase is not Phase.RAISING
@@ -628,7 +661,7 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         and mode is not Mode.ESTOP
         and not inputs.motor_fault
         and not inputs.barrier_up
-        and (inputs.photocell or inputs.safety_edge or _cam_barrier(inputs))
+        and (_photocell(s, inputs, sc) or inputs.safety_edge or _cam_barrier(inputs))
     ):
         # S3 over everything but ESTOP: a boom coming down onto something goes back up,
         # even when a fault latched in this scan (a lowering timeout may be the obstruction).
@@ -672,6 +705,13 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         ch["reversals"] = reversals
     if crossed != s.crossed:
         ch["crossed"] = crossed
+    if pending != s.pending:
+        ch["pending"] = pending
+    if pending != PASS_RELEASE:
+        ch["photocell_seen"] = ch["camera_seen"] = False
+    for name, before in (("photocell_seen", s.photocell_seen), ("camera_seen", s.camera_seen)):
+        if name in ch and ch[name] is before:
+            del ch[name]
 
     # Outputs.
     bay_now = inputs.loop_bay or (inputs.camera.health is CameraHealth.OK and inputs.camera.bay)
@@ -765,7 +805,8 @@ def _wake(s: LaneState, now: int) -> int:
 
 
 def _first_observation(s: LaneState, i: Inputs, now: int) -> LaneState:
-    clear = not (i.photocell or i.safety_edge or _cam_barrier(i))
+    blind = FAULT_PHOTOCELL in s.faults
+    clear = not (i.photocell or blind or i.safety_edge or _cam_barrier(i))
     bay = i.loop_bay or (i.camera.health is CameraHealth.OK and i.camera.bay)
     return _replace(
         s,
@@ -828,7 +869,8 @@ def _supervise(s: LaneState, i: Inputs, sc: _Scan, cfg: LaneConfig) -> None:
     if bay is not s.bay:
         ch["bay"] = bay
         ch["bay_since"] = now
-    clear = not (i.photocell or i.safety_edge or (cam_ok and cam.barrier))
+    _crossings(s, i, sc)
+    clear = not (_photocell(s, i, sc) or i.safety_edge or (cam_ok and cam.barrier))
     if clear is not s.clear:
         ch["clear"] = clear
         ch["clear_since"] = now
@@ -884,21 +926,6 @@ def _supervise(s: LaneState, i: Inputs, sc: _Scan, cfg: LaneConfig) -> None:
         ch["disagree_since"] = None
         ch["disagree_reported"] = False
 
-    # Crossings (S11): the photocell clears with the exit loop occupied.
-    if s.p_photocell and not i.photocell and i.loop_exit:
-        count = s.count + 1
-        ch["count"] = count
-        mode, phase = s.mode, s.phase
-        if mode is Mode.EMERGENCY_OPEN:
-            sc.emit("vehicle_passed", count=count, authorised="emergency_open")
-        elif mode in CYCLE_MODES and phase in _RELEASED_PHASES and not s.crossed:
-            ch["crossed"] = True
-            sc.emit("vehicle_passed", count=count, authorised="release")
-        elif mode in CYCLE_MODES and phase in _AFTER_RELEASE_PHASES and s.crossed:
-            sc.emit("tailgate", count=count)
-        else:
-            sc.emit("run_through", count=count, phase=phase.name, mode=mode.name)
-
     # Remember this scan's discrete inputs for the edges of the next one.
     for name, value, old in (
         ("p_photocell", i.photocell, s.p_photocell),
@@ -911,6 +938,94 @@ def _supervise(s: LaneState, i: Inputs, sc: _Scan, cfg: LaneConfig) -> None:
     ):
         if value is not old:
             ch[name] = value
+
+
+def _present(s: LaneState, i: Inputs, sc: _Scan) -> bool:
+    """A vehicle in the bay or under the boom."""
+    cam = i.camera
+    cam_ok = cam.health is CameraHealth.OK
+    return (
+        i.loop_bay or _photocell(s, i, sc) or i.safety_edge or (cam_ok and (cam.bay or cam.barrier))
+    )
+
+
+def _photocell(s: LaneState, i: Inputs, sc: _Scan) -> bool:
+    """The photocell as S1 reads it: a photocell known to be blind counts as occupied."""
+    return i.photocell or FAULT_PHOTOCELL in s.faults or FAULT_PHOTOCELL in sc.faults_added
+
+
+def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
+    """S11: count every vehicle across the barrier line once, whichever sensor saw it.
+
+    The photocell clearing with the exit loop occupied is a crossing; with the photocell
+    latched blind, the exit loop's rising edge is. The vehicle expected across
+    (``pending``) is also counted when the loops alone saw it go: it left the bay loop
+    forward onto the exit loop without interrupting the photocell (which is then latched
+    blind), or it was at the line when the bus dropped and is out of the bay and from under
+    the boom when the bus returns.
+    """
+    ch = sc.changes
+    cam_ok = i.camera.health is CameraHealth.OK
+    cam_barrier = cam_ok and i.camera.barrier
+    blind = FAULT_PHOTOCELL in s.faults
+    pending = s.pending
+    if pending == PASS_RELEASE:
+        if i.photocell and not s.photocell_seen:
+            ch["photocell_seen"] = True
+        if cam_barrier and not s.camera_seen:
+            ch["camera_seen"] = True
+    if blind:
+        crossing = i.loop_exit and not s.p_loop_exit
+        by = "exit_loop"
+    else:
+        crossing = s.p_photocell and not i.photocell and i.loop_exit
+        by = "photocell"
+    unseen = False
+    if not crossing and pending and not s.crossed:
+        bay = i.loop_bay or (cam_ok and i.camera.bay)
+        if (
+            pending == PASS_RELEASE
+            and not blind
+            and not s.photocell_seen
+            and not i.photocell
+            and s.p_loop_bay
+            and not i.loop_bay
+            and i.loop_exit
+        ):
+            crossing = unseen = True
+            by = "camera" if s.camera_seen or cam_barrier else "exit_loop"
+        elif (
+            s.bus_lost
+            and (s.p_photocell or s.p_loop_exit)
+            and not bay
+            and not i.photocell
+            and not cam_barrier
+        ):
+            crossing = True
+            by = "bus_restored"
+    if not crossing:
+        return
+    count = s.count + 1
+    ch["count"] = count
+    mode, phase = s.mode, s.phase
+    if mode is Mode.EMERGENCY_OPEN:
+        sc.emit("vehicle_passed", count=count, authorised="emergency_open", detected_by=by)
+    elif not s.crossed and (pending or (mode in CYCLE_MODES and phase in _RELEASED_PHASES)):
+        ch["crossed"] = True
+        ch["pending"] = ""
+        ch["photocell_seen"] = ch["camera_seen"] = False
+        sc.emit("vehicle_passed", count=count, authorised=pending or PASS_RELEASE, detected_by=by)
+    elif mode in CYCLE_MODES and phase in _AFTER_RELEASE_PHASES and s.crossed:
+        sc.emit("tailgate", count=count, detected_by=by)
+    else:
+        sc.emit("run_through", count=count, phase=phase.name, mode=mode.name, detected_by=by)
+    if unseen:
+        sc.emit(
+            "sensor_disagreement",
+            sensor="photocell",
+            reason="released vehicle left the bay onto the exit loop unseen by the photocell",
+        )
+        sc.fault(s, FAULT_PHOTOCELL)
 
 
 def _reset_refusal(s: LaneState, i: Inputs, sc: _Scan) -> str:
@@ -960,7 +1075,7 @@ def _holds(
         assert isinstance(since, int)
         return (
             not bay
-            and not i.photocell
+            and not _photocell(s, i, sc)
             and now - since >= cfg.presence_off_ms
             and (s.phase is not Phase.PASSING or not i.loop_exit)
         )
@@ -985,7 +1100,7 @@ def _holds(
         return up
     if trig is Trigger.CROSSED:
         return crossed
-    clear = not (i.photocell or i.safety_edge or (cam_ok and i.camera.barrier))
+    clear = not (_photocell(s, i, sc) or i.safety_edge or (cam_ok and i.camera.barrier))
     if trig is Trigger.CLEAR:
         since = ch.get("clear_since", s.clear_since)
         assert isinstance(since, int)

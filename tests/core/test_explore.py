@@ -180,7 +180,7 @@ _CYCLE_COMMANDS = (
     CommandKind.RELEASE,
     CommandKind.SEND_ASIDE,
 )
-CAP = 12_000
+CAP = 30_000
 """Guard: an exploration that grows past this many states fails instead of running on."""
 
 

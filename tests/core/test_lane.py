@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from controller.core.lane import (
+    PASS_RELEASE,
     TRANSITIONS,
     LaneState,
     Motion,
@@ -102,7 +103,7 @@ CASES = [
         "INSPECTING/RELEASE",
         Drive.inspecting,
         replace(BAY, commands=cmd(CommandKind.RELEASE)),
-        _phase(Phase.WARNING),
+        _phase(Phase.WARNING, pending=PASS_RELEASE),
         ("vehicle_released",),
     ),
     Case(
@@ -124,7 +125,7 @@ CASES = [
         "INSPECTING/AUTO_RELEASE",
         Drive.inspecting,
         BAY,
-        _phase(Phase.WARNING),
+        _phase(Phase.WARNING, pending=PASS_RELEASE),
         ("vehicle_released",),
         dt=lambda s, now: s.phase_since + 1500 - now,
         config=LaneConfig(auto_release_ms=1500),
@@ -133,7 +134,7 @@ CASES = [
         "ASIDE/RELEASE",
         lambda d: (d.inspecting(), d.step(BAY, commands=cmd(CommandKind.SEND_ASIDE))),
         replace(BAY, commands=cmd(CommandKind.RELEASE)),
-        _phase(Phase.WARNING),
+        _phase(Phase.WARNING, pending=PASS_RELEASE),
         ("vehicle_released",),
     ),
     Case(
@@ -208,6 +209,8 @@ CASES = [
             Phase.CLEARING,
             count=1,
             crossed=True,
+            pending="",
+            photocell_seen=False,
             p_photocell=False,
             clear=True,
             clear_since="now",
@@ -218,7 +221,7 @@ CASES = [
         "PASSING/BAY_LEFT",
         lambda d: (d.passing(), d.step(UP)),
         UP,
-        _phase(Phase.CLEARING),
+        _phase(Phase.CLEARING, pending=""),
         ("vehicle_backed_out",),
         dt=lambda s, now: s.config.presence_off_ms,
     ),
