@@ -24,16 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.bench.hil import (
-    HIST_LIMIT_MS,
-    Child,
-    HilError,
-    scan_stats,
-    start_child,
-    stop_child,
-    wait_scanning,
-)
+from controller.bench.hil import HIST_LIMIT_MS, HilError, scan_stats, wait_scanning
 from controller.bench.stats import histogram, summary
+from controller.children import Children
 
 __all__ = ["SCAN_MS", "frame_latencies", "run"]
 
@@ -94,9 +87,8 @@ def _measure(seconds: float, workdir: Path) -> dict[str, Any]:
     info_path = workdir / "camera-info.json"
     truth_path = workdir / "camera-truth.json"
     frames_path = workdir / "camera-frames.json"
-    children: list[Child] = []
-    try:
-        sim, addr = start_child(
+    with Children(workdir, error=HilError, start_timeout_s=START_TIMEOUT_S) as children:
+        sim, addr = children.start(
             "sim-camera",
             [
                 "sim",
@@ -111,10 +103,8 @@ def _measure(seconds: float, workdir: Path) -> dict[str, Any]:
                 "--camera-log",
                 str(truth_path),
             ],
-            workdir,
             "listening on",
         )
-        children.append(sim)
         info = json.loads(info_path.read_text(encoding="utf-8"))
         port = int(addr.rsplit(":", 1)[1])
         config = workdir / "lane-camera.toml"
@@ -122,30 +112,14 @@ def _measure(seconds: float, workdir: Path) -> dict[str, Any]:
             _config_toml(port, workdir / "journal-camera.sqlite", info, frames_path),
             encoding="utf-8",
         )
-        ctl, api_url = start_child(
-            "run-camera", ["run", "--config", str(config)], workdir, "api listening on"
+        ctl, api_url = children.start(
+            "run-camera", ["run", "--config", str(config)], "api listening on"
         )
-        children.append(ctl)
         wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            for child in children:
-                if child.proc.poll() is not None:
-                    raise HilError(
-                        f"{child.name} exited early with {child.proc.returncode}; "
-                        f"see {child.log_path}"
-                    )
-            time.sleep(min(0.5, left))
+        children.watch(time.monotonic() + seconds)
         stats = scan_stats(api_url)
-        children.remove(ctl)
-        if (code := stop_child(ctl)) != 0:
-            raise HilError(f"run exited with {code}; see {ctl.log_path}")
-        children.remove(sim)
-        if (code := stop_child(sim)) != 0:
-            raise HilError(f"sim exited with {code}; see {sim.log_path}")
-    finally:
-        for child in children:
-            stop_child(child)
+        children.stop(ctl, what="run")
+        children.stop(sim, what="sim")
     try:
         sim_log = json.loads(truth_path.read_text(encoding="utf-8"))
         ctrl_log = json.loads(frames_path.read_text(encoding="utf-8"))

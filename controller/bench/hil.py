@@ -26,41 +26,32 @@ stopped (SIGTERM, bounded wait, SIGKILL).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from controller.bench.stats import histogram, summary
+from controller.children import Child, Children
 
 __all__ = [
     "PERIODS_MS",
-    "Child",
     "HilError",
     "HilRun",
     "measure_period",
     "run",
     "scan_stats",
     "scenario_toml",
-    "start_child",
-    "stop_child",
     "wait_scanning",
 ]
 
 PERIODS_MS: tuple[int, ...] = (2, 5, 10)
 START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 10.0
 HIST_WIDTH_MS = 0.25
 HIST_LIMIT_MS = 25.0
 _PULSE_S = 0.02
@@ -72,17 +63,6 @@ _CAR_EVERY_S = 4.0
 
 class HilError(RuntimeError):
     """A process did not start or stop, or the run produced no usable samples (log in message)."""
-
-
-@dataclass(slots=True)
-class Child:
-    """A ``lanectl`` child process with its log file."""
-
-    name: str
-    proc: subprocess.Popen[str]
-    log_path: Path
-    log: IO[str]
-    lines: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,57 +140,6 @@ def _config_toml(port: int, scan_ms: int, journal: Path) -> str:
     )
 
 
-def start_child(name: str, args: Sequence[str], workdir: Path, prefix: str) -> tuple[Child, str]:
-    """Start ``python -m controller.cli ARGS``; wait (bounded) for its stdout line ``prefix``."""
-    log_path = workdir / f"{name}.log"
-    log = log_path.open("w", encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controller.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        start_new_session=True,
-    )
-    child = Child(name, proc, log_path, log)
-    found = threading.Event()
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            child.lines.append(line.strip())
-            if line.startswith(prefix):
-                found.set()
-
-    threading.Thread(target=reader, name=f"bench-{name}-stdout", daemon=True).start()
-    if not found.wait(START_TIMEOUT_S):
-        stop_child(child)
-        raise HilError(
-            f"{name} did not print {prefix!r} within {START_TIMEOUT_S:.0f} s; see {log_path}"
-        )
-    line = next(ln for ln in child.lines if ln.startswith(prefix))
-    return child, line[len(prefix) :].strip()
-
-
-def stop_child(child: Child) -> int:
-    """SIGTERM, bounded wait, SIGKILL on timeout; returns the exit code."""
-    proc = child.proc
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(STOP_TIMEOUT_S)
-    if proc.stdout is not None:
-        with contextlib.suppress(OSError):
-            proc.stdout.close()
-    child.log.close()
-    return int(proc.returncode)
-
-
 def _status(api_url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{api_url}/status", timeout=1.0) as resp:
         data = json.loads(resp.read().decode("utf-8"))
@@ -242,9 +171,8 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
     scenario = workdir / f"hil-{scan_ms}ms.toml"
     scenario.write_text(scenario_toml(quiet_s, seconds), encoding="utf-8")
     edge_log = workdir / f"edges-{scan_ms}ms.json"
-    children: list[Child] = []
-    try:
-        sim, addr = start_child(
+    with Children(workdir, error=HilError, start_timeout_s=START_TIMEOUT_S) as children:
+        sim, addr = children.start(
             f"sim-{scan_ms}ms",
             [
                 "sim",
@@ -257,43 +185,25 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
                 "--step-ms",
                 str(_PLANT_STEP_MS),
             ],
-            workdir,
             "listening on",
         )
         sim_t0 = time.monotonic()
-        children.append(sim)
         port = int(addr.rsplit(":", 1)[1])
         config = workdir / f"lane-{scan_ms}ms.toml"
         config.write_text(
             _config_toml(port, scan_ms, workdir / f"journal-{scan_ms}ms.sqlite"), encoding="utf-8"
         )
-        ctl, api_url = start_child(
-            f"run-{scan_ms}ms", ["run", "--config", str(config)], workdir, "api listening on"
+        ctl, api_url = children.start(
+            f"run-{scan_ms}ms", ["run", "--config", str(config)], "api listening on"
         )
-        children.append(ctl)
         wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
         ready_s = time.monotonic() - sim_t0
         if ready_s >= quiet_s:
             return None
-        end = sim_t0 + quiet_s + seconds
-        while (left := end - time.monotonic()) > 0:
-            for child in children:
-                if child.proc.poll() is not None:
-                    raise HilError(
-                        f"{child.name} exited early with {child.proc.returncode}; "
-                        f"see {child.log_path}"
-                    )
-            time.sleep(min(0.5, left))
+        children.watch(sim_t0 + quiet_s + seconds)
         stats = scan_stats(api_url)
-        children.remove(ctl)
-        if (code := stop_child(ctl)) != 0:
-            raise HilError(f"run exited with {code}; see {ctl.log_path}")
-        children.remove(sim)
-        if (code := stop_child(sim)) != 0:
-            raise HilError(f"sim exited with {code}; see {sim.log_path}")
-    finally:
-        for child in children:
-            stop_child(child)
+        children.stop(ctl, what="run")
+        children.stop(sim, what="sim")
     try:
         ns = json.loads(edge_log.read_text(encoding="utf-8"))["edge_to_coil_ns"]
     except (OSError, ValueError, KeyError) as exc:

@@ -13,24 +13,19 @@ import argparse
 import contextlib
 import datetime as _dt
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from controller.children import Children
 from controller.journal import PASSAGE_KINDS, read_events, read_passages, read_run_stats
 
 __all__ = ["DemoError", "build_report", "match_crossings", "register"]
 
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 MATCH_TOLERANCE_MS = 3000
 END_MARGIN_MS = 5000
 
@@ -57,79 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="what the simulated camera sees",
     )
     parser.set_defaults(func=_run)
-
-
-@dataclass
-class _Child:
-    name: str
-    proc: subprocess.Popen[str]
-    log_path: Path
-    log: IO[str]
-
-
-def _python_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "controller.cli", *args]
-
-
-def _start(name: str, args: list[str], workdir: Path, prefix: str) -> tuple[_Child, str]:
-    """Start a child and wait (bounded) for its stdout line beginning with ``prefix``."""
-    log_path = workdir / f"{name}.log"
-    log = log_path.open("w", encoding="utf-8")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        _python_cmd(*args),
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    child = _Child(name, proc, log_path, log)
-    lines: list[str] = []
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.strip())
-            if line.startswith(prefix):
-                break
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    thread.join(START_TIMEOUT_S)
-    found = next((ln for ln in lines if ln.startswith(prefix)), None)
-    if found is None:
-        _stop(child)
-        raise DemoError(
-            f"{name} did not print {prefix!r} within {START_TIMEOUT_S:.0f} s "
-            f"(exit {proc.returncode}); see {log_path}: {_tail(log_path)}"
-        )
-    return child, found[len(prefix) :].strip()
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    try:
-        return " | ".join(path.read_text(encoding="utf-8").strip().splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _stop(child: _Child) -> int:
-    """SIGTERM, bounded wait, SIGKILL on timeout; returns the exit code."""
-    proc = child.proc
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(STOP_TIMEOUT_S)
-    if proc.stdout is not None:
-        proc.stdout.close()
-    child.log.close()
-    return int(proc.returncode)
 
 
 def _camera_toml(info: dict[str, Any], frame_log: Path) -> list[str]:
@@ -361,8 +283,7 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     camera_frames = workdir / "camera_frames.json"
     journal = workdir / "journal.sqlite"
     config_path = workdir / "lane.toml"
-    children: list[_Child] = []
-    try:
+    with Children(workdir, error=DemoError, start_timeout_s=START_TIMEOUT_S) as children:
         sim_args = [
             "sim",
             "--scenario",
@@ -385,43 +306,31 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "--camera-log",
                 str(camera_truth),
             ]
-        sim, addr = _start("sim", sim_args, workdir, "listening on")
+        sim, addr = children.start("sim", sim_args, "listening on")
         sim_wall0_ms = time.time() * 1000.0
-        children.append(sim)
         port = int(addr.rsplit(":", 1)[1])
         camera = None
         if not args.no_camera:
             info = json.loads(camera_info.read_text(encoding="utf-8"))
             camera = _camera_toml(info, camera_frames)
         _write_config(config_path, port=port, journal=journal, scan_ms=args.scan_ms, camera=camera)
-        run, api_url = _start(
-            "run", ["run", "--config", str(config_path)], workdir, "api listening on"
+        run, api_url = children.start(
+            "run", ["run", "--config", str(config_path)], "api listening on"
         )
-        children.append(run)
         total = args.minutes * 60.0
         t0 = time.monotonic()
-        while (elapsed := time.monotonic() - t0) < total:
-            for child in children:
-                if child.proc.poll() is not None:
-                    raise DemoError(
-                        f"{child.name} exited early with {child.proc.returncode}; "
-                        f"see {child.log_path}: {_tail(child.log_path)}"
-                    )
+
+        def progress() -> None:
+            elapsed = time.monotonic() - t0
             print(_progress(api_url, truth_path, elapsed, total), end="", file=sys.stderr)
             sys.stderr.flush()
-            time.sleep(min(1.0, max(0.0, total - elapsed)))
+
+        children.watch(t0 + total, poll_s=1.0, tick=progress)
         duration = time.monotonic() - t0
         stop_wall_ms = time.time() * 1000.0
         print(file=sys.stderr)
-        code = _stop(run)
-        children.remove(run)
-        if code != 0:
-            raise DemoError(f"run exited with {code}; see {run.log_path}: {_tail(run.log_path)}")
-        _stop(sim)
-        children.remove(sim)
-    finally:
-        for child in children:
-            _stop(child)
+        children.stop(run, what="run")
+        children.stop(sim)
     truth = _read_truth(truth_path)
     if truth is None:
         raise DemoError(f"no ground truth in {truth_path}; see {workdir / 'sim.log'}")
