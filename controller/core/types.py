@@ -97,7 +97,15 @@ EVENT_KINDS: tuple[str, ...] = (
 """Every event kind the core emits; the journal, logs and tests rely on these names.
 
 ``vehicle_passed``, ``tailgate`` and ``run_through`` are the three crossing
-events (S11): each carries ``count``, the running total of ALL crossings.
+events (S11): each carries ``count``, the running total of ALL crossings, and
+``detected_by``: ``photocell`` (it cleared with the exit loop occupied),
+``exit_loop`` (the loops saw the vehicle go across while the photocell did not:
+it is then latched faulted and reported by ``sensor_disagreement`` with
+``sensor="photocell"``), ``camera`` (the same, the healthy camera's barrier zone
+having seen it) or ``bus_restored`` (the released vehicle was at the line when
+the bus dropped and is gone forward when it returns). ``vehicle_passed`` also
+carries ``authorised``: ``release``, ``emergency_open`` or ``boom_up_at_start``
+(found at a raised boom when the controller started).
 """
 
 
