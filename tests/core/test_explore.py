@@ -23,6 +23,9 @@ commands x every millisecond, is far too large):
 - Two explorations instead of one product: A runs the vehicle cycle (every
   vehicle/boom group, the cycle commands) and stops at a state that leaves
   OPEN/CLOSED; B runs an empty lane through every command and disturbance.
+  C starts with a persisted photocell fault and runs A's groups in every mode
+  they reach (the reset included), so a photocell latched blind mid-cycle is
+  followed too.
 - The stuck-loop timer (10 minutes, an alarm and an event, no output) and
   auto-release (a second way into the same RELEASE row) are not explored.
 - Reversals count up to ``max_reversals`` (beyond it the obstruction fault is
@@ -45,12 +48,13 @@ from operator import attrgetter
 from controller.core.lane import (
     CYCLE_MODES,
     FAULT_OBSTRUCTION,
+    FAULT_PHOTOCELL,
     MECHANICAL_FAULTS,
     LaneState,
     Motion,
     Signal,
 )
-from controller.core.scan import ScanState, initial_state, scan
+from controller.core.scan import Persisted, ScanState, initial_state, scan
 from controller.core.types import Command, CommandKind, Inputs, LaneConfig, Phase
 from tests.core.helpers import s8_problems
 
@@ -84,12 +88,13 @@ _BAY_PHASES = frozenset(
 )
 
 
-def _faults(faults: tuple[str, ...]) -> tuple[bool, bool, bool]:
-    """Faults as the lane tells them apart: any, any mechanical, obstruction."""
+def _faults(faults: tuple[str, ...]) -> tuple[bool, bool, bool, bool]:
+    """Faults as the lane tells them apart: any, any mechanical, obstruction, photocell."""
     return (
         bool(faults),
         not MECHANICAL_FAULTS.isdisjoint(faults),
         FAULT_OBSTRUCTION in faults,
+        FAULT_PHOTOCELL in faults,
     )
 
 
@@ -198,14 +203,19 @@ def _held(lane: LaneState) -> Inputs:
 
 
 def explore(
-    groups: list[Inputs], commands: tuple[CommandKind, ...], cycle_only: bool
+    groups: list[Inputs],
+    commands: tuple[CommandKind, ...],
+    cycle_only: bool,
+    faults: tuple[str, ...] = (),
 ) -> tuple[int, int, set[str], list[tuple[str, str]]]:
-    """BFS from power-on; returns (states, transitions, mode/phases seen, violations).
+    """BFS from power-on with ``faults`` persisted; returns (states, transitions, mode/phases
+    seen, violations).
 
     With ``cycle_only`` a state that left OPEN/CLOSED is counted and checked but not
-    expanded (exploration B covers the other modes).
+    expanded (exploration B covers the other modes). Besides S1-S8: no LOWER while the
+    photocell is latched blind.
     """
-    start = initial_state(CFG)
+    start = initial_state(CFG, Persisted(faults=faults))
     frontier: deque[tuple[ScanState, int]] = deque([(start, 0)])
     seen = {_key(start, 0)}
     transitions = 0
@@ -233,6 +243,8 @@ def explore(
                     violations.append((str(event.get("rules")), f"{lane.phase.name} {inputs}"))
             for problem in s8_problems(state, inputs, t, result.state):
                 violations.append((problem, f"{lane.phase.name} {inputs}"))
+            if result.outputs.barrier_lower and FAULT_PHOTOCELL in result.state.lane.faults:
+                violations.append(("LOWER with the photocell blind", f"{lane.phase.name} {inputs}"))
             key = _key(result.state, t)
             if key not in seen:
                 seen.add(key)
@@ -261,3 +273,15 @@ def test_modes_and_disturbances_keep_s1_to_s8() -> None:
     assert violations == []
     assert {"ESTOP/HALTED", "FAULT/HALTED", "FAULT/CLEARING", "MAINTENANCE/RAISING"} <= phases
     assert {"EMERGENCY_OPEN/OPENED", "MAINTENANCE/LOWERING", "OPEN/READY"} <= phases
+
+
+def test_blind_photocell_never_lowers_the_boom() -> None:
+    """Exploration C: power-on with a persisted photocell fault, every vehicle/boom group and
+    every command: no violation, the boom never lowered until a reset clears the fault."""
+    commands = (*_CYCLE_COMMANDS, CommandKind.RESET_FAULT)
+    states, transitions, phases, violations = explore(
+        _lane_groups(), commands, False, faults=(FAULT_PHOTOCELL,)
+    )
+    print(f"\nexploration C (photocell blind): {states} states, {transitions} transitions")
+    assert violations == []
+    assert {"FAULT/CLEARING", "CLOSED/READY", "OPEN/PASSING"} <= phases
