@@ -961,8 +961,9 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     latched blind, the exit loop's rising edge is. The vehicle expected across
     (``pending``) is also counted when the loops alone saw it go: it left the bay loop
     forward onto the exit loop without interrupting the photocell (which is then latched
-    blind), or it was at the line when the bus dropped and is out of the bay and from under
-    the boom when the bus returns.
+    blind), it left the exit loop with the photocell still occupied (stuck on, or a
+    follower under it), or it was at the line when the bus dropped and is out of the bay
+    and from under the boom when the bus returns.
     """
     ch = sc.changes
     cam_ok = i.camera.health is CameraHealth.OK
@@ -994,6 +995,12 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
         ):
             crossing = unseen = True
             by = "camera" if s.camera_seen or cam_barrier else "exit_loop"
+        elif not blind and i.photocell and s.p_loop_exit and not i.loop_exit and not bay:
+            # Off the exit loop while the photocell still reads occupied: one vehicle clears
+            # the photocell long before the exit loop, so the photocell is stuck on or a
+            # follower is under it. Either way the released one is across.
+            crossing = True
+            by = "exit_loop"
         elif (
             s.bus_lost
             and (s.p_photocell or s.p_loop_exit)

@@ -202,3 +202,29 @@ def test_boom_down_at_rest_forgets_the_expected_vehicle() -> None:
     d.step(DOWN)
     assert d.state.phase is Phase.READY and d.state.pending == ""
     assert d.state.count == 1 and not d.state.photocell_seen
+
+
+def test_stuck_on_photocell_counts_the_released_vehicle_off_the_exit_loop() -> None:
+    """With the photocell stuck on, the released car leaving the exit loop (bay empty) is
+    passed once; the boom stays up while the photocell reads occupied (S1)."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True)
+    d.step(UP, loop_bay=True, photocell=True, loop_exit=True)
+    d.hold(UP, 500, dt=50, photocell=True, loop_exit=True)
+    assert d.state.count == 0
+    r = d.step(UP, photocell=True)
+    assert _crossings(list(r.events)) == [("vehicle_passed", 1, "exit_loop")]
+    assert r.state.crossed and r.state.faults == ()
+    r = d.hold(UP, 5000, dt=50, photocell=True)
+    assert d.state.count == 1 and not r.outputs.barrier_lower
+
+
+def test_reverser_off_the_exit_loop_back_into_the_bay_is_not_counted() -> None:
+    """A released car that noses onto the exit loop and backs into the bay is no crossing."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True)
+    d.step(UP, loop_bay=True, photocell=True, loop_exit=True)
+    d.step(UP, loop_bay=True, photocell=True)
+    d.step(UP, loop_bay=True)
+    assert _crossings(d.events) == [] and d.state.count == 0
+    assert d.state.pending == PASS_RELEASE
