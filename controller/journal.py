@@ -417,72 +417,43 @@ class ScanRecord:
     coils: int
 
 
-def read_runs(path: str | Path) -> list[dict[str, Any]]:
+def _select(path: str | Path, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """The rows of one read-only query, each a dict keyed by the query's column names."""
     conn = _connect(Path(path), readonly=True)
     try:
-        rows = conn.execute("SELECT id, started, lane, config, first_seq FROM runs ORDER BY id")
-        return [
-            {"run": r[0], "started": r[1], "lane": r[2], "config": r[3], "first_seq": r[4]}
-            for r in rows
-        ]
+        cursor = conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
     finally:
         conn.close()
+
+
+def read_runs(path: str | Path) -> list[dict[str, Any]]:
+    return _select(path, "SELECT id AS run, started, lane, config, first_seq FROM runs ORDER BY id")
 
 
 def read_events(
     path: str | Path, *, limit: int | None = None, kinds: Sequence[str] | None = None
 ) -> list[dict[str, Any]]:
     """Events oldest first (the last ``limit`` ones when given)."""
-    conn = _connect(Path(path), readonly=True)
-    try:
-        sql = "SELECT id, run, seq, at_ms, wall, kind, body FROM events"
-        params: list[object] = []
-        if kinds:
-            sql += f" WHERE kind IN ({', '.join('?' for _ in kinds)})"
-            params.extend(kinds)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        rows = list(conn.execute(sql, params))
-        rows.reverse()
-        return [
-            {
-                "id": r[0],
-                "run": r[1],
-                "seq": r[2],
-                "at_ms": r[3],
-                "wall": r[4],
-                "kind": r[5],
-                "body": r[6],
-            }
-            for r in rows
-        ]
-    finally:
-        conn.close()
+    sql = "SELECT id, run, seq, at_ms, wall, kind, body FROM events"
+    params: list[object] = []
+    if kinds:
+        sql += f" WHERE kind IN ({', '.join('?' for _ in kinds)})"
+        params.extend(kinds)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    rows = _select(path, sql, params)
+    rows.reverse()
+    return rows
 
 
 def read_passages(path: str | Path) -> list[dict[str, Any]]:
-    conn = _connect(Path(path), readonly=True)
-    try:
-        rows = conn.execute(
-            "SELECT id, run, seq, at_ms, wall, kind, event_id, body FROM passages ORDER BY id"
-        )
-        return [
-            {
-                "id": r[0],
-                "run": r[1],
-                "seq": r[2],
-                "at_ms": r[3],
-                "wall": r[4],
-                "kind": r[5],
-                "event_id": r[6],
-                "body": r[7],
-            }
-            for r in rows
-        ]
-    finally:
-        conn.close()
+    return _select(
+        path, "SELECT id, run, seq, at_ms, wall, kind, event_id, body FROM passages ORDER BY id"
+    )
 
 
 def read_run_stats(path: str | Path) -> list[dict[str, Any]]:
