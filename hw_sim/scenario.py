@@ -70,6 +70,8 @@ class TrafficSpec:
 
     rate_per_hour: float | None = 60.0
     schedule_s: tuple[float, ...] | None = None
+    first_arrival_s: float | None = None
+    """With a rate: the first vehicle arrives at this time instead of after a random gap."""
     kinds: tuple[tuple[VehicleKind, float], ...] = (
         (VehicleKind.CAR, 0.8),
         (VehicleKind.VAN, 0.12),
@@ -266,9 +268,15 @@ def _traffic(reader: _Reader) -> TrafficSpec:
     if rate is None and schedule is None:
         rate = d.rate_per_hour
     max_vehicles = reader.integer("max_vehicles", 0, low=1) if reader.has("max_vehicles") else None
+    first_arrival: float | None = None
+    if reader.has("first_arrival_s"):
+        if schedule is not None:
+            raise reader.error("first_arrival_s", "needs rate_per_hour, not schedule_s")
+        first_arrival = reader.number("first_arrival_s", 0.0, low=0.0, high=86_400.0)
     spec = TrafficSpec(
         rate_per_hour=rate,
         schedule_s=schedule,
+        first_arrival_s=first_arrival,
         kinds=_weights(reader, "kinds", VehicleKind, d.kinds),
         behaviours=_weights(reader, "behaviours", Behaviour, d.behaviours),
         car_length_m=reader.range("car_length_m", d.car_length_m, low=2.0),

@@ -69,7 +69,11 @@ class Arrivals:
         self._rng = random.Random(f"lanectl-traffic-{seed}")
         self._count = 0
         self._schedule = list(traffic.schedule_s or ())
-        self._next_ms: int | None = self._draw_next(0)
+        self._next_ms: int | None = (
+            self._draw_next(0)
+            if traffic.first_arrival_s is None or traffic.schedule_s is not None
+            else round(traffic.first_arrival_s * 1000)
+        )
 
     def _draw_next(self, after_ms: int) -> int | None:
         limit = self.traffic.max_vehicles

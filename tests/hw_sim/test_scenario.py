@@ -106,3 +106,18 @@ def test_fault_schedule_cache_agrees_with_direct_evaluation() -> None:
         assert {i for i, _ in got.stuck} == {
             INPUT_NAMES.index(f.input) for f in expected if f.input is not None
         }, now
+
+
+def test_first_arrival_starts_poisson_traffic_at_a_set_time() -> None:
+    """first_arrival_s puts the first vehicle at that time; later gaps stay random."""
+    from hw_sim.traffic import Arrivals
+
+    s = load_scenario("checkpoint")
+    assert s.traffic.first_arrival_s == pytest.approx(1.0)
+    arrivals = Arrivals(s.traffic, s.operator, seed=3)
+    assert arrivals.due(999) == []
+    first = arrivals.due(1000)
+    assert [v.arrival_ms for v in first] == [1000]
+    data = {"scenario": {"name": "x"}, "traffic": {"schedule_s": [1.0], "first_arrival_s": 0}}
+    with pytest.raises(ScenarioError, match=r"bad.toml: traffic.first_arrival_s"):
+        parse_scenario(data, source="bad.toml")
