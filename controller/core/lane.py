@@ -962,8 +962,8 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     (``pending``) is also counted when the loops alone saw it go: it left the bay loop
     forward onto the exit loop without interrupting the photocell (which is then latched
     blind), it left the exit loop with the photocell still occupied (stuck on, or a
-    follower under it), or it was at the line when the bus dropped and is out of the bay
-    and from under the boom when the bus returns.
+    follower under it), or it is out of the bay and from under the boom when the bus
+    returns, and on the exit loop or already at the line when the bus dropped.
     """
     ch = sc.changes
     cam_ok = i.camera.health is CameraHealth.OK
@@ -987,6 +987,7 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
         if (
             pending == PASS_RELEASE
             and not blind
+            and not s.bus_lost
             and not s.photocell_seen
             and not i.photocell
             and s.p_loop_bay
@@ -995,7 +996,14 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
         ):
             crossing = unseen = True
             by = "camera" if s.camera_seen or cam_barrier else "exit_loop"
-        elif not blind and i.photocell and s.p_loop_exit and not i.loop_exit and not bay:
+        elif (
+            not blind
+            and not s.bus_lost
+            and i.photocell
+            and s.p_loop_exit
+            and not i.loop_exit
+            and not bay
+        ):
             # Off the exit loop while the photocell still reads occupied: one vehicle clears
             # the photocell long before the exit loop, so the photocell is stuck on or a
             # follower is under it. Either way the released one is across.
@@ -1003,7 +1011,7 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
             by = "exit_loop"
         elif (
             s.bus_lost
-            and (s.p_photocell or s.p_loop_exit)
+            and (i.loop_exit or s.p_photocell or s.p_loop_exit)
             and not bay
             and not i.photocell
             and not cam_barrier

@@ -228,3 +228,15 @@ def test_reverser_off_the_exit_loop_back_into_the_bay_is_not_counted() -> None:
     d.step(UP, loop_bay=True)
     assert _crossings(d.events) == [] and d.state.count == 0
     assert d.state.pending == PASS_RELEASE
+
+
+def test_vehicle_from_the_bay_onto_the_exit_loop_during_a_bus_drop_is_counted() -> None:
+    """In the bay when the bus dropped, on the exit loop with the bay and photocell clear when
+    it returns: it went forward, one vehicle_passed detected by the bus return."""
+    d = Drive().passing()
+    d.hold(UP, 1700, dt=10, loop_bay=True, bus_ok=False)
+    d.events.clear()
+    r = d.step(UP, loop_exit=True)
+    assert _crossings(list(r.events)) == [("vehicle_passed", 1, "bus_restored")]
+    d.hold(UP, 500, dt=50)
+    assert d.state.count == 1
