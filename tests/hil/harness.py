@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from controller.children import Child, start_child, stop_child
 
 __all__ = ["Lane", "Proc", "start_lane", "start_proc", "stop_proc", "wait_for"]
 
@@ -24,54 +22,38 @@ STOP_TIMEOUT_S = 10.0
 
 @dataclass
 class Proc:
-    name: str
-    popen: subprocess.Popen[str]
-    log_path: Path
-    lines: list[str] = field(default_factory=list)
+    """A ``lanectl`` child process started by ``start_proc``."""
+
+    child: Child
+
+    @property
+    def name(self) -> str:
+        return self.child.name
+
+    @property
+    def popen(self) -> subprocess.Popen[str]:
+        return self.child.proc
+
+    @property
+    def log_path(self) -> Path:
+        return self.child.log_path
+
+    @property
+    def lines(self) -> list[str]:
+        return self.child.lines
 
 
 def start_proc(name: str, args: list[str], workdir: Path, prefix: str) -> tuple[Proc, str]:
     """Run ``python -m controller.cli ARGS``; wait (bounded) for the stdout line ``prefix ...``."""
-    log_path = workdir / f"{name}.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "controller.cli", *args],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            start_new_session=True,
-        )
-    proc = Proc(name, popen, log_path)
-    found = threading.Event()
-
-    def reader() -> None:
-        assert popen.stdout is not None
-        for line in popen.stdout:
-            proc.lines.append(line.strip())
-            if line.startswith(prefix):
-                found.set()
-
-    threading.Thread(target=reader, daemon=True).start()
-    if not found.wait(START_TIMEOUT_S):
-        stop_proc(proc)
-        raise AssertionError(f"{name} did not print {prefix!r}: {log_path.read_text()[-2000:]}")
-    line = next(ln for ln in proc.lines if ln.startswith(prefix))
-    return proc, line[len(prefix) :].strip()
+    child, rest = start_child(
+        name, args, workdir, prefix, timeout_s=START_TIMEOUT_S, error=AssertionError
+    )
+    return Proc(child), rest
 
 
 def stop_proc(proc: Proc) -> int:
     """SIGTERM, bounded wait, then SIGKILL."""
-    if proc.popen.poll() is None:
-        proc.popen.send_signal(signal.SIGTERM)
-        try:
-            proc.popen.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
-            proc.popen.wait(STOP_TIMEOUT_S)
-    if proc.popen.stdout is not None:
-        proc.popen.stdout.close()
-    return int(proc.popen.returncode)
+    return stop_child(proc.child, STOP_TIMEOUT_S)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
