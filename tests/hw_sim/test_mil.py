@@ -294,7 +294,7 @@ def test_crossings_unseen_by_a_stuck_photocell_are_told_apart(mixed: Scenario) -
     logic fault: it counts in ``lost`` but not in ``lost_healthy_sensors``."""
     dead = FaultSpec(FaultKind.STUCK_OFF, at_ms=0, duration_ms=10**9, input="photocell")
     scenario = dataclasses.replace(mixed, faults=(dead,))
-    report = run_mil(scenario, hours=0.2, seed=4, random_faults=False)
+    report = run_mil(scenario, hours=0.5, seed=4, random_faults=False)
     lost = [i for i in report.incidents if i.kind.startswith("lost")]
     assert report.crossed > 5
     assert report.lost == len(lost) + report.double_counted
