@@ -24,7 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.bench.hil import HIST_LIMIT_MS, HilError, scan_stats, wait_scanning
+from controller.bench.hil import (
+    HIST_LIMIT_MS,
+    HilError,
+    lane_config_toml,
+    scan_stats,
+    wait_scanning,
+)
 from controller.bench.stats import histogram, summary
 from controller.children import Children
 
@@ -39,21 +45,7 @@ TARGET_MARGIN_MS = 15.0
 
 def _config_toml(port: int, journal: Path, info: dict[str, Any], frame_log: Path) -> str:
     lines = [
-        "[lane]",
-        'name = "bench"',
-        "open_on_start = true",
-        "[io]",
-        'host = "127.0.0.1"',
-        f"port = {port}",
-        f"scan_ms = {SCAN_MS}",
-        "[policy]",
-        "auto_release_ms = 2000",
-        "early_entry = true",
-        "[journal]",
-        f"path = {json.dumps(str(journal))}",
-        "[api]",
-        'host = "127.0.0.1"',
-        "port = 0",
+        lane_config_toml(port, SCAN_MS, journal).rstrip("\n"),
         "[camera]",
         f"url = {json.dumps(str(info['url']))}",
         "[camera.detector]",

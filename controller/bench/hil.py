@@ -43,6 +43,7 @@ __all__ = [
     "PERIODS_MS",
     "HilError",
     "HilRun",
+    "lane_config_toml",
     "measure_period",
     "run",
     "scan_stats",
@@ -117,7 +118,8 @@ def _pulse(kind: str, at_s: float) -> list[str]:
     ]
 
 
-def _config_toml(port: int, scan_ms: int, journal: Path) -> str:
+def lane_config_toml(port: int, scan_ms: int, journal: Path) -> str:
+    """The benchmark lane's config: loopback I/O and API, auto-release, early entry."""
     return "\n".join(
         [
             "[lane]",
@@ -190,9 +192,8 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
         sim_t0 = time.monotonic()
         port = int(addr.rsplit(":", 1)[1])
         config = workdir / f"lane-{scan_ms}ms.toml"
-        config.write_text(
-            _config_toml(port, scan_ms, workdir / f"journal-{scan_ms}ms.sqlite"), encoding="utf-8"
-        )
+        journal = workdir / f"journal-{scan_ms}ms.sqlite"
+        config.write_text(lane_config_toml(port, scan_ms, journal), encoding="utf-8")
         ctl, api_url = children.start(
             f"run-{scan_ms}ms", ["run", "--config", str(config)], "api listening on"
         )
