@@ -67,6 +67,10 @@ duration_s = {duration_s}
 """
 
 
+ANCHOR_TOLERANCE_MS = 250
+"""How far the sim-log wall anchor of the fault start may lag the real start."""
+
+
 @pytest.fixture
 def procs() -> Iterator[list[Proc]]:
     started: list[Proc] = []
@@ -116,7 +120,9 @@ def test_bus_loss_of_5_s(tmp_path: Path, procs: list[Proc], kind: str) -> None:
         for r in log_records(run)
         if r.get("event") in ("bus_timeout", "bus_lost")
         and "error" in r
-        and wall_ms(r["timestamp"]) >= fault_start
+        # The plant's wall anchor is read from the sim's log and can be tens of ms late:
+        # a failure that close before the estimated start is still the fault's.
+        and wall_ms(r["timestamp"]) >= fault_start - ANCHOR_TOLERANCE_MS
     )
     first_failed_seq = max(
         s.seq
