@@ -112,6 +112,11 @@ class DetectorSettings:
     """Occupied share of the cells believed empty above this means the view moved."""
     max_shift_px: float = 16.0
     """Sway above this is not compensated; the camera reports shaken."""
+    anchor_frames: int = 45
+    """Frames of measured sway averaged before the reference is moved to their mean."""
+    anchor_px: float = 0.3
+    """Mean sway against the reference beyond which the reference is moved to the mast's
+    rest position (the first frames caught the mast somewhere in its swing)."""
     shaken_ms: int = 500
     fault_clear_ms: int = 1000
     warmup_frames: int = 5
@@ -237,6 +242,8 @@ class Detector:
         self.height, self.width = height, width
         cell = settings.cell
         self.zone_names = tuple(z.name for z in zones)
+        self._zones = tuple(zones)
+        self._zone_offset = (0.0, 0.0)
         self._masks = cell_masks(zones, height, width, cell)
         rows, cols = self._masks[self.zone_names[0]].shape
         self._rows, self._cols = rows, cols
@@ -264,6 +271,8 @@ class Detector:
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._faults: set[Fault] = set()
+        self._sway_sum = [0.0, 0.0]
+        self._sway_n = 0
         self._margin = 2
         win = cell + 2 * self._margin
         yy, xx = np.mgrid[0:win, 0:win].astype(np.float32)
@@ -305,6 +314,10 @@ class Detector:
         self._previous[...] = frame
         self._gain_q8, self._offset = GAIN_ONE, 0
         self._update_ref_stats()
+        self._sway_sum = [0.0, 0.0]
+        self._sway_n = 0
+        if self._zone_offset != (0.0, 0.0):
+            self._place_zones((0.0, 0.0))
 
     # -- per frame ------------------------------------------------------------
 
@@ -321,8 +334,10 @@ class Detector:
             self.reset_reference(self._warmup_median())
             self._warmup.clear()
         shift = self._measure_shift(frame)
-        work = frame
         big_shift = math.hypot(*shift) > s.max_shift_px
+        if not big_shift:
+            self._anchor(shift)
+        work = frame
         if math.hypot(*shift) >= 0.5 and not big_shift:
             matrix = np.array([[1.0, 0.0, -shift[0]], [0.0, 1.0, -shift[1]]])
             work = np.asarray(
@@ -439,6 +454,37 @@ class Detector:
         fx = (c1 - c0) / self._small_size[0]
         fy = (r1 - r0) / self._small_size[1]
         return (round(float(dx) * fx, 2), round(float(dy) * fy, 2))
+
+    def _anchor(self, shift: tuple[float, float]) -> None:
+        """Keep the zones where the mast rests, seen in the reference's coordinates.
+
+        Zones (and the truth) are drawn for the mast at rest, but the reference
+        is wherever the mast was when it was taken, and every frame's sway is
+        undone onto the reference: on a swaying mast the picture sits a few
+        pixels off the zones. The mean of the measured sway is where the mast
+        rests; the zones are laid that far off instead, so neither the
+        reference nor the frames are resampled again.
+        """
+        s = self.settings
+        self._sway_sum[0] += shift[0]
+        self._sway_sum[1] += shift[1]
+        self._sway_n += 1
+        if self._sway_n < s.anchor_frames:
+            return
+        ox, oy = -self._sway_sum[0] / self._sway_n, -self._sway_sum[1] / self._sway_n
+        if math.hypot(ox - self._zone_offset[0], oy - self._zone_offset[1]) >= s.anchor_px:
+            self._place_zones((ox, oy))
+
+    def _place_zones(self, offset: tuple[float, float]) -> None:
+        """Cell maps of the zones moved by offset pixels (the reference's view of the lane)."""
+        dx, dy = offset
+        moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones]
+        self._masks = cell_masks(moved, self.height, self.width, self.settings.cell)
+        any_zone = np.zeros_like(next(iter(self._masks.values())))
+        for mask in self._masks.values():
+            any_zone |= mask
+        self._outside = ~any_zone
+        self._zone_offset = offset
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
         cells = self._outside.copy()

@@ -48,16 +48,22 @@ def _missed(predicted: list[bool], truth: list[bool]) -> list[tuple[int, int]]:
 
 
 def _check(
-    condition: Condition, guarded_min: float, strict_min: float, controller: bool = False
+    condition: Condition,
+    guarded_min: float,
+    strict_min: float,
+    controller: bool = False,
+    zone_min: dict[str, tuple[float, float]] | None = None,
 ) -> None:
+    """``zone_min``: (guarded, strict) floors for the zones that are held to other ones."""
     predicted, truth, faults = _run(condition, controller=controller)
     assert faults == set()
     for name in ZONE_NAMES:
         assert any(truth[name]), f"{name}: the scenario never occupies this zone"
         guarded = score(predicted[name], truth[name], guard=1)
         strict = score(predicted[name], truth[name])
-        assert guarded.f1 >= guarded_min, (name, guarded)
-        assert strict.f1 >= strict_min, (name, strict)
+        g_min, s_min = (zone_min or {}).get(name, (guarded_min, strict_min))
+        assert guarded.f1 >= g_min, (name, guarded)
+        assert strict.f1 >= s_min, (name, strict)
         assert _missed(predicted[name], truth[name]) == [], name
         assert len(episodes(predicted[name])) == len(episodes(truth[name])), name
 
@@ -82,12 +88,21 @@ def test_controller_mode_presence_quality(condition: Condition) -> None:
 
 @pytest.mark.slow
 def test_shaking_mast_presence_quality() -> None:
-    """With +-2.5 px sway every vehicle is still seen once per zone, at guarded F1 >= 0.97.
+    """With +-2.5 px sway every vehicle is seen once per zone, at guarded F1 >= 0.99.
 
-    Below the 0.99 target: the sway is undone to a fraction of a pixel, which
-    still moves zone edges by a frame or two as a vehicle crawls over them.
+    The reference is taken wherever the mast was during warm-up; the zones
+    are laid where the mast rests (the mean sway), or a zone edge sits two
+    pixels off and a crawling vehicle is seen two frames late. The barrier
+    zone is held to 0.97: a car creeps over its edge at a pixel a frame, and
+    the residual sway plus the 4-pixel cells still cost it a frame or two
+    at each arrival.
     """
-    _check(Condition.SHAKE, guarded_min=0.97, strict_min=0.95)
+    _check(
+        Condition.SHAKE,
+        guarded_min=0.99,
+        strict_min=0.98,
+        zone_min={"barrier": (0.97, 0.95)},
+    )
 
 
 @pytest.mark.slow
