@@ -29,7 +29,6 @@ from typing import Protocol, runtime_checkable
 
 from controller.core.scan import Persisted, ScanState, initial_state, persisted, scan
 from controller.core.types import (
-    CameraHealth,
     CameraZones,
     Command,
     CommandKind,
@@ -42,6 +41,7 @@ from controller.core.types import (
 from controller.iomap import coils_from_outputs, inputs_from_bits
 from hw_sim import fault_schedule
 from hw_sim.camera import zone_truth
+from hw_sim.camera_model import CameraModel, CameraModelSpec
 from hw_sim.fault_schedule import RandomFaultSpec
 from hw_sim.faults import FaultKind
 from hw_sim.plant import Plant
@@ -67,7 +67,6 @@ _MATCH_GRACE_MS = 5000
 """A crossing event may come this long after the vehicle's rear crossed the line."""
 _MAX_INCIDENTS = 50
 _NO_CAMERA = CameraZones()
-_CAMERA_FAULT = CameraZones(health=CameraHealth.FAULT)
 _HR_HEARTBEAT = 0
 
 
@@ -209,7 +208,9 @@ class MilReport:
     wall_s: float
     scan_ms: int
     camera: bool
-    """Whether the run had the ideal camera (see ``run_mil``)."""
+    """Whether the run had a camera (see ``run_mil``)."""
+    camera_model: dict[str, int] | None
+    """The camera's lags and fault detection times, None without a camera."""
     scans: int
     arrived: int
     """Vehicles that arrived (ground truth), whether or not they reached the lane."""
@@ -262,9 +263,27 @@ class MilReport:
     incidents: tuple[Incident, ...]
 
     @property
+    def lost_faulty_sensors(self) -> int:
+        """Of ``lost``: crossings while the photocell or exit loop had an injected fault, or
+        the controller could not read them; each is an incident that names the cause."""
+        return self.lost - self.lost_healthy_sensors
+
+    @property
     def ok(self) -> bool:
-        """The soak's verdict: no healthy-sensor contact, nothing lost, no crash."""
-        return self.boom_contacts_healthy_sensors == 0 and self.lost == 0 and self.crashes == 0
+        """The soak's verdict: every crossing the sensors could see counted once, no boom
+        lowered onto a vehicle the sensors could see, no unsafe proposal, no crash.
+
+        A crossing while a crossing sensor was stuck or unread can be beyond any
+        sensor (a tailgater merged with the released car behind a dead photocell, a
+        car across during a bus drop): it is reported, named and counted in
+        ``lost``, and judged by the reader, not by this verdict.
+        """
+        return (
+            self.boom_contacts_healthy_sensors == 0
+            and self.lost_healthy_sensors == 0
+            and self.safety_overrides == 0
+            and self.crashes == 0
+        )
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -275,18 +294,9 @@ class MilReport:
             elif f.name == "incidents":
                 value = [i.as_dict() for i in value]
             out[f.name] = value
+        out["lost_faulty_sensors"] = self.lost_faulty_sensors
         out["ok"] = self.ok
         return out
-
-
-def _camera(plant: Plant, last: CameraZones) -> CameraZones:
-    """This frame's zones: the plant's truth, or FAULT during a camera fault; ``last`` when
-    nothing changed (so the scan's inputs stay the same object)."""
-    if plant.active_faults.camera:
-        return last if last.health is CameraHealth.FAULT else _CAMERA_FAULT
-    z = zone_truth(plant.vehicles, plant.geometry)
-    zones = CameraZones(CameraHealth.OK, z["approach"], z["bay"], z["barrier"], z["exit"])
-    return last if zones == last else zones
 
 
 def _plant_step_ms(scan_ms: int) -> int:
@@ -389,7 +399,7 @@ def run_mil(
     missed_scans: int = 1,
     restart_ms: int = 2000,
     camera: bool = False,
-    camera_frame_ms: int = 66,
+    camera_model: CameraModelSpec | None = None,
 ) -> MilReport:
     """Run ``controller`` (the core by default) against the plant for ``hours`` simulated.
 
@@ -403,10 +413,12 @@ def run_mil(
     a controller that is not ``Restartable`` goes on as it is after that pause.
     ``progress`` is called with the finished fraction about every simulated minute.
 
-    ``camera`` adds an ideal presence detector: every ``camera_frame_ms`` the
-    zones are the plant's geometric truth, and FAULT while a camera fault of
-    the schedule (freeze, blackout) is active. Without it the lane runs on
-    loops and photocell alone and camera faults have no effect.
+    ``camera`` adds the presence camera as ``camera_model`` describes it (by
+    default the real detector's measured lags and fault detection times;
+    ``CameraModelSpec.ideal()`` for the plant's zone truth each frame): each
+    frame shows the plant's geometric zone truth, and the schedule's camera
+    faults (freeze, blackout) become a camera fault once detected. Without it
+    the lane runs on loops and photocell alone and camera faults have no effect.
     """
     if not (isinstance(hours, int | float) and math.isfinite(hours) and hours > 0):
         raise ValueError(f"hours: must be a positive number, got {hours!r}")
@@ -416,8 +428,8 @@ def run_mil(
         raise ValueError(f"missed_scans: must be in 0..10, got {missed_scans}")
     if restart_ms < 0:
         raise ValueError(f"restart_ms: must not be negative, got {restart_ms}")
-    if camera_frame_ms < 1:
-        raise ValueError(f"camera_frame_ms: must be positive, got {camera_frame_ms}")
+    model_spec = (camera_model or CameraModelSpec()) if camera else None
+    cam = CameraModel(model_spec) if model_spec is not None else None
     config = config or LaneConfig()
     ctl: LaneController = controller if controller is not None else CoreController(config)
     duration_ms = round(hours * 3_600_000)
@@ -492,9 +504,11 @@ def run_mil(
             bus_failed += 1
             _blind(blind, t, t + scan_ms)
         bus_ok = missed <= missed_scans
-        if camera and t >= next_frame:
-            next_frame = t + camera_frame_ms
-            zones = _camera(plant, zones)
+        if cam is not None:
+            if t >= next_frame:
+                next_frame = t + cam.spec.frame_ms
+                cam.frame(t, zone_truth(plant.vehicles, plant.geometry), plant.active_faults.camera)
+            zones = cam.zones(t)
         commands = op.commands(t)
         if commands or last_key is None or last_inputs is None:
             inputs = inputs_from_bits(
@@ -574,7 +588,7 @@ def run_mil(
         t=t,
         wall_s=wall_s,
         scan_ms=scan_ms,
-        camera=camera,
+        camera_model=model_spec,
         scans=scans,
         counts=counts,
         fault_kinds=fault_kinds,
@@ -598,7 +612,7 @@ def _report(
     t: int,
     wall_s: float,
     scan_ms: int,
-    camera: bool,
+    camera_model: CameraModelSpec | None,
     scans: int,
     counts: dict[str, int],
     fault_kinds: dict[str, int],
@@ -644,7 +658,8 @@ def _report(
         sim_hours=round(hours, 6),
         wall_s=round(wall_s, 3),
         scan_ms=scan_ms,
-        camera=camera,
+        camera=camera_model is not None,
+        camera_model=camera_model.as_dict() if camera_model is not None else None,
         scans=scans,
         arrived=summary["vehicles"],
         passed=summary["passed"],

@@ -32,6 +32,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "counted",
     "lost",
     "lost_healthy_sensors",
+    "lost_faulty_sensors",
     "boom_contacts",
     "boom_contacts_lowered",
     "boom_contacts_healthy_sensors",
@@ -63,8 +64,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="model-in-the-loop soak: the core against the simulated lane",
         description="Run the lane core against the simulated lane on a simulated clock "
         "(no Modbus) with the scenario's faults plus a seeded random fault schedule, and "
-        "print totals. Exit 1 on a boom contact with healthy sensors, a lost vehicle or "
-        "a controller crash.",
+        "print totals. Exit 1 on a boom contact with healthy sensors, a vehicle lost or "
+        "counted twice while its crossing sensors were healthy and read, a safety "
+        "override or a controller crash. Vehicles lost while a crossing sensor was "
+        "faulty or unread are reported (lost_faulty_sensors, with each cause).",
     )
     parser.add_argument(
         "--hours", type=_positive_float, default=2.0, help="simulated hours (default 2)"
@@ -81,7 +84,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--camera",
         action="store_true",
-        help="add an ideal camera (zone truth, FAULT during camera faults)",
+        help="add the presence camera, with the detector's measured lags and fault "
+        "detection times (hw_sim.camera_model)",
+    )
+    parser.add_argument(
+        "--ideal-camera",
+        action="store_true",
+        help="with --camera: zone truth every frame, no lag (to tell the detector's "
+        "share of a result from the lane logic's)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--progress", action="store_true", help="progress on stderr")
@@ -105,6 +115,7 @@ def _table(report: dict[str, Any]) -> str:
 def _run(args: argparse.Namespace) -> int:
     from controller.config import ConfigError, load_config
     from controller.core.types import LaneConfig
+    from hw_sim.camera_model import CameraModelSpec
     from hw_sim.mil import run_mil
     from hw_sim.scenario import ScenarioError, load_scenario
 
@@ -135,7 +146,8 @@ def _run(args: argparse.Namespace) -> int:
         config=core,
         random_faults=not args.no_random_faults,
         scan_ms=args.scan_ms,
-        camera=args.camera,
+        camera=args.camera or args.ideal_camera,
+        camera_model=CameraModelSpec.ideal() if args.ideal_camera else None,
         progress=progress if args.progress else None,
     )
     if args.progress:

@@ -962,8 +962,10 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     (``pending``) is also counted when the loops alone saw it go: it left the bay loop
     forward onto the exit loop without interrupting the photocell (which is then latched
     blind), it left the exit loop with the photocell still occupied (stuck on, or a
-    follower under it), or it is out of the bay and from under the boom when the bus
-    returns, and on the exit loop or already at the line when the bus dropped.
+    follower under it), it cleared the photocell with the bay loop empty but the exit
+    loop not occupied (the exit loop is dead), or it is out of the bay and from under
+    the boom when the bus returns, and on the exit loop or already at the line when the
+    bus dropped.
     """
     ch = sc.changes
     cam_ok = i.camera.health is CameraHealth.OK
@@ -981,7 +983,7 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     else:
         crossing = s.p_photocell and not i.photocell and i.loop_exit
         by = "photocell"
-    unseen = False
+    unseen = exit_unseen = False
     if not crossing and pending and not s.crossed:
         bay = i.loop_bay or (cam_ok and i.camera.bay)
         if (
@@ -1009,6 +1011,19 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
             # follower is under it. Either way the released one is across.
             crossing = True
             by = "exit_loop"
+        elif (
+            not blind
+            and not s.bus_lost
+            and s.p_photocell
+            and not i.photocell
+            and not i.loop_exit
+            and not bay
+        ):
+            # The photocell cleared with the bay empty: a vehicle backing off the line
+            # still stands on the bay loop then, so this one went forward, and the exit
+            # loop (which it must cover at that moment) did not see it.
+            crossing = exit_unseen = True
+            by = "photocell"
         elif (
             s.bus_lost
             and (i.loop_exit or s.p_photocell or s.p_loop_exit)
@@ -1041,6 +1056,12 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
             reason="released vehicle left the bay onto the exit loop unseen by the photocell",
         )
         sc.fault(s, FAULT_PHOTOCELL)
+    if exit_unseen:
+        sc.emit(
+            "sensor_disagreement",
+            sensor="loop_exit",
+            reason="released vehicle cleared the photocell forward unseen by the exit loop",
+        )
 
 
 def _reset_refusal(s: LaneState, i: Inputs, sc: _Scan) -> str:

@@ -240,3 +240,32 @@ def test_vehicle_from_the_bay_onto_the_exit_loop_during_a_bus_drop_is_counted() 
     assert _crossings(list(r.events)) == [("vehicle_passed", 1, "bus_restored")]
     d.hold(UP, 500, dt=50)
     assert d.state.count == 1
+
+
+def test_dead_exit_loop_still_counts_the_released_vehicle_once() -> None:
+    """The photocell clearing with the bay loop empty is a forward crossing even when the
+    exit loop never came on: counted once, by the photocell, the exit loop named."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True)
+    d.hold(UP, 800, dt=50, photocell=True)
+    d.events.clear()
+    d.step(UP)
+    d.hold(UP, 2000, dt=50)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "photocell")]
+    disagreements = [e for e in d.events if e.kind == "sensor_disagreement"]
+    assert [e.get("sensor") for e in disagreements] == ["loop_exit"]
+    assert d.state.count == 1 and d.state.crossed
+
+
+def test_vehicle_backing_off_the_line_is_not_counted_by_the_dead_exit_loop_rule() -> None:
+    """A released car that noses into the beam and backs off stands on the bay loop when
+    the photocell clears: no crossing, nothing disagrees."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True)
+    d.hold(UP, 800, dt=50, loop_bay=True, photocell=True)
+    d.events.clear()
+    d.step(UP, loop_bay=True)
+    d.hold(UP, 2000, dt=50, loop_bay=True)
+    assert _crossings(d.events) == []
+    assert not any(e.kind == "sensor_disagreement" for e in d.events)
+    assert d.state.count == 0 and not d.state.crossed

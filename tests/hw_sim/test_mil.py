@@ -259,9 +259,11 @@ def test_cli_json_has_the_soak_keys(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_exits_1_on_a_failed_soak(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mixed: Scenario
 ) -> None:
-    """A soak with a lost vehicle makes ``lanectl mil`` exit 1 and say FAILED."""
+    """A soak with a vehicle lost while the sensors were healthy makes ``lanectl mil`` exit 1
+    and say FAILED."""
     clean = run_mil(mixed, hours=0.02, seed=1)
-    monkeypatch.setattr(mil, "run_mil", lambda *a, **k: dataclasses.replace(clean, lost=1))
+    lost = dataclasses.replace(clean, lost=1, lost_healthy_sensors=1)
+    monkeypatch.setattr(mil, "run_mil", lambda *a, **k: lost)
     code = main(["mil", "--hours", "0.02"])
     out = capsys.readouterr().out
     assert code == 1
@@ -301,6 +303,25 @@ def test_crossings_unseen_by_a_stuck_photocell_are_told_apart(mixed: Scenario) -
     assert report.lost_healthy_sensors == report.double_counted == 0
     assert all(i.kind == "lost_faulty_sensors" and "photocell stuck_off" in i.detail for i in lost)
     assert report.counted + report.lost >= report.crossed - 1
+    assert report.lost_faulty_sensors == len(lost)
+    # Reported, but not a failed soak: no sensor could have told these vehicles apart.
+    assert report.ok == (report.boom_contacts_healthy_sensors == 0 and report.crashes == 0)
+
+
+def test_verdict_fails_on_each_of_its_causes(soak: MilReport) -> None:
+    """Each cause alone fails the verdict; a loss with a faulty sensor alone does not."""
+    assert soak.ok
+    for change in (
+        {"lost": 1, "lost_healthy_sensors": 1},
+        {"lost": 1, "double_counted": 1, "lost_healthy_sensors": 1},
+        {"boom_contacts_healthy_sensors": 1},
+        {"safety_overrides": 1},
+        {"crashes": 1},
+    ):
+        assert not dataclasses.replace(soak, **change).ok, change  # type: ignore[arg-type]
+    faulty = dataclasses.replace(soak, lost=2)
+    assert faulty.ok and faulty.lost_faulty_sensors == 2
+    assert faulty.to_dict()["lost_faulty_sensors"] == 2
 
 
 def test_cli_reads_a_lane_config_and_names_its_errors(
