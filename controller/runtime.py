@@ -53,6 +53,7 @@ from controller.iomap import (
 )
 from controller.journal import Journal, read_last_persisted
 from controller.logs import get_logger
+from controller.vision.known_empty import known_empty_zones
 
 __all__ = [
     "CameraProvider",
@@ -360,12 +361,7 @@ class Runtime:
             await self._write(result.outputs)
         self._journal_scan(inputs, now_ms, result)
         if self.camera is not None and bus_ok:
-            self.camera.note_empty(
-                bay=not inputs.loop_bay,
-                barrier=not (inputs.photocell or inputs.safety_edge),
-                approach=not inputs.loop_approach,
-                exit=not inputs.loop_exit,
-            )
+            self.camera.note_empty(**known_empty_zones(inputs))
         self.scans += 1
         self.seq += 1
 

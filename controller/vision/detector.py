@@ -83,6 +83,11 @@ class DetectorSettings:
     """Raw absence that arrives with motion switches a zone off after this."""
     motion_hold_ms: int = 400
     """Motion seen in a zone this recently makes the motion timings apply."""
+    abrupt_off_ms: int = 60
+    """A zone whose occupied cells fall at once from at least three times ``zone_cells``
+    to too few, while half of those cells still differ from the reference, switches off
+    only after this: a body that for one frame lines up with the road's markings passes the
+    light-only test; a vehicle that has gone leaves no difference behind."""
     texture_min: float = 3.5
     """Reference cells with less grey-level spread cannot be checked for a light-only change."""
     light_corr: float = 0.75
@@ -204,6 +209,8 @@ class Detection:
 
 class _ZoneState:
     __slots__ = (
+        "abrupt",
+        "count",
         "empty_since",
         "known_empty",
         "known_since",
@@ -216,6 +223,8 @@ class _ZoneState:
     def __init__(self) -> None:
         self.on = False
         self.raw = False
+        self.count = 0
+        self.abrupt = False
         self.pending_since: int | None = None
         self.last_motion: int | None = None
         self.empty_since: int | None = None
@@ -282,6 +291,7 @@ class Detector:
         self._design = design
         self._ref_windows = np.zeros((1, 1, win, win), dtype=np.uint8)
         self._verdict = np.zeros((rows, cols), dtype=bool)
+        self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
         self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
@@ -365,7 +375,8 @@ class Detector:
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnose(stats, occupied, big_shift, t_ms)
         for name in self.zone_names:
-            self._debounce(name, occupied, moving, t_ms)
+            self._debounce(name, occupied, moving, differs, t_ms)
+        self._prev_occupied = occupied
         outside = self._state[_OUTSIDE]
         if (moving & self._outside).any():
             outside.last_motion = t_ms
@@ -593,12 +604,16 @@ class Detector:
         name: str,
         occupied: npt.NDArray[np.bool_],
         moving: npt.NDArray[np.bool_],
+        differs: npt.NDArray[np.bool_],
         t_ms: int,
     ) -> None:
         s = self.settings
         state = self._state[name]
         mask = self._masks[name]
-        state.raw = int((occupied & mask).sum()) >= s.zone_cells
+        count = int((occupied & mask).sum())
+        before = state.count
+        state.count = count
+        state.raw = count >= s.zone_cells
         if (moving & mask).any():
             state.last_motion = t_ms
         if state.raw or state.on:
@@ -610,11 +625,20 @@ class Detector:
             return
         if state.pending_since is None:
             state.pending_since = t_ms
+            # All at once, and the picture still differs there: the cells were only
+            # explained away as light this frame.
+            state.abrupt = (
+                not state.raw
+                and before >= 3 * s.zone_cells
+                and 2 * int((differs & self._prev_occupied & mask).sum()) >= before
+            )
         recent = state.last_motion is not None and t_ms - state.last_motion <= s.motion_hold_ms
         if state.raw:
             needed = s.motion_on_ms if recent else s.on_ms
+        elif recent:
+            needed = max(s.motion_off_ms, s.abrupt_off_ms) if state.abrupt else s.motion_off_ms
         else:
-            needed = s.motion_off_ms if recent else s.off_ms
+            needed = s.off_ms
         if t_ms - state.pending_since >= needed:
             state.on = state.raw
             state.pending_since = None

@@ -295,6 +295,8 @@ def test_camera_hook(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert camera.closed
-    assert camera.empty and camera.empty[-1] == (False, True, True, True)
+    # (bay, barrier, approach, exit): a vehicle on the bay loop may have its bumper in the
+    # barrier zone, so only the approach and exit zones are proved empty.
+    assert camera.empty and camera.empty[-1] == (False, False, True, True)
     scans = list(read_scans(rt.journal.path))
     assert '"ok"' in scans[0].inputs_json
