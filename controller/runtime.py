@@ -78,6 +78,9 @@ class CameraProvider(Protocol):
 
     def note_empty(self, bay: bool, barrier: bool, approach: bool, exit: bool) -> None: ...
 
+    def coils_written(self) -> None:
+        """The coils of the scan that last read ``zones`` are on the wire (for latency)."""
+
     def close(self) -> None: ...
 
 
@@ -368,6 +371,8 @@ class Runtime:
     async def _write(self, outputs: Outputs) -> None:
         try:
             await self.io.write_coils(coils_from_outputs(outputs))
+            if self.camera is not None:
+                self.camera.coils_written()
             self._heartbeat = (self._heartbeat + 1) & 0xFFFF
             await self.io.write_register(HR_HEARTBEAT, self._heartbeat)
             regs = (core.mode_phase_code(self.state), core.vehicle_count(self.state))

@@ -6,13 +6,14 @@ the monotonic time and the zone truth. ``lanectl run`` with a ``[camera]``
 section reads that stream through ``cv2.VideoCapture`` in its camera thread,
 runs the presence detector and, with ``camera.detector.frame_log``, logs per
 captured frame the capture time and the time of the first scan that used the
-frame's answer (that scan writes the coils). Both are the machine's
-monotonic clock, so each captured frame is matched with the last frame
-published before its capture (``controller.commands.eval_vision``'s rule):
-``frame_to_coil_ms`` is publish -> first scan, JPEG, HTTP, decoding,
-detection and the wait for the scan included; ``capture_to_scan_ms`` leaves
-out the transport. The target is p99 <= one frame interval + 15 ms.
-The detector's warm-up frames are skipped; both processes are always stopped.
+frame's answer and the time that scan's coil write returned. Both are the
+machine's monotonic clock, so each captured frame is matched with the last
+frame published before its capture (``controller.commands.eval_vision``'s
+rule): ``frame_to_coil_ms`` is publish -> coils written, JPEG, HTTP,
+decoding, detection, the wait for the scan and the Modbus write included;
+``capture_to_scan_ms`` leaves out the transport and the write. The target is
+p99 <= one frame interval + 15 ms. The detector's warm-up frames are skipped;
+both processes are always stopped.
 """
 
 from __future__ import annotations
@@ -60,17 +61,19 @@ def _config_toml(port: int, journal: Path, info: dict[str, Any], frame_log: Path
 def frame_latencies(
     sim_log: dict[str, Any], controller_log: dict[str, Any], warmup: int = WARMUP_FRAMES
 ) -> tuple[list[float], list[float]]:
-    """(publish -> first scan, capture -> first scan) in ms, per captured frame after ``warmup``."""
+    """(publish -> coils written, capture -> first scan) in ms, per captured frame after
+    ``warmup`` whose first scan wrote its coils."""
     published = sorted(int(p) for p, _ in sim_log.get("frames", []))
     to_coil: list[float] = []
     to_scan: list[float] = []
-    for _seq, capture, _bits, _healthy, consumed in list(controller_log.get("frames", []))[warmup:]:
-        if consumed is None:
+    frames = list(controller_log.get("frames", []))[warmup:]
+    for _seq, capture, _bits, _healthy, consumed, written in frames:
+        if consumed is None or written is None:
             continue
         i = bisect.bisect_right(published, int(capture)) - 1
         if i < 0:
             continue
-        to_coil.append(float(consumed) - float(published[i]))
+        to_coil.append(float(written) - float(published[i]))
         to_scan.append(float(consumed) - float(capture))
     return to_coil, to_scan
 

@@ -291,11 +291,12 @@ def camera_report(
 
     ``sim_log`` is ``SimCamera.truth_log()`` (publish monotonic ms, truth bits),
     ``controller_log`` the provider's ``frame_log`` (seq, capture ms, bits,
-    healthy, first-scan ms). Both clocks are the machine's monotonic clock, so
-    each captured frame is matched to the last frame published before it. The
-    latency is from capture to the first scan that used the frame's answer
-    (that scan writes the coils); ``end_to_end`` starts when the simulator
-    rendered the frame, so it adds JPEG, HTTP and decoding.
+    healthy, first-scan ms, coils-written ms). Both clocks are the machine's
+    monotonic clock, so each captured frame is matched to the last frame
+    published before it. ``latency`` is from capture to the first scan that
+    used the frame's answer; ``coil`` from capture to the end of that scan's
+    coil write; ``end_to_end`` from the simulator's render to that coil write,
+    so it adds JPEG, HTTP and decoding.
     """
     zones = [str(z) for z in sim_log.get("zones", [])]  # type: ignore[attr-defined]
     published = [(int(p), str(b)) for p, b in sim_log.get("frames", [])]  # type: ignore[attr-defined]
@@ -305,9 +306,10 @@ def camera_report(
     predicted: dict[str, list[bool]] = {z: [] for z in zones}
     truth: dict[str, list[bool]] = {z: [] for z in zones}
     latency: list[float] = []
+    coil: list[float] = []
     end_to_end: list[float] = []
     unhealthy = 0
-    for seq, capture, bits, healthy, consumed in frames[warmup:]:
+    for seq, capture, bits, healthy, consumed, written in frames[warmup:]:
         i = int(np.searchsorted(times, capture, side="right")) - 1
         if i < 0:
             continue
@@ -319,13 +321,17 @@ def camera_report(
             truth[name].append(published[i][1][k] == "1")
         if consumed is not None:
             latency.append(float(consumed) - float(capture))
-            end_to_end.append(float(consumed) - float(published[i][0]))
+        if written is not None:
+            coil.append(float(written) - float(capture))
+            end_to_end.append(float(written) - float(published[i][0]))
         del seq
     out: dict[str, object] = {"camera_frames": len(frames), "camera_unhealthy_frames": unhealthy}
     for name in zones:
         out[f"camera_f1_{name}"] = round(score(predicted[name], truth[name]).f1, 4)
     out["camera_latency_p50_ms"] = _percentile(latency, 0.5)
     out["camera_latency_p99_ms"] = _percentile(latency, 0.99)
+    out["camera_to_coil_p50_ms"] = _percentile(coil, 0.5)
+    out["camera_to_coil_p99_ms"] = _percentile(coil, 0.99)
     out["camera_end_to_end_p50_ms"] = _percentile(end_to_end, 0.5)
     out["camera_end_to_end_p99_ms"] = _percentile(end_to_end, 0.99)
     return out

@@ -115,6 +115,7 @@ class PresenceProvider:
         self._consumed_seq = -1
         self._log: collections.deque[list[object]] = collections.deque(maxlen=200_000)
         self._log_index: dict[int, list[object]] = {}
+        self._awaiting_write: list[object] | None = None
         self._source = source_factory(settings.url, self._on_frame, clock_ms=clock_ms)
         self._source.start()
 
@@ -143,7 +144,7 @@ class PresenceProvider:
             self.frames += 1
             if self.settings.frame_log is not None:
                 bits = "".join("1" if dict(detection.occupied).get(z) else "0" for z in ZONE_FIELDS)
-                entry: list[object] = [frame.seq, frame.t_ms, bits, detection.healthy, None]
+                entry: list[object] = [frame.seq, frame.t_ms, bits, detection.healthy, None, None]
                 if len(self._log) == self._log.maxlen:
                     self._log_index.pop(int(self._log[0][0]), None)  # type: ignore[call-overload]
                 self._log.append(entry)
@@ -177,11 +178,12 @@ class PresenceProvider:
         with self._lock:
             latest = self._latest
             if self._latest_seq != self._consumed_seq:
-                # The first scan to see this frame's answer: the end of its latency.
+                # The first scan to see this frame's answer; its coil write ends the latency.
                 self._consumed_seq = self._latest_seq
                 entry = self._log_index.get(self._latest_seq)
                 if entry is not None:
                     entry[4] = self._clock()
+                    self._awaiting_write = entry
         if latest is None or not latest.ready or self.faults():
             return CameraZones(health=CameraHealth.FAULT)
         occupied = dict(latest.occupied)
@@ -192,6 +194,14 @@ class PresenceProvider:
             barrier=occupied.get("barrier", False),
             exit=occupied.get("exit", False),
         )
+
+    def coils_written(self) -> None:
+        """The scan that first used the latest frame has written its coils: the frame's
+        latency ends here (the frame log's last field)."""
+        with self._lock:
+            entry, self._awaiting_write = self._awaiting_write, None
+            if entry is not None:
+                entry[5] = self._clock()
 
     def note_empty(self, bay: bool, barrier: bool, approach: bool, exit: bool) -> None:
         """The controller knows these zones are empty: only they may refresh their reference."""

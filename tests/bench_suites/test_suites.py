@@ -270,18 +270,20 @@ def test_hil_suite_measures_edge_to_coil_through_real_processes() -> None:
 
 
 def test_frame_latency_matches_each_capture_to_the_last_frame_published_before_it() -> None:
-    """Each capture counts from the last publish before it; frames no scan used are left out."""
+    """Each capture counts from the last publish before it to its scan's coil write; frames
+    no scan used, or whose scan wrote nothing, are left out."""
     sim_log = {"frames": [[1000, "0000"], [1066, "0100"], [1133, "0100"]]}
     ctrl_log = {
         "frames": [
-            [0, 1010, "0000", True, 1014],
-            [1, 1070, "0100", True, None],
-            [2, 1140, "0100", True, 1150],
-            [3, 995, "0000", True, 999],
+            [0, 1010, "0000", True, 1014, 1016],
+            [1, 1070, "0100", True, None, None],
+            [2, 1140, "0100", True, 1150, 1152],
+            [3, 995, "0000", True, 999, 1001],
+            [4, 1141, "0100", True, 1151, None],
         ]
     }
     to_coil, to_scan = frame.frame_latencies(sim_log, ctrl_log, warmup=0)
-    assert to_coil == [14.0, 17.0]
+    assert to_coil == [16.0, 19.0]
     assert to_scan == [4.0, 10.0]
 
 

@@ -268,12 +268,16 @@ class FakeCamera:
     def __init__(self) -> None:
         self.empty: list[tuple[bool, bool, bool, bool]] = []
         self.closed = False
+        self.writes = 0
 
     def zones(self, now_ms: int) -> CameraZones:
         return CameraZones(health=CameraHealth.OK, bay=False, barrier=False)
 
     def note_empty(self, bay: bool, barrier: bool, approach: bool, exit: bool) -> None:
         self.empty.append((bay, barrier, approach, exit))
+
+    def coils_written(self) -> None:
+        self.writes += 1
 
     def close(self) -> None:
         self.closed = True
@@ -298,5 +302,9 @@ def test_camera_hook(tmp_path: Path) -> None:
     # (bay, barrier, approach, exit): a vehicle on the bay loop may have its bumper in the
     # barrier zone, so only the approach and exit zones are proved empty.
     assert camera.empty and camera.empty[-1] == (False, False, True, True)
+    # Every scan that wrote its coils told the camera (frame -> coil latency ends there);
+    # the quiet outputs written on connecting are no scan's.
+    coil_writes = sum(1 for name, _ in fake.calls if name == "fc15")
+    assert camera.writes == coil_writes - fake.connects > 0
     scans = list(read_scans(rt.journal.path))
     assert '"ok"' in scans[0].inputs_json

@@ -208,9 +208,11 @@ def test_provider_sees_a_car_arrive(tmp_path: Path) -> None:
         publisher.close()
         server.close()
     frames = json.loads(log.read_text())["frames"]
-    assert any(bits[1] == "1" for _, _, bits, _, _ in frames)
-    used = [(capture, consumed) for _, capture, _, _, consumed in frames if consumed is not None]
+    assert any(bits[1] == "1" for _, _, bits, _, _, _ in frames)
+    used = [(capture, consumed) for _, capture, _, _, consumed, _ in frames if consumed is not None]
     assert used and all(consumed >= capture for capture, consumed in used)
+    # No scan loop wrote coils here: no frame has a coil time.
+    assert all(written is None for *_, written in frames)
 
 
 def test_settings_from_config_errors() -> None:

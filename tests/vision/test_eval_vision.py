@@ -146,10 +146,10 @@ def test_camera_report_matches_frames_by_monotonic_time() -> None:
     ctrl = {
         "zones": ["approach", "bay", "barrier", "exit"],
         "frames": [
-            [0, 1005, "0000", True, 1012],
-            [1, 1070, "0000", True, 1080],  # missed: truth says bay
-            [2, 1140, "0100", True, 1150],
-            [3, 1210, "0000", True, None],
+            [0, 1005, "0000", True, 1012, 1014],
+            [1, 1070, "0000", True, 1080, 1083],  # missed: truth says bay
+            [2, 1140, "0100", True, 1150, None],  # its scan could not write
+            [3, 1210, "0000", True, None, None],
         ],
     }
     report = camera_report(sim, ctrl, warmup=0)
@@ -157,4 +157,7 @@ def test_camera_report_matches_frames_by_monotonic_time() -> None:
     assert report["camera_f1_bay"] == pytest.approx(2 / 3, abs=1e-4)
     assert report["camera_f1_exit"] == 1.0
     assert report["camera_latency_p50_ms"] == 10.0
+    # Capture -> coils written: 9 and 13 ms; render -> coils written: 14 and 16 ms.
+    assert report["camera_to_coil_p50_ms"] == pytest.approx(11.0, abs=2.1)
+    assert report["camera_to_coil_p99_ms"] == pytest.approx(13.0, abs=0.1)
     assert report["camera_end_to_end_p99_ms"] == pytest.approx(16.0, abs=0.1)
