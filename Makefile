@@ -26,6 +26,7 @@ demo: install
 
 soak: install
 	$(BIN)/lanectl mil --hours 24 --scenario mixed --seed 1 --json
+	$(BIN)/lanectl mil --hours 24 --scenario mixed --seed 1 --camera --json
 
 lint: install
 	$(BIN)/ruff check controller hw_sim tests setup.py
