@@ -112,7 +112,7 @@ def _iso_ms(text: str) -> float:
 
 
 def match_crossings(
-    truth_ms: list[tuple[int, str]],
+    truth_ms: list[tuple[int, int, str]],
     journal_ms: list[tuple[float, str]],
     *,
     tolerance_ms: float = MATCH_TOLERANCE_MS,
@@ -120,16 +120,20 @@ def match_crossings(
 ) -> tuple[list[tuple[int, int]], list[int], list[int], float]:
     """Pair truth crossings (sim ms) with journal passages (wall ms), in order.
 
-    The two clocks differ by an unknown offset: try the offsets that line up
-    any pair (near ``offset_hint_ms`` when given) and keep the one that pairs
-    the most. Returns (pairs of indexes, unmatched truth, unmatched journal, offset).
+    A truth crossing is (front across the line, rear clear of the exit, kind):
+    the controller counts a vehicle somewhere in between (a long truck creeping
+    out is counted seconds after its front crossed), so a passage pairs with it
+    anywhere in that span, give or take ``tolerance_ms``. The two clocks differ
+    by an unknown offset: try the offsets that line up any pair (near
+    ``offset_hint_ms`` when given) and keep the one that pairs the most.
+    Returns (pairs of indexes, unmatched truth, unmatched journal, offset).
     """
     candidates = {offset_hint_ms} if offset_hint_ms is not None else set()
-    for t, _ in truth_ms:
+    for start, end, _ in truth_ms:
         for j, _ in journal_ms:
-            off = j - t
-            if offset_hint_ms is None or abs(off - offset_hint_ms) <= 10_000:
-                candidates.add(off)
+            for off in (j - start, j - end):
+                if offset_hint_ms is None or abs(off - offset_hint_ms) <= 10_000:
+                    candidates.add(off)
     best: tuple[int, float, list[tuple[int, int]]] = (-1, 0.0, [])
     hint = offset_hint_ms
     for off in sorted(candidates, key=lambda o: 0.0 if hint is None else abs(o - hint)):
@@ -145,14 +149,17 @@ def match_crossings(
 
 
 def _pair(
-    truth_ms: list[tuple[int, str]], journal_ms: list[tuple[float, str]], off: float, tol: float
+    truth_ms: list[tuple[int, int, str]],
+    journal_ms: list[tuple[float, str]],
+    off: float,
+    tol: float,
 ) -> list[tuple[int, int]]:
     pairs: list[tuple[int, int]] = []
     j = 0
-    for i, (t, _) in enumerate(truth_ms):
-        while j < len(journal_ms) and journal_ms[j][0] - off < t - tol:
+    for i, (start, end, _) in enumerate(truth_ms):
+        while j < len(journal_ms) and journal_ms[j][0] - off < start - tol:
             j += 1
-        if j < len(journal_ms) and abs(journal_ms[j][0] - off - t) <= tol:
+        if j < len(journal_ms) and journal_ms[j][0] - off <= max(start, end) + tol:
             pairs.append((i, j))
             j += 1
     return pairs
@@ -186,7 +193,13 @@ def build_report(
     # Crossings the controller could have journalled: not the ones still rolling at the end.
     end_sim_ms = stop_wall_ms - sim_wall0_ms - END_MARGIN_MS
     crossed = sorted(
-        (int(v["crossing_ms"]), str(v.get("crossing"))) for v in vehicles if v.get("crossing_ms")
+        (
+            int(v["crossing_ms"]),
+            int(v.get("cleared_ms") or v["crossing_ms"]),
+            str(v.get("crossing")),
+        )
+        for v in vehicles
+        if v.get("crossing_ms")
     )
     truth_in_window = [c for c in crossed if c[0] <= end_sim_ms]
     journal_ms = [(_iso_ms(p["wall"]), str(p["kind"])) for p in passages]
@@ -200,7 +213,7 @@ def build_report(
     )
     kind_names = {"passed": "vehicle_passed", "tailgate": "tailgate", "run_through": "run_through"}
     misclassified = sum(
-        1 for i, j in pairs if kind_names.get(truth_in_window[i][1]) != journal_ms[j][1]
+        1 for i, j in pairs if kind_names.get(truth_in_window[i][2]) != journal_ms[j][1]
     )
     times = [
         (int(v["cleared_ms"]) - int(v["bay_entry_ms"])) / 1000.0
