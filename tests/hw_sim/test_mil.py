@@ -278,7 +278,7 @@ def test_cli_names_a_bad_scenario(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_camera_runs_degraded_through_camera_faults(mixed: Scenario) -> None:
-    """With the ideal camera, mixed's camera freeze is seen as a camera fault, the lane runs
+    """With the camera model, mixed's camera freeze is seen as a camera fault, the lane runs
     on through it and the soak stays clean."""
     report = run_mil(mixed, hours=0.4, seed=1, camera=True, random_faults=False)
     events = dict(report.events)
