@@ -97,10 +97,12 @@ def test_shaking_mast_presence_quality() -> None:
     The reference is taken wherever the mast was during warm-up; the zones
     are laid where the mast rests (the mean sway), or a zone edge sits two
     pixels off and a crawling vehicle is seen two frames late. The barrier
-    zone is held to 0.97: laid there, its edge falls 0.8 px into a 4-pixel
-    cell, which the zone then leaves out, and a car creeps over that edge at
-    under a pixel a frame. Fed the true sway instead of the measured one it
-    scores the same, so the cell grid, not the registration, is what is left.
+    zone is held to 0.97: a car creeps off the stop line into it at under a
+    pixel a frame, and in the resampled frames the cells at its front, next
+    to the stop-line marking, pass the light-only test (after the plane is
+    taken out, the car's front edge and the marking's edge leave the same
+    residual), so each arrival is seen two or three frames late. Fed the true
+    sway it scores the same, so registration is not what is left.
     """
     _check(
         Condition.SHAKE,
