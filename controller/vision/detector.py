@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX, CellStats, frame_stats
-from controller.vision.zones import Zone, cell_masks
+from controller.vision.zones import Zone, ZoneError, cell_masks
 
 __all__ = [
     "Detection",
@@ -118,10 +118,10 @@ class DetectorSettings:
     max_shift_px: float = 16.0
     """Sway above this is not compensated; the camera reports shaken."""
     anchor_frames: int = 45
-    """Frames of measured sway averaged before the reference is moved to their mean."""
+    """Frames of measured sway averaged before the zones are laid at the mast's rest."""
     anchor_px: float = 0.3
-    """Mean sway against the reference beyond which the reference is moved to the mast's
-    rest position (the first frames caught the mast somewhere in its swing)."""
+    """Mean sway against the reference beyond which the zones are laid where the mast
+    rests (the reference caught the mast somewhere in its swing)."""
     shaken_ms: int = 500
     fault_clear_ms: int = 1000
     warmup_frames: int = 5
@@ -490,7 +490,12 @@ class Detector:
         """Cell maps of the zones moved by offset pixels (the reference's view of the lane)."""
         dx, dy = offset
         moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones]
-        self._masks = cell_masks(moved, self.height, self.width, self.settings.cell)
+        try:
+            masks = cell_masks(moved, self.height, self.width, self.settings.cell)
+        except ZoneError:
+            # A zone at the frame's edge would leave the picture: keep it where it is.
+            return
+        self._masks = masks
         any_zone = np.zeros_like(next(iter(self._masks.values())))
         for mask in self._masks.values():
             any_zone |= mask

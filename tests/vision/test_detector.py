@@ -171,6 +171,36 @@ def test_small_sway_is_compensated() -> None:
         assert d.faults == frozenset()
 
 
+def test_zones_follow_a_camera_that_settled_elsewhere() -> None:
+    """After warm-up the picture sits 3 px further right for good: once enough sway has
+    been measured the zones are laid 3 px further right in the reference's terms."""
+    cam = _camera()
+    det = _detector(cam, anchor_frames=20)
+    _feed(det, cam, [], 0, 400)
+    for t in range(400, 4000, FRAME_MS):
+        moved = np.roll(cam.render([], 0, t), 3, axis=1)
+        d = det.process(moved, t)
+        assert not any(on for _, on in d.occupied)
+    dx, dy = det._zone_offset
+    assert dx == pytest.approx(-3.0, abs=0.3) and abs(dy) < 0.3
+
+
+def test_a_zone_that_would_leave_the_picture_stays_where_it_is() -> None:
+    """A zone at the frame's edge is not moved out of the picture (no error, no crash)."""
+    rng = np.random.default_rng(3)
+    texture = rng.integers(40, 200, (180, 320)).astype(np.uint8)
+    edge = Zone("bay", ((0.0, 80.0), (6.0, 80.0), (6.0, 100.0), (0.0, 100.0)))
+    det = Detector([edge], 180, 320, DetectorSettings(anchor_frames=5))
+    for k in range(5):
+        det.process(texture, k * FRAME_MS)
+    before = det._masks["bay"].copy()
+    for k in range(5, 30):
+        d = det.process(np.roll(texture, 12, axis=1), k * FRAME_MS)
+        assert d.ready
+    assert det._zone_offset == (0.0, 0.0)
+    assert np.array_equal(det._masks["bay"], before)
+
+
 def test_wrong_frame_shape_is_a_named_error() -> None:
     """A frame of another size or type is refused with a message naming it."""
     det = _detector(_camera())
