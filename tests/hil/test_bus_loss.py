@@ -12,7 +12,6 @@ scans, which is what the issue bounds; the printed figures go in the report.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,16 +68,6 @@ duration_s = {duration_s}
 
 ANCHOR_TOLERANCE_MS = 250
 """How far the sim-log wall anchor of the fault start may lag the real start."""
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    try:
-        yield started
-    finally:
-        for proc in reversed(started):
-            stop_proc(proc)
 
 
 @pytest.mark.parametrize("kind", ["bus_drop", "disconnect"])

@@ -13,7 +13,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +59,6 @@ kind = "motor_fault"
 at_s = {MOTOR_FAULT_AT_S}
 duration_s = 1
 """
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    try:
-        yield started
-    finally:
-        for proc in reversed(started):
-            stop_proc(proc)
 
 
 async def _kill_under_boom(port: int, run: Proc) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import json
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -152,16 +152,6 @@ raise_ms = 1500
 lower_ms = 1500
 {faults}
 """
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    try:
-        yield started
-    finally:
-        for proc in reversed(started):
-            stop_proc(proc)
 
 
 def _sim_window(sim: Proc, name: str, event: str) -> dict[str, Any] | None:
