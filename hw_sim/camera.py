@@ -214,8 +214,28 @@ class LaneCamera:
         return tuple(out)
 
     def truth(self, vehicles: Iterable[VehicleLike]) -> dict[str, bool]:
-        """Ground-truth zone occupancy for a scene (geometry, not pixels)."""
-        return zone_truth(vehicles, self.geometry, self.spec.zone_margin_m)
+        """Ground-truth zone occupancy for a scene: the geometry sampled at pixel centres.
+
+        A vehicle is in a zone when its body covers the centre of at least one
+        of the zone's pixel columns, and its centre is within the lane. A body
+        that reaches a tenth of a pixel into a zone puts nothing of itself in
+        the zone's part of the picture (the renderer, like a sensor, samples at
+        pixel centres), so no camera could be held to it.
+        """
+        s = self.spec
+        half = self.geometry.lane_width_m / 2.0 + s.zone_margin_m
+        out = dict.fromkeys(ZONE_NAMES, False)
+        for v in vehicles:
+            if abs(v.lateral_y_m) >= half:
+                continue
+            body = (s.col(v.front_x_m - v.length_m), s.col(v.front_x_m))
+            for name, span in _zone_spans(self.geometry).items():
+                a = max(body[0], s.col(span.start), 0.0)
+                b = min(body[1], s.col(span.end), float(s.width))
+                # The first pixel centre at or after a must come before b.
+                if math.ceil(a - 0.5) + 0.5 < b:
+                    out[name] = True
+        return out
 
     # -- static scene ---------------------------------------------------------
 

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX, CellStats, frame_stats
-from controller.vision.zones import Zone, ZoneError, cell_masks
+from controller.vision.zones import Zone, ZoneError, ZoneGrid, zone_grid
 
 __all__ = [
     "Detection",
@@ -66,13 +66,21 @@ class DetectorSettings:
     ref_threshold: int = 20
     """Grey-level difference from the corrected reference that counts a pixel."""
     motion_threshold: int = 16
-    """Grey-level difference from the previous frame that counts a pixel as moving."""
+    """Grey-level difference from the previous frame that counts a pixel as moving, at the
+    reference's exposure; it scales down with the fitted gain when the picture darkens."""
+    motion_floor: int = 8
+    """The motion threshold never goes under this (sensor noise)."""
     cell_fraction: float = 0.3
     """Fraction of a cell's pixels that must differ for the cell to be occupied."""
+    edge_fraction: float = 0.25
+    """Where a zone's edge cuts a cell, the fraction of the zone's pixels there that must
+    differ (and at least two) for that part to be occupied."""
     motion_fraction: float = 0.3
     """Fraction of a cell's pixels that must move for the cell to be moving."""
     zone_cells: int = 5
-    """Occupied cells a zone needs to be occupied (raw)."""
+    """Occupied cells a zone needs to be occupied (raw), all in one group of touching cells
+    (side by side, not corner to corner; a zone's part of a cell its edge cuts counts
+    as a cell)."""
     on_ms: int = 300
     """Raw presence without motion must last this long to switch a zone on."""
     off_ms: int = 1000
@@ -92,8 +100,21 @@ class DetectorSettings:
     """Reference cells with less grey-level spread cannot be checked for a light-only change."""
     light_corr: float = 0.75
     """A cell whose frame follows its reference's texture this closely only changed light."""
+    light_contrast: float = 1.35
+    """Slack on the light-only rule that light raises a texture's contrast no more than its
+    brightness (a shadow scales both, a headlight beam adds brightness only)."""
     light_trim: float = 0.2
-    """Share of the worst-fitting pixels the light-only test leaves out."""
+    """Share of the worst-fitting pixels the light-only test leaves out. On a steady
+    camera only those on a line under two pixels wide are left out (a boom, a cable, a
+    streak of rain): a body's edge that lines up with a road marking stays in."""
+    thin_px: int = 2
+    """On a steady camera the light-only test leaves out lines up to this wide only."""
+    steady_px: float = 0.3
+    """Measured sway under this is no sway."""
+    steady_frames: int = 45
+    """Frames without sway after which the camera is steady. Until then the light-only
+    test leaves out the worst-fitting pixels whatever their shape: undoing sway
+    resamples the picture and leaves the markings' edges, blurred, in the difference."""
     quiet_ms: int = 2000
     """No motion this long in a zone known empty before its reference is refreshed."""
     standalone: bool = True
@@ -137,11 +158,18 @@ class DetectorSettings:
                 raise SettingsError(f"detector.{f.name}: must not be negative, got {value}")
         if not 2 <= self.cell <= 64:
             raise SettingsError(f"detector.cell: {self.cell} is outside 2..64")
-        for name in ("ref_threshold", "motion_threshold", "blind_low", "blind_high"):
+        for name in (
+            "ref_threshold",
+            "motion_threshold",
+            "motion_floor",
+            "blind_low",
+            "blind_high",
+        ):
             if getattr(self, name) > 255:
                 raise SettingsError(f"detector.{name}: {getattr(self, name)} is over 255")
         for name in (
             "cell_fraction",
+            "edge_fraction",
             "motion_fraction",
             "light_corr",
             "light_trim",
@@ -253,7 +281,8 @@ class Detector:
         self.zone_names = tuple(z.name for z in zones)
         self._zones = tuple(zones)
         self._zone_offset = (0.0, 0.0)
-        self._masks = cell_masks(zones, height, width, cell)
+        self._grid: ZoneGrid = zone_grid(zones, height, width, cell)
+        self._masks = self._grid.masks
         rows, cols = self._masks[self.zone_names[0]].shape
         self._rows, self._cols = rows, cols
         any_zone = np.zeros((rows, cols), dtype=bool)
@@ -282,6 +311,7 @@ class Detector:
         self._faults: set[Fault] = set()
         self._sway_sum = [0.0, 0.0]
         self._sway_n = 0
+        self._unswayed = 0
         self._margin = 2
         win = cell + 2 * self._margin
         yy, xx = np.mgrid[0:win, 0:win].astype(np.float32)
@@ -292,6 +322,7 @@ class Detector:
         self._ref_windows = np.zeros((1, 1, win, win), dtype=np.uint8)
         self._verdict = np.zeros((rows, cols), dtype=bool)
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
+        self._prev_differs = np.zeros((rows, cols), dtype=bool)
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
         self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
@@ -302,6 +333,8 @@ class Detector:
         # OpenCV's phase correlation is biased by half a pixel on sizes it pads.
         self._small_size = (_dft_size(band_w // 2), _dft_size(band_h // 2))
         self._window = cv2.createHanningWindow(self._small_size, cv2.CV_32F)
+        self._fine_box = _central_box(self._band, _FINE_ROWS, _FINE_COLS)
+        self._ref_fine = np.zeros((1, 1), dtype=np.float32)
 
     # -- controller interface -------------------------------------------------
 
@@ -345,6 +378,7 @@ class Detector:
             self._warmup.clear()
         shift = self._measure_shift(frame)
         big_shift = math.hypot(*shift) > s.max_shift_px
+        self._unswayed = 0 if math.hypot(*shift) >= s.steady_px else self._unswayed + 1
         if not big_shift:
             self._anchor(shift)
         work = frame
@@ -370,13 +404,18 @@ class Detector:
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
         differs = occupied.copy()
-        occupied &= ~self._light_only(work, occupied, stats.motion_count == 0)
-        occupied &= _has_neighbour(occupied)
+        body = occupied & ~self._light_only(work, occupied, stats.motion_count == 0)
+        edge_body = self._edge_bodies(work)
+        # Lone cells are rain or speckle.
+        occupied = body & _has_neighbour(body)
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnose(stats, occupied, big_shift, t_ms)
         for name in self.zone_names:
-            self._debounce(name, occupied, moving, differs, t_ms)
+            self._debounce(
+                name, self._zone_count(name, body, edge_body[name]), moving, differs, t_ms
+            )
         self._prev_occupied = occupied
+        self._prev_differs = differs
         outside = self._state[_OUTSIDE]
         if (moving & self._outside).any():
             outside.last_motion = t_ms
@@ -419,7 +458,10 @@ class Detector:
             gain_q8=self._gain_q8,
             offset=self._offset,
             ref_threshold=s.ref_threshold,
-            motion_threshold=s.motion_threshold,
+            # Darker exposure shrinks every change between frames with it.
+            motion_threshold=max(
+                s.motion_floor, round(s.motion_threshold * min(1.0, self._gain_q8 / GAIN_ONE))
+            ),
         )
 
     def _warmup_median(self) -> Frame:
@@ -462,9 +504,48 @@ class Detector:
         if response < 0.05:
             return (0.0, 0.0)
         r0, r1, c0, c1 = self._band
-        fx = (c1 - c0) / self._small_size[0]
-        fy = (r1 - r0) / self._small_size[1]
-        return (round(float(dx) * fx, 2), round(float(dy) * fy, 2))
+        dx *= (c1 - c0) / self._small_size[0]
+        dy *= (r1 - r0) / self._small_size[1]
+        if self._unswayed < self.settings.steady_frames or math.hypot(dx, dy) >= 0.5 * (
+            self.settings.steady_px
+        ):
+            dx, dy = self._refine_shift(frame, dx, dy)
+        return (round(float(dx), 2), round(float(dy), 2))
+
+    def _refine_shift(self, frame: Frame, dx: float, dy: float) -> tuple[float, float]:
+        """The sway to a twentieth of a pixel, from the coarse one (a swaying camera only).
+
+        Phase correlation on the half-size copy is off by up to a pixel, which
+        leaves every marking's edge in the difference. Gradient descent on the
+        correlation (ECC) over a full-size crop of the band, started from the
+        coarse shift and leaving out the cells that differed from the reference
+        last frame (a vehicle crossing the band), lands within a few hundredths.
+        A result more than a pixel from the start is a wrong turn, not a refinement.
+        """
+        r0, r1, c0, c1 = self._fine_box
+        c = self.settings.cell
+        static = ~np.repeat(np.repeat(self._prev_differs, c, axis=0), c, axis=1)
+        mask = static[r0:r1, c0:c1].astype(np.uint8)
+        if int(mask.sum()) * 3 < mask.size:
+            mask = np.ones_like(mask)
+        warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
+        try:
+            _, fitted = cv2.findTransformECC(
+                self._ref_fine,
+                frame[r0:r1, c0:c1].astype(np.float32),
+                warp,
+                cv2.MOTION_TRANSLATION,
+                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-3),
+                mask,
+                1,
+            )
+        except cv2.error:
+            # No convergence (a blank or blinded picture): keep the coarse shift.
+            return dx, dy
+        fine = (float(fitted[0, 2]), float(fitted[1, 2]))
+        if math.hypot(fine[0] - dx, fine[1] - dy) > 1.0:
+            return dx, dy
+        return fine
 
     def _anchor(self, shift: tuple[float, float]) -> None:
         """Keep the zones where the mast rests, seen in the reference's coordinates.
@@ -491,11 +572,12 @@ class Detector:
         dx, dy = offset
         moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones]
         try:
-            masks = cell_masks(moved, self.height, self.width, self.settings.cell)
+            grid = zone_grid(moved, self.height, self.width, self.settings.cell)
         except ZoneError:
             # A zone at the frame's edge would leave the picture: keep it where it is.
             return
-        self._masks = masks
+        self._grid = grid
+        self._masks = grid.masks
         any_zone = np.zeros_like(next(iter(self._masks.values())))
         for mask in self._masks.values():
             any_zone |= mask
@@ -535,37 +617,45 @@ class Detector:
     ) -> npt.NDArray[np.bool_]:
         """Occupied cells whose pixels still follow the reference texture: light, not a body.
 
-        Around each candidate cell (with a margin), a plane is removed from the
-        frame and from the reference; what is left of the frame must correlate
-        with what is left of the reference. A shadow or a headlight beam keeps
-        the road's texture under a smooth change of light; a body hides it.
         A cell none of whose pixels moved keeps last frame's verdict.
         """
-        s = self.settings
-        c = s.cell
+        c = self.settings.cell
         reuse = occupied & still & self._verdict_valid
         out = self._verdict & reuse
         # Only zone cells decide anything; the rest need no second look.
         test = occupied & ~self._outside & ~reuse
         self._verdict_valid = reuse | test
         idx_r, idx_c = np.nonzero(test)
-        if idx_r.size == 0:
-            self._verdict = out.copy()
-            return out
-        assert self._reference is not None
-        m = self._margin
-        padded_f = self._pad_into(self._padded_frame, frame)
-        win = c + 2 * m
+        if idx_r.size:
+            padded_f = self._pad_into(self._padded_frame, frame)
+            light = self._light_windows(padded_f, idx_r * c, idx_c * c)
+            out[idx_r[light], idx_c[light]] = True
+        self._verdict = out.copy()
+        return out
+
+    def _light_windows(
+        self, padded_f: Frame, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.bool_]:
+        """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?
+
+        Around each window (with a margin), a plane is removed from the frame
+        and from the reference; what is left of the frame must correlate with
+        what is left of the reference. A shadow or a headlight beam keeps the
+        road's texture under a smooth change of light; a body hides it.
+        """
+        s = self.settings
+        win = s.cell + 2 * self._margin
         fw = np.lib.stride_tricks.sliding_window_view(padded_f, (win, win))
-        rw = self._ref_windows
-        ys, xs = idx_r * c, idx_c * c
-        fb = fw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
-        rb = rw[ys, xs].reshape(idx_r.size, -1).astype(np.float32)
+        fb = fw[ys, xs].reshape(ys.size, -1).astype(np.float32)
+        rb = self._ref_windows[ys, xs].reshape(ys.size, -1).astype(np.float32)
         # Leave out the pixels that changed most: a thin line that came or went
         # (the boom, a cable) must not hide a change of light around it. The
         # planes are then fitted again on the pixels kept.
         misfit = np.abs((fb - fb @ self._plane_t) - (rb - rb @ self._plane_t))
-        keep = misfit <= np.quantile(misfit, 1.0 - s.light_trim, axis=1, keepdims=True)
+        worst = misfit > np.quantile(misfit, 1.0 - s.light_trim, axis=1, keepdims=True)
+        if self._unswayed >= s.steady_frames:
+            worst &= ~_thick(misfit.reshape(-1, win, win), s.thin_px + 1).reshape(misfit.shape)
+        keep = ~worst
         weights = keep.astype(np.float32)
         fk = fb - self._plane_fit(fb, weights)
         rk = rb - self._plane_fit(rb, weights)
@@ -576,10 +666,18 @@ class Detector:
         corr = cov / np.sqrt(np.maximum(var_r * var_f, 1e-6))
         slope = cov / np.maximum(var_r, 1e-6)
         textured = var_r >= s.texture_min * s.texture_min
-        light = textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0)
-        out[idx_r[light], idx_c[light]] = True
-        self._verdict = out.copy()
-        return out
+        # Light adds to the road or scales it: it cannot raise the texture's
+        # contrast by more than it raises the brightness. A bright body over a
+        # bright marking can follow the marking's texture, but not that rule.
+        gain = self._gain_q8 / GAIN_ONE
+        mean_f = (fb * keep).sum(axis=1) / n
+        mean_r = (rb * keep).sum(axis=1) / n * gain + self._offset
+        brighter = mean_f / np.maximum(mean_r, 1.0)
+        plausible = slope / gain <= s.light_contrast * np.maximum(brighter, 1e-3)
+        light: npt.NDArray[np.bool_] = (
+            textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0) & plausible
+        )
+        return light
 
     def _pad_into(self, buffer: Frame, image: Frame) -> Frame:
         """Copy image into buffer with its edge pixels repeated into the margin (no allocation)."""
@@ -604,10 +702,61 @@ class Detector:
         fitted: npt.NDArray[np.float32] = (beta @ design.T).astype(np.float32)
         return fitted
 
+    def _zone_count(
+        self, name: str, body: npt.NDArray[np.bool_], edge_body: npt.NDArray[np.bool_]
+    ) -> int:
+        """The largest group of touching body cells in a zone (its parts of edge cells too).
+
+        A vehicle is one body; specks of misregistered texture scattered along
+        a zone's edges are many small ones, however many they add up to.
+        """
+        r0, r1, c0, c1 = self._grid.boxes[name]
+        cells = (body[r0:r1, c0:c1] & self._grid.interior[name][r0:r1, c0:c1]).astype(np.uint8)
+        edge = self._grid.edges[name]
+        cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = 1
+        if not cells.any():
+            return 0
+        n, _, groups, _ = cv2.connectedComponentsWithStats(cells, connectivity=4)
+        return int(groups[1:n, cv2.CC_STAT_AREA].max())
+
+    def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
+        """Per zone, its part-covered cells where a body covers the zone's own pixels.
+
+        The kernel's test on the zone's pixels of the cell only, so a vehicle
+        is in a zone from its first two pixel columns there, and not while it
+        only covers the part of a shared cell that belongs next door. The
+        light-only test then looks at a cell-sized window moved onto the
+        zone's side of the edge: a headlight beam ahead of a vehicle is light
+        there even while the vehicle fills the rest of the cell.
+        """
+        assert self._reference is not None
+        s = self.settings
+        f_flat = frame.ravel()
+        r_flat = self._reference.ravel()
+        out: dict[str, npt.NDArray[np.bool_]] = {}
+        padded: Frame | None = None
+        for name, edge in self._grid.edges.items():
+            f = f_flat[edge.pixels].astype(np.int32)
+            r = ((r_flat[edge.pixels].astype(np.int32) * self._gain_q8 + 128) >> 8) + self._offset
+            hits = (np.abs(f - r) > s.ref_threshold).astype(np.float64)
+            counts = np.bincount(edge.owner, weights=hits, minlength=edge.rows.size)
+            hit = counts >= np.maximum(2.0, s.edge_fraction * edge.inside)
+            if hit.any():
+                if padded is None:
+                    padded = self._pad_into(self._padded_frame, frame)
+                limit_y = padded.shape[0] - s.cell - 2 * self._margin
+                limit_x = padded.shape[1] - s.cell - 2 * self._margin
+                k = np.nonzero(hit)[0]
+                ys = np.clip(edge.rows[k] * s.cell + edge.toward[k, 0], 0, limit_y)
+                xs = np.clip(edge.cols[k] * s.cell + edge.toward[k, 1], 0, limit_x)
+                hit[k[self._light_windows(padded, ys, xs)]] = False
+            out[name] = hit
+        return out
+
     def _debounce(
         self,
         name: str,
-        occupied: npt.NDArray[np.bool_],
+        count: int,
         moving: npt.NDArray[np.bool_],
         differs: npt.NDArray[np.bool_],
         t_ms: int,
@@ -615,11 +764,10 @@ class Detector:
         s = self.settings
         state = self._state[name]
         mask = self._masks[name]
-        count = int((occupied & mask).sum())
         before = state.count
         state.count = count
         state.raw = count >= s.zone_cells
-        if (moving & mask).any():
+        if (moving & self._grid.touched[name]).any():
             state.last_motion = t_ms
         if state.raw or state.on:
             state.empty_since = None
@@ -778,6 +926,8 @@ class Detector:
         sq = _cell_sum(ref * ref, c) / self._area
         self._ref_std = np.sqrt(np.maximum(sq - self._ref_means**2, 0.0))
         self._ref_small = self._small(self._reference)
+        r0, r1, c0, c1 = self._fine_box
+        self._ref_fine = self._reference[r0:r1, c0:c1].astype(np.float32)
         self._verdict_valid = np.zeros_like(self._verdict_valid)
         m = self._margin
         padded = self._pad_into(self._padded_ref, self._reference)
@@ -793,6 +943,41 @@ def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     out[:, 1:] |= cells[:, :-1]
     out[:, :-1] |= cells[:, 1:]
     return out
+
+
+def _thick(misfit: npt.NDArray[np.float32], across: int) -> npt.NDArray[np.bool_]:
+    """Pixels of (k, n, n) windows whose misfit is part of a structure ``across`` pixels wide.
+
+    A grey opening (erode, then dilate) with an ``across`` square keeps at least
+    half of such a pixel's misfit and wipes out narrower lines.
+    """
+    k, n, _ = misfit.shape
+    m = n - across + 1
+    eroded = np.full((k, m, m), np.inf, dtype=misfit.dtype)
+    for dy in range(across):
+        for dx in range(across):
+            np.minimum(eroded, misfit[:, dy : dy + m, dx : dx + m], out=eroded)
+    opened = np.zeros_like(misfit)
+    for dy in range(across):
+        for dx in range(across):
+            view = opened[:, dy : dy + m, dx : dx + m]
+            np.maximum(view, eroded, out=view)
+    thick: npt.NDArray[np.bool_] = opened * 2.0 >= misfit
+    return thick
+
+
+_FINE_ROWS = 160
+_FINE_COLS = 640
+
+
+def _central_box(
+    band: tuple[int, int, int, int], rows: int, cols: int
+) -> tuple[int, int, int, int]:
+    """The middle of band, at most rows x cols (bounds the fine registration's cost)."""
+    r0, r1, c0, c1 = band
+    h, w = min(rows, r1 - r0), min(cols, c1 - c0)
+    top, left = r0 + (r1 - r0 - h) // 2, c0 + (c1 - c0 - w) // 2
+    return (top, top + h, left, left + w)
 
 
 def _dft_size(n: int) -> int:

@@ -1,32 +1,39 @@
 """Camera zones: named polygons in frame pixels, and their cells on the kernel's grid.
 
 The detector works on cells, not pixels, so a zone is turned once into the set
-of cells it covers. A cell belongs to a zone when at least half of its pixels
-lie inside the polygon; zones may overlap. Zones come from a TOML file
+of cells it covers. A pixel is inside a zone when its centre is inside the
+polygon, so zones that share an edge share no pixel. A cell belongs to a zone
+when at least half of its pixels are inside; zones may overlap. Where a zone's
+edge cuts a cell, the detector also looks at the zone's own pixels of that
+cell (``ZoneGrid.edges``): a bumper two pixels into a zone is in it. Zones come from a TOML file
 (``[[zone]]`` tables with ``name`` and ``polygon = [[x, y], ...]``) or from the
 lane config's ``[camera]`` section, and every error names the file and the key.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from controller.vision.kernel import grid_shape
 
 __all__ = [
+    "EdgeCells",
     "Zone",
     "ZoneError",
+    "ZoneGrid",
     "cell_masks",
     "dump_zones",
     "load_zones",
     "parse_zones",
+    "pixel_mask",
+    "zone_grid",
 ]
 
 Point = tuple[float, float]
@@ -119,23 +126,82 @@ def dump_zones(zones: Iterable[Zone]) -> str:
     return "\n".join(parts)
 
 
-def cell_masks(
-    zones: Sequence[Zone], height: int, width: int, cell: int
-) -> dict[str, npt.NDArray[np.bool_]]:
-    """Per zone, a (rows, cols) boolean map of the grid cells it covers.
+def pixel_mask(zone: Zone, height: int, width: int) -> npt.NDArray[np.bool_]:
+    """The pixels whose centres lie inside the zone's polygon (even-odd rule).
 
-    A cell is in the zone when at least half of its in-frame pixels are inside
-    the polygon. A zone that covers no whole half-cell is an error: the
-    detector could never see anything in it.
+    The crossing test is half-open, so a pixel centre on an edge that two
+    zones share belongs to exactly one of them.
+    """
+    mask = np.zeros((height, width), dtype=bool)
+    poly = np.asarray(zone.polygon, dtype=np.float64)
+    x0 = max(0, math.floor(float(poly[:, 0].min())))
+    x1 = min(width, math.ceil(float(poly[:, 0].max())))
+    y0 = max(0, math.floor(float(poly[:, 1].min())))
+    y1 = min(height, math.ceil(float(poly[:, 1].max())))
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    px = np.arange(x0, x1, dtype=np.float64)[None, :] + 0.5
+    py = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
+    inside = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    for (ax, ay), (bx, by) in zip(poly, np.roll(poly, -1, axis=0), strict=True):
+        if ay == by:
+            continue
+        spans = (ay > py) != (by > py)
+        cross_x = ax + (py - ay) * (bx - ax) / (by - ay)
+        inside ^= spans & (px < cross_x)
+    mask[y0:y1, x0:x1] = inside
+    return mask
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeCells:
+    """The cells a zone covers only in part, and the zone's pixels in each."""
+
+    rows: npt.NDArray[np.intp]
+    cols: npt.NDArray[np.intp]
+    pixels: npt.NDArray[np.intp]
+    """Flat frame indices of the zone's pixels in these cells."""
+    owner: npt.NDArray[np.intp]
+    """For each of ``pixels``, the index of its cell in ``rows``/``cols``."""
+    inside: npt.NDArray[np.int64]
+    """The zone's pixel count in each cell."""
+    toward: npt.NDArray[np.intp]
+    """Per cell, the (rows, cols) shift that lays a cell-sized window on the zone's side."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneGrid:
+    """A set of zones on the kernel's cell grid."""
+
+    masks: dict[str, npt.NDArray[np.bool_]]
+    """Per zone, the cells at least half inside it."""
+    interior: dict[str, npt.NDArray[np.bool_]]
+    """Per zone, the cells wholly inside it."""
+    touched: dict[str, npt.NDArray[np.bool_]]
+    """Per zone, the cells with any of its pixels."""
+    edges: dict[str, EdgeCells]
+    """Per zone, the cells it covers in part."""
+    boxes: dict[str, tuple[int, int, int, int]]
+    """Per zone, the rows and columns of cells it touches: (row0, row1, col0, col1)."""
+
+
+def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> ZoneGrid:
+    """Zones turned into cells; a zone that covers no half-cell is an error.
+
+    Such a zone could never be seen.
     """
     rows, cols = grid_shape(height, width, cell)
     ones = np.ones((height, width), dtype=np.float32)
     area = _cell_sums(ones, rows, cols, cell)
     masks: dict[str, npt.NDArray[np.bool_]] = {}
+    interior: dict[str, npt.NDArray[np.bool_]] = {}
+    touched: dict[str, npt.NDArray[np.bool_]] = {}
+    edges: dict[str, EdgeCells] = {}
+    boxes: dict[str, tuple[int, int, int, int]] = {}
+    cell_of_row = np.arange(height) // cell
+    cell_of_col = np.arange(width) // cell
     for zone in zones:
-        pixels = np.zeros((height, width), dtype=np.uint8)
-        pts = np.round(np.asarray(zone.polygon, dtype=np.float64)).astype(np.int32)
-        cv2.fillPoly(pixels, [pts], 1)
+        pixels = pixel_mask(zone, height, width)
         inside = _cell_sums(pixels.astype(np.float32), rows, cols, cell)
         mask = inside * 2 >= area
         if not mask.any():
@@ -143,7 +209,46 @@ def cell_masks(
                 f"zone {zone.name!r}: covers no cell of size {cell} in a {width}x{height} frame"
             )
         masks[zone.name] = mask
-    return masks
+        interior[zone.name] = inside >= area
+        touched[zone.name] = inside > 0
+        tr, tc = np.nonzero(inside > 0)
+        boxes[zone.name] = (int(tr.min()), int(tr.max()) + 1, int(tc.min()), int(tc.max()) + 1)
+        part = (inside > 0) & (inside < area)
+        part_r, part_c = np.nonzero(part)
+        index = np.full((rows, cols), -1, dtype=np.intp)
+        index[part_r, part_c] = np.arange(part_r.size)
+        pr, pc = np.nonzero(pixels)
+        owner = index[cell_of_row[pr], cell_of_col[pc]]
+        keep = owner >= 0
+        # The centroid of the zone's pixels in a cell, against the cell's centre:
+        # twice that moves a cell-sized window onto the zone's side.
+        weight = np.maximum(inside[part_r, part_c], 1.0)
+        mean_r = np.bincount(owner[keep], weights=pr[keep], minlength=part_r.size) / weight
+        mean_c = np.bincount(owner[keep], weights=pc[keep], minlength=part_r.size) / weight
+        centre = (cell - 1) / 2.0
+        toward = np.stack(
+            [
+                np.rint(2.0 * (mean_r - (part_r * cell + centre))),
+                np.rint(2.0 * (mean_c - (part_c * cell + centre))),
+            ],
+            axis=1,
+        ).astype(np.intp)
+        edges[zone.name] = EdgeCells(
+            rows=part_r.astype(np.intp),
+            cols=part_c.astype(np.intp),
+            pixels=(pr[keep] * width + pc[keep]).astype(np.intp),
+            owner=owner[keep],
+            inside=inside[part_r, part_c].astype(np.int64),
+            toward=toward,
+        )
+    return ZoneGrid(masks=masks, interior=interior, touched=touched, edges=edges, boxes=boxes)
+
+
+def cell_masks(
+    zones: Sequence[Zone], height: int, width: int, cell: int
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per zone, a (rows, cols) boolean map of the cells at least half inside it."""
+    return zone_grid(zones, height, width, cell).masks
 
 
 def _cell_sums(

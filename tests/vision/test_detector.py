@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -173,7 +174,8 @@ def test_small_sway_is_compensated() -> None:
 
 def test_zones_follow_a_camera_that_settled_elsewhere() -> None:
     """After warm-up the picture sits 3 px further right for good: once enough sway has
-    been measured the zones are laid 3 px further right in the reference's terms."""
+    been measured the zones are laid 3 px further right in the reference's terms (to
+    within ``anchor_px``: the zones move again only when the mean sway moves that far)."""
     cam = _camera()
     det = _detector(cam, anchor_frames=20)
     _feed(det, cam, [], 0, 400)
@@ -182,7 +184,7 @@ def test_zones_follow_a_camera_that_settled_elsewhere() -> None:
         d = det.process(moved, t)
         assert not any(on for _, on in d.occupied)
     dx, dy = det._zone_offset
-    assert dx == pytest.approx(-3.0, abs=0.3) and abs(dy) < 0.3
+    assert dx == pytest.approx(-3.0, abs=det.settings.anchor_px + 0.05) and abs(dy) < 0.3
 
 
 def test_a_zone_that_would_leave_the_picture_stays_where_it_is() -> None:
@@ -243,3 +245,91 @@ def test_not_ready_until_the_first_reference_exists() -> None:
     first = [det.process(cam.render([], 0, t), t) for t in (0, 67, 134)]
     assert [d.ready for d in first] == [False, False, True]
     assert not first[0].healthy and first[2].healthy
+
+
+def _road(height: int = 120, width: int = 160, seed: int = 5) -> npt.NDArray[np.uint8]:
+    """Textured asphalt: the light-only test needs texture to compare."""
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal(104.0, 9.0, (height, width)), 0, 255).astype(np.uint8)
+
+
+def _split_lane(edge_x: float) -> list[Zone]:
+    return [
+        Zone("a", ((0.0, 40.0), (edge_x, 40.0), (edge_x, 80.0), (0.0, 80.0))),
+        Zone("b", ((edge_x, 40.0), (160.0, 40.0), (160.0, 80.0), (edge_x, 80.0))),
+    ]
+
+
+def _warmed(zones: list[Zone], road: npt.NDArray[np.uint8], **settings: object) -> Detector:
+    det = Detector(zones, road.shape[0], road.shape[1], DetectorSettings(**settings))  # type: ignore[arg-type]
+    for k in range(8):
+        det.process(road, k * FRAME_MS)
+    return det
+
+
+def test_a_body_two_pixels_into_a_zone_is_in_it() -> None:
+    """The zones meet inside a cell (x = 62.6, cell 60-63; b's pixel there is 63): a body
+    whose front covers b's first two pixels (63, 64) is in b, though neither cell it
+    reaches is a third covered; one that stops at pixel 62 is only in a."""
+    road = _road()
+    det = _warmed(_split_lane(62.6), road)
+    short = road.copy()
+    short[44:76, 30:63] = 220
+    d = det.process(short, 600)
+    assert d.zone("a") and not d.zone("b")
+    det = _warmed(_split_lane(62.6), road)
+    into = road.copy()
+    into[44:76, 30:65] = 220
+    d = det.process(into, 600)
+    assert d.zone("a") and d.zone("b")
+
+
+def test_a_bright_body_over_a_bright_marking_is_not_light() -> None:
+    """A car's rear, four pixels left in zone a over the painted line at its end, follows
+    the line's texture closely enough to pass for light; light cannot raise the texture's
+    contrast more than the brightness, a bright body over a line does. Without that rule
+    (``light_contrast`` out of reach) zone a goes empty with the rear still in it."""
+    road = _road()
+    road[:, 62:64] = 175
+    rear = road.copy()
+    rear[44:76, 60:140] = 215
+    rear[44:76, 60] = 118
+    rear[44:76, 64:68] = 40
+    for contrast, seen in ((1.35, True), (100.0, False)):
+        det = _warmed(_split_lane(64.0), road, light_contrast=contrast)
+        det.process(rear, 600)
+        assert det.process(rear, 600 + FRAME_MS).zone("a") is seen, contrast
+
+
+@pytest.mark.parametrize("shift", [(1.37, -0.84), (-2.2, 0.45), (0.3, 0.2)])
+def test_sway_is_measured_to_a_tenth_of_a_pixel(shift: tuple[float, float]) -> None:
+    """Sub-pixel sway comes out within 0.1 px: off by more, every marking's edge
+    is left in the difference and crawls into the zones."""
+    cam = LaneCamera(CameraSpec(), Condition.DAY, seed=2)
+    det = Detector(cam.zones(), 360, 640, DetectorSettings())
+    for k in range(6):
+        det.process(cam.render([], 0, k * FRAME_MS), k * FRAME_MS)
+    frame = cam.render([], 0, 6 * FRAME_MS)
+    matrix = np.array([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]])
+    moved = cv2.warpAffine(
+        frame, matrix, (640, 360), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    d = det.process(np.asarray(moved, dtype=np.uint8), 6 * FRAME_MS)
+    assert d.shift_px[0] == pytest.approx(shift[0], abs=0.1)
+    assert d.shift_px[1] == pytest.approx(shift[1], abs=0.1)
+    assert not any(on for _, on in d.occupied)
+
+
+def test_specks_along_a_zone_edge_do_not_add_up_to_a_vehicle() -> None:
+    """Pairs of differing cells scattered over a zone (misregistered specks of texture)
+    are not a body however many there are; five touching cells are."""
+    road = _road()
+    det = _warmed(_split_lane(64.0), road)
+    specks = road.copy()
+    for row, col in ((44, 72), (56, 96), (68, 120), (44, 140)):
+        specks[row : row + 4, col : col + 8] = 230
+    d = det.process(specks, 600)
+    assert not d.zone("b")
+    body = road.copy()
+    body[44:64, 100:104] = 230
+    assert det.process(body, 600 + FRAME_MS).zone("b")

@@ -1,11 +1,13 @@
 """The presence quality suite: rendered scenarios scored against geometric truth.
 
 Each scenario is a minute of scripted traffic (cars and a truck that queue,
-stop, wait and leave) under one condition. Per-frame F1 is reported strict and
-with a one-frame guard around each truth change, where a body overlaps a zone
-by less than a pixel and no camera can tell; the targets are on the guarded
-score, the strict one has a floor. Zero vehicles may be missed in any zone and
-each vehicle is one episode.
+stop, wait and leave) under one condition. The truth is the geometry sampled
+at pixel centres: a vehicle is in a zone from the frame its body covers the
+centre of one of the zone's pixels. Per-frame F1 is held to 0.99 with a
+one-frame guard around each truth change and to 0.98 strict: what the strict
+score still loses is a body's outermost pixel column, its outline, which for
+half the paints is as grey as the road. Zero vehicles may be missed in any
+zone and each vehicle is one episode.
 """
 
 from __future__ import annotations
@@ -51,23 +53,15 @@ def _missed(predicted: list[bool], truth: list[bool]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in episodes(truth) if not any(c <= b and a <= d for c, d in found)]
 
 
-def _check(
-    condition: Condition,
-    guarded_min: float,
-    strict_min: float,
-    controller: bool = False,
-    zone_min: dict[str, tuple[float, float]] | None = None,
-) -> None:
-    """``zone_min``: (guarded, strict) floors for the zones that are held to other ones."""
+def _check(condition: Condition, controller: bool = False) -> None:
     predicted, truth, faults = _run(condition, controller=controller)
     assert faults == set()
     for name in ZONE_NAMES:
         assert any(truth[name]), f"{name}: the scenario never occupies this zone"
         guarded = score(predicted[name], truth[name], guard=1)
         strict = score(predicted[name], truth[name])
-        g_min, s_min = (zone_min or {}).get(name, (guarded_min, strict_min))
-        assert guarded.f1 >= g_min, (name, guarded)
-        assert strict.f1 >= s_min, (name, strict)
+        assert guarded.f1 >= 0.99, (name, guarded)
+        assert strict.f1 >= 0.98, (name, strict)
         assert _missed(predicted[name], truth[name]) == [], name
         assert len(episodes(predicted[name])) == len(episodes(truth[name])), name
 
@@ -80,36 +74,25 @@ def _check(
 )
 def test_scenario_presence_quality(condition: Condition) -> None:
     """Every zone reaches guarded F1 >= 0.99 (strict >= 0.98), one episode per vehicle, no fault."""
-    _check(condition, guarded_min=0.99, strict_min=0.98)
+    _check(condition)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("condition", [Condition.DAY, Condition.NIGHT], ids=lambda c: c.value)
 def test_controller_mode_presence_quality(condition: Condition) -> None:
     """With the controller saying which zones are empty, beams and shadows are not taken in."""
-    _check(condition, guarded_min=0.99, strict_min=0.98, controller=True)
+    _check(condition, controller=True)
 
 
 @pytest.mark.slow
 def test_shaking_mast_presence_quality() -> None:
-    """With +-2.5 px sway every vehicle is seen once per zone, at guarded F1 >= 0.99.
+    """With +-2.5 px sway every frame, every zone is held to the same targets.
 
-    The reference is taken wherever the mast was during warm-up; the zones
-    are laid where the mast rests (the mean sway), or a zone edge sits two
-    pixels off and a crawling vehicle is seen two frames late. The barrier
-    zone is held to 0.97: a car creeps off the stop line into it at under a
-    pixel a frame, and in the resampled frames the cells at its front, next
-    to the stop-line marking, pass the light-only test (after the plane is
-    taken out, the car's front edge and the marking's edge leave the same
-    residual), so each arrival is seen two or three frames late. Fed the true
-    sway it scores the same, so registration is not what is left.
+    The sway is measured to a few hundredths of a pixel (the coarse shift
+    refined by ECC); the zones are laid where the mast rests, since the
+    reference was taken wherever the mast was during warm-up.
     """
-    _check(
-        Condition.SHAKE,
-        guarded_min=0.99,
-        strict_min=0.98,
-        zone_min={"barrier": (0.97, 0.95)},
-    )
+    _check(Condition.SHAKE)
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,24 @@ def test_bad_spec_is_rejected() -> None:
         CameraSpec(width=10, height=10)
     with pytest.raises(ValueError, match="fps"):
         CameraSpec(fps=0.0)
+
+
+def test_camera_truth_samples_the_geometry_at_pixel_centres() -> None:
+    """A body in a zone by less than reaches the centre of its first pixel is not in it
+    for the camera (the renderer draws none of it there); from that centre on it is."""
+    spec, g = CameraSpec(), LaneGeometry()
+    camera = LaneCamera(spec)
+    edge = spec.col(g.zone_barrier.start)
+    first_centre = math.ceil(edge - 0.5) + 0.5
+    short = (first_centre - edge - 0.05) / spec.px_per_m
+    reach = (first_centre - edge + 0.05) / spec.px_per_m
+    before = Vehicle(id=4, length_m=4.0, front_x_m=g.zone_barrier.start + short)
+    after = Vehicle(id=5, length_m=4.0, front_x_m=g.zone_barrier.start + reach)
+    assert zone_truth([before], g)["barrier"]
+    assert not camera.truth([before])["barrier"]
+    assert camera.truth([after])["barrier"]
+    # What the truth says is what the picture shows: the body's pixels reach the zone.
+    empty = camera.render([], 0, 0).astype(int)
+    col = int(first_centre)
+    assert np.abs(camera.render([before], 0, 0).astype(int)[:, col] - empty[:, col]).max() == 0
+    assert np.abs(camera.render([after], 0, 0).astype(int)[:, col] - empty[:, col]).max() > 0

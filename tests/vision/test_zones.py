@@ -7,7 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.vision.zones import Zone, ZoneError, cell_masks, dump_zones, load_zones, parse_zones
+from controller.vision.zones import (
+    Zone,
+    ZoneError,
+    cell_masks,
+    dump_zones,
+    load_zones,
+    parse_zones,
+    pixel_mask,
+    zone_grid,
+)
 
 GOOD = """
 [[zone]]
@@ -92,3 +101,31 @@ def test_overlapping_zones_share_cells() -> None:
     )
     masks = cell_masks(zones, 4, 12, 4)
     assert np.array_equal(masks["a"] & masks["b"], np.array([[False, True, False]]))
+
+
+def test_pixels_are_inside_by_their_centres_and_shared_edges_split_cleanly() -> None:
+    """A pixel is in a zone when its centre is; two zones meeting at x = 5.3 share none."""
+    left = Zone("left", ((0.0, 0.0), (5.3, 0.0), (5.3, 4.0), (0.0, 4.0)))
+    right = Zone("right", ((5.3, 0.0), (12.0, 0.0), (12.0, 4.0), (5.3, 4.0)))
+    a, b = pixel_mask(left, 4, 12), pixel_mask(right, 4, 12)
+    assert a[0].tolist() == [True] * 5 + [False] * 7
+    assert b[0].tolist() == [False] * 5 + [True] * 7
+    assert not (a & b).any() and (a | b).all()
+    # On an integer edge, too: pixel 8 (centre 8.5) is right of x = 8.
+    edge = Zone("e", ((0.0, 0.0), (8.0, 0.0), (8.0, 4.0), (0.0, 4.0)))
+    assert pixel_mask(edge, 4, 12)[0].tolist() == [True] * 8 + [False] * 4
+
+
+def test_zone_grid_edge_cells_hold_the_zone_pixels_they_cut() -> None:
+    """Cells wholly inside are interior; a cell the edge cuts lists the zone's own pixels,
+    and its window shift points into the zone."""
+    zone = Zone("z", ((2.0, 0.0), (16.0, 0.0), (16.0, 4.0), (2.0, 4.0)))
+    grid = zone_grid([zone], height=4, width=16, cell=4)
+    assert grid.interior["z"].tolist() == [[False, True, True, True]]
+    assert grid.masks["z"].tolist() == [[True, True, True, True]]
+    edge = grid.edges["z"]
+    assert (edge.rows.tolist(), edge.cols.tolist()) == ([0], [0])
+    assert edge.inside.tolist() == [8]
+    assert sorted((edge.pixels % 16).tolist()) == [2, 2, 2, 2, 3, 3, 3, 3]
+    assert edge.toward.tolist() == [[0, 2]]
+    assert grid.boxes["z"] == (0, 1, 0, 4)
