@@ -103,7 +103,8 @@ def score(predicted: Sequence[bool], truth: Sequence[bool], guard: int = 0) -> Z
     """Per-frame precision, recall and F1 (1.0 where nothing was there and nothing was seen).
 
     ``guard`` > 0 leaves out the frames within that many frames of a change in
-    the truth (where a body overlaps a zone by less than a pixel); 0 is strict.
+    the truth (where a body covers only its outermost pixel column of a zone,
+    its outline, often as grey as the road); 0 is strict.
     """
     if len(predicted) != len(truth):
         raise ValueError(f"score: {len(predicted)} predictions for {len(truth)} truth frames")

@@ -411,9 +411,8 @@ class Detector:
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnose(stats, occupied, big_shift, t_ms)
         for name in self.zone_names:
-            self._debounce(
-                name, self._zone_count(name, body, edge_body[name]), moving, differs, t_ms
-            )
+            count = self._zone_count(name, body, differs, edge_body[name])
+            self._debounce(name, count, moving, differs, t_ms)
         self._prev_occupied = occupied
         self._prev_differs = differs
         outside = self._state[_OUTSIDE]
@@ -703,21 +702,29 @@ class Detector:
         return fitted
 
     def _zone_count(
-        self, name: str, body: npt.NDArray[np.bool_], edge_body: npt.NDArray[np.bool_]
+        self,
+        name: str,
+        body: npt.NDArray[np.bool_],
+        differs: npt.NDArray[np.bool_],
+        edge_body: npt.NDArray[np.bool_],
     ) -> int:
-        """The largest group of touching body cells in a zone (its parts of edge cells too).
+        """The body cells of a zone's largest group of touching ones (its parts of edge cells too).
 
         A vehicle is one body; specks of misregistered texture scattered along
-        a zone's edges are many small ones, however many they add up to.
+        a zone's edges are many small ones, however many they add up to. A cell
+        that differs but passed for light, with body cells on both sides of it,
+        joins them into one group without counting itself.
         """
         r0, r1, c0, c1 = self._grid.boxes[name]
-        cells = (body[r0:r1, c0:c1] & self._grid.interior[name][r0:r1, c0:c1]).astype(np.uint8)
+        cells = body[r0:r1, c0:c1] & self._grid.interior[name][r0:r1, c0:c1]
         edge = self._grid.edges[name]
-        cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = 1
+        cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = True
         if not cells.any():
             return 0
-        n, _, groups, _ = cv2.connectedComponentsWithStats(cells, connectivity=4)
-        return int(groups[1:n, cv2.CC_STAT_AREA].max())
+        bridges = differs[r0:r1, c0:c1] & self._grid.touched[name][r0:r1, c0:c1]
+        bridges &= _between(cells) & ~cells
+        _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
+        return int(np.bincount(groups[cells]).max())
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels.
@@ -933,6 +940,14 @@ class Detector:
         padded = self._pad_into(self._padded_ref, self._reference)
         win = c + 2 * m
         self._ref_windows = np.lib.stride_tricks.sliding_window_view(padded, (win, win))
+
+
+def _between(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells with set cells on both sides, above and below or left and right."""
+    out = np.zeros_like(cells)
+    out[1:-1, :] = cells[:-2, :] & cells[2:, :]
+    out[:, 1:-1] |= cells[:, :-2] & cells[:, 2:]
+    return out
 
 
 def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

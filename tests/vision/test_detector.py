@@ -333,3 +333,19 @@ def test_specks_along_a_zone_edge_do_not_add_up_to_a_vehicle() -> None:
     body = road.copy()
     body[44:64, 100:104] = 230
     assert det.process(body, 600 + FRAME_MS).zone("b")
+
+
+def test_a_cell_passed_for_light_inside_a_body_does_not_split_it() -> None:
+    """Three body cells, one that differs but passed for light, three more: one body of six.
+    Had the middle cell not differed at all, they are two bodies of three."""
+    road = _road()
+    det = _warmed(_split_lane(64.0), road)
+    rows, cols = det._masks["b"].shape
+    body = np.zeros((rows, cols), dtype=bool)
+    body[11:14, 20] = True
+    body[15:18, 20] = True
+    differs = body.copy()
+    differs[14, 20] = True
+    no_edges = np.zeros(det._grid.edges["b"].rows.size, dtype=bool)
+    assert det._zone_count("b", body, differs, no_edges) == 6
+    assert det._zone_count("b", body, body, no_edges) == 3
