@@ -103,6 +103,9 @@ class DetectorSettings:
     light_contrast: float = 1.35
     """Slack on the light-only rule that light raises a texture's contrast no more than its
     brightness (a shadow scales both, a headlight beam adds brightness only)."""
+    light_residual: float = 12.0
+    """Grey levels (rms) a light-only change may leave after the fit, on a steady camera
+    (resampling a swaying picture leaves more)."""
     light_trim: float = 0.2
     """Share of the worst-fitting pixels the light-only test leaves out. On a steady
     camera only those on a line under two pixels wide are left out (a boom, a cable, a
@@ -652,7 +655,8 @@ class Detector:
         # planes are then fitted again on the pixels kept.
         misfit = np.abs((fb - fb @ self._plane_t) - (rb - rb @ self._plane_t))
         worst = misfit > np.quantile(misfit, 1.0 - s.light_trim, axis=1, keepdims=True)
-        if self._unswayed >= s.steady_frames:
+        steady = self._unswayed >= s.steady_frames
+        if steady:
             worst &= ~_thick(misfit.reshape(-1, win, win), s.thin_px + 1).reshape(misfit.shape)
         keep = ~worst
         weights = keep.astype(np.float32)
@@ -676,6 +680,12 @@ class Detector:
         light: npt.NDArray[np.bool_] = (
             textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0) & plausible
         )
+        if steady:
+            # What a change of light leaves after the fit is noise; a body whose
+            # edge lines up with a marking follows it only roughly.
+            misfit_left = fk - slope[:, None] * rk
+            left = np.sqrt((misfit_left * misfit_left * keep).sum(axis=1) / n)
+            light &= left <= s.light_residual
         return light
 
     def _pad_into(self, buffer: Frame, image: Frame) -> Frame:

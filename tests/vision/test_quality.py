@@ -192,3 +192,21 @@ def test_long_inspections_through_the_live_path_keep_one_episode_per_vehicle(
         assert len(episodes(predicted[name])) == 3, (name, episodes(predicted[name]))
         assert _missed(predicted[name], truth[name]) == [], name
         assert score(predicted[name], truth[name], guard=1).f1 >= 0.99, name
+
+
+@pytest.mark.slow
+def test_a_rear_over_the_bay_entry_line_stays_in_the_approach_zone() -> None:
+    """Under light steps, two cars' rears leave the approach zone over the bay entry line
+    (the marking at the zone's end): three to four pixels of bright body lined up with a
+    bright line follow its texture well enough to pass for light, but leave more after
+    the fit than a change of light does. The zone holds them to the last frame."""
+    camera = LaneCamera(CameraSpec(), Condition.LIGHT_STEPS, seed=3)
+    lane = ScriptedLane(standard_arrivals())
+    detector = Detector(camera.zones(), 360, 640, DetectorSettings())
+    seen: dict[int, bool] = {}
+    for k, (t, frame, want) in enumerate(clip_frames(camera, lane, 51.5, FRAME_MS)):
+        det = detector.process(frame, t)
+        if k in (505, 762):
+            assert want["approach"], k
+            seen[k] = det.zone("approach")
+    assert seen == {505: True, 762: True}
