@@ -10,13 +10,15 @@ disagreement; standalone, the whole lane must have been quiet and empty for
 arrival and departure and feeds the freeze check.
 
 Per frame: the camera sway is measured and undone (phase correlation on a
-small copy), the fused kernel counts per cell the pixels that differ from the
-gain/offset-corrected reference and from the previous frame, the global
-gain/offset is fitted on cells believed empty (so exposure swings make no
-presence), cells whose difference is only a local change of light over the
-same texture (shadows, headlight beams) are discarded, and each zone's raw
-state is debounced in milliseconds. Diagnostics turn a frozen, blinded or
-shaken picture into a fault, never into "empty".
+small copy, refined by ECC while the camera sways), the fused kernel counts per
+cell the pixels that differ from the gain/offset-corrected reference and from
+the previous frame, the global gain/offset is fitted on cells believed empty
+(so exposure swings make no presence), cells whose difference is only a local
+change of light over the same texture (shadows, headlight beams) are
+discarded, the cells a zone's edge cuts are judged on the zone's own pixels,
+a zone is raw-occupied when its largest group of touching body cells is big
+enough, and that raw state is debounced in milliseconds. Diagnostics turn a
+frozen, blinded or shaken picture into a fault, never into "empty".
 """
 
 from __future__ import annotations
