@@ -409,8 +409,9 @@ class Detector:
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
         differs = occupied.copy()
-        body = occupied & ~self._light_only(work, occupied, stats.motion_count == 0)
-        edge_body = self._edge_bodies(work)
+        padded = self._pad_into(self._padded_frame, work)
+        body = occupied & ~self._light_only(padded, occupied, stats.motion_count == 0)
+        edge_body = self._edge_bodies(work, padded)
         # Lone cells are rain or speckle.
         occupied = body & _has_neighbour(body)
         moving = stats.motion_count >= s.motion_fraction * self._area
@@ -528,8 +529,11 @@ class Detector:
         """
         r0, r1, c0, c1 = self._fine_box
         c = self.settings.cell
-        static = ~np.repeat(np.repeat(self._prev_differs, c, axis=0), c, axis=1)
-        mask = static[r0:r1, c0:c1].astype(np.uint8)
+        # Last frame's differing cells over the box only, spread to pixels.
+        g0, g1, h0, h1 = r0 // c, -(-r1 // c), c0 // c, -(-c1 // c)
+        cells = self._prev_differs[g0:g1, h0:h1]
+        static = ~np.repeat(np.repeat(cells, c, axis=0), c, axis=1)
+        mask = static[r0 - g0 * c : r1 - g0 * c, c0 - h0 * c : c1 - h0 * c].astype(np.uint8)
         if int(mask.sum()) * 3 < mask.size:
             mask = np.ones_like(mask)
         warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
@@ -615,7 +619,7 @@ class Detector:
 
     def _light_only(
         self,
-        frame: Frame,
+        padded_f: Frame,
         occupied: npt.NDArray[np.bool_],
         still: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.bool_]:
@@ -631,7 +635,6 @@ class Detector:
         self._verdict_valid = reuse | test
         idx_r, idx_c = np.nonzero(test)
         if idx_r.size:
-            padded_f = self._pad_into(self._padded_frame, frame)
             light = self._light_windows(padded_f, idx_r * c, idx_c * c)
             out[idx_r[light], idx_c[light]] = True
         self._verdict = out.copy()
@@ -738,7 +741,7 @@ class Detector:
         _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
         return int(np.bincount(groups[cells]).max())
 
-    def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
+    def _edge_bodies(self, frame: Frame, padded: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels.
 
         The kernel's test on the zone's pixels of the cell only, so a vehicle
@@ -753,7 +756,8 @@ class Detector:
         f_flat = frame.ravel()
         r_flat = self._reference.ravel()
         out: dict[str, npt.NDArray[np.bool_]] = {}
-        padded: Frame | None = None
+        limit_y = padded.shape[0] - s.cell - 2 * self._margin
+        limit_x = padded.shape[1] - s.cell - 2 * self._margin
         for name, edge in self._grid.edges.items():
             f = f_flat[edge.pixels].astype(np.int32)
             r = ((r_flat[edge.pixels].astype(np.int32) * self._gain_q8 + 128) >> 8) + self._offset
@@ -761,10 +765,6 @@ class Detector:
             counts = np.bincount(edge.owner, weights=hits, minlength=edge.rows.size)
             hit = counts >= np.maximum(2.0, s.edge_fraction * edge.inside)
             if hit.any():
-                if padded is None:
-                    padded = self._pad_into(self._padded_frame, frame)
-                limit_y = padded.shape[0] - s.cell - 2 * self._margin
-                limit_x = padded.shape[1] - s.cell - 2 * self._margin
                 k = np.nonzero(hit)[0]
                 ys = np.clip(edge.rows[k] * s.cell + edge.toward[k, 0], 0, limit_y)
                 xs = np.clip(edge.cols[k] * s.cell + edge.toward[k, 1], 0, limit_x)
