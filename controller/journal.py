@@ -47,6 +47,7 @@ __all__ = [
     "VerifyResult",
     "export_csv",
     "read_events",
+    "read_events_after",
     "read_last_persisted",
     "read_passages",
     "read_run_stats",
@@ -168,10 +169,11 @@ class _Chains:
             row = conn.execute(f"SELECT hash FROM {table} ORDER BY id DESC LIMIT 1").fetchone()
             self.last[table] = row[0] if row else GENESIS
 
-    def insert(self, table: str, values: Sequence[object]) -> int:
+    def insert(self, table: str, values: Sequence[object], row_id: int | None = None) -> int:
         prev = self.last[table]
         cols = _COLUMNS[table]
-        row_id = self._next_id(table)
+        if row_id is None:
+            row_id = self.next_id(table)
         digest = _row_hash(prev, table, [row_id, *values])
         self.conn.execute(
             f"INSERT INTO {table} (id, {', '.join(cols)}, prev, hash) "
@@ -181,7 +183,7 @@ class _Chains:
         self.last[table] = digest
         return row_id
 
-    def _next_id(self, table: str) -> int:
+    def next_id(self, table: str) -> int:
         row = self.conn.execute(f"SELECT MAX(id) FROM {table}").fetchone()
         return int(row[0] or 0) + 1
 
@@ -217,6 +219,10 @@ class Journal:
         self.first_seq = int(row[0]) + 1 if row and row[0] is not None else 0
         self.run_id = self._chains.insert("runs", [_now_iso(), lane, config_json, self.first_seq])
         conn.commit()
+        # Event ids are handed out here, in the caller's thread, so whoever records an event
+        # (the scan loop, the console's audit) knows its journal id at once: the event
+        # stream's SSE ids and the MQTT store-and-forward cursor are these ids.
+        self._next_event_id = self._chains.next_id("events")
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._chunk = _Chunk()
         self._scans: list[list[object]] = []
@@ -259,9 +265,13 @@ class Journal:
         ):
             self._handoff()
 
-    def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> None:
+    def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> int:
+        """Queue one event; returns its journal id (unique and increasing, gap-free)."""
+        eid = self._next_event_id
+        self._next_event_id += 1
         self._handoff()
-        self._put(("event", seq, at_ms, kind, body, _now_iso()))
+        self._put(("event", eid, seq, at_ms, kind, body, _now_iso()))
+        return eid
 
     def record_snapshot(self, seq: int, at_ms: int, kind: str, state_json: str) -> None:
         """Core state *before* scan ``seq``; kind is 'start' (a run begins) or 'periodic'."""
@@ -343,8 +353,8 @@ class Journal:
             # The scans leading to an event go to disk before it.
             if self._chunk.rows:
                 self._flush_chunk()
-            _, seq, at_ms, ev_kind, body, wall = op
-            eid = chains.insert("events", [self.run_id, seq, at_ms, wall, ev_kind, body])
+            _, eid, seq, at_ms, ev_kind, body, wall = op
+            chains.insert("events", [self.run_id, seq, at_ms, wall, ev_kind, body], row_id=eid)
             if ev_kind in PASSAGE_KINDS:
                 chains.insert("passages", [self.run_id, seq, at_ms, wall, ev_kind, eid, body])
             self.rows_written += 1
@@ -448,6 +458,17 @@ def read_events(
     rows = _select(path, sql, params)
     rows.reverse()
     return rows
+
+
+def read_events_after(
+    path: str | Path, after_id: int, *, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Events with an id above ``after_id``, oldest first (stream resume, store and forward)."""
+    return _select(
+        path,
+        "SELECT id, run, seq, at_ms, wall, kind, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    )
 
 
 def read_passages(path: str | Path) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from controller.core.types import (
     LaneConfig,
     Outputs,
 )
+from controller.hub import Hub
 from controller.io.modbus import (
     BusError,
     Endpoint,
@@ -180,6 +181,8 @@ class Runtime:
         self.last_bus_error: str | None = None
         self.stopping = False
         self._snapshot_written = False
+        self.hub = Hub()
+        self._published_key: tuple[int, ...] = ()
         if config.lane.open_on_start:
             self._commands.append(Command(CommandKind.OPEN_LANE, "config"))
 
@@ -363,6 +366,7 @@ class Runtime:
         if self._io_ready and self._missed == 0:
             await self._write(result.outputs)
         self._journal_scan(inputs, now_ms, result)
+        self._publish_state(now_ms, bus_ok)
         if self.camera is not None and bus_ok:
             self.camera.note_empty(**known_empty_zones(inputs))
         self.scans += 1
@@ -408,11 +412,48 @@ class Runtime:
         self.journal.record_scan(self.seq, now_ms, encoded if changed else None, coils)
         if result.events:
             for event in result.events:
-                self.journal.record_event(
-                    self.seq, event.at_ms, event.kind, codec.encode_event(event)
+                body = codec.encode_event(event)
+                eid = self.journal.record_event(self.seq, event.at_ms, event.kind, body)
+                self.hub.publish_event(
+                    eid,
+                    {"kind": event.kind, "seq": self.seq, "at_ms": event.at_ms, "body": body},
                 )
                 self.log.info(event.kind, at_ms=event.at_ms, **dict(event.data))
             self._write_persisted()
+
+    def _publish_state(self, now_ms: int, bus_ok: bool) -> None:
+        """Hand the lane's view to the hub when something an operator sees has changed.
+
+        The key is a handful of ints, so an unchanged scan costs one tuple compare; the
+        boom's position counts in 5 % steps so a moving boom is not 200 messages a second.
+        """
+        bits = 0
+        for i, bit in enumerate(self._bits):
+            bits |= int(bit) << i
+        key = (
+            core.mode_phase_code(self.state),
+            bits,
+            self._regs[1] // 50,
+            core.vehicle_count(self.state),
+            int(bus_ok),
+            len(self.state.lane.faults),
+            hash(self.state.safety.prev),
+        )
+        if key == self._published_key:
+            return
+        self._published_key = key
+        self.hub.publish_state(
+            {
+                "lane": self.config.lane.name,
+                "now_ms": now_ms,
+                "seq": self.seq,
+                "core": core.status(self.state),
+                "inputs": dict(zip((d.name for d in DISCRETE_INPUTS), self._bits, strict=True)),
+                "barrier_position": self._regs[1],
+                "io_status": self._regs[0],
+                "bus_ok": bus_ok,
+            }
+        )
 
     def _write_persisted(self) -> None:
         text = core.persisted(self.state).to_json()

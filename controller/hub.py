@@ -1,0 +1,94 @@
+"""The runtime's one publish point: lane state and journal events for whoever listens.
+
+The scan loop publishes without ever waiting: each subscriber has a bounded queue,
+and a subscriber that falls behind loses its oldest messages and is marked
+``lagged``, so it can catch up from the journal (events carry their journal id)
+instead of slowing the lane. The console's event stream and the MQTT publisher
+are subscribers; neither lives in ``runtime.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["DEFAULT_QUEUE_SIZE", "Hub", "HubMessage", "Subscription"]
+
+DEFAULT_QUEUE_SIZE = 256
+
+MessageKind = Literal["state", "event"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubMessage:
+    """``state``: the lane's view after a change (``id`` None); ``event``: a journaled
+    event, ``id`` its journal id and ``data`` its kind, scan, time and body."""
+
+    kind: MessageKind
+    data: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class Subscription:
+    """One listener's bounded queue; ``dropped`` counts messages it lost by lagging."""
+
+    name: str
+    queue: asyncio.Queue[HubMessage]
+    dropped: int = 0
+    lagged: bool = False
+
+    async def get(self) -> HubMessage:
+        return await self.queue.get()
+
+    def get_nowait(self) -> HubMessage | None:
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+
+@dataclass(slots=True)
+class Hub:
+    """Fan-out of state and events to bounded per-subscriber queues (event-loop thread)."""
+
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    subscribers: list[Subscription] = field(default_factory=list)
+    last_state: dict[str, Any] | None = None
+    last_event_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"hub: queue_size must be >= 1, got {self.queue_size}")
+
+    @contextmanager
+    def subscribe(self, name: str) -> Iterator[Subscription]:
+        """A subscription for the ``with`` block; the last state is its first message."""
+        sub = Subscription(name, asyncio.Queue(self.queue_size))
+        if self.last_state is not None:
+            sub.queue.put_nowait(HubMessage("state", self.last_state))
+        self.subscribers.append(sub)
+        try:
+            yield sub
+        finally:
+            self.subscribers.remove(sub)
+
+    def publish_state(self, state: dict[str, Any]) -> None:
+        self.last_state = state
+        self._fan_out(HubMessage("state", state))
+
+    def publish_event(self, event_id: int, data: dict[str, Any]) -> None:
+        self.last_event_id = max(self.last_event_id, event_id)
+        self._fan_out(HubMessage("event", data, event_id))
+
+    def _fan_out(self, message: HubMessage) -> None:
+        for sub in self.subscribers:
+            q = sub.queue
+            if q.full():
+                q.get_nowait()
+                sub.dropped += 1
+                sub.lagged = True
+            q.put_nowait(message)
