@@ -36,7 +36,7 @@ from controller.core.types import (
     LaneConfig,
     Outputs,
 )
-from controller.hub import Hub
+from controller.events import Hub
 from controller.io.modbus import (
     BusError,
     Endpoint,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.hub import Hub
+from controller.events import Hub
 from controller.journal import Journal, read_events, read_events_after
 
 
