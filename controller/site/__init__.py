@@ -1,0 +1,1 @@
+"""The checkpoint as a site: lanes over MQTT, the site store, the supervisor and the site sim."""
