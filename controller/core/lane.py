@@ -21,6 +21,11 @@ import enum
 import operator
 from dataclasses import dataclass, field
 
+from controller.core.commands import (
+    PHASE_COMMAND_MODES,
+    mode_command_refusal,
+    phase_command_refusal,
+)
 from controller.core.types import (
     CameraHealth,
     Command,
@@ -221,13 +226,6 @@ PHASE_COMMANDS: dict[CommandKind, Trigger] = {
     CommandKind.MANUAL_LOWER: Trigger.MANUAL_LOWER,
 }
 """Commands that act through the table (the others change mode flags)."""
-
-_COMMAND_MODE: dict[Trigger, frozenset[Mode]] = {
-    Trigger.RELEASE: CYCLE_MODES,
-    Trigger.SEND_ASIDE: CYCLE_MODES,
-    Trigger.MANUAL_RAISE: frozenset({Mode.MAINTENANCE}),
-    Trigger.MANUAL_LOWER: frozenset({Mode.MAINTENANCE}),
-}
 
 # Phase -> (raise, lower, exit_green, warn). raise/lower stop at their limit.
 _PHASE_OUTPUTS: dict[Phase, tuple[bool, bool, bool, bool]] = {
@@ -524,47 +522,34 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         if kind in PHASE_COMMANDS:
             phase_cmds.append(cmd)
             continue
-        reason = ""
-        if kind is CommandKind.OPEN_LANE:
-            if s.mode is not Mode.CLOSED:
-                reason = f"lane is {s.mode.name}"
-            else:
-                lane_open = True
-        elif kind is CommandKind.CLOSE_LANE:
-            if not lane_open:
-                reason = "lane is not open"
-            else:
-                lane_open = False
-        elif kind is CommandKind.MAINTENANCE_ON:
-            if s.mode not in CYCLE_MODES:
-                reason = f"lane is {s.mode.name}"
-            elif s.phase not in (Phase.READY, Phase.START, Phase.HALTED):
-                reason = f"vehicle cycle in progress ({s.phase.name})"
-            else:
-                maintenance = True
-                lane_open = False
-        elif kind is CommandKind.MAINTENANCE_OFF:
-            if not maintenance:
-                reason = "not in maintenance"
-            else:
-                maintenance = False
-        elif kind is CommandKind.EMERGENCY_OPEN_ON:
-            if emergency:
-                reason = "emergency open already on"
-            else:
-                emergency = True
-        elif kind is CommandKind.EMERGENCY_OPEN_OFF:
-            if not emergency:
-                reason = "emergency open is not on"
-            else:
-                emergency = False
-                lane_open = False
-        elif kind is CommandKind.RESET_FAULT:
-            reason = _reset_refusal(s, inputs, sc)
-            if not reason:
-                reset = True
+        reason = mode_command_refusal(
+            kind,
+            mode=s.mode,
+            phase=s.phase,
+            lane_open=lane_open,
+            maintenance=maintenance,
+            emergency=emergency,
+            faults=s.faults,
+            inputs=inputs,
+        )
         if reason:
             sc.emit("command_rejected", command=kind.value, source=cmd.source, reason=reason)
+        elif kind is CommandKind.OPEN_LANE:
+            lane_open = True
+        elif kind is CommandKind.CLOSE_LANE:
+            lane_open = False
+        elif kind is CommandKind.MAINTENANCE_ON:
+            maintenance = True
+            lane_open = False
+        elif kind is CommandKind.MAINTENANCE_OFF:
+            maintenance = False
+        elif kind is CommandKind.EMERGENCY_OPEN_ON:
+            emergency = True
+        elif kind is CommandKind.EMERGENCY_OPEN_OFF:
+            emergency = False
+            lane_open = False
+        elif kind is CommandKind.RESET_FAULT:
+            reset = True
 
     if reset:
         # Faults latched in this very scan stay: the operator has not seen them yet.
@@ -597,12 +582,11 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         reason = ""
         if forced:
             reason = "mode changed this scan"
-        elif mode not in _COMMAND_MODE[trig]:
-            reason = f"lane is {mode.name}"
-        elif trig in trigger_cmds:
+        elif mode in PHASE_COMMAND_MODES[cmd.kind] and trig in trigger_cmds:
             reason = "duplicate command this scan"
-        elif not any(t.trigger is trig for t in TRANSITIONS[phase]):
-            reason = f"not valid in phase {phase.name}"
+        else:
+            valid = any(t.trigger is trig for t in TRANSITIONS[phase])
+            reason = phase_command_refusal(cmd.kind, mode, valid, phase)
         if reason:
             sc.emit("command_rejected", command=cmd.kind.value, source=cmd.source, reason=reason)
         else:
@@ -1062,22 +1046,6 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
             sensor="loop_exit",
             reason="released vehicle cleared the photocell forward unseen by the exit loop",
         )
-
-
-def _reset_refusal(s: LaneState, i: Inputs, sc: _Scan) -> str:
-    if not s.faults:
-        return "no fault latched"
-    if not i.bus_ok:
-        return "I/O bus not restored"
-    if i.estop:
-        return "ESTOP still pressed"
-    if i.motor_fault:
-        return "motor fault still present"
-    if i.barrier_up and i.barrier_down:
-        return "both limits still on"
-    if i.io_watchdog_tripped:
-        return "I/O watchdog still tripped"
-    return ""
 
 
 def _holds(
