@@ -25,6 +25,7 @@ __all__ = [
     "CameraZoneConfig",
     "Config",
     "ConfigError",
+    "ConsoleConfig",
     "IoConfig",
     "JournalConfig",
     "LaneSection",
@@ -103,6 +104,23 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """``[console]``: the operator's web console (``controller.console``)."""
+
+    users_file: Path
+    host: str = "127.0.0.1"
+    port: int = 8081
+    session_minutes: int = 480
+    stream_max_s: int = 300
+    """Each event stream ends after this long and the page resumes it (re-checking the
+    session), so a logged-out or expired session stops receiving."""
+    shift_hours: int = 8
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CameraZoneConfig:
     name: str
     polygon: tuple[tuple[float, float], ...]
@@ -126,6 +144,7 @@ class Config:
     journal: JournalConfig
     api: ApiConfig
     camera: CameraConfig | None = None
+    console: ConsoleConfig | None = None
 
 
 _TIMING_KEYS = (
@@ -401,6 +420,48 @@ def _api(r: _Reader, base: Path) -> ApiConfig:
     return ApiConfig(enabled=enabled, host=host, port=port, token=token, max_body_bytes=max_body)
 
 
+def _console(r: _Reader, base: Path) -> ConsoleConfig:
+    raw_users = r.string("users_file", "")
+    if not raw_users:
+        raise r.error("users_file", "missing (the file `lanectl users add` writes)")
+    users = Path(raw_users) if Path(raw_users).is_absolute() else base / raw_users
+    host = _host(r, "host", "127.0.0.1")
+    port = r.integer("port", 8081, 0, 65535)
+    session_minutes = r.integer("session_minutes", 480, 1, 7 * 24 * 60)
+    stream_max_s = r.integer("stream_max_s", 300, 1, 86_400)
+    shift_hours = r.integer("shift_hours", 8, 1, 24)
+    insecure = r.boolean("insecure_http", False)
+    files: dict[str, Path] = {}
+    for name in ("tls_cert", "tls_key"):
+        if r.has(name):
+            raw = r.string(name, "")
+            path = Path(raw) if Path(raw).is_absolute() else base / raw
+            if not raw or not path.is_file():
+                raise r.error(name, f"{path}: no such file")
+            files[name] = path
+    r.done()
+    if len(files) == 1:
+        missing = "tls_key" if "tls_cert" in files else "tls_cert"
+        raise r.error(missing, "missing (TLS needs both tls_cert and tls_key)")
+    if not files and not insecure and not is_loopback(host):
+        raise r.error(
+            "tls_cert",
+            f"required when the console binds to {host} (not loopback), "
+            "unless insecure_http = true",
+        )
+    return ConsoleConfig(
+        users_file=users,
+        host=host,
+        port=port,
+        session_minutes=session_minutes,
+        stream_max_s=stream_max_s,
+        shift_hours=shift_hours,
+        tls_cert=files.get("tls_cert"),
+        tls_key=files.get("tls_key"),
+        insecure_http=insecure,
+    )
+
+
 def _camera(r: _Reader) -> CameraConfig:
     url = r.string("url", "")
     if not url:
@@ -457,8 +518,18 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     journal = _journal(root.sub("journal"), base)
     api = _api(root.sub("api"), base)
     camera = _camera(root.sub("camera")) if root.has("camera") else None
+    console = _console(root.sub("console"), base) if root.has("console") else None
     root.done()
-    return Config(path=path, lane=lane, io=io, core=core, journal=journal, api=api, camera=camera)
+    return Config(
+        path=path,
+        lane=lane,
+        io=io,
+        core=core,
+        journal=journal,
+        api=api,
+        camera=camera,
+        console=console,
+    )
 
 
 def load_config(path: str | Path) -> Config:

@@ -641,8 +641,12 @@ def replay(
                 continue
             starts[start["run"]] = start["seq"]
     events: dict[int, list[str]] = {}
+    core_kinds = frozenset(core.EVENT_KINDS)
     for ev in read_events(path):
-        events.setdefault(int(ev["seq"]), []).append(str(ev["body"]))
+        # Who-did-what events (the console's logins, commands, acknowledgements) share the
+        # chain but not the core's output: only the core's own events are compared.
+        if ev["kind"] in core_kinds:
+            events.setdefault(int(ev["seq"]), []).append(str(ev["body"]))
 
     state: Any = None
     run = -1

@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.api import ApiError, ApiServer, start_api
 from controller.config import Config, ConfigError, load_config
+from controller.console.errors import ConsoleError
 from controller.journal import JournalError
 from controller.logs import configure, get_logger
 
@@ -38,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     log = get_logger(lane=config.lane.name)
     try:
         return asyncio.run(_main(config, log))
-    except (JournalError, ApiError) as exc:
+    except (JournalError, ApiError, ConsoleError) as exc:
         log.error("startup_failed", error=str(exc))
         print(f"lanectl run: {exc}", file=sys.stderr)
         return 1
@@ -65,6 +66,7 @@ async def _main(config: Config, log: Any) -> int:
             camera.close()
         raise
     api: ApiServer | None = None
+    console: Any = None
     try:
         if config.api.enabled:
             try:
@@ -76,8 +78,27 @@ async def _main(config: Config, log: Any) -> int:
                 raise
             print(f"api listening on {api.url}", flush=True)
             log.info("api_listening", url=api.url)
+        if config.console is not None:
+            console = await _start_console(runtime, config, camera)
+            print(f"console listening on {console.url}", flush=True)
+            log.info("console_listening", url=console.url)
         await runtime.run(stop)
     finally:
+        if console is not None:
+            await console.close()
         if api is not None:
             await api.close()
     return 0
+
+
+async def _start_console(runtime: Any, config: Config, camera: Any) -> Any:
+    from controller.console.server import start_console
+
+    assert config.console is not None
+    try:
+        return await start_console(runtime, config.console)
+    except ConsoleError:
+        runtime.journal.close()
+        if camera is not None:
+            camera.close()
+        raise

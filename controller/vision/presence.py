@@ -17,6 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from controller.core.types import CameraHealth, CameraZones
 from controller.io.camera import CapturedFrame, FrameSource
 from controller.vision.detector import Detection, Detector, DetectorSettings, Fault
@@ -25,6 +28,7 @@ from controller.vision.zones import Zone, ZoneError, parse_zones
 __all__ = [
     "ZONE_FIELDS",
     "CameraSettings",
+    "CameraView",
     "PresenceProvider",
     "from_config",
     "settings_from_config",
@@ -85,6 +89,18 @@ def settings_from_config(cfg: object) -> CameraSettings:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CameraView:
+    """What an operator's screen shows of the camera: the latest frame (grey, None before
+    the first), its sequence number, the zones with their debounced presence, the faults."""
+
+    frame: npt.NDArray[np.uint8] | None
+    seq: int
+    zones: tuple[Zone, ...]
+    occupied: tuple[tuple[str, bool], ...]
+    faults: frozenset[Fault]
+
+
 def _monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
@@ -107,6 +123,7 @@ class PresenceProvider:
         self._detector: Detector | None = None
         self._latest: Detection | None = None
         self._latest_capture_ms: int | None = None
+        self._latest_frame: npt.NDArray[np.uint8] | None = None
         self._empty: dict[str, bool] = {}
         self.frames = 0
         self.changes: list[tuple[int, str, bool]] = []
@@ -141,6 +158,7 @@ class PresenceProvider:
             self._latest = detection
             self._latest_capture_ms = frame.t_ms
             self._latest_seq = frame.seq
+            self._latest_frame = frame.grey
             self.frames += 1
             if self.settings.frame_log is not None:
                 bits = "".join("1" if dict(detection.occupied).get(z) else "0" for z in ZONE_FIELDS)
@@ -155,6 +173,13 @@ class PresenceProvider:
         """Monotonic ms at which the frame behind the latest answer was read."""
         with self._lock:
             return self._latest_capture_ms
+
+    def view(self) -> CameraView:
+        """The latest frame, zones, presence and faults, for the console (read only)."""
+        with self._lock:
+            latest, frame, seq = self._latest, self._latest_frame, self._latest_seq
+        occupied = latest.occupied if latest is not None else ()
+        return CameraView(frame, seq, self.settings.zones, occupied, self.faults())
 
     def faults(self, now_ms: int | None = None) -> frozenset[Fault]:
         """Current camera faults (detector diagnostics plus staleness)."""

@@ -1,0 +1,73 @@
+"""The camera on the page: zones and presence as a small dict for the event stream, and
+the latest frame as an MJPEG stream (a few frames a second) for an ``<img>``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from aiohttp import web
+
+__all__ = ["MJPEG_FPS", "camera_view", "mjpeg"]
+
+MJPEG_FPS = 4.0
+_BOUNDARY = "lanectlframe"
+
+
+def camera_view(camera: Any) -> dict[str, Any] | None:
+    """Zones (polygons in frame pixels), presence per zone, faults; None without a camera."""
+    if camera is None or not hasattr(camera, "view"):
+        return None
+    view = camera.view()
+    occupied = dict(view.occupied)
+    height, width = view.frame.shape if view.frame is not None else (0, 0)
+    return {
+        "width": int(width),
+        "height": int(height),
+        "zones": [
+            {
+                "name": z.name,
+                "polygon": [[round(x, 1), round(y, 1)] for x, y in z.polygon],
+                "occupied": bool(occupied.get(z.name, False)),
+            }
+            for z in view.zones
+        ],
+        "faults": sorted(f.value for f in view.faults),
+    }
+
+
+def _jpeg(frame: npt.NDArray[np.uint8]) -> bytes:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    if not ok:
+        raise ValueError("camera frame: JPEG encoding failed")
+    return bytes(buf)
+
+
+async def mjpeg(request: web.Request, camera: Any, max_s: float) -> web.StreamResponse:
+    """multipart/x-mixed-replace of the latest frames until the client goes or ``max_s``."""
+    if camera is None or not hasattr(camera, "view"):
+        raise web.HTTPNotFound(text="no camera configured")
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": f"multipart/x-mixed-replace; boundary={_BOUNDARY}",
+            "Cache-Control": "no-store",
+        }
+    )
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_s
+    last_seq = -1
+    while loop.time() < deadline:
+        view = camera.view()
+        if view.frame is not None and view.seq != last_seq:
+            last_seq = view.seq
+            data = await asyncio.to_thread(_jpeg, view.frame)
+            head = (
+                f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            await resp.write(head + data + b"\r\n")
+        await asyncio.sleep(1.0 / MJPEG_FPS)
+    return resp

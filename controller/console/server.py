@@ -1,0 +1,439 @@
+"""The console's aiohttp application: login, the page, its event stream and its commands.
+
+Every state-changing request needs a session cookie (401 without) and the session's
+CSRF token in ``X-CSRF-Token`` (403 without); refusals are journaled with the
+remote address. A command is checked against the user's role and then against the
+core's own ``commands.refusal`` (409 with the core's reason) before it is queued;
+emergency open, manual motion and fault reset also need ``{"confirm": true}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from controller.config import ConsoleConfig, is_loopback
+from controller.console.alarms import RELEVANT_KINDS, build_alarms
+from controller.console.audit import audit
+from controller.console.camera import camera_view, mjpeg
+from controller.console.counts import COUNT_KINDS, shift_counts
+from controller.console.errors import ConsoleError
+from controller.console.host import LaneHost
+from controller.console.sessions import LoginLimiter, Session, SessionStore
+from controller.console.stream import EventStream, read_after
+from controller.console.users import ROLE_COMMANDS, Role, UsersError, UsersFile, can_acknowledge
+from controller.core.commands import refusals
+from controller.core.types import Command, CommandKind, Inputs
+from controller.iomap import DISCRETE_INPUTS, inputs_from_bits
+from controller.journal import read_events
+
+__all__ = ["CONFIRM_COMMANDS", "ConsoleError", "ConsoleServer", "build_console", "start_console"]
+
+COOKIE = "lanectl_session"
+CONFIRM_COMMANDS = frozenset(
+    {
+        CommandKind.EMERGENCY_OPEN_ON,
+        CommandKind.MANUAL_RAISE,
+        CommandKind.MANUAL_LOWER,
+        CommandKind.RESET_FAULT,
+    }
+)
+"""Commands the page asks a second, explicit confirmation for (and the server insists on)."""
+_COMMANDS = {kind.value: kind for kind in CommandKind}
+_ALARM_ROWS = 5000
+_COUNT_ROWS = 50_000
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _state_inputs(state: dict[str, Any]) -> Inputs | None:
+    named = state.get("inputs")
+    if not isinstance(named, dict):
+        return None
+    bits = [bool(named.get(d.name, False)) for d in DISCRETE_INPUTS]
+    return inputs_from_bits(
+        bits, io_status=int(state.get("io_status", 0)), bus_ok=bool(state.get("bus_ok"))
+    )
+
+
+def command_view(lane: LaneHost, state: dict[str, Any], role: Role) -> dict[str, str]:
+    """Each command's refusal for this user now: the role first, then the core's reason."""
+    reasons = refusals(lane.state.lane, _state_inputs(state))
+    allowed = ROLE_COMMANDS[role]
+    return {
+        name: (reason if _COMMANDS[name] in allowed else f"not for role {role.value}")
+        for name, reason in reasons.items()
+    }
+
+
+def build_console(
+    lane: LaneHost,
+    config: ConsoleConfig,
+    users: UsersFile,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """The console application for ``lane``; ``users`` is re-read when its file changes."""
+    sessions = SessionStore(config.session_minutes * 60.0, clock=clock)
+    limiter = LoginLimiter(clock=clock)
+    secure_cookie = config.tls_cert is not None
+    static = resources.files("controller.console") / "static"
+    users_mtime = [_mtime(users.path)]
+    ended_tokens: set[str] = set()
+
+    def current_users() -> UsersFile:
+        nonlocal users
+        mtime = _mtime(users.path)
+        if mtime != users_mtime[0]:
+            try:
+                users = UsersFile(users.path)
+                users_mtime[0] = mtime
+            except UsersError:
+                pass  # keep the last good file; `lanectl users` reports the problem
+        return users
+
+    def remote(request: web.Request) -> str:
+        return request.remote or "?"
+
+    def session_of(request: web.Request) -> Session | None:
+        session = sessions.get(request.cookies.get(COOKIE))
+        if session is None:
+            return None
+        user = current_users().users.get(session.user)
+        if user is None or user.role is not session.role:
+            sessions.end(session.token)  # removed or demoted: log in again
+            return None
+        return session
+
+    def refuse(request: web.Request, status: int, kind: str, reason: str) -> web.Response:
+        session = session_of(request)
+        audit(
+            lane,
+            kind,
+            user=session.user if session else "",
+            role=session.role.value if session else "",
+            remote=remote(request),
+            method=request.method,
+            path=request.path,
+            reason=reason,
+        )
+        return web.json_response({"error": kind, "detail": reason}, status=status)
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD") and request.path != "/api/login":
+            session = session_of(request)
+            if session is None:
+                return refuse(request, 401, "forbidden", "no valid session")
+            if not session.csrf_ok(request.headers.get("X-CSRF-Token")):
+                return refuse(request, 403, "csrf_refused", "missing or wrong CSRF token")
+        resp = await handler(request)
+        for key, value in _SECURITY_HEADERS.items():
+            resp.headers.setdefault(key, value)
+        return resp
+
+    def need_session(request: web.Request) -> Session:
+        session = session_of(request)
+        if session is None:
+            raise web.HTTPUnauthorized(
+                text='{"error":"unauthorized","detail":"log in"}', content_type="application/json"
+            )
+        return session
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name") or "index.html"
+        item = static / name
+        if "/" in name or not item.is_file():
+            raise web.HTTPNotFound()
+        types = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
+        ctype = types.get(Path(name).suffix, "application/octet-stream")
+        return web.Response(
+            body=item.read_bytes(),
+            content_type=ctype,
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def login(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "malformed_json"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "malformed_json"}, status=400)
+        name, password = body.get("user"), body.get("password")
+        if not isinstance(name, str) or not isinstance(password, str) or not name:
+            return web.json_response(
+                {"error": "bad_field", "detail": "user and password: strings"}, status=400
+            )
+        addr = remote(request)
+        if limiter.blocked(name, addr):
+            audit(lane, "login_throttled", user=name, role="", remote=addr)
+            return web.json_response(
+                {"error": "too_many_attempts", "detail": "too many failed logins; wait a minute"},
+                status=429,
+                headers={"Retry-After": str(int(limiter.window_s))},
+            )
+        user = await asyncio.to_thread(current_users().verify, name, password)
+        if user is None:
+            limiter.failed(name, addr)
+            audit(lane, "login_failed", user=name, role="", remote=addr)
+            return web.json_response(
+                {"error": "bad_credentials", "detail": "wrong user or password"}, status=401
+            )
+        limiter.succeeded(name, addr)
+        session = sessions.create(user.name, user.role)
+        audit(lane, "login", user=user.name, role=user.role.value, remote=addr)
+        resp = web.json_response(_me(session))
+        resp.set_cookie(
+            COOKIE,
+            session.token,
+            httponly=True,
+            samesite="Strict",
+            secure=secure_cookie,
+            path="/",
+        )
+        return resp
+
+    async def logout(request: web.Request) -> web.Response:
+        session = need_session(request)
+        sessions.end(session.token)
+        ended_tokens.add(session.token)
+        audit(lane, "logout", user=session.user, role=session.role.value, remote=remote(request))
+        resp = web.json_response({"ok": True})
+        resp.del_cookie(COOKIE, path="/")
+        return resp
+
+    async def me(request: web.Request) -> web.Response:
+        session = need_session(request)
+        return web.json_response(_me(session), headers={"Cache-Control": "no-store"})
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        session = need_session(request)
+        raw = request.headers.get("Last-Event-ID") or request.query.get("after")
+        last_id: int | None = None
+        if raw:
+            try:
+                last_id = max(0, int(raw))
+            except ValueError:
+                return web.json_response(
+                    {"error": "bad_field", "detail": "Last-Event-ID: an integer"}, status=400
+                )
+        token = session.token
+
+        def enrich(state: dict[str, Any]) -> dict[str, Any]:
+            lane_state = lane.state.lane
+            return {
+                **state,
+                "commands": command_view(lane, state, session.role),
+                "bay_since_ms": lane_state.bay_since,
+                "phase_since_ms": lane_state.phase_since,
+            }
+
+        def ended() -> bool:
+            return token in ended_tokens or sessions.get(token) is None
+
+        camera = lane.camera if hasattr(lane.camera, "view") else None
+        stream = EventStream(
+            lane,
+            enrich_state=enrich,
+            camera=(lambda: camera_view(camera)) if camera is not None else None,
+            max_s=float(config.stream_max_s),
+            ended=ended,
+        )
+        return await stream.serve(request, last_id)
+
+    async def command(request: web.Request) -> web.Response:
+        session = need_session(request)
+        name = request.match_info["name"]
+        kind = _COMMANDS.get(name)
+        if kind is None:
+            return web.json_response(
+                {"error": "unknown_command", "detail": f"{name!r}; known: {sorted(_COMMANDS)}"},
+                status=404,
+            )
+        body: Any = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return web.json_response({"error": "malformed_json"}, status=400)
+        confirmed = isinstance(body, dict) and body.get("confirm") is True
+        who = {"user": session.user, "role": session.role.value, "remote": remote(request)}
+        reason = ""
+        status = 202
+        if kind not in ROLE_COMMANDS[session.role]:
+            reason, status = f"not for role {session.role.value}", 403
+        elif kind in CONFIRM_COMMANDS and not confirmed:
+            reason, status = "needs a second, explicit confirmation", 428
+        else:
+            state = lane.hub.last_state or {}
+            reason = command_view(lane, state, session.role)[kind.value]
+            if reason:
+                status = 409
+        if not reason:
+            try:
+                lane.submit(Command(kind, f"web:{session.user}"))
+            except OverflowError as exc:
+                reason, status = str(exc), 503
+        outcome = "queued" if not reason else f"refused: {reason}"
+        audit(lane, "user_command", command=kind.value, outcome=outcome, **who)
+        if reason:
+            return web.json_response(
+                {"error": "refused", "command": kind.value, "detail": reason}, status=status
+            )
+        return web.json_response(
+            {"queued": kind.value, "source": f"web:{session.user}"}, status=202
+        )
+
+    async def alarms(request: web.Request) -> web.Response:
+        need_session(request)
+        await read_after(lane, lane.hub.last_event_id - 1, lane.hub.last_event_id)
+        rows = await asyncio.to_thread(
+            read_events, lane.journal.path, limit=_ALARM_ROWS, kinds=RELEVANT_KINDS
+        )
+        return web.json_response(
+            {"alarms": [a.as_dict() for a in build_alarms(rows)]},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def acknowledge(request: web.Request) -> web.Response:
+        session = need_session(request)
+        who = {"user": session.user, "role": session.role.value, "remote": remote(request)}
+        if not can_acknowledge(session.role):
+            return web.json_response(
+                {"error": "refused", "detail": f"not for role {session.role.value}"}, status=403
+            )
+        try:
+            alarm_id = int(request.match_info["id"])
+        except ValueError:
+            return web.json_response({"error": "bad_field", "detail": "alarm id"}, status=400)
+        rows = await asyncio.to_thread(
+            read_events, lane.journal.path, limit=_ALARM_ROWS, kinds=RELEVANT_KINDS
+        )
+        found = {a.id: a for a in build_alarms(rows)}.get(alarm_id)
+        if found is None:
+            return web.json_response(
+                {"error": "unknown_alarm", "detail": f"no alarm {alarm_id}"}, status=404
+            )
+        if found.acknowledged_by is not None:
+            return web.json_response(
+                {"error": "refused", "detail": f"acknowledged by {found.acknowledged_by}"},
+                status=409,
+            )
+        eid = audit(lane, "alarm_acknowledged", alarm=alarm_id, alarm_kind=found.kind, **who)
+        return web.json_response({"acknowledged": alarm_id, "event": eid})
+
+    async def counts(request: web.Request) -> web.Response:
+        need_session(request)
+        rows = await asyncio.to_thread(
+            read_events, lane.journal.path, limit=_COUNT_ROWS, kinds=COUNT_KINDS
+        )
+        data = shift_counts(rows, now=dt.datetime.now(dt.UTC), shift_hours=config.shift_hours)
+        return web.json_response(data, headers={"Cache-Control": "no-store"})
+
+    async def camera_stream(request: web.Request) -> web.StreamResponse:
+        need_session(request)
+        return await mjpeg(request, lane.camera, config.session_minutes * 60.0)
+
+    app = web.Application(middlewares=[guard], client_max_size=4096)
+    app.router.add_get("/", page)
+    app.router.add_get("/static/{name}", page)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/events", events)
+    app.router.add_post("/api/commands/{name}", command)
+    app.router.add_get("/api/alarms", alarms)
+    app.router.add_post("/api/alarms/{id}/ack", acknowledge)
+    app.router.add_get("/api/counts", counts)
+    app.router.add_get("/camera.mjpg", camera_stream)
+    return app
+
+
+def _me(session: Session) -> dict[str, Any]:
+    return {
+        "user": session.user,
+        "role": session.role.value,
+        "csrf": session.csrf,
+        "commands": sorted(k.value for k in ROLE_COMMANDS[session.role]),
+        "confirm": sorted(k.value for k in CONFIRM_COMMANDS),
+        "acknowledge": can_acknowledge(session.role),
+    }
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0
+
+
+@dataclass(slots=True)
+class ConsoleServer:
+    runner: web.AppRunner
+    host: str
+    port: int
+    scheme: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}/"
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_console(lane: LaneHost, config: ConsoleConfig) -> ConsoleServer:
+    """Bind and serve the console; port 0 picks a free port."""
+    tls = config.tls_cert is not None and config.tls_key is not None
+    if not tls and not config.insecure_http and not is_loopback(config.host):
+        raise ConsoleError(
+            f"console.tls_cert: required when the console binds to {config.host} "
+            "(not loopback), unless insecure_http = true"
+        )
+    try:
+        users = UsersFile(config.users_file)
+    except UsersError as exc:
+        raise ConsoleError(f"console.users_file: {exc}") from None
+    context: ssl.SSLContext | None = None
+    if tls:
+        assert config.tls_cert is not None and config.tls_key is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConsoleError(f"console.tls_cert: {config.tls_cert}: {exc}") from None
+    app = build_console(lane, config, users)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=context)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConsoleError(
+            f"console: cannot bind {config.host}:{config.port}: {exc.strerror}"
+        ) from None
+    addresses = runner.addresses
+    port = int(addresses[0][1]) if addresses else config.port
+    return ConsoleServer(runner, config.host, port, "https" if tls else "http")
