@@ -23,6 +23,7 @@ const lanectl = window.lanectl = { eventIds: [], states: [], me: null, lastState
 let source = null;
 let lastId = null;
 let stateAt = 0;
+let freshStream = false;
 
 const $ = (id) => document.getElementById(id);
 
@@ -91,6 +92,7 @@ function connect() {
   source = new EventSource(url);
   source.addEventListener("open", () => {
     lanectl.streamOpens += 1;
+    freshStream = true;
     $("link").textContent = "live";
     $("link").className = "link up";
   });
@@ -139,7 +141,9 @@ function setOn(id, on) { $(id).classList.toggle("on", !!on); }
 function renderState(s) {
   stateAt = performance.now();
   lanectl.lastState = s;
-  lanectl.states.push({ seq: s.seq, t: Date.now() });
+  // The first state of a stream is the hub's last one, however old: not a live change.
+  lanectl.states.push({ seq: s.seq, t: Date.now(), replayed: freshStream });
+  freshStream = false;
   if (lanectl.states.length > 5000) lanectl.states.shift();
   const core = s.core || {};
   const out = core.outputs || {};
