@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import datetime as _dt
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -51,7 +52,49 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="day",
         help="what the simulated camera sees",
     )
+    parser.add_argument(
+        "--console-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the operator's web console on 127.0.0.1:PORT (default: a free port)",
+    )
+    parser.add_argument(
+        "--console-password-file",
+        type=Path,
+        metavar="F",
+        help="the console user 'operator' gets the password in F (default: a random one)",
+    )
     parser.set_defaults(func=_run)
+
+
+def _console_user(args: argparse.Namespace, workdir: Path) -> tuple[list[str], str]:
+    """A users file with one ``operator`` user; the ``[console]`` lines and the password."""
+    from controller.console.users import Role, UsersError, UsersFile
+
+    if args.console_password_file is not None:
+        try:
+            lines = args.console_password_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise DemoError(
+                f"--console-password-file: cannot read {args.console_password_file}: {exc.strerror}"
+            ) from None
+        password = lines[0] if lines else ""
+    else:
+        password = secrets.token_urlsafe(12)
+    users = UsersFile(workdir / "users.json")
+    try:
+        users.add("operator", Role.OPERATOR, password)
+    except UsersError as exc:
+        raise DemoError(f"--console-password-file: {exc}") from None
+    users.save()
+    toml = [
+        "[console]",
+        f"users_file = {json.dumps(str(users.path))}",
+        'host = "127.0.0.1"',
+        f"port = {args.console_port}",
+    ]
+    return toml, password
 
 
 def _camera_toml(info: dict[str, Any], frame_log: Path) -> list[str]:
@@ -65,7 +108,13 @@ def _camera_toml(info: dict[str, Any], frame_log: Path) -> list[str]:
 
 
 def _write_config(
-    path: Path, *, port: int, journal: Path, scan_ms: int, camera: list[str] | None = None
+    path: Path,
+    *,
+    port: int,
+    journal: Path,
+    scan_ms: int,
+    camera: list[str] | None = None,
+    console: list[str] | None = None,
 ) -> None:
     path.write_text(
         "\n".join(
@@ -86,6 +135,7 @@ def _write_config(
                 "[api]",
                 'host = "127.0.0.1"',
                 "port = 0",
+                *(console or []),
                 *(camera or []),
                 "",
             ]
@@ -269,6 +319,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.minutes <= 0:
         print("demo: --minutes must be positive", file=sys.stderr)
         return 2
+    if not 0 <= args.console_port <= 65535:
+        print(f"demo: --console-port: {args.console_port} is outside 0..65535", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         if args.keep:
             workdir = Path(args.keep)
@@ -326,9 +379,25 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if not args.no_camera:
             info = json.loads(camera_info.read_text(encoding="utf-8"))
             camera = _camera_toml(info, camera_frames)
-        _write_config(config_path, port=port, journal=journal, scan_ms=args.scan_ms, camera=camera)
-        run, api_url = children.start(
-            "run", ["run", "--config", str(config_path)], "api listening on"
+        console, password = _console_user(args, workdir)
+        _write_config(
+            config_path,
+            port=port,
+            journal=journal,
+            scan_ms=args.scan_ms,
+            camera=camera,
+            console=console,
+        )
+        run, console_url = children.start(
+            "run", ["run", "--config", str(config_path)], "console listening on"
+        )
+        api_line = next(ln for ln in run.lines if ln.startswith("api listening on"))
+        api_url = api_line.removeprefix("api listening on").strip()
+        # Before the run starts; with --json on stderr, so stdout stays one JSON object.
+        print(
+            f"console: {console_url} user operator password {password}",
+            file=sys.stderr if args.json else sys.stdout,
+            flush=True,
         )
         total = args.minutes * 60.0
         t0 = time.monotonic()
