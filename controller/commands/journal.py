@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tail.add_argument("file", metavar="FILE")
     tail.add_argument("-n", type=int, default=20, help="how many events (default 20)")
     tail.add_argument("--kind", action="append", help="only these event kinds (repeatable)")
+    tail.add_argument(
+        "--who",
+        action="store_true",
+        help="only what people did at the console: one line each, who, role, from where",
+    )
     tail.set_defaults(func=_tail)
     export = actions.add_parser("export", help="write events or passages as CSV to stdout")
     export.add_argument("file", metavar="FILE")
@@ -33,16 +38,38 @@ def _tail(args: argparse.Namespace) -> int:
     if args.n < 1:
         print("journal tail: -n must be at least 1", file=sys.stderr)
         return 2
+    kinds = args.kind
+    if args.who:
+        from controller.console.audit import AUDIT_KINDS
+
+        kinds = [k for k in AUDIT_KINDS if not kinds or k in kinds]
     try:
-        rows = read_events(args.file, limit=args.n, kinds=args.kind)
+        rows = read_events(args.file, limit=args.n, kinds=kinds)
     except JournalError as exc:
         print(f"journal tail: {exc}", file=sys.stderr)
         return 1
+    if args.who:
+        for row in rows:
+            print(_who_line(row))
+        return 0
     for row in rows:
         body = json.loads(row["body"])
         fields = body if isinstance(body, dict) else {"event": body}
         print(json.dumps({"id": row["id"], "wall": row["wall"], "seq": row["seq"], **fields}))
     return 0
+
+
+def _who_line(row: dict[str, object]) -> str:
+    """``WALL #ID USER (ROLE) from ADDRESS: KIND key=value ...`` for one console action."""
+    body = json.loads(str(row["body"]))
+    data = dict(body.get("data", {})) if isinstance(body, dict) else {}
+    user = data.pop("user", "") or "-"
+    role = data.pop("role", "") or "-"
+    remote = data.pop("remote", "") or "-"
+    rest = " ".join(f"{k}={v}" for k, v in data.items())
+    return (
+        f"{row['wall']} #{row['id']} {user} ({role}) from {remote}: {row['kind']} {rest}".rstrip()
+    )
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -60,14 +60,18 @@ async def mjpeg(request: web.Request, camera: Any, max_s: float) -> web.StreamRe
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_s
     last_seq = -1
-    while loop.time() < deadline:
-        view = camera.view()
-        if view.frame is not None and view.seq != last_seq:
-            last_seq = view.seq
-            data = await asyncio.to_thread(_jpeg, view.frame)
-            head = (
-                f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
-            ).encode()
-            await resp.write(head + data + b"\r\n")
-        await asyncio.sleep(1.0 / MJPEG_FPS)
+    try:
+        while loop.time() < deadline:
+            view = camera.view()
+            if view.frame is not None and view.seq != last_seq:
+                last_seq = view.seq
+                data = await asyncio.to_thread(_jpeg, view.frame)
+                head = (
+                    f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n"
+                ).encode()
+                await resp.write(head + data + b"\r\n")
+            await asyncio.sleep(1.0 / MJPEG_FPS)
+    except ConnectionResetError:
+        pass  # the page went away
     return resp

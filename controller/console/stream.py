@@ -10,6 +10,7 @@ queue lost some) is filled from the journal too. The stream subscribes to the hu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -99,6 +100,14 @@ class EventStream:
             }
         )
         await resp.prepare(request)
+        # The page going away ends the stream; it resumes from its Last-Event-ID.
+        with contextlib.suppress(ConnectionResetError):
+            await self._relay(request, resp, last_id)
+        return resp
+
+    async def _relay(
+        self, request: web.Request, resp: web.StreamResponse, last_id: int | None
+    ) -> None:
         lane = self.lane
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_s
@@ -137,7 +146,6 @@ class EventStream:
                 if loop.time() - last_write >= KEEPALIVE_S:
                     await resp.write(b": keepalive\n\n")
                     last_write = loop.time()
-        return resp
 
     async def _catch_up(self, resp: web.StreamResponse, upto: int) -> None:
         for row in await read_after(self.lane, self.sent, upto):

@@ -97,6 +97,8 @@ host = "127.0.0.1"
 port = {port}
 timeout_ms = 250
 missed_scans = 2
+# A shared CI machine can stall a process for a moment: the console is under test here.
+watchdog_ms = 3000
 [journal]
 path = "{journal}"
 [api]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import statistics
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -363,6 +365,44 @@ def test_stream_cut_by_the_server_resumes_with_no_gap_and_no_duplicate(
     finally:
         context.close()
         lane.stop()
+
+
+def test_journal_says_who_did_what_and_still_replays_identically(lane: ConsoleLane) -> None:
+    """`lanectl journal tail --who` lists the console's logins and commands with user, role
+    and address; the journal, console actions included, verifies and replays bit for bit."""
+    from controller.cli import main
+    from controller.journal import replay, verify
+
+    lane.stop()  # the controller flushes its journal on SIGTERM
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "journal",
+            "tail",
+            "--who",
+            "-n",
+            "500",
+            str(lane.journal),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(
+        "olga (operator) from 127.0.0.1: user_command command=release outcome=queued" in ln
+        for ln in lines
+    )
+    assert any("otto (-) from 127.0.0.1: login_failed" in ln for ln in lines)
+    assert any("sam (supervisor) from 127.0.0.1: login" in ln for ln in lines)
+    assert all(" from " in ln for ln in lines)
+    assert main(["journal", "verify", str(lane.journal)]) == 0
+    assert verify(lane.journal).ok
+    result = replay(lane.journal)
+    assert result.identical, result.divergence
 
 
 def test_latency_figures() -> None:
