@@ -249,7 +249,8 @@ def build_console(
             }
 
         def ended() -> bool:
-            return token in ended_tokens or sessions.get(token) is None
+            # An open page does not keep its session alive: only requests a person makes do.
+            return token in ended_tokens or not sessions.alive(token)
 
         camera = lane.camera if hasattr(lane.camera, "view") else None
         stream = EventStream(

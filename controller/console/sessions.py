@@ -64,6 +64,11 @@ class SessionStore:
         session.expires = now + self.ttl_s
         return session
 
+    def alive(self, token: str) -> bool:
+        """Whether ``token`` is a live session, without counting this as a use (streams ask)."""
+        session = self._sessions.get(token)
+        return session is not None and session.expires > self._clock()
+
     def end(self, token: str) -> None:
         self._sessions.pop(token, None)
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from controller.config import ConsoleConfig
-from controller.console.server import build_console
+from controller.console.errors import ConsoleError
+from controller.console.server import build_console, start_console
 from controller.console.users import Role, UsersFile
 from controller.core import scan as core
 from controller.core.commands import refusal
@@ -263,3 +267,70 @@ def test_static_files_are_served_with_a_strict_policy(tmp_path: Path, path: str)
         assert (await client.get("/static/../users.json")).status == 404
 
     _run(tmp_path, body)
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+def test_console_over_tls_sets_a_secure_cookie(tmp_path: Path) -> None:
+    """With tls_cert and tls_key the console speaks HTTPS only and its cookie is Secure."""
+    cert, key = _self_signed(tmp_path)
+    users = UsersFile(tmp_path / "users.json")
+    users.add("olga", Role.OPERATOR, PASSWORD)
+    users.save()
+    config = ConsoleConfig(users_file=users.path, port=0, tls_cert=cert, tls_key=key)
+    lane = FakeLane(tmp_path)
+
+    async def go() -> tuple[int, str]:
+        server = await start_console(lane, config)
+        try:
+            assert server.url.startswith("https://127.0.0.1:")
+            context = ssl.create_default_context(cafile=str(cert))
+            async with aiohttp.ClientSession() as session:
+                async with session.post(
+                    f"{server.url}api/login",
+                    json={"user": "olga", "password": PASSWORD},
+                    ssl=context,
+                ) as r:
+                    status, cookie = r.status, r.headers["Set-Cookie"]
+                with pytest.raises(aiohttp.ClientError):
+                    async with session.get(server.url.replace("https", "http")) as r:
+                        await r.read()
+            return status, cookie
+        finally:
+            await server.close()
+
+    try:
+        status, cookie = asyncio.run(go())
+    finally:
+        lane.journal.close()
+    assert status == 200
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_off_loopback_without_tls_does_not_start(tmp_path: Path) -> None:
+    """Bound off loopback without TLS (and without insecure_http) the console refuses to
+    start, naming console.tls_cert; a broken users file is named too."""
+    users = tmp_path / "users.json"
+    users.write_text('{"users": []}', encoding="utf-8")
+    lane = FakeLane(tmp_path)
+    try:
+        with pytest.raises(ConsoleError, match=r"console\.tls_cert"):
+            asyncio.run(start_console(lane, ConsoleConfig(users_file=users, host="192.0.2.1")))
+        users.write_text("{", encoding="utf-8")
+        with pytest.raises(ConsoleError, match=r"console\.users_file: .*users\.json: not JSON"):
+            asyncio.run(start_console(lane, ConsoleConfig(users_file=users, port=0)))
+    finally:
+        lane.journal.close()

@@ -147,11 +147,17 @@ def test_sessions_expire_after_idle_and_end_at_logout() -> None:
     clock.t += 59
     assert store.get(s.token) is s  # used at +59: alive until +119
     clock.t += 61
+    assert not store.alive(s.token)
     assert store.get(s.token) is None
     s2 = store.create("olga", Role.OPERATOR)
     assert s2.csrf != s2.token and s2.csrf_ok(s2.csrf) and not s2.csrf_ok(None)
-    store.end(s2.token)
-    assert store.get(s2.token) is None
+    clock.t += 59
+    assert store.alive(s2.token)
+    clock.t += 2
+    assert not store.alive(s2.token)  # asking whether it lives is not a use
+    s3 = store.create("olga", Role.OPERATOR)
+    store.end(s3.token)
+    assert store.get(s3.token) is None
 
 
 def test_login_limit_is_per_user_and_address_for_a_minute() -> None:
