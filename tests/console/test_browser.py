@@ -321,18 +321,18 @@ def test_emergency_open_does_nothing_until_confirmed(page: Page, lane: ConsoleLa
 
 
 def test_state_changes_reach_the_page_within_a_second(page: Page, lane: ConsoleLane) -> None:
-    """The lane closed and opened 20 times over the bearer API: every change of mode is on
+    """The lane closed and opened 50 times over the bearer API: every change of mode is on
     the page within a second of the scan that made it (the figures are printed below)."""
     _login(page, lane, "olga")
     wait_until(lambda: _state(page)["core"]["mode"] in ("OPEN", "CLOSED"), 5.0, "a cycle mode")
-    for _ in range(20):
+    for _ in range(50):
         for command, mode in (("close", "CLOSED"), ("open", "OPEN")):
             if _state(page)["core"]["mode"] == mode:
                 continue
             assert _post(f"{lane.api_url}/commands/{command}") == 202
             wait_until(lambda m=mode: _state(page)["core"]["mode"] == m, 2.0, f"mode {mode}")
     samples = _collect_latency(page, lane)
-    assert len(samples) >= 39
+    assert len(samples) >= 99
     assert max(samples) < 1000.0
 
 
