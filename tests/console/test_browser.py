@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from controller.console.audit import AUDIT_KINDS
 from tests.console.harness import (
     PASSWORDS,
     ConsoleLane,
@@ -216,6 +217,23 @@ def test_camera_picture_updates_with_its_zones(page: Page, lane: ConsoleLane) ->
     assert page.locator("#camera-fault").is_hidden()
 
 
+def test_alarm_is_acknowledged_by_a_named_user(page: Page, lane: ConsoleLane) -> None:
+    """The camera's start-up fault is in the alarm list; an operator acknowledges it on the
+    page: the list says by whom, and the journal holds it with user, role and address."""
+    _login(page, lane, "olga")
+    row = page.locator("#alarms tbody tr").first
+    wait_until(lambda: row.count() == 1, 5.0, "an alarm in the list")
+    alarm_id = int(row.get_attribute("data-alarm") or 0)
+    assert "camera fault" in row.inner_text()
+    page.click(f'button[data-ack="{alarm_id}"]')
+    wait_until(lambda: "by olga" in row.inner_text(), 3.0, "the acknowledgement on the page")
+    acks = journal_events(lane.journal, ("alarm_acknowledged",))
+    assert [(a["data"]["alarm"], a["data"]["user"], a["data"]["role"]) for a in acks] == [
+        (alarm_id, "olga", "operator")
+    ]
+    assert page.locator(f'button[data-ack="{alarm_id}"]').count() == 0
+
+
 def test_viewer_sees_no_command_enabled_and_forged_posts_are_refused(
     page: Page, lane: ConsoleLane
 ) -> None:
@@ -233,7 +251,7 @@ def test_viewer_sees_no_command_enabled_and_forged_posts_are_refused(
     assert r.status == 403 and r.json()["detail"] == "not for role viewer"
 
     def audit() -> list[dict[str, Any]]:
-        return [e for e in journal_events(lane.journal) if e["id"] > before]
+        return [e for e in journal_events(lane.journal, AUDIT_KINDS) if e["id"] > before]
 
     got = wait_until(lambda: len(audit()) >= 3 and audit(), 5.0, "three audit events")
     assert [(e["kind"], e["data"]["user"]) for e in got] == [
@@ -265,7 +283,9 @@ def test_wrong_password_is_refused_and_the_sixth_failure_gets_429(
     assert "Too many failed logins" in page.inner_text("#login-error")
     assert page.locator("#console").is_hidden()
     got = wait_until(
-        lambda: [e for e in journal_events(lane.journal) if e["id"] > before][:6], 5.0, "audit"
+        lambda: [e for e in journal_events(lane.journal, AUDIT_KINDS) if e["id"] > before][:6],
+        5.0,
+        "audit",
     )
     assert [e["kind"] for e in got] == ["login_failed"] * 5 + ["login_throttled"]
     assert {(e["data"]["user"], e["data"]["remote"]) for e in got} == {("otto", "127.0.0.1")}

@@ -16,6 +16,14 @@ const ALARM_KINDS = new Set(["fault_latched", "camera_fault", "camera_restored",
 const COUNT_KINDS = new Set(["vehicle_passed", "vehicle_sent_aside", "tailgate", "run_through",
   "vehicle_released"]);
 const MAX_EVENTS_SHOWN = 100;
+const PHASE_WORDS = {
+  START: "finding where the boom is", READY: "ready for the next vehicle",
+  ENTERING: "vehicle entering the bay", INSPECTING: "vehicle stopped: inspect, then release",
+  ASIDE: "sent aside: waiting for the bay to clear", WARNING: "released: warning before the boom moves",
+  RAISING: "boom rising", PASSING: "vehicle passing under the raised boom",
+  CLEARING: "waiting for the boom line to clear", LOWERING: "boom lowering",
+  HALTED: "boom motor stopped", OPENED: "emergency open: boom up, exit green",
+};
 
 // What the page has seen, for people debugging it and for the browser tests.
 const lanectl = window.lanectl = { eventIds: [], states: [], me: null, lastState: null,
@@ -151,6 +159,7 @@ function renderState(s) {
   $("lane-name").textContent = s.lane || "";
   $("mode").textContent = core.mode || "?";
   $("phase").textContent = core.phase || "?";
+  $("phase-words").textContent = PHASE_WORDS[core.phase] || "";
   const entry = out.entry_green ? "green" : out.entry_amber ? "amber" : "red";
   $("entry-signal").dataset.aspect = entry;
   setOn("entry-red", out.entry_red); setOn("entry-amber", out.entry_amber);
@@ -251,7 +260,8 @@ async function refreshAlarms() {
     tr.dataset.alarm = a.id;
     tr.className = a.cleared ? "cleared" : "active";
     const raised = new Date(a.raised).toLocaleTimeString();
-    const ack = a.acknowledged_by ? ` by ${a.acknowledged_by}` : "";
+    const ack = a.acknowledged_by ? ` by ${a.acknowledged_by} at ${
+      new Date(a.acknowledged_at).toLocaleTimeString()}` : "";
     for (const text of [raised, a.text, `${a.status}${ack}`]) {
       const td = document.createElement("td");
       td.textContent = text;
