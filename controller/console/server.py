@@ -95,7 +95,6 @@ def build_console(
     secure_cookie = config.tls_cert is not None
     static = resources.files("controller.console") / "static"
     users_mtime = [_mtime(users.path)]
-    ended_tokens: set[str] = set()
 
     def current_users() -> UsersFile:
         nonlocal users
@@ -216,7 +215,6 @@ def build_console(
     async def logout(request: web.Request) -> web.Response:
         session = need_session(request)
         sessions.end(session.token)
-        ended_tokens.add(session.token)
         audit(lane, "logout", user=session.user, role=session.role.value, remote=remote(request))
         resp = web.json_response({"ok": True})
         resp.del_cookie(COOKIE, path="/")
@@ -249,8 +247,9 @@ def build_console(
             }
 
         def ended() -> bool:
-            # An open page does not keep its session alive: only requests a person makes do.
-            return token in ended_tokens or not sessions.alive(token)
+            # Logout or expiry ends the stream. An open page does not keep its session alive:
+            # only requests a person makes do.
+            return not sessions.alive(token)
 
         camera = lane.camera if hasattr(lane.camera, "view") else None
         stream = EventStream(

@@ -119,7 +119,7 @@ class EventStream:
             last_camera: dict[str, Any] | None = None
             last_write = camera_checked = loop.time()
             while not self.ended() and loop.time() < deadline:
-                wait = min(0.2 if self.camera else KEEPALIVE_S, max(0.0, deadline - loop.time()))
+                wait = min(0.2 if self.camera else 1.0, max(0.0, deadline - loop.time()))
                 try:
                     msg = await asyncio.wait_for(sub.get(), wait)
                 except TimeoutError:

@@ -218,6 +218,21 @@ def test_stream_resumes_from_last_event_id_and_fills_a_lag(tmp_path: Path) -> No
     _run(tmp_path, body, queue_size=4)
 
 
+def test_logout_ends_an_open_stream(tmp_path: Path) -> None:
+    """A page's event stream ends within about a second of its session's logout."""
+
+    async def body(client: TestClient[Any, Any], lane: FakeLane, clock: Clock) -> None:
+        csrf = await _login(client, "olga")
+        resp = await client.get("/events")
+        assert (await _read_events(resp, 1))[0][0] == "journal"
+        await client.post("/api/logout", headers={"X-CSRF-Token": csrf})
+        rest = await asyncio.wait_for(resp.content.read(), 3.0)  # EOF: the stream ended
+        assert rest.count(b"event:") <= 1 and b'"kind":"logout"' in rest
+        assert (await client.get("/events")).status == 401
+
+    _run(tmp_path, body)
+
+
 def test_alarm_acknowledged_by_a_named_user(tmp_path: Path) -> None:
     """A latched fault is an active alarm; an operator acknowledges it (journaled), a second
     acknowledgement is refused, a viewer cannot; a reset clears it."""
