@@ -218,8 +218,8 @@ def test_stream_resumes_from_last_event_id_and_fills_a_lag(tmp_path: Path) -> No
     _run(tmp_path, body, queue_size=4)
 
 
-def test_logout_ends_an_open_stream(tmp_path: Path) -> None:
-    """A page's event stream ends within about a second of its session's logout."""
+def test_logout_or_expiry_ends_an_open_stream(tmp_path: Path) -> None:
+    """A page's event stream ends within about a second of its session's logout or expiry."""
 
     async def body(client: TestClient[Any, Any], lane: FakeLane, clock: Clock) -> None:
         csrf = await _login(client, "olga")
@@ -229,6 +229,13 @@ def test_logout_ends_an_open_stream(tmp_path: Path) -> None:
         rest = await asyncio.wait_for(resp.content.read(), 3.0)  # EOF: the stream ended
         assert rest.count(b"event:") <= 1 and b'"kind":"logout"' in rest
         assert (await client.get("/events")).status == 401
+        await _login(client, "olga")
+        resp = await client.get("/events")
+        backlog = await _read_events(resp, 3)  # login, logout, login
+        assert [i for _, _, i in backlog] == [1, 2, 3]
+        clock.t += 480 * 60 + 1  # the session expires with nothing else happening
+        rest = await asyncio.wait_for(resp.content.read(), 3.0)
+        assert b"event:" not in rest
 
     _run(tmp_path, body)
 
