@@ -34,7 +34,7 @@ from tests.console.harness import (
 pytestmark = [pytest.mark.hil, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-FIRST_ARRIVAL_S = 14.0
+FIRST_ARRIVAL_S = 25.0  # after the first test, even on a slow shared machine
 COMMAND_NAMES = (
     "release",
     "send_aside",
