@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from hw_sim.camera import ZONE_NAMES, CameraSpec, Condition, LaneCamera, Vehicle
+from hw_sim.camera import CONDITIONS, ZONE_NAMES, CameraSpec, Condition, LaneCamera, Vehicle
 from hw_sim.neighbour import NEIGHBOUR_ID_BASE, NeighbourLane
 from hw_sim.shadows import ShadowScene
 
@@ -182,3 +184,10 @@ def test_neighbour_lane_rejects_bad_arguments() -> None:
         NeighbourLane(0, 4.0, 10.0, -10.0)
     with pytest.raises(ValueError, match="mean_gap_s"):
         NeighbourLane(0, 4.0, -60.0, 40.0, mean_gap_s=2.0)
+
+
+def test_readme_lists_every_condition() -> None:
+    """The README's condition list is the renderer's."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    line = text.split("Camera conditions", 1)[1].split("the list is", 1)[0]
+    assert all(f"`{name}`" in line for name in CONDITIONS)
