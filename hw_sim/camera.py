@@ -191,9 +191,7 @@ class LaneCamera:
         self._shadows: ShadowScene | None = None
         self._through: NeighbourLane | None = None
         if condition is Condition.SHADOWS:
-            self._shadows = ShadowScene(
-                spec.width, spec.height, spec.px_per_m, spec.x_min_m, seed, self.geometry
-            )
+            self._shadows = ShadowScene(spec.width, spec.height, spec.px_per_m, spec.x_min_m, seed)
             self._through = NeighbourLane(
                 seed, self.geometry.neighbour_lane_y_m, spec.x_min_m - 30.0, spec.x_max_m + 30.0
             )

@@ -23,8 +23,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from hw_sim.geometry import LaneGeometry
-
 __all__ = ["ShadowScene", "Sun", "vehicle_height_m"]
 
 Image = npt.NDArray[np.float32]
@@ -57,7 +55,9 @@ class _Body(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Sun:
-    """Where the sun stands: elevation above the ground, azimuth from the +y side."""
+    """Where the sun stands: elevation above the ground, and azimuth 0 when it stands
+    straight across the lane on the +y side (the through lane's side); a positive
+    azimuth turns the shadows towards +x."""
 
     elevation_rad: float
     azimuth_rad: float
@@ -132,12 +132,10 @@ class ShadowScene:
         px_per_m: float,
         x_min_m: float,
         seed: int,
-        geometry: LaneGeometry | None = None,
     ) -> None:
         self.width, self.height = width, height
         self.ppm = px_per_m
         self.x_min_m = x_min_m
-        self.geometry = geometry or LaneGeometry()
         rng = np.random.default_rng([seed, 69_069])
         self.sky = float(rng.uniform(0.42, 0.52))
         """Share of the light left in full shadow (the sky's part)."""
@@ -148,7 +146,7 @@ class ShadowScene:
         self._drift_phase = float(rng.uniform(0.0, 2.0 * math.pi))
         sun0 = Sun(self._el0, self._az0)
         self.fence = self._make_fence(rng, sun0)
-        self._fence_stamp_cache = self._fence_stamp(self.fence)
+        self._fence_img = self._fence_stamp(self.fence)
         self.trees = tuple(self._make_tree(rng, sun0, x) for x in (-14.0, -1.0, 6.0))
 
     # -- the casters ----------------------------------------------------------
@@ -310,7 +308,7 @@ class ShadowScene:
     def _fence_into(self, occ: Image, sun: Sun) -> None:
         f = self.fence
         rx, ry = sun.reach
-        stamp = self._fence_stamp_cache
+        stamp = self._fence_img
         rows, cols = stamp.shape
         # Stamp pixel (s, k) is the point s/ppm along the fence, k/ppm up; its shadow
         # lies at ground (x0 + s/ppm + z*rx, y + z*ry): an affine map of the stamp.
