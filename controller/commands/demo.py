@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.children import Children
+from controller.commands.sim_render import camera_condition
 from controller.journal import PASSAGE_KINDS, read_events, read_passages, read_run_stats
 
 __all__ = ["DemoError", "build_report", "match_crossings", "register"]
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--camera-condition",
-        choices=("day", "night", "light_steps", "rain", "shake"),
+        type=camera_condition,
         default="day",
         help="what the simulated camera sees",
     )
