@@ -13,12 +13,12 @@ seeded generator, so a run is repeatable.
 hw_sim.serial_faults``), commanded over its stdin, so its timing does not
 depend on what the test process is doing meanwhile.
 
-For the tests' checks the relay matches each reply to the request it answers
-and records, for every request the controller sends, what reached the
-controller while that request was its latest: the current reply, a stale one
-(answering an earlier request: RTU has no transaction id), or a broken one.
-A controller that goes on with its sequence after a broken reply, or uses a
-stale one, has believed a frame it should not have.
+For the tests' checks the relay records every request the controller sends
+and what reached the controller while that request was its latest: a current
+reply (it left the device after that request reached it), a stale one (it
+left the device earlier: RTU has no transaction id to tell them apart) or a
+broken one. A controller that goes on with its sequence after only broken
+replies, or uses a stale one, has believed a frame it should not have.
 """
 
 from __future__ import annotations
@@ -169,9 +169,9 @@ class Reply(enum.Enum):
     """A frame that reached the controller while a request was its latest."""
 
     CURRENT = "current"
-    """Intact, and answers that request."""
+    """Intact, and it left the device after that request had reached it."""
     STALE = "stale"
-    """Intact, but answers an earlier request."""
+    """Intact, but it left the device before that request reached it."""
     BROKEN = "broken"
     """Garbage or corrupted: no receiver may believe it."""
 
@@ -193,14 +193,6 @@ class RequestRecord:
 
 
 @dataclass(slots=True)
-class _Pending:
-    """A request forwarded to the device, waiting for its reply."""
-
-    index: int
-    function: int
-
-
-@dataclass(slots=True)
 class _Side:
     """One end of the relay: its fd, bytes not yet framed, frames waiting to be written."""
 
@@ -209,9 +201,9 @@ class _Side:
     """Frames read here go to the device (this is the controller's side)."""
     buf: bytearray = field(default_factory=bytearray)
     last_rx: float = 0.0
-    out: deque[tuple[float, bytes, tuple[int | None, bool] | None]] = field(default_factory=deque)
-    """(due, bytes, tag) to write here, in order; a reply's tag is (index of the request
-    it answers, intact)."""
+    out: deque[tuple[float, bytes, tuple[int, bool]]] = field(default_factory=deque)
+    """(due, bytes, (number, intact)) to write here, in order: a request's own number, or
+    for a reply the latest request the device had been given when it replied."""
     last_due: float = 0.0
 
 
@@ -243,8 +235,10 @@ class LineRelay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sides: tuple[_Side, _Side] | None = None
-        self._pending: deque[_Pending] = deque()
         self._request_index = 0
+        """Requests read from the controller so far (the latest one's number)."""
+        self._forwarded = 0
+        """Number of the latest request written to the device."""
         self.error: BaseException | None = None
 
     def start(self) -> LineRelay:
@@ -366,7 +360,7 @@ class LineRelay:
         window = self.active()
         fault = window.fault if window is not None and window.fault.acts_on(to_device) else None
         intact = fault is None or fault.kind is LineFaultKind.DELAY
-        answers = self._note(frame, to_device, intact=intact)
+        number = self._note(frame, to_device)
         delay = 0.0
         if fault is not None:
             assert window is not None
@@ -387,30 +381,29 @@ class LineRelay:
         self.counters["to_device" if to_device else "to_controller"] += 1
         due = max(now + delay, target.last_due)
         target.last_due = due
-        tag = (answers, intact) if not to_device else None
-        target.out.append((due, frame, tag))
+        target.out.append((due, frame, (number, intact)))
 
-    def _note(self, frame: bytes, to_device: bool, *, intact: bool) -> int | None:
-        """Record each request; match each reply to the request it answers (its index)."""
-        if len(frame) < 2:
-            return None
-        if to_device:
-            address = int.from_bytes(frame[2:4], "big") if len(frame) >= 4 else -1
-            self.requests.append(RequestRecord(time.time(), frame[1], address))
-            self._request_index += 1
-            if intact:
-                self._pending.append(_Pending(self._request_index, frame[1]))
-            return None
-        # The device answers requests in order; one that got no answer (it was lost on
-        # the way, or the device discarded it) is passed over.
-        function = frame[1] & 0x7F
-        while self._pending and self._pending[0].function != function:
-            self._pending.popleft()
-        return self._pending.popleft().index if self._pending else None
+    def _note(self, frame: bytes, to_device: bool) -> int:
+        """Number each request and record it. A reply is tagged with the latest request
+        the device had been given when the reply left it: what it can be an answer to."""
+        if not to_device:
+            return self._forwarded
+        function = frame[1] if len(frame) >= 2 else -1
+        address = int.from_bytes(frame[2:4], "big") if len(frame) >= 4 else -1
+        self.requests.append(RequestRecord(time.time(), function, address))
+        self._request_index += 1
+        return self._request_index
 
     def _flush(self, side: _Side, now: float) -> None:
+        # Frames written on the controller's side (the side whose reads go to the
+        # device) are replies; on the device's side, requests.
+        replies = side.to_device
         while side.out and side.out[0][0] <= now:
             due, data, tag = side.out[0]
+            if replies:
+                # A reply is about to reach the controller: first take in any request it
+                # has sent meanwhile, so the reply is judged against its latest request.
+                self._drain(now)
             try:
                 written = os.write(side.fd, data)
             except (BlockingIOError, InterruptedError):
@@ -423,15 +416,26 @@ class LineRelay:
                 side.out[0] = (due, data[written:], tag)
                 return
             side.out.popleft()
-            if tag is not None and self.requests:
-                answers, intact = tag
+            number, intact = tag
+            if not replies:
+                if intact:
+                    self._forwarded = max(self._forwarded, number)
+            elif self.requests:
                 if not intact:
                     reply = Reply.BROKEN
-                elif answers == self._request_index:
+                elif number == self._request_index:
                     reply = Reply.CURRENT
                 else:
                     reply = Reply.STALE
                 self.requests[-1].replies.append(reply)
+
+    def _drain(self, now: float) -> None:
+        """Read and pass on what the controller has sent (the relay thread only)."""
+        assert self._sides is not None
+        device, controller = self._sides
+        if select.select([controller.fd], [], [], 0)[0]:
+            self._read(controller, now)
+            self._frame(controller, now, device)
 
     def _garbage(self, frame: bytes) -> bytes:
         """Garbage as long as ``frame``: in turn a plausible header (same unit and

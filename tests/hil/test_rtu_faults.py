@@ -279,29 +279,29 @@ def _measure(
 
 def _when(wall: float, windows: list[FaultWindow]) -> str:
     """Where ``wall`` falls among the fault windows, for a failure message."""
-    for w in windows:
-        if w.start_wall - 1.0 <= wall <= w.end_wall + 2.0:
-            return f"{wall - w.start_wall:+.3f} s from the start of {w.fault}"
-    return f"at {wall:.3f}, outside every fault"
+    started = [w for w in windows if w.start_wall <= wall]
+    if not started:
+        return f"{wall:.3f}, before every fault"
+    w = started[-1]
+    return f"{wall - w.start_wall:+.3f} s from the start of {w.fault}"
 
 
 def _believed(requests: list[RequestRecord], windows: list[FaultWindow]) -> list[str]:
     """What the controller believed that it should not have, from the relay's record.
 
-    After a request met no intact reply (only garbage, a corrupted frame or nothing),
-    the controller's next request must start a sequence again. A scan's coil write
-    (FC15 right after its FC4) must follow reads whose replies were both current: RTU
-    has no transaction id, so a late reply taken for a later request must not reach
-    the core.
+    After a request met only broken replies (garbage or a corrupted frame), the
+    controller's next request must start a sequence again. A scan's coil write (FC15
+    right after its FC4) must follow reads whose replies were both current: RTU has no
+    transaction id, so a late reply taken for a later request must not reach the core.
     """
     out: list[str] = []
     for i in range(1, len(requests)):
         prev, req = requests[i - 1], requests[i]
-        if prev.taken is None and (req.function, req.address) not in RESTARTS:
+        only_broken = prev.replies and all(r is Reply.BROKEN for r in prev.replies)
+        if only_broken and (req.function, req.address) not in RESTARTS:
             out.append(
                 f"FC{req.function}@{req.address} went on after FC{prev.function}@"
-                f"{prev.address} met only {[r.value for r in prev.replies]}, "
-                f"{_when(req.wall, windows)}"
+                f"{prev.address} met only broken replies, {_when(req.wall, windows)}"
             )
         if req.function == 15 and prev.function == 4 and i >= 2:
             reads = (requests[i - 2], prev)
