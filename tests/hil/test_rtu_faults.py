@@ -385,6 +385,7 @@ def test_rtu_line_faults_detected_and_recovered(lane: Lane) -> None:
 
     wait_for(all_out, 90.0, "every car to leave the lane")
     wait_for(lambda: api_status(url)["core"]["count"] == CARS, 10.0, f"the count to reach {CARS}")
+    assert lane.sim.popen.poll() is None, "the simulator exited"
     assert stop_proc(lane.run) == 0
     time.sleep(1.5)  # the sim writes its truth file every second
     record = relay.close()
@@ -480,6 +481,8 @@ def test_late_reply_is_not_taken_for_the_next_request(tmp_path: Path) -> None:
                         io.close()
 
                 late, bits = asyncio.run(asyncio.wait_for(go(), 30.0))
+                # The relay notes a reply just after writing it: let it catch up.
+                wait_for(lambda: bool(relay.record().requests[-1].replies), 2.0, "the relay")
                 record = relay.record()
         finally:
             stop_proc(sim)

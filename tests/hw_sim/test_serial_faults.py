@@ -82,6 +82,17 @@ def _read(fd: int, n: int, timeout_s: float = 1.0) -> bytes:
     return out
 
 
+def _settled(relay: LineRelay) -> RelayRecord:
+    """The relay's record once it has noted the last reply it delivered (it notes a reply
+    just after writing it, so a reader can be a moment ahead)."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        record = relay.record()
+        if (record.requests and record.requests[-1].replies) or time.monotonic() > deadline:
+            return record
+        time.sleep(0.01)
+
+
 def _exchange(dev: int, ctl: int, reply: bytes = REPLY) -> tuple[bytes, bytes]:
     """The controller sends REQUEST; the device answers what it got; what each side saw."""
     os.write(ctl, REQUEST)
@@ -97,7 +108,7 @@ def test_relay_passes_frames_and_records_current_replies(
     """With no fault both frames pass unchanged and the reply is recorded as current."""
     dev, ctl, relay = ends
     assert _exchange(dev, ctl) == (REQUEST, REPLY)
-    record = relay.record()
+    record = _settled(relay)
     assert [(r.function, r.address) for r in record.requests] == [(2, 0)]
     assert record.requests[0].taken is Reply.CURRENT
     assert record.counters["to_device"] == record.counters["to_controller"] == 1
@@ -117,7 +128,9 @@ def test_broken_replies_hold_no_valid_frame(
         assert not has_valid_frame(reply)
         if kind is LineFaultKind.CRC:  # exactly one bit flipped
             assert sum(bin(a ^ b).count("1") for a, b in zip(reply, REPLY, strict=True)) == 1
-    assert all(r.replies == [Reply.BROKEN] and r.taken is None for r in relay.record().requests)
+    requests = _settled(relay).requests
+    assert len(requests) == 6
+    assert all(r.replies == [Reply.BROKEN] and r.taken is None for r in requests)
 
 
 def test_silence_drops_both_ways_for_its_duration_only(ends: tuple[int, int, LineRelay]) -> None:
@@ -131,7 +144,7 @@ def test_silence_drops_both_ways_for_its_duration_only(ends: tuple[int, int, Lin
         time.sleep(0.02)
     assert _exchange(dev, ctl) == (REQUEST, REPLY)
     assert window.frames == 2 and relay.counters["dropped"] == 2
-    assert [r.taken for r in relay.record().requests] == [None, Reply.CURRENT]
+    assert [r.taken for r in _settled(relay).requests] == [None, Reply.CURRENT]
 
 
 def test_delay_holds_frames_and_late_replies_are_stale(ends: tuple[int, int, LineRelay]) -> None:
@@ -147,7 +160,7 @@ def test_delay_holds_frames_and_late_replies_are_stale(ends: tuple[int, int, Lin
     assert _read(dev, len(REQUEST)) == REQUEST
     assert _read(ctl, len(REPLY), 2.0) == REPLY
     assert time.monotonic() - t0 >= 0.3
-    assert [r.replies for r in relay.record().requests] == [[], [Reply.STALE]]
+    assert [r.replies for r in _settled(relay).requests] == [[], [Reply.STALE]]
 
 
 def test_relay_process_takes_faults_and_leaves_its_record(tmp_path: Path) -> None:
