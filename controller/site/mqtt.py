@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 __all__ = [
     "BrokerAddress",
@@ -189,10 +190,13 @@ class MqttLink:
             )
         return int(info.mid)
 
-    def subscribe(self, topic: str, qos: int = 1) -> None:
+    def subscribe(self, topic: str, qos: int = 1, *, retain_as_published: bool = False) -> None:
+        """``retain_as_published``: keep the retain flag on live messages too (MQTT 5), so
+        the receiver can tell a retained message from a fresh one."""
         if not self.connected:
             raise LinkDown(f"{self.address.describe()}: not connected")
-        rc, _ = self._client.subscribe(topic, qos=qos)
+        options = SubscribeOptions(qos=qos, retainAsPublished=retain_as_published)
+        rc, _ = self._client.subscribe(topic, options=options)
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise LinkDown(f"{self.address.describe()}: subscribe failed ({paho.error_string(rc)})")
 

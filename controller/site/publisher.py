@@ -306,7 +306,7 @@ class LanePublisher:
         self._drain_until = self._live_from - 1 if self._live_from - 1 > self.acked else None
         born = {"status": "online", "boot": self.boot, "time": _iso_now(), "acked_id": self.acked}
         try:
-            link.subscribe(f"{self.prefix}/cmd/#", qos=1)
+            link.subscribe(f"{self.prefix}/cmd/#", qos=1, retain_as_published=True)
             link.publish(f"{self.prefix}/availability", _dumps(born), qos=1, retain=True)
         except LinkDown:
             return
