@@ -47,6 +47,7 @@ WINDOW = 200
 """Events in flight (published, not yet acknowledged) at most."""
 CURSOR_WRITE_S = 0.2
 REFUSED_RETRY_S = 5.0
+STOP_DRAIN_S = 2.0
 COMMAND_ALIASES = {"open": "open_lane", "close": "close_lane", "reset": "reset_fault"}
 COMMAND_IDS_KEPT = 256
 OUTCOMES = {
@@ -240,6 +241,14 @@ class LanePublisher:
 
     async def _close(self, link: MqttLink, offline: bytes) -> None:
         if self._connected:
+            # The scan loop has stopped and its journal is closed: send what it journaled
+            # last (bounded), so a clean stop leaves nothing for the next run to resend.
+            top = await asyncio.to_thread(journal_max_event_id, self.path)
+            self.known_max = max(self.known_max, top)
+            deadline = time.monotonic() + STOP_DRAIN_S
+            while self._connected and self.acked < top and time.monotonic() < deadline:
+                await self._send_events(link)
+                await asyncio.sleep(0.02)
             with contextlib.suppress(LinkDown):
                 link.publish(f"{self.prefix}/availability", offline, qos=1, retain=True)
             deadline = time.monotonic() + 1.0
