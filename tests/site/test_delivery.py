@@ -44,6 +44,19 @@ def metric(api_url: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
+def _kill_and_restart(lane: SimLane, procs: list[Proc], tag: str) -> int:
+    """SIGKILL the lane's controller, start it again on its journal; returns events journaled."""
+    assert lane.run is not None
+    lane.run.popen.kill()
+    lane.run.popen.wait(10)
+    journaled = len(journal_ids(lane.journal))
+    lane.api_url = ""
+    lane.start_controller(tag)
+    assert lane.run is not None
+    procs.append(lane.run)
+    return journaled
+
+
 def _in_store(store: Path, lane: SimLane, upto: int) -> bool:
     want = set(journal_ids(lane.journal)[:upto])
     return want <= set(store_ids(store, lane.name))
@@ -52,7 +65,7 @@ def _in_store(store: Path, lane: SimLane, upto: int) -> bool:
 def test_every_journaled_event_reaches_the_site_store_once(
     tmp_path: Path, lane_procs: list[Proc]
 ) -> None:
-    """Broker down OUTAGE_S s, lane2 killed -9 mid-stream: store == journal, no repeats."""
+    """Broker down OUTAGE_S s, lane2 killed -9 during it and after: store == journal, once."""
     broker = start_site_broker(tmp_path)
     store = SiteStore(tmp_path / "site.sqlite")
     collector = Collector(
@@ -81,8 +94,12 @@ def test_every_journaled_event_reaches_the_site_store_once(
             )
             # The broker goes away; the lanes go on journaling.
             broker.stop()
+            t_down = time.monotonic()
             before = {ln.name: len(journal_ids(ln.journal)) for ln in lanes}
-            time.sleep(OUTAGE_S)
+            # lane2 is killed -9 in the middle of the outage and started again.
+            time.sleep(OUTAGE_S / 3)
+            _kill_and_restart(lanes[1], lane_procs, "b")
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
             after = {ln.name: len(journal_ids(ln.journal)) for ln in lanes}
             backlog = metric(lanes[0].api_url, "lanectl_mqtt_backlog_events")
             assert metric(lanes[0].api_url, "lanectl_mqtt_connected") == 0.0
@@ -98,17 +115,9 @@ def test_every_journaled_event_reaches_the_site_store_once(
                 return len(drained) == len(lanes)
 
             wait_until(caught_up, 60, "the outage's events in the store")
-            # lane2's controller is killed mid-stream, then started again on its journal.
-            lane2 = lanes[1]
-            assert lane2.run is not None
+            # With the broker back, lane2 is killed -9 again mid-stream.
             time.sleep(2.0)
-            lane2.run.popen.kill()
-            lane2.run.popen.wait(10)
-            killed_at = len(journal_ids(lane2.journal))
-            lane2.api_url = ""
-            lane2.start_controller("b")
-            assert lane2.run is not None
-            lane_procs.append(lane2.run)
+            killed_at = _kill_and_restart(lanes[1], lane_procs, "c")
             time.sleep(8)
         for ln in lanes:
             assert ln.run is not None
