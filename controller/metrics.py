@@ -136,6 +136,13 @@ class _Collector(Collector):
             )
             sent.add_metric([], float(pub.stats.published))
             yield sent
+            if pub.stats.last_drain_s is not None:
+                drain = GaugeMetricFamily(
+                    "lanectl_mqtt_last_drain_seconds",
+                    "From the last (re)connect with a backlog to the backlog acknowledged",
+                )
+                drain.add_metric([], float(pub.stats.last_drain_s))
+                yield drain
 
     def _histograms(self, rt: _Runtime) -> Iterator[HistogramMetricFamily]:
         for name, doc, times in (

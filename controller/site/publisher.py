@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import json
+import sqlite3
 import time
 import uuid
 from collections import deque
@@ -36,7 +37,7 @@ from typing import Any, Protocol
 from controller.config import MqttConfig
 from controller.core.types import Command, CommandKind
 from controller.events import Hub, HubMessage, Subscription
-from controller.journal import read_events_after
+from controller.journal import JournalError, read_events_after
 from controller.logs import get_logger
 from controller.site.cursor import journal_key, journal_max_event_id, read_cursor, write_cursor
 from controller.site.mqtt import BrokerAddress, LinkDown, Message, MqttLink, Will, parse_url
@@ -231,7 +232,13 @@ class LanePublisher:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), 0.25)
                         self._wake.clear()
-                        await self._step()
+                        try:
+                            await self._step()
+                        except (OSError, sqlite3.Error, JournalError) as exc:
+                            # A busy or unreadable journal: the lane runs on, the backlog
+                            # waits in the journal, and the next try comes in a second.
+                            self.log.error("mqtt_step_failed", error=repr(exc))
+                            await asyncio.sleep(1.0)
                 finally:
                     reader.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -33,11 +33,14 @@ pytestmark = [pytest.mark.hil, pytest.mark.slow]
 OUTAGE_S = float(os.environ.get("LANECTL_MQTT_OUTAGE_S", "30"))
 
 
+def _scrape(api_url: str) -> str:
+    with urllib.request.urlopen(f"{api_url}/metrics", timeout=5.0) as resp:
+        return str(resp.read().decode("utf-8"))
+
+
 def metric(api_url: str, name: str) -> float:
     """One sample of the lane's /metrics, parsed with prometheus_client's parser."""
-    with urllib.request.urlopen(f"{api_url}/metrics", timeout=5.0) as resp:
-        text = resp.read().decode("utf-8")
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(_scrape(api_url)):
         for sample in family.samples:
             if sample.name == name:
                 return float(sample.value)
@@ -115,6 +118,11 @@ def test_every_journaled_event_reaches_the_site_store_once(
                 return len(drained) == len(lanes)
 
             wait_until(caught_up, 60, "the outage's events in the store")
+            wait_until(
+                lambda: "lanectl_mqtt_last_drain_seconds" in _scrape(lanes[0].api_url), 30, "drain"
+            )
+            reported_drain = metric(lanes[0].api_url, "lanectl_mqtt_last_drain_seconds")
+            assert 0 < reported_drain <= drained["lane1"] + 1.0
             # With the broker back, lane2 is killed -9 again mid-stream.
             time.sleep(2.0)
             killed_at = _kill_and_restart(lanes[1], lane_procs, "c")
@@ -151,6 +159,7 @@ def test_every_journaled_event_reaches_the_site_store_once(
                 "drain_s_after_broker_back": drained[ln.name],
             }
         figures["lane2_journal_at_kill"] = killed_at
+        figures["lane1_metrics_last_drain_s"] = reported_drain
         figures["outage_s"] = OUTAGE_S
         figures["api_commands_sent"] = pump.sent
         print("\nmqtt delivery:", json.dumps(figures))
