@@ -37,16 +37,18 @@ from typing import Any, Protocol
 from controller.config import MqttConfig
 from controller.core.types import Command, CommandKind
 from controller.events import Hub, HubMessage, Subscription
-from controller.journal import JournalError, read_events_after
+from controller.journal import JournalError
 from controller.logs import get_logger
-from controller.site.cursor import journal_key, journal_max_event_id, read_cursor, write_cursor
+from controller.site.cursor import Ledger
 from controller.site.mqtt import BrokerAddress, LinkDown, Message, MqttLink, Will, parse_url
 
 __all__ = ["LanePublisher", "PublisherHost", "PublisherStats", "state_payload"]
 
 WINDOW = 200
 """Events in flight (published, not yet acknowledged) at most."""
-CURSOR_WRITE_S = 0.2
+CURSOR_WRITE_S = 1.0
+"""The cursor is written at most this often: a kill -9 resends up to this much, once more."""
+MIN_STEP_S = 0.05
 REFUSED_RETRY_S = 5.0
 STOP_DRAIN_S = 2.0
 COMMAND_ALIASES = {"open": "open_lane", "close": "close_lane", "reset": "reset_fault"}
@@ -190,6 +192,7 @@ class LanePublisher:
         self._command_ids: deque[str] = deque(maxlen=COMMAND_IDS_KEPT)
         self._wake = asyncio.Event()
         self._link: MqttLink | None = None
+        self._ledger: Ledger
 
     @property
     def backlog(self) -> int:
@@ -200,11 +203,13 @@ class LanePublisher:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        self.acked = await asyncio.to_thread(read_cursor, self.path, self.stream)
+        ledger = await asyncio.to_thread(Ledger, self.path, self.stream)
+        self._ledger = ledger
+        self.acked = await asyncio.to_thread(ledger.acked)
         self._persisted = self.acked
         self.stats.acked_id = self.acked
-        self._journal_key = await asyncio.to_thread(journal_key, self.path)
-        self.known_max = await asyncio.to_thread(journal_max_event_id, self.path)
+        self._journal_key = await asyncio.to_thread(ledger.journal_key)
+        self.known_max = await asyncio.to_thread(ledger.max_event_id)
         offline = json.dumps({"status": "offline", "boot": self.boot}).encode()
 
         def threadsafe(fn: Any) -> Any:
@@ -239,18 +244,23 @@ class LanePublisher:
                             # waits in the journal, and the next try comes in a second.
                             self.log.error("mqtt_step_failed", error=repr(exc))
                             await asyncio.sleep(1.0)
+                        # Events that come close together go out together (one journal read).
+                        await asyncio.sleep(MIN_STEP_S)
                 finally:
                     reader.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await reader
         finally:
-            await self._close(link, offline)
+            try:
+                await self._close(link, offline)
+            finally:
+                await asyncio.to_thread(ledger.close)
 
     async def _close(self, link: MqttLink, offline: bytes) -> None:
         if self._connected:
             # The scan loop has stopped and its journal is closed: send what it journaled
             # last (bounded), so a clean stop leaves nothing for the next run to resend.
-            top = await asyncio.to_thread(journal_max_event_id, self.path)
+            top = await asyncio.to_thread(self._ledger.max_event_id)
             self.known_max = max(self.known_max, top)
             deadline = time.monotonic() + STOP_DRAIN_S
             while self._connected and self.acked < top and time.monotonic() < deadline:
@@ -312,7 +322,7 @@ class LanePublisher:
 
     async def _birth(self, link: MqttLink) -> None:
         connection = self._connection
-        journal_max = await asyncio.to_thread(journal_max_event_id, self.path)
+        journal_max = await asyncio.to_thread(self._ledger.max_event_id)
         if connection != self._connection or not self._connected:
             return
         self._need_birth = False
@@ -342,7 +352,7 @@ class LanePublisher:
         if room <= 0 or self._next_id > top:
             return
         connection = self._connection
-        rows = await asyncio.to_thread(read_events_after, self.path, self._next_id - 1, limit=room)
+        rows = await asyncio.to_thread(self._ledger.events_after, self._next_id - 1, room)
         if connection != self._connection or not self._connected:
             return
         for row in rows:
@@ -386,7 +396,7 @@ class LanePublisher:
             return
         acked = self.acked
         self._persisted_at = now
-        await asyncio.to_thread(write_cursor, self.path, self.stream, acked)
+        await asyncio.to_thread(self._ledger.write, acked)
         self._persisted = max(self._persisted, acked)
 
     # ---- link callbacks, handed to the event loop ----
