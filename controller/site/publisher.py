@@ -486,6 +486,8 @@ class LanePublisher:
         record: dict[str, Any] = {
             "command": kind_name,
             "source": source,
+            # Only the supervisor role may publish below cmd/ (the broker's ACL).
+            "role": "supervisor",
             "queued": queued,
             "topic": message.topic,
         }
