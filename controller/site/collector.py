@@ -9,7 +9,9 @@ the repeat).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 
 from controller.logs import get_logger
 from controller.site.mqtt import BrokerAddress, Message, MqttLink
@@ -35,6 +37,7 @@ class Collector:
         self.site = site
         self.log = get_logger(part="site_store", site=site)
         self.connected = threading.Event()
+        self._stopping = threading.Event()
         self.received = 0
         self.rejected = 0
         self._link = MqttLink(
@@ -52,6 +55,7 @@ class Collector:
         self._link.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self._link.stop()
 
     def _on_connect(self, _n: int, ok: bool, reason: str) -> None:
@@ -73,12 +77,24 @@ class Collector:
             return
         _, site, lane, leaf = parts
         self.received += 1
-        try:
-            if leaf == "event":
-                self.store.add_event(site, lane, message.payload)
-            elif leaf in ("state", "availability"):
-                self.store.set_lane(site, lane, leaf, message.payload)
-        except StoreError as exc:
-            # A malformed message is logged and acknowledged: redelivery cannot mend it.
-            self.rejected += 1
-            self.log.error("store_rejected", topic=message.topic, error=str(exc))
+        delay = 0.1
+        while True:
+            try:
+                if leaf == "event":
+                    self.store.add_event(site, lane, message.payload)
+                elif leaf in ("state", "availability"):
+                    self.store.set_lane(site, lane, leaf, message.payload)
+                return
+            except StoreError as exc:
+                # A malformed message is logged and acknowledged: redelivery cannot mend it.
+                self.rejected += 1
+                self.log.error("store_rejected", topic=message.topic, error=str(exc))
+                return
+            except sqlite3.Error as exc:
+                # The store cannot write (locked, disk full): hold this message unacknowledged
+                # and retry; the broker keeps queueing the rest for this session meanwhile.
+                if self._stopping.is_set():
+                    raise
+                self.log.error("store_write_failed", error=str(exc), retry_s=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
