@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller.journal import read_events, replay, verify
 from controller.site.broker import Broker
+from controller.site.collector import Collector
+from controller.site.mqtt import BrokerAddress
+from controller.site.store import SiteStore
 from tests.hil.harness import Proc, stop_proc
 from tests.site.helpers import SITE, Listener, Publisher, start_site_broker, wait_until
 from tests.site.lanes import (  # noqa: F401 (lane_procs_fixture is a fixture)
+    journal_ids,
     lane_procs_fixture,
     start_sim_lane,
+    store_ids,
 )
 
 pytestmark = pytest.mark.hil
@@ -38,7 +44,7 @@ def _events(journal: Path, kind: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> object:
+def broker(tmp_path: Path) -> Iterator[Broker]:
     b = start_site_broker(tmp_path)
     yield b
     b.stop()
@@ -135,3 +141,47 @@ def _check_metrics(api_url: str) -> None:
     assert next(s.value for s in families["lanectl_mqtt_backlog_events"].samples) >= 0
     outcomes = {s.labels["outcome"] for s in families["lanectl_vehicles"].samples}
     assert {"passed", "sent_aside", "tailgate", "run_through"} <= outcomes
+
+
+def _scrape(api_url: str) -> str:
+    with urllib.request.urlopen(f"{api_url}/metrics", timeout=5.0) as resp:
+        return str(resp.read().decode("utf-8"))
+
+
+def test_lane_started_before_its_broker_runs_and_catches_up(
+    tmp_path: Path, broker: Broker, lane_procs: list[Proc]
+) -> None:
+    """A lane whose broker is down at its start scans and journals; once up, all is sent."""
+    store = SiteStore(tmp_path / "site.sqlite")
+    collector = Collector(
+        store,
+        BrokerAddress(broker.host, broker.port),
+        site=SITE,
+        username="store",
+        password="pw-store-0123",
+    )
+    collector.start()
+    try:
+        wait_until(collector.connected.is_set, 10, "the store's session exists")
+        broker.stop()
+        lane = start_sim_lane(tmp_path, "lane1", broker, lane_procs, scenario="checkpoint")
+        lane.start_controller("a")
+        assert lane.run is not None
+        lane_procs.append(lane.run)
+        wait_until(lambda: len(journal_ids(lane.journal)) >= 1, 30, "a journaled event")
+        time.sleep(1.0)
+        assert "lanectl_mqtt_connected 0.0" in _scrape(lane.api_url)
+        broker.start()
+        wait_until(
+            lambda: "lanectl_mqtt_backlog_events 0.0" in _scrape(lane.api_url), 30, "drained"
+        )
+        assert "lanectl_mqtt_connected 1.0" in _scrape(lane.api_url)
+        assert stop_proc(lane.run) == 0
+        wait_until(
+            lambda: store_ids(store.path, "lane1") == journal_ids(lane.journal),
+            30,
+            "every journaled event in the store",
+        )
+    finally:
+        collector.stop()
+        store.close()
