@@ -40,6 +40,7 @@ __all__ = [
     "APPEND_ONLY_TABLES",
     "GENESIS",
     "PASSAGE_KINDS",
+    "SHELL_EVENT_KINDS",
     "Journal",
     "JournalError",
     "ReplayResult",
@@ -60,6 +61,9 @@ __all__ = [
 
 GENESIS = "0" * 64
 PASSAGE_KINDS = frozenset({"vehicle_passed", "tailgate", "run_through"})
+SHELL_EVENT_KINDS = frozenset({"remote_command"})
+"""Events the shell journals beside the core's (who sent a command over MQTT): the
+replay re-runs the core only, so it does not expect them."""
 APPEND_ONLY_TABLES = ("runs", "events", "passages", "persisted", "run_stats", "cuts")
 RING_TABLES = ("snapshots", "recording")
 SCHEMA_VERSION = "1"
@@ -642,6 +646,8 @@ def replay(
             starts[start["run"]] = start["seq"]
     events: dict[int, list[str]] = {}
     for ev in read_events(path):
+        if ev["kind"] in SHELL_EVENT_KINDS:
+            continue
         events.setdefault(int(ev["seq"]), []).append(str(ev["body"]))
 
     state: Any = None

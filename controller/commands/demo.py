@@ -52,7 +52,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="day",
         help="what the simulated camera sees",
     )
+    parser.add_argument(
+        "--mqtt", metavar="URL", help="also publish the lane to this running broker (mqtt://H:P)"
+    )
+    parser.add_argument("--mqtt-site", default="demo", help="site name in the topics")
+    parser.add_argument("--mqtt-user", default="demo", help="broker user, also the lane's name")
+    parser.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help="the broker user's password (needed with --mqtt)",
+    )
     parser.set_defaults(func=_run)
+
+
+def _mqtt_toml(args: argparse.Namespace) -> list[str]:
+    """The ``[mqtt]`` section for ``--mqtt`` (empty without it)."""
+    if not args.mqtt:
+        return []
+    password_file = Path(args.mqtt_password_file).resolve()
+    return [
+        "[mqtt]",
+        f"url = {json.dumps(args.mqtt)}",
+        f"site = {json.dumps(args.mqtt_site)}",
+        f"lane = {json.dumps(args.mqtt_user)}",
+        f"username = {json.dumps(args.mqtt_user)}",
+        f"password_file = {json.dumps(str(password_file))}",
+    ]
 
 
 def _camera_toml(info: dict[str, Any], frame_log: Path) -> list[str]:
@@ -270,6 +295,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.minutes <= 0:
         print("demo: --minutes must be positive", file=sys.stderr)
         return 2
+    if args.mqtt and not args.mqtt_password_file:
+        print("demo: --mqtt-password-file is needed with --mqtt", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         if args.keep:
             workdir = Path(args.keep)
@@ -327,7 +355,13 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if not args.no_camera:
             info = json.loads(camera_info.read_text(encoding="utf-8"))
             camera = _camera_toml(info, camera_frames)
-        _write_config(config_path, port=port, journal=journal, scan_ms=args.scan_ms, camera=camera)
+        _write_config(
+            config_path,
+            port=port,
+            journal=journal,
+            scan_ms=args.scan_ms,
+            camera=[*(camera or []), *_mqtt_toml(args)],
+        )
         run, api_url = children.start(
             "run", ["run", "--config", str(config_path)], "api listening on"
         )
