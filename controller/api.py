@@ -52,9 +52,14 @@ def _error(status: int, error: str, detail: str) -> web.Response:
 
 
 def build_app(
-    sink: CommandSink, *, token: str | None, max_body_bytes: int = 4096
+    sink: CommandSink,
+    *,
+    token: str | None,
+    max_body_bytes: int = 4096,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
 ) -> web.Application:
-    """The aiohttp application; ``token`` None means no authentication (loopback only)."""
+    """The aiohttp application; ``token`` None means no authentication (loopback only);
+    ``metrics`` renders ``/metrics`` (Prometheus text: body, content type)."""
 
     @web.middleware
     async def auth(
@@ -143,6 +148,14 @@ def build_app(
     app.router.add_get("/commands", get_commands)
     app.router.add_post("/commands/{name}", post_named)
     app.router.add_post("/command", post_command)
+    if metrics is not None:
+        render = metrics
+
+        async def get_metrics(request: web.Request) -> web.Response:
+            body, content_type = render()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+
+        app.router.add_get("/metrics", get_metrics)
     return app
 
 
@@ -160,11 +173,16 @@ class ApiServer:
         await self.runner.cleanup()
 
 
-async def start_api(sink: CommandSink, config: ApiConfig) -> ApiServer:
+async def start_api(
+    sink: CommandSink,
+    config: ApiConfig,
+    *,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+) -> ApiServer:
     """Bind and serve; port 0 picks a free port (``ApiServer.port`` is the real one)."""
     if not is_loopback(config.host) and not config.token:
         raise ApiError(f"api.token: required when the API binds to {config.host} (not loopback)")
-    app = build_app(sink, token=config.token, max_body_bytes=config.max_body_bytes)
+    app = build_app(sink, token=config.token, max_body_bytes=config.max_body_bytes, metrics=metrics)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

@@ -29,6 +29,7 @@ __all__ = [
     "IoConfig",
     "JournalConfig",
     "LaneSection",
+    "MqttConfig",
     "is_loopback",
     "load_config",
     "parse_config",
@@ -136,6 +137,20 @@ class CameraConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """``[mqtt]``: publish this lane to the site broker (controller.site.publisher)."""
+
+    url: str
+    site: str
+    lane: str
+    username: str
+    password: str
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     lane: LaneSection
@@ -145,6 +160,7 @@ class Config:
     api: ApiConfig
     camera: CameraConfig | None = None
     console: ConsoleConfig | None = None
+    mqtt: MqttConfig | None = None
 
 
 _TIMING_KEYS = (
@@ -506,6 +522,64 @@ def _camera(r: _Reader) -> CameraConfig:
     return CameraConfig(url=url, zones=tuple(zones), detector=detector)
 
 
+def _topic_level(r: _Reader, name: str, default: str) -> str:
+    value = r.string(name, default)
+    if not value or not value.replace("-", "").replace("_", "").isalnum():
+        raise r.error(name, f"{value!r}: use letters, digits, '-' and '_' (an MQTT topic level)")
+    return value
+
+
+_MQTT_TLS_FILES = ("cafile", "certfile", "keyfile")
+
+
+def _mqtt_file(r: _Reader, name: str, base: Path, tls: bool) -> Path | None:
+    if not r.has(name):
+        return None
+    raw = r.string(name, "")
+    if not tls:
+        raise r.error(name, "only an mqtts:// url takes certificate files")
+    path = Path(raw) if Path(raw).is_absolute() else base / raw
+    if not raw or not path.is_file():
+        raise r.error(name, f"{path}: no such file")
+    return path
+
+
+def _mqtt(r: _Reader, base: Path, lane: str) -> MqttConfig:
+    from urllib.parse import urlsplit
+
+    url = r.string("url", "")
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise r.error("url", f"{url!r}: give mqtt://HOST:PORT or mqtts://HOST:PORT")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise r.error("url", f"{url!r}: the port is not a number in 1..65535") from None
+    if parts.username or parts.password:
+        raise r.error("url", "no credentials in the URL: use username and password_file")
+    site = _topic_level(r, "site", "")
+    lane_name = _topic_level(r, "lane", lane)
+    username = r.string("username", lane_name)
+    if not username:
+        raise r.error("username", "must not be empty")
+    raw = r.string("password_file", "")
+    if not raw:
+        raise r.error("password_file", "missing (a file holding this lane's broker password)")
+    pw_path = Path(raw) if Path(raw).is_absolute() else base / raw
+    try:
+        password = pw_path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise r.error("password_file", f"cannot read {pw_path}: {exc.strerror}") from None
+    if not password:
+        raise r.error("password_file", f"{pw_path}: empty")
+    tls = parts.scheme == "mqtts"
+    cafile, certfile, keyfile = (_mqtt_file(r, n, base, tls) for n in _MQTT_TLS_FILES)
+    if (certfile is None) != (keyfile is None):
+        raise r.error("keyfile" if keyfile is None else "certfile", "give certfile and keyfile")
+    r.done()
+    return MqttConfig(url, site, lane_name, username, password, cafile, certfile, keyfile)
+
+
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     """Check and convert an already-parsed TOML document (``path`` is used for errors and
     for resolving relative paths)."""
@@ -519,6 +593,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     api = _api(root.sub("api"), base)
     camera = _camera(root.sub("camera")) if root.has("camera") else None
     console = _console(root.sub("console"), base) if root.has("console") else None
+    mqtt = _mqtt(root.sub("mqtt"), base, lane.name) if root.has("mqtt") else None
     root.done()
     return Config(
         path=path,
@@ -529,6 +604,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         api=api,
         camera=camera,
         console=console,
+        mqtt=mqtt,
     )
 
 

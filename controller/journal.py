@@ -40,6 +40,7 @@ __all__ = [
     "APPEND_ONLY_TABLES",
     "GENESIS",
     "PASSAGE_KINDS",
+    "SHELL_EVENT_KINDS",
     "Journal",
     "JournalError",
     "ReplayResult",
@@ -60,6 +61,21 @@ __all__ = [
 
 GENESIS = "0" * 64
 PASSAGE_KINDS = frozenset({"vehicle_passed", "tailgate", "run_through"})
+SHELL_EVENT_KINDS = frozenset(
+    {
+        "remote_command",
+        "login",
+        "login_failed",
+        "login_throttled",
+        "logout",
+        "user_command",
+        "alarm_acknowledged",
+        "forbidden",
+        "csrf_refused",
+    }
+)
+"""Events the shell journals beside the core's (who sent a command over MQTT, what people
+did at the console): the replay re-runs the core only, so it does not expect them."""
 APPEND_ONLY_TABLES = ("runs", "events", "passages", "persisted", "run_stats", "cuts")
 RING_TABLES = ("snapshots", "recording")
 SCHEMA_VERSION = "1"
@@ -643,10 +659,11 @@ def replay(
     events: dict[int, list[str]] = {}
     core_kinds = frozenset(core.EVENT_KINDS)
     for ev in read_events(path):
-        # Who-did-what events (the console's logins, commands, acknowledgements) share the
-        # chain but not the core's output: only the core's own events are compared.
-        if ev["kind"] in core_kinds:
-            events.setdefault(int(ev["seq"]), []).append(str(ev["body"]))
+        # Only the core's own events are compared: who-did-what events (the console's
+        # logins, commands and acknowledgements, SHELL_EVENT_KINDS) share the chain only.
+        if ev["kind"] not in core_kinds:
+            continue
+        events.setdefault(int(ev["seq"]), []).append(str(ev["body"]))
 
     state: Any = None
     run = -1

@@ -101,12 +101,14 @@ class ScanTimes:
     def __init__(self) -> None:
         self.counts = [0] * (self.BUCKETS + 1)
         self.n = 0
+        self.total_us = 0
         self.max_us = 0
         self.recent: collections.deque[int] = collections.deque(maxlen=1000)
 
     def add(self, us: int) -> None:
         self.counts[min(us // self.BUCKET_US, self.BUCKETS)] += 1
         self.n += 1
+        self.total_us += us
         self.max_us = max(self.max_us, us)
         self.recent.append(us)
 
@@ -171,6 +173,8 @@ class Runtime:
         self._last_inputs_json = ""
         self.seq = self.journal.first_seq
         self.times = ScanTimes()
+        self.edge_times = ScanTimes()
+        """Scans whose read saw a discrete input change: that read's start -> coils written."""
         self.scans = 0
         self.overruns = 0
         self.skipped = 0
@@ -337,6 +341,8 @@ class Runtime:
             # Replay of this run starts from the state the core had before its first scan.
             self.journal.record_snapshot(self.seq, now_ms, "start", codec.encode_state(self.state))
             self._snapshot_written = True
+        edge = False
+        read_ns = self._clock()
         if self._io_ready:
             try:
                 bits = await self.io.read_discrete_inputs(len(DISCRETE_INPUTS))
@@ -344,6 +350,7 @@ class Runtime:
             except BusError as exc:
                 self._bus_failed(exc)
             else:
+                edge = bits != self._bits
                 self._bits, self._regs = bits, regs
                 self._have_inputs = True
                 self._missed = 0
@@ -365,6 +372,8 @@ class Runtime:
         self.state = result.state
         if self._io_ready and self._missed == 0:
             await self._write(result.outputs)
+            if edge and self._missed == 0:
+                self.edge_times.add((self._clock() - read_ns) // 1000)
         self._journal_scan(inputs, now_ms, result)
         self._publish_state(now_ms, bus_ok)
         if self.camera is not None and bus_ok:

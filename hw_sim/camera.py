@@ -14,7 +14,6 @@ from a generator seeded by (seed, time), so a frame depends only on its inputs.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision.zones import Zone
+from hw_sim.conditions import CONDITIONS, Condition
 from hw_sim.geometry import LaneGeometry, Span
+from hw_sim.neighbour import NeighbourLane
+from hw_sim.shadows import ShadowScene
 
 __all__ = [
+    "CONDITIONS",
     "ZONE_NAMES",
     "CameraSpec",
     "Condition",
@@ -74,18 +77,6 @@ class Vehicle:
     front_x_m: float = -60.0
     lateral_y_m: float = 0.0
     speed_mps: float = 0.0
-
-
-class Condition(enum.Enum):
-    """Weather and light the camera sees."""
-
-    DAY = "day"
-    NIGHT = "night"
-    LIGHT_STEPS = "light_steps"
-    """Day with global exposure steps and slow drifts (clouds, auto-exposure)."""
-    RAIN = "rain"
-    SHAKE = "shake"
-    """Day with the mast swaying: the whole picture moves by a few pixels."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +188,33 @@ class LaneCamera:
             rng.normal(0.0, 2.2, (spec.height, spec.width)).astype(np.float32) for _ in range(4)
         ]
         self._streak_len = max(4, round(0.9 * spec.px_per_m))
+        self._shadows: ShadowScene | None = None
+        self._through: NeighbourLane | None = None
+        if condition is Condition.SHADOWS:
+            self._shadows = ShadowScene(spec.width, spec.height, spec.px_per_m, spec.x_min_m, seed)
+            self._through = NeighbourLane(
+                seed, self.geometry.neighbour_lane_y_m, spec.x_min_m - 30.0, spec.x_max_m + 30.0
+            )
+
+    def through_traffic(self, t_ms: int) -> list[VehicleLike]:
+        """The through lane's vehicles the camera shows at t_ms (only under ``shadows``).
+
+        They are drawn with their shadows but are never in ``truth``: the zones
+        cover the bay lane only.
+        """
+        return list(self._through.vehicles(t_ms)) if self._through is not None else []
+
+    def shade(self, vehicles: Sequence[VehicleLike], t_ms: int) -> Image | None:
+        """What the shadows multiply the ground's light by at t_ms (None without shadows).
+
+        1.0 in full sun, the sky's share (about 0.4-0.5) in full shadow; the
+        bay lane's ``vehicles`` and the through traffic cast theirs too.
+        """
+        if self._shadows is None:
+            return None
+        occ = self._shadows.scenery_occlusion(t_ms)
+        self._shadows.add_vehicles(occ, [*self.through_traffic(t_ms), *vehicles], t_ms)
+        return self._shadows.factor(occ, out=occ)
 
     # -- geometry -------------------------------------------------------------
 
@@ -318,11 +336,11 @@ class LaneCamera:
         pick = np.random.default_rng([self.seed, 104729, vehicle.id]).integers(len(_PAINT))
         return _PAINT[int(pick)]
 
-    def _draw_vehicle(self, img: Image, v: VehicleLike, night: bool) -> None:
+    def _draw_vehicle(self, img: Image, v: VehicleLike, night: bool, own_shadow: bool) -> None:
         front, rear = v.front_x_m, v.front_x_m - v.length_m
         y0, y1 = v.lateral_y_m - v.width_m / 2.0, v.lateral_y_m + v.width_m / 2.0
         paint = self._paint(v)
-        if not night:
+        if own_shadow:
             # Sun from the side: a soft shadow beside the body, inside its length.
             shadow = self._rect(img, rear + 0.1, front - 0.1, y0 - 0.7, y0)
             shadow *= 0.55
@@ -357,6 +375,30 @@ class LaneCamera:
         if night:
             for y in (y0 + 0.2, y1 - 0.3):
                 self._rect(img, rear, rear + 0.12, y, y + 0.1)[...] = 255.0
+
+    def _draw_shadowed(self, img: Image, vehicles: Sequence[VehicleLike], t_ms: int) -> None:
+        """Low sun: the ground takes every shadow, then the bodies the trees' and fence's."""
+        shadows = self._shadows
+        assert shadows is not None
+        casters = [*self.through_traffic(t_ms), *vehicles]
+        occ = shadows.scenery_occlusion(t_ms)
+        # What the trees and fence leave on each body, before the vehicles' own are added.
+        under = [
+            self._rect(occ, v.front_x_m - v.length_m, v.front_x_m, *self._across(v)).copy()
+            for v in casters
+        ]
+        shadows.add_vehicles(occ, casters, t_ms)
+        img *= shadows.factor(occ, out=occ)
+        for v, scenery in zip(casters, under, strict=True):
+            self._draw_vehicle(img, v, night=False, own_shadow=False)
+            if scenery.size:
+                self._rect(img, v.front_x_m - v.length_m, v.front_x_m, *self._across(v))[...] *= (
+                    shadows.factor(scenery)
+                )
+
+    @staticmethod
+    def _across(v: VehicleLike) -> tuple[float, float]:
+        return v.lateral_y_m - v.width_m / 2.0, v.lateral_y_m + v.width_m / 2.0
 
     def _draw_beams(self, img: Image, v: VehicleLike) -> None:
         """Headlight beams and their reflection on the road ahead (additive, smooth)."""
@@ -412,8 +454,11 @@ class LaneCamera:
         rng = np.random.default_rng([self.seed, int(t_ms)])
         night = self.condition is Condition.NIGHT
         img = self._albedo.copy()
-        for v in vehicles:
-            self._draw_vehicle(img, v, night)
+        if self._shadows is None:
+            for v in vehicles:
+                self._draw_vehicle(img, v, night, own_shadow=not night)
+        else:
+            self._draw_shadowed(img, vehicles, t_ms)
         self._draw_boom(img, boom_position)
         img *= self._illum
         if night:

@@ -43,6 +43,9 @@ class LaneGeometry:
     """A vehicle whose rear passes this has left the simulation."""
     aside_y_m: float = 4.0
     """Sent-aside vehicles leave sideways to this lateral offset before they vanish."""
+    neighbour_lane_y_m: float = 4.0
+    """Centre of the through lane beside the bay lane (the one sent-aside vehicles pull
+    into); its traffic passes without stopping and is never in a camera zone."""
     # Camera zones (what the camera labels as ground truth), along the lane.
     zone_approach: Span = Span(-32.0, -21.0)
     zone_bay: Span = Span(-21.0, -0.8)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.children import Children
+from controller.commands.sim_render import camera_condition
 from controller.journal import PASSAGE_KINDS, read_events, read_passages, read_run_stats
 
 __all__ = ["DemoError", "build_report", "match_crossings", "register"]
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--camera-condition",
-        choices=("day", "night", "light_steps", "rain", "shake"),
+        type=camera_condition,
         default="day",
         help="what the simulated camera sees",
     )
@@ -64,6 +65,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         metavar="F",
         help="the console user 'operator' gets the password in F (default: a random one)",
+    )
+    parser.add_argument(
+        "--mqtt", metavar="URL", help="also publish the lane to this running broker (mqtt://H:P)"
+    )
+    parser.add_argument("--mqtt-site", default="demo", help="site name in the topics")
+    parser.add_argument("--mqtt-user", default="demo", help="broker user, also the lane's name")
+    parser.add_argument(
+        "--mqtt-password-file",
+        metavar="FILE",
+        help="the broker user's password (needed with --mqtt)",
     )
     parser.set_defaults(func=_run)
 
@@ -95,6 +106,21 @@ def _console_user(args: argparse.Namespace, workdir: Path) -> tuple[list[str], s
         f"port = {args.console_port}",
     ]
     return toml, password
+
+
+def _mqtt_toml(args: argparse.Namespace) -> list[str]:
+    """The ``[mqtt]`` section for ``--mqtt`` (empty without it)."""
+    if not args.mqtt:
+        return []
+    password_file = Path(args.mqtt_password_file).resolve()
+    return [
+        "[mqtt]",
+        f"url = {json.dumps(args.mqtt)}",
+        f"site = {json.dumps(args.mqtt_site)}",
+        f"lane = {json.dumps(args.mqtt_user)}",
+        f"username = {json.dumps(args.mqtt_user)}",
+        f"password_file = {json.dumps(str(password_file))}",
+    ]
 
 
 def _camera_toml(info: dict[str, Any], frame_log: Path) -> list[str]:
@@ -322,6 +348,9 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.console_port <= 65535:
         print(f"demo: --console-port: {args.console_port} is outside 0..65535", file=sys.stderr)
         return 2
+    if args.mqtt and not args.mqtt_password_file:
+        print("demo: --mqtt-password-file is needed with --mqtt", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         if args.keep:
             workdir = Path(args.keep)
@@ -385,7 +414,7 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             port=port,
             journal=journal,
             scan_ms=args.scan_ms,
-            camera=camera,
+            camera=[*(camera or []), *_mqtt_toml(args)],
             console=console,
         )
         run, console_url = children.start(

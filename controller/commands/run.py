@@ -65,12 +65,26 @@ async def _main(config: Config, log: Any) -> int:
         if camera is not None:
             camera.close()
         raise
+    # The MQTT publisher and the metrics counter are hub subscribers beside the API,
+    # never in the scan; they stop after the scan loop so its last events still go out.
+    from controller.metrics import LaneMetrics
+
+    publisher = None
+    if config.mqtt is not None:
+        from controller.site.publisher import LanePublisher
+
+        publisher = LanePublisher(runtime, config.mqtt)
+    metrics = LaneMetrics(runtime, publisher)
+    side_stop = asyncio.Event()
+    side_tasks = [asyncio.create_task(metrics.run(side_stop))]
+    if publisher is not None:
+        side_tasks.append(asyncio.create_task(publisher.run(side_stop)))
     api: ApiServer | None = None
     console: Any = None
     try:
         if config.api.enabled:
             try:
-                api = await start_api(runtime, config.api)
+                api = await start_api(runtime, config.api, metrics=metrics.render)
             except ApiError:
                 runtime.journal.close()
                 if camera is not None:
@@ -84,6 +98,12 @@ async def _main(config: Config, log: Any) -> int:
             log.info("console_listening", url=console.url)
         await runtime.run(stop)
     finally:
+        side_stop.set()
+        for task in side_tasks:
+            try:
+                await asyncio.wait_for(task, 5.0)
+            except Exception as exc:  # a side task never decides the exit code
+                log.error("side_task_failed", error=repr(exc))
         if console is not None:
             await console.close()
         if api is not None:

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from controller.commands.sim_render import camera_condition
+
 if TYPE_CHECKING:
     from hw_sim.camera_server import SimCamera
     from hw_sim.plant import Plant
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--camera-condition",
-        choices=("day", "night", "light_steps", "rain", "shake"),
+        type=camera_condition,
         default="day",
     )
     parser.add_argument("--camera-info-out", type=Path, help="write camera URL and zones JSON")

@@ -12,7 +12,22 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["register_sim", "render_clip"]
+__all__ = ["camera_condition", "register_sim", "render_clip"]
+
+
+def camera_condition(text: str) -> str:
+    """An argparse type: a camera condition name from ``hw_sim.conditions.CONDITIONS``.
+
+    The simulator is imported only when a simulator command parses its
+    arguments, so the product's own commands never load it.
+    """
+    from hw_sim.conditions import CONDITIONS
+
+    if text not in CONDITIONS:
+        raise argparse.ArgumentTypeError(
+            f"unknown camera condition {text!r}; choose from {', '.join(CONDITIONS)}"
+        )
+    return text
 
 
 def register_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +45,9 @@ def register_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds")
     parser.add_argument(
         "--condition",
-        choices=("day", "night", "light_steps", "rain", "shake"),
+        type=camera_condition,
         default="day",
+        help="what the camera sees: day, night, shadows, ... (hw_sim.conditions)",
     )
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)

@@ -8,6 +8,15 @@ off, and the runtime decides when to reconnect. A reply whose function code,
 transaction id, address or length does not match the request is rejected with
 ``BusError`` instead of being believed.
 
+RTU frames carry no transaction id, so a reply that comes after its request
+timed out would be taken by pymodbus as the answer to the next request
+(pymodbus PR #2636: "can only be avoided with a sufficiently large timeout").
+On a serial line, after a timeout or a mismatched reply, the next request
+therefore waits one more timeout first, as libmodbus's protocol error
+recovery does: a late reply arrives while nothing is asked and is dropped.
+A reconnect needs no such wait: reopening the port discards what came while
+it was closed, and the runtime's backoff is longer than a timeout.
+
 The transport is chosen by the endpoint object: ``TcpEndpoint``,
 ``RtuEndpoint`` (a serial line) or ``TlsEndpoint`` (Modbus/TCP Security, with
 a client certificate: the I/O side must know who writes its coils). Only
@@ -201,6 +210,9 @@ class ModbusIo:
         self.coil_base = coil_base
         self.hr_base = hr_base
         self._client: Any = None
+        self._serial = isinstance(endpoint, RtuEndpoint)
+        self._resync = False
+        """RTU: a late reply may still be on the line; wait it out before the next request."""
         self.requests = 0
         self.failures = 0
 
@@ -211,6 +223,7 @@ class ModbusIo:
     async def connect(self) -> None:
         """Open the connection (bounded by ``connect_timeout_s``); raises ``BusError``."""
         self.close()
+        self._resync = False
         client = _make_client(self.endpoint, self.connect_timeout_s)
         try:
             ok = await asyncio.wait_for(client.connect(), self.connect_timeout_s + 0.5)
@@ -231,45 +244,46 @@ class ModbusIo:
         client = self._client
         if client is None or not client.connected:
             raise BusError(name, "not connected")
+        if self._resync:
+            self._resync = False
+            await asyncio.sleep(self.timeout_s)
+            if not client.connected:
+                raise BusError(name, "not connected")
         self.requests += 1
         try:
             reply: ModbusPDU = await asyncio.wait_for(
                 client.execute(False, request), self.timeout_s
             )
         except TimeoutError:
-            self.failures += 1
-            raise BusError(
+            raise self._mismatch(
                 name, f"no reply within {self.timeout_s * 1000:.0f} ms", timeout=True
             ) from None
         except (ModbusException, OSError, asyncio.InvalidStateError) as exc:
-            self.failures += 1
-            raise BusError(name, f"{type(exc).__name__}: {exc}") from exc
+            raise self._mismatch(name, f"{type(exc).__name__}: {exc}") from exc
         if reply is None:
-            self.failures += 1
-            raise BusError(name, "no reply")
+            raise self._mismatch(name, "no reply")
         if reply.isError():
-            self.failures += 1
             code = getattr(reply, "exception_code", "?")
-            raise BusError(name, f"exception reply, code {code}")
+            raise self._mismatch(name, f"exception reply, code {code}")
         if reply.function_code != request.function_code:
-            self.failures += 1
-            raise BusError(
+            raise self._mismatch(
                 name, f"reply has function {reply.function_code}, sent {request.function_code}"
             )
         if reply.transaction_id and reply.transaction_id != request.transaction_id:
-            self.failures += 1
-            raise BusError(
+            raise self._mismatch(
                 name,
                 f"reply has transaction {reply.transaction_id}, sent {request.transaction_id}",
             )
         if self.unit and reply.dev_id and reply.dev_id != self.unit:
-            self.failures += 1
-            raise BusError(name, f"reply from unit {reply.dev_id}, asked unit {self.unit}")
+            raise self._mismatch(name, f"reply from unit {reply.dev_id}, asked unit {self.unit}")
         return reply
 
-    def _mismatch(self, name: str, what: str) -> BusError:
+    def _mismatch(self, name: str, what: str, *, timeout: bool = False) -> BusError:
+        """Count a failed request; on a serial line, the next one waits out late replies."""
         self.failures += 1
-        return BusError(name, what)
+        if self._serial:
+            self._resync = True
+        return BusError(name, what, timeout=timeout)
 
     async def read_discrete_inputs(self, count: int, offset: int = 0) -> list[bool]:
         """FC2: ``count`` discrete inputs from the table base (+ ``offset``)."""

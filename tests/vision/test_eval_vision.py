@@ -40,9 +40,7 @@ def test_truth_errors_name_file_and_line(tmp_path: Path) -> None:
         load_truth(bad)
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    out = tmp_path_factory.mktemp("render")
+def _render(out: Path, condition: str) -> tuple[Path, Path, Path]:
     clip, truth, zones = out / "clip.mp4", out / "truth.csv", out / "zones.toml"
     code = main(
         [
@@ -54,6 +52,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
             "1",
             "--seconds",
             "40",
+            "--condition",
+            condition,
             "--out",
             str(clip),
             "--truth",
@@ -64,6 +64,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     )
     assert code == 0
     return clip, truth, zones
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    return _render(tmp_path_factory.mktemp("render"), "day")
 
 
 def test_sim_render_writes_clip_truth_and_zones(rendered: tuple[Path, Path, Path]) -> None:
@@ -94,6 +99,30 @@ def test_eval_vision_json_on_a_rendered_clip(
         assert set(zone) == {"episodes", "count", "precision", "recall", "f1"}, name
         assert zone["count"] == len(zone["episodes"])
         assert zone["f1"] >= 0.95, (name, zone)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the detector takes moving shadows for bodies: F1 approach 0.822, bay 0.646, "
+    "barrier 0.138, exit 0.226 on this clip (issue 15)",
+)
+def test_eval_vision_on_a_rendered_clip_with_moving_shadows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under the low sun (trees, fence, the through lane's shadows) every zone scores
+    F1 >= 0.95 too; the truth is the bay lane's vehicles only."""
+    clip, truth, zones = _render(tmp_path, "shadows")
+    rows = load_truth(truth)
+    assert all(any(rows[z]) for z in rows)
+    capsys.readouterr()
+    assert (
+        main(["eval-vision", str(clip), "--zones", str(zones), "--truth", str(truth), "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["camera_faults"] == []
+    low = {name: zone["f1"] for name, zone in report["zones"].items() if zone["f1"] < 0.95}
+    assert low == {}
 
 
 def test_eval_vision_errors_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

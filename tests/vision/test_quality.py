@@ -27,11 +27,18 @@ FRAME_MS = 67
 
 
 def _run(
-    condition: Condition, seconds: float = 60.0, seed: int = 3, controller: bool = False
+    condition: Condition,
+    seconds: float = 60.0,
+    seed: int = 3,
+    controller: bool = False,
+    spec: CameraSpec | None = None,
 ) -> tuple[dict[str, list[bool]], dict[str, list[bool]], set[str]]:
-    camera = LaneCamera(CameraSpec(), condition, seed=seed)
+    spec = spec or CameraSpec()
+    camera = LaneCamera(spec, condition, seed=seed)
     lane = ScriptedLane(standard_arrivals())
-    detector = Detector(camera.zones(), 360, 640, DetectorSettings(standalone=not controller))
+    detector = Detector(
+        camera.zones(), spec.height, spec.width, DetectorSettings(standalone=not controller)
+    )
     predicted: dict[str, list[bool]] = {z: [] for z in ZONE_NAMES}
     truth: dict[str, list[bool]] = {z: [] for z in ZONE_NAMES}
     faults: set[str] = set()
@@ -66,15 +73,43 @@ def _check(condition: Condition, controller: bool = False) -> None:
         assert len(episodes(predicted[name])) == len(episodes(truth[name])), name
 
 
+# Measured on this detector (640x360, seed 3, per-frame F1 strict / guarded): approach
+# 0.397 / 0.388, bay 0.970 / 0.971, barrier 0.450 / 0.446, exit 0.344 / 0.335. The
+# moving shadows and the through lane's shadows are taken for bodies.
+_SHADOWS_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="the detector takes moving shadows for bodies: strict F1 approach 0.397, "
+    "bay 0.970, barrier 0.450, exit 0.344 (issue 15)",
+)
+
+
+_SCENARIO_CONDITIONS = (
+    Condition.DAY,
+    Condition.NIGHT,
+    Condition.LIGHT_STEPS,
+    Condition.RAIN,
+    Condition.SHADOWS,
+)
+"""Shake has its own test below; every other condition runs the scenario test."""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "condition",
-    [Condition.DAY, Condition.NIGHT, Condition.LIGHT_STEPS, Condition.RAIN],
+    [
+        pytest.param(c, marks=_SHADOWS_GAP) if c is Condition.SHADOWS else c
+        for c in _SCENARIO_CONDITIONS
+    ],
     ids=lambda c: c.value,
 )
 def test_scenario_presence_quality(condition: Condition) -> None:
     """Every zone reaches guarded F1 >= 0.99 (strict >= 0.98), one episode per vehicle, no fault."""
     _check(condition)
+
+
+def test_the_suite_covers_every_condition() -> None:
+    """Each condition the renderer has is held to the targets by one of the tests here."""
+    assert {*_SCENARIO_CONDITIONS, Condition.SHAKE} == set(Condition)
 
 
 @pytest.mark.slow
