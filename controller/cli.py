@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bench",
     "eval_vision",
     "mil",
+    "site",
 )
 
 
