@@ -21,9 +21,11 @@ The rules, in the order they are applied:
    under ``close_wait_ms`` (below the opening bound: hysteresis) for
    ``close_dwell_ms``, and the lane has been open ``min_open_ms``.
 
-The predicted wait is what a driver arriving ``horizon_ms`` from now would
-wait: the vehicles queued at the serving lanes plus the excess of arrivals
-over capacity until then, over the serving capacity. ``fixed_plan`` is the
+The predicted wait is the larger of two: the live queue at the serving lanes
+over their capacity (what a driver arriving now has ahead), and the wait the
+recent arrival rate gives at that capacity in the long run (Erlang C with the
+Allen-Cunneen correction for a service time less variable than exponential),
+which sees a queue coming before it has formed. ``fixed_plan`` is the
 plan a site makes without the live queue: from each hour's mean demand, k
 lanes so that utilisation stays under a bound.
 """
@@ -45,6 +47,7 @@ __all__ = [
     "PolicyState",
     "SiteView",
     "decide",
+    "erlang_c",
     "fixed_plan",
     "predicted_wait_ms",
 ]
@@ -134,7 +137,8 @@ class PolicyConfig:
     close_dwell_ms: int = 300_000
     min_open_ms: int = 900_000
     min_lanes: int = 1
-    horizon_ms: int = 300_000
+    service_cv2: float = 0.1
+    """Squared coefficient of variation of a lane's service time (0 fixed, 1 exponential)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -144,11 +148,12 @@ class PolicyConfig:
             "close_dwell_ms",
             "min_open_ms",
             "min_lanes",
-            "horizon_ms",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: must be a non-negative integer, got {value!r}")
+        if not (math.isfinite(self.service_cv2) and 0 <= self.service_cv2 <= 4):
+            raise ValueError(f"service_cv2: must be in [0, 4], got {self.service_cv2!r}")
         if self.close_wait_ms >= self.open_wait_ms:
             raise ValueError(
                 f"close_wait_ms: {self.close_wait_ms} must be under open_wait_ms "
@@ -191,12 +196,42 @@ class Decision:
         return out
 
 
-def predicted_wait_ms(queue: int, capacity_vph: float, arrival_vph: float, horizon_ms: int) -> int:
-    """Wait of a driver arriving ``horizon_ms`` from now; a very large number without capacity."""
-    if capacity_vph <= 0:
-        return 0 if queue == 0 and arrival_vph == 0 else 10**12
-    growth = max(0.0, arrival_vph - capacity_vph) * horizon_ms / _MS_PER_HOUR
-    return round((queue + growth) / capacity_vph * _MS_PER_HOUR)
+_NO_CAPACITY_MS = 10**12
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """Probability that an arrival waits in an M/M/k queue with ``offered`` = arrivals / service."""
+    if servers < 1:
+        raise ValueError(f"servers: must be at least 1, got {servers}")
+    if offered >= servers:
+        return 1.0
+    term = 1.0
+    below = 1.0
+    for i in range(1, servers):
+        term *= offered / i
+        below += term
+    top = term * offered / servers * servers / (servers - offered)
+    return top / (below + top)
+
+
+def predicted_wait_ms(
+    queue: int, capacity_vph: float, servers: int, arrival_vph: float, service_cv2: float
+) -> int:
+    """The larger of the live queue's wait and the long-run wait at the arrival rate (ms)."""
+    if servers < 1 or capacity_vph <= 0:
+        return 0 if queue == 0 and arrival_vph == 0 else _NO_CAPACITY_MS
+    live = queue / capacity_vph * _MS_PER_HOUR
+    if arrival_vph >= capacity_vph:
+        return _NO_CAPACITY_MS
+    mu = capacity_vph / servers
+    steady = (
+        erlang_c(servers, arrival_vph / mu)
+        / (capacity_vph - arrival_vph)
+        * _MS_PER_HOUR
+        * (1 + service_cv2)
+        / 2
+    )
+    return round(max(live, steady))
 
 
 def _decision(
@@ -284,7 +319,7 @@ def decide(
 
     queue = sum(o.queue for o in serving)
     capacity = sum(o.service_vph for o in serving)
-    wait = predicted_wait_ms(queue, capacity, site.arrival_vph, config.horizon_ms)
+    wait = predicted_wait_ms(queue, capacity, len(serving), site.arrival_vph, config.service_cv2)
     figures: dict[str, FieldValue] = {
         "predicted_wait_ms": wait,
         "queue": queue,
@@ -328,7 +363,11 @@ def decide(
         return PolicyState(), ()
     lane = closable[0]
     fewer = predicted_wait_ms(
-        queue, capacity - lane.service_vph, site.arrival_vph, config.horizon_ms
+        queue,
+        capacity - lane.service_vph,
+        len(serving) - 1,
+        site.arrival_vph,
+        config.service_cv2,
     )
     if fewer >= config.close_wait_ms:
         return PolicyState(), ()

@@ -13,6 +13,7 @@ from controller.site.policy import (
     PolicyState,
     SiteView,
     decide,
+    erlang_c,
     fixed_plan,
     predicted_wait_ms,
 )
@@ -24,7 +25,6 @@ CFG = PolicyConfig(
     close_dwell_ms=300_000,
     min_open_ms=900_000,
     min_lanes=1,
-    horizon_ms=0,
 )
 MIN = 60_000
 
@@ -69,11 +69,22 @@ def run(
 
 
 def test_predicted_wait_is_queue_over_capacity() -> None:
-    """Ten vehicles before two 80 vph lanes wait 10/160 h = 225 s; arrivals over capacity add."""
-    assert predicted_wait_ms(10, 160.0, 0.0, 0) == 225_000
-    assert predicted_wait_ms(10, 160.0, 100.0, 600_000) == 225_000
-    # 40 vph more than the lanes serve, for 0.1 h: 4 more vehicles ahead.
-    assert predicted_wait_ms(10, 160.0, 200.0, 360_000) == round(14 / 160 * 3_600_000)
+    """Ten vehicles before two 80 vph lanes wait 10/160 h = 225 s when nothing more arrives."""
+    assert predicted_wait_ms(10, 160.0, 2, 0.0, 0.1) == 225_000
+    assert predicted_wait_ms(0, 160.0, 2, 0.0, 0.1) == 0
+
+
+def test_predicted_wait_sees_the_arrival_rate() -> None:
+    """With no queue, 40 vph at one 80 vph lane wait 0.5 / 40 h x (1 + 0.1) / 2 = 24.75 s."""
+    assert erlang_c(1, 0.5) == pytest.approx(0.5)
+    # Erlang C for two servers at 1.5 Erlang: 0.6428...
+    assert erlang_c(2, 1.5) == pytest.approx(0.642857, abs=1e-6)
+    assert predicted_wait_ms(0, 80.0, 1, 40.0, 0.1) == 24_750
+    assert predicted_wait_ms(0, 80.0, 1, 40.0, 1.0) == 45_000
+    # The live queue wins when it is the longer wait.
+    assert predicted_wait_ms(10, 80.0, 1, 40.0, 0.1) == 450_000
+    # Arrivals at or over capacity: no finite wait.
+    assert predicted_wait_ms(0, 160.0, 2, 160.0, 0.1) >= 10**12
 
 
 def test_opens_only_after_the_wait_stays_above_the_bound_for_the_dwell() -> None:
@@ -134,12 +145,20 @@ def test_close_needs_the_wait_with_one_lane_fewer_under_the_bound() -> None:
 
 def test_arrivals_above_capacity_keep_a_lane_open() -> None:
     """With 150 vph arriving, one 80 vph lane fewer than two would let the queue grow: no close."""
-    cfg = PolicyConfig(horizon_ms=300_000)
+    cfg = PolicyConfig()
     views = [lane("L1", LaneStatus.OPEN), lane("L2", LaneStatus.OPEN, since=MIN)]
     out = run(views, [t * MIN for t in range(20, 60, 5)], config=cfg, arrival_vph=150.0)
     assert all(o == [] for o in out)
     out = run(views, [t * MIN for t in range(20, 60, 5)], config=cfg, arrival_vph=40.0)
     assert [("close", "L2", "queues_fell")] in out
+
+
+def test_rising_arrivals_open_a_lane_before_a_queue_forms() -> None:
+    """70 vph at one 80 vph lane predicts about 173 s with no queue yet: a second lane opens."""
+    views = [lane("L1", LaneStatus.OPEN), lane("L2")]
+    out = run(views, [0, MIN], arrival_vph=70.0)
+    assert out == [[], [("open", "L2", "wait_above_bound")]]
+    assert run(views, [0, MIN], arrival_vph=50.0) == [[], []]
 
 
 def test_minimum_open_time() -> None:

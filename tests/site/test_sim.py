@@ -8,6 +8,7 @@ staff on duty, and that the day is drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from controller.cli import main
 from controller.site.policy import Action
-from controller.site.sim import SimConfig, SimResult, run_site_sim
+from controller.site.sim import QUEUE_RULES, SimConfig, SimResult, run_site_sim
 from hw_sim.site_lane import SiteLanes
 
 
@@ -145,3 +146,23 @@ def test_bad_arguments_are_named(
         code = int(exc.code or 0)
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_skipping_idle_lanes_changes_nothing() -> None:
+    """Skipping the scans of closed, empty lanes gives the very result of scanning them all."""
+    kw: dict[str, object] = {
+        "lanes": 3,
+        "hours": 1.5,
+        "policy": "queue",
+        "seed": 4,
+        "start_h": 9.0,
+        "rules": dataclasses.replace(QUEUE_RULES, min_open_ms=600_000, close_dwell_ms=120_000),
+    }
+    fast = _run(**kw)
+    full = _run(**kw, skip_idle=False)
+    # Lanes did close and open again, so there were idle stretches to skip.
+    actions = [d.action for d in fast.decisions]
+    assert Action.CLOSE in actions and actions.count(Action.OPEN) >= 2
+    assert fast.scans < full.scans
+    assert fast.summary() == full.summary()
+    assert fast.waits_ms == full.waits_ms and fast.timeline == full.timeline
