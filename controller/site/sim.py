@@ -76,9 +76,9 @@ inspection plus the boom cycle and the next car driving in, about 45 s): the fix
 figure and the live policy's estimate before it has measured its lanes."""
 
 QUEUE_RULES = PolicyConfig(
-    open_wait_ms=120_000,
+    open_wait_ms=90_000,
     open_dwell_ms=30_000,
-    close_wait_ms=108_000,
+    close_wait_ms=81_000,
     close_dwell_ms=60_000,
     min_open_ms=300_000,
     min_lanes=1,
