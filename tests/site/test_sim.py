@@ -44,7 +44,9 @@ def test_every_arrival_is_served_or_still_queued(peak: SimResult) -> None:
     assert peak.entered + peak.waiting_at_end == peak.arrived
     assert len(peak.entries) == peak.entered
     assert len(peak.waits_ms) == peak.arrived
-    assert all(w >= 0 for w in peak.waits_ms)
+    assert peak.waiting_at_end > 0  # three lanes cannot keep up with the rush
+    # Nobody is in a bay without driving 39 m to it (at most 40 km/h), queued or not.
+    assert min(peak.waits_ms) >= 3500
     # The cores served the vehicles: entries happen across the run, not at its end.
     assert min(at for at, _ in peak.entries) < 7.1 * 3_600_000
 
