@@ -10,7 +10,7 @@ import argparse
 import importlib
 from typing import Any
 
-SITE_COMMAND_MODULES: tuple[str, ...] = ("site_mqtt",)
+SITE_COMMAND_MODULES: tuple[str, ...] = ("site_mqtt", "site_sim")
 
 
 def register(sub: Any) -> None:
