@@ -11,7 +11,9 @@ line, wait and drive out, so every step of the detector runs. Each frame is
 JPEG-encoded once at the simulated camera's quality and the decode to grey is
 timed on its own, as the camera thread does it for an MJPEG stream.
 ``core_share_25fps`` is (decode + detect) per frame times 25 frames a second,
-as a fraction of one core.
+as a fraction of one core. Beside it, ``decode`` gives what each decode mode
+of the camera path (``controller.io.camera.DECODE_MODES``) costs per frame of
+the day clip: colour then grey, grey, grey at half and at quarter size.
 """
 
 from __future__ import annotations
@@ -168,14 +170,38 @@ def bench_condition(width: int, height: int, condition: str, frames: int) -> dic
     }
 
 
+def decode_costs(width: int, height: int, frames: int) -> dict[str, float]:
+    """CPU ms per frame of each decode mode, on the day clip's JPEGs (``<mode>_ms``)."""
+    from controller.io.camera import DECODE_MODES
+
+    _, clip = render_clip(width, height, "day", frames)
+    encoded = [
+        cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        for _, frame in clip
+    ]
+    out: dict[str, float] = {}
+    for mode, (flag, _) in DECODE_MODES.items():
+        took: list[int] = []
+        for data in encoded:
+            start = time.process_time_ns()
+            image = cv2.imdecode(data, flag)
+            if mode == "colour" and image is not None:
+                cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            took.append(time.process_time_ns() - start)
+        out[f"{mode}_ms"] = round(_ms(took)[0], 4)
+    return out
+
+
 def run(
     quick: bool = False, sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES
-) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """The ``detector`` suite: ``{"detector": {"WxH": {condition: figures}}}``."""
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The ``detector`` suite: ``{"detector": {"WxH": {condition: figures}}, "decode": ...}``."""
     frames = 60 if quick else 300
     out: dict[str, dict[str, dict[str, float]]] = {}
+    decode: dict[str, dict[str, float]] = {}
     for width, height in sizes:
         out[f"{width}x{height}"] = {
             name: bench_condition(width, height, name, frames) for name in conditions()
         }
-    return {"detector": out}
+        decode[f"{width}x{height}"] = decode_costs(width, height, 20 if quick else 100)
+    return {"detector": out, "decode": decode}

@@ -60,12 +60,12 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def _nested_rows(value: Any, keys: tuple[str, ...] = ()) -> list[dict[str, Any]] | None:
-    """Rows of a table from dicts nested two or more deep whose leaves are dicts of numbers
-    (the detector suite's size -> condition -> figures), each row led by its keys."""
+    """Rows of a table from nested dicts whose leaves are dicts of numbers (the detector
+    suite's size -> condition -> figures), each row led by its keys."""
     if not isinstance(value, dict) or not value:
         return None
     if all(isinstance(v, (int, float)) for v in value.values()):
-        return [{"": " ".join(keys), **value}] if len(keys) >= 2 else None
+        return [{"": " ".join(keys), **value}] if keys else None
     rows: list[dict[str, Any]] = []
     for key, child in value.items():
         sub = _nested_rows(child, (*keys, str(key)))
@@ -78,9 +78,12 @@ def _nested_rows(value: Any, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]
 def _render(result: Any) -> str:
     if isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
         return _table(result)
-    rows = _nested_rows(next(iter(result.values()))) if isinstance(result, dict) else None
-    if len(result) == 1 and rows:
-        return _table(rows)
+    if isinstance(result, dict) and result:
+        tables = {key: _nested_rows(value) for key, value in result.items()}
+        if all(tables.values()):
+            return "\n".join(
+                f"{key}:\n{_table(rows)}" for key, rows in tables.items() if rows is not None
+            )
     if isinstance(result, dict):
         return "\n".join(f"{key}: {json.dumps(value)}" for key, value in result.items())
     return json.dumps(result, indent=2)

@@ -29,7 +29,8 @@ def test_scene_drives_vehicles_through_every_zone_and_stops_one_in_the_bay() -> 
 
 
 def test_small_run_has_the_issue_shape_and_consistent_figures() -> None:
-    """``{"detector": {"WxH": {condition: figures}}}`` with the core share from the two means."""
+    """``{"detector": {"WxH": {condition: figures}}}`` with the core share from the two means,
+    and the cost of every decode mode."""
     result = detector.run(quick=True, sizes=((320, 180),))
     table = result["detector"]["320x180"]
     assert tuple(table) == detector.conditions()
@@ -39,5 +40,8 @@ def test_small_run_has_the_issue_shape_and_consistent_figures() -> None:
         assert figures["decode_ms_mean"] > 0
         share = (figures["cpu_ms_mean"] + figures["decode_ms_mean"]) * 25 / 1000
         assert figures["core_share_25fps"] == pytest.approx(share, abs=2e-4)
-    text = _render(result)
+    decode = result["decode"]["320x180"]
+    assert set(decode) == {"colour_ms", "grey_ms", "grey_half_ms", "grey_quarter_ms"}
+    assert all(v > 0 for v in decode.values())
+    text = _render({"detector": result["detector"]})
     assert "320x180 day" in text and "cpu_ms_mean" in text
