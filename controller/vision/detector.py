@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
-from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats
+from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.registration import Registration
 from controller.vision.zones import Zone, ZoneError, ZoneGrid, zone_grid
@@ -303,7 +303,8 @@ class Detector:
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
         self._ref_means = np.zeros((rows, cols), dtype=np.float64)
-        self._ref_std = np.zeros((rows, cols), dtype=np.float64)
+        self._ref_scratch = np.zeros((height, width), dtype=np.uint8)
+        self._ref_stats = new_cell_stats(height, width, cell)
         self._previous = np.zeros((height, width), dtype=np.uint8)
         self._scratch = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
@@ -340,6 +341,8 @@ class Detector:
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
         self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
+        self._work: Frame = self._padded_frame
+        self._work_padded = False
         self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
         self._fine_box = _central_box(self._band, _FINE_ROWS, _FINE_COLS)
@@ -411,16 +414,18 @@ class Detector:
         assert self._reference is not None
         np.copyto(self._scratch, self._previous)
         stats = self._kernel(work, self._previous)
-        gain_q8, offset = self._fit_light(stats)
+        believed = self._believed_empty()
+        gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
             self._gain_q8, self._offset = gain_q8, offset
             again = self._kernel(work, self._scratch)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
         differs = occupied.copy()
-        padded = self._pad_into(self._padded_frame, work)
-        body = occupied & ~self._light_only(padded, occupied, stats.motion_count == 0)
-        edge_body = self._edge_bodies(work, padded)
+        # The padded copy of the frame is made only if some window is looked at.
+        self._work, self._work_padded = work, False
+        body = occupied & ~self._light_only(occupied, stats.motion_count == 0)
+        edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & _has_neighbour(body)
         moving = stats.motion_count >= s.motion_fraction * self._area
@@ -428,7 +433,7 @@ class Detector:
             stats.grey_sum,
             int(stats.motion_count.sum()),
             occupied,
-            self._believed_empty(),
+            believed,
             big_shift,
             t_ms,
         )
@@ -577,15 +582,15 @@ class Detector:
                 cells |= self._masks[name]
         return cells
 
-    def _fit_light(self, stats: CellStats) -> tuple[int, int]:
-        """Global gain and offset mapping reference cell means onto this frame's."""
-        return self._light.fit_q8(
-            stats.grey_sum, self._area, self._ref_means, self._believed_empty()
-        )
+    def _padded(self) -> Frame:
+        """This frame with its edge pixels repeated into the margin (copied once per frame)."""
+        if not self._work_padded:
+            self._pad_into(self._padded_frame, self._work)
+            self._work_padded = True
+        return self._padded_frame
 
     def _light_only(
         self,
-        padded_f: Frame,
         occupied: npt.NDArray[np.bool_],
         still: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.bool_]:
@@ -601,7 +606,7 @@ class Detector:
         self._verdict_valid = reuse | test
         idx_r, idx_c = np.nonzero(test)
         if idx_r.size:
-            light = self._light_windows(padded_f, idx_r * c, idx_c * c)
+            light = self._light_windows(self._padded(), idx_r * c, idx_c * c)
             out[idx_r[light], idx_c[light]] = True
         self._verdict = out.copy()
         return out
@@ -707,7 +712,7 @@ class Detector:
         _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
         return int(np.bincount(groups[cells]).max())
 
-    def _edge_bodies(self, frame: Frame, padded: Frame) -> dict[str, npt.NDArray[np.bool_]]:
+    def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels.
 
         The kernel's test on the zone's pixels of the cell only, so a vehicle
@@ -722,8 +727,8 @@ class Detector:
         f_flat = frame.ravel()
         r_flat = self._reference.ravel()
         out: dict[str, npt.NDArray[np.bool_]] = {}
-        limit_y = padded.shape[0] - s.cell - 2 * self._margin
-        limit_x = padded.shape[1] - s.cell - 2 * self._margin
+        limit_y = self._padded_frame.shape[0] - s.cell - 2 * self._margin
+        limit_x = self._padded_frame.shape[1] - s.cell - 2 * self._margin
         for name, edge in self._grid.edges.items():
             f = f_flat[edge.pixels].astype(np.int32)
             r = ((r_flat[edge.pixels].astype(np.int32) * self._gain_q8 + 128) >> 8) + self._offset
@@ -734,7 +739,7 @@ class Detector:
                 k = np.nonzero(hit)[0]
                 ys = np.clip(edge.rows[k] * s.cell + edge.toward[k, 0], 0, limit_y)
                 xs = np.clip(edge.cols[k] * s.cell + edge.toward[k, 1], 0, limit_x)
-                hit[k[self._light_windows(padded, ys, xs)]] = False
+                hit[k[self._light_windows(self._padded(), ys, xs)]] = False
             out[name] = hit
         return out
 
@@ -861,10 +866,17 @@ class Detector:
     def _update_ref_stats(self) -> None:
         assert self._reference is not None
         c = self.settings.cell
-        ref = self._reference.astype(np.int64)
-        self._ref_means = _cell_sum(ref, c) / self._area
-        sq = _cell_sum(ref * ref, c) / self._area
-        self._ref_std = np.sqrt(np.maximum(sq - self._ref_means**2, 0.0))
+        # The kernel's grey sums of the reference (its other outputs are not used here).
+        sums = frame_stats(
+            self._reference,
+            self._reference,
+            self._ref_scratch,
+            cell=c,
+            ref_threshold=255,
+            motion_threshold=255,
+            out=self._ref_stats,
+        )
+        self._ref_means = sums.grey_sum / self._area
         self._verdict_valid = np.zeros_like(self._verdict_valid)
         m = self._margin
         padded = self._pad_into(self._padded_ref, self._reference)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["fit_light_reference"]
+__all__ = ["MEDIAN_CELLS", "fit_light_reference"]
 
 F64 = npt.NDArray[np.float64]
+
+MEDIAN_CELLS = 4096
+"""The median residual is taken over every k-th selected cell, at most this many."""
 
 
 def _fit(r: F64, f: F64, min_spread: float) -> tuple[float, float]:
@@ -40,7 +43,8 @@ def fit_light_reference(
     if r.size == 0:
         return gain, offset, 0
     residual = np.abs(f - (gain * r + offset))
-    keep = residual <= max(floor, factor * float(np.median(residual)))
+    stride = -(-residual.size // MEDIAN_CELLS)
+    keep = residual <= max(floor, factor * float(np.median(residual[::stride])))
     if int(keep.sum()) >= min_cells:
         gain, offset = _fit(r[keep], f[keep], min_spread)
         return gain, offset, int(keep.sum())
