@@ -45,3 +45,24 @@ def test_small_run_has_the_issue_shape_and_consistent_figures() -> None:
     assert all(v > 0 for v in decode.values())
     text = _render({"detector": result["detector"]})
     assert "320x180 day" in text and "cpu_ms_mean" in text
+
+
+def test_report_judges_the_detector_targets_from_the_figures() -> None:
+    """The report's detector targets follow the figures: met under, missed over, per size."""
+    from controller.bench.report import summarize
+
+    def table(mean: float, p99: float, share: float) -> dict[str, dict[str, float]]:
+        row = {"cpu_ms_mean": mean, "cpu_ms_p99": p99, "decode_ms_mean": 1.0}
+        return {
+            "day": {**row, "core_share_25fps": share},
+            "rain": {**row, "core_share_25fps": 0.01},
+        }
+
+    fast = {"detector": {"1280x720": table(0.3, 1.0, 0.04), "640x360": table(0.1, 0.5, 0.01)}}
+    slow = {"detector": {"1280x720": table(0.5, 2.0, 0.06), "640x360": table(0.2, 0.5, 0.01)}}
+    met = summarize({"detector": fast}, quick=True)["targets"]
+    missed = summarize({"detector": slow}, quick=True)["targets"]
+    names = [k for k in met if k.startswith(("detector_", "decode_detect"))]
+    assert len(names) == 4
+    assert all(met[k] for k in names)
+    assert not any(missed[k] for k in names)
