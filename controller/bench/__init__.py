@@ -48,6 +48,12 @@ def _frame(quick: bool) -> Any:
     return frame.run(quick)
 
 
+def _detector(quick: bool) -> Any:
+    from controller.bench import detector
+
+    return detector.run(quick)
+
+
 def _throughput(quick: bool) -> Any:
     from controller.bench import throughput
 
@@ -60,6 +66,7 @@ SUITES: dict[str, Suite] = {
     "journal": _journal,
     "hil": _hil,
     "frame": _frame,
+    "detector": _detector,
     "throughput": _throughput,
 }
 """Suites in the order ``lanectl bench`` runs them when none is named."""

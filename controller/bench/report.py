@@ -26,6 +26,14 @@ TARGETS: dict[str, str] = {
     "kernel_vs_opencv_le_0_35": "kernel <= 0.35x OpenCV (1280x720)",
     "kernel_vs_numpy_ge_30": "kernel >= 30x faster than numpy (1280x720)",
     "kernel_vs_copy_le_4": "kernel <= 4x one np.copyto (1280x720)",
+    "detector_cpu_ms_le_0_4_at_1280x720": "detector CPU per 1280x720 frame, mean <= 0.4 ms, "
+    "every condition",
+    "detector_cpu_p99_ms_le_1_5_at_1280x720": "detector CPU per 1280x720 frame, p99 <= 1.5 ms, "
+    "every condition",
+    "detector_cpu_ms_le_0_15_at_640x360": "detector CPU per 640x360 frame, mean <= 0.15 ms, "
+    "every condition",
+    "decode_detect_core_share_le_0_05_at_1280x720": "MJPEG decode + detect of a 1280x720 "
+    "camera at 25 fps <= 5 % of a core, every condition",
 }
 """Each target's key in ``summary["targets"]`` and what it means."""
 
@@ -78,6 +86,19 @@ def _targets(results: dict[str, Any]) -> dict[str, bool]:
         lost = throughput.get("lost_time_per_vehicle_s", {}).get("early_entry")
         if lost is not None:
             met["lost_time_s_le_0_3"] = float(lost) <= 0.3
+    detector = results.get("detector")
+    if _ok(detector) and isinstance(detector, dict) and "detector" in detector:
+        table = detector["detector"]
+        big = table.get("1280x720", {}).values()
+        small = table.get("640x360", {}).values()
+        if big:
+            met["detector_cpu_ms_le_0_4_at_1280x720"] = all(r["cpu_ms_mean"] <= 0.4 for r in big)
+            met["detector_cpu_p99_ms_le_1_5_at_1280x720"] = all(r["cpu_ms_p99"] <= 1.5 for r in big)
+            met["decode_detect_core_share_le_0_05_at_1280x720"] = all(
+                r["core_share_25fps"] <= 0.05 for r in big
+            )
+        if small:
+            met["detector_cpu_ms_le_0_15_at_640x360"] = all(r["cpu_ms_mean"] <= 0.15 for r in small)
     kernel = results.get("kernel")
     if isinstance(kernel, list):
         row = next((r for r in kernel if r.get("frame") == "1280x720"), None)

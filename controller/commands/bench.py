@@ -59,9 +59,31 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _nested_rows(value: Any, keys: tuple[str, ...] = ()) -> list[dict[str, Any]] | None:
+    """Rows of a table from nested dicts whose leaves are dicts of numbers (the detector
+    suite's size -> condition -> figures), each row led by its keys."""
+    if not isinstance(value, dict) or not value:
+        return None
+    if all(isinstance(v, (int, float)) for v in value.values()):
+        return [{"": " ".join(keys), **value}] if keys else None
+    rows: list[dict[str, Any]] = []
+    for key, child in value.items():
+        sub = _nested_rows(child, (*keys, str(key)))
+        if sub is None:
+            return None
+        rows += sub
+    return rows
+
+
 def _render(result: Any) -> str:
     if isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
         return _table(result)
+    if isinstance(result, dict) and result:
+        tables = {key: _nested_rows(value) for key, value in result.items()}
+        if all(tables.values()):
+            return "\n".join(
+                f"{key}:\n{_table(rows)}" for key, rows in tables.items() if rows is not None
+            )
     if isinstance(result, dict):
         return "\n".join(f"{key}: {json.dumps(value)}" for key, value in result.items())
     return json.dumps(result, indent=2)

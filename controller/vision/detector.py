@@ -9,8 +9,8 @@ disagreement; standalone, the whole lane must have been quiet and empty for
 ``standalone_refresh_ms``. Motion only speeds up the decisions at a vehicle's
 arrival and departure and feeds the freeze check.
 
-Per frame: the camera sway is measured and undone (phase correlation on a
-small copy, refined by ECC while the camera sways), the fused kernel counts per
+Per frame: the camera sway is measured and undone (compiled: projections
+for the coarse shift, Lucas-Kanade to refine it, see ``registration``), the fused kernel counts per
 cell the pixels that differ from the gain/offset-corrected reference and from
 the previous frame, the global gain/offset is fitted on cells believed empty
 (so exposure swings make no presence), cells whose difference is only a local
@@ -19,11 +19,17 @@ discarded, the cells a zone's edge cuts are judged on the zone's own pixels,
 a zone is raw-occupied when its largest group of touching body cells is big
 enough, and that raw state is debounced in milliseconds. Diagnostics turn a
 frozen, blinded or shaken picture into a fault, never into "empty".
+
+The stages that have their own module: ``registration`` (compiled, beside
+``registration_reference``), ``light`` (the global fit, compiled, beside
+``light_reference``), ``kernel`` (the fused per-cell pass, beside
+``reference``), ``zones`` and ``diagnostics``; ``presence`` runs this
+detector for the lane. The light-only test, the cell grouping, the zone edges,
+the debounce and the refresh policy are still here.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -32,7 +38,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX, CellStats, frame_stats
+from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
+from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
+from controller.vision.light import LightFit
+from controller.vision.registration import Registration
 from controller.vision.zones import Zone, ZoneError, ZoneGrid, zone_grid
 
 __all__ = [
@@ -48,15 +57,6 @@ Frame = npt.NDArray[np.uint8]
 
 class SettingsError(ValueError):
     """A detector setting is unknown or out of range; the message names the key."""
-
-
-class Fault(enum.Enum):
-    """Why the camera's zone states cannot be believed."""
-
-    FROZEN = "frozen"
-    BLINDED = "blinded"
-    SHAKEN = "shaken"
-    STALE = "stale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,17 +303,26 @@ class Detector:
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
         self._ref_means = np.zeros((rows, cols), dtype=np.float64)
-        self._ref_std = np.zeros((rows, cols), dtype=np.float64)
-        self._ref_small: npt.NDArray[np.float32] | None = None
+        self._ref_scratch = np.zeros((height, width), dtype=np.uint8)
+        self._ref_stats = new_cell_stats(height, width, cell)
         self._previous = np.zeros((height, width), dtype=np.uint8)
         self._scratch = np.zeros((height, width), dtype=np.uint8)
-        self._prev_sum: npt.NDArray[np.int64] | None = None
         self._gain_q8 = GAIN_ONE
         self._offset = 0
         self._last_refresh = -(10**12)
-        self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
-        self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
-        self._faults: set[Fault] = set()
+        self._diagnostics = Diagnostics(
+            DiagnosticsSettings(
+                frozen_ms=settings.frozen_ms,
+                blind_low=settings.blind_low,
+                blind_high=settings.blind_high,
+                blind_texture=settings.blind_texture,
+                blind_ms=settings.blind_ms,
+                shaken_fraction=settings.shaken_fraction,
+                shaken_ms=settings.shaken_ms,
+                clear_ms=settings.fault_clear_ms,
+            ),
+            self._area,
+        )
         self._sway_sum = [0.0, 0.0]
         self._sway_n = 0
         self._unswayed = 0
@@ -328,18 +337,21 @@ class Detector:
         self._verdict = np.zeros((rows, cols), dtype=bool)
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
+        self._keep_all = np.ones((rows, cols), dtype=np.uint8)
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
         self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
+        self._work: Frame = self._padded_frame
+        self._work_padded = False
         self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
-        band_h = self._band[1] - self._band[0]
-        band_w = self._band[3] - self._band[2]
-        # OpenCV's phase correlation is biased by half a pixel on sizes it pads.
-        self._small_size = (_dft_size(band_w // 2), _dft_size(band_h // 2))
-        self._window = cv2.createHanningWindow(self._small_size, cv2.CV_32F)
         self._fine_box = _central_box(self._band, _FINE_ROWS, _FINE_COLS)
-        self._ref_fine = np.zeros((1, 1), dtype=np.float32)
+        self._registration = Registration(
+            height, width, cell, self._fine_box, max_shift_px=settings.max_shift_px
+        )
+        self._beyond = False
+        self._last_shift = (0.0, 0.0)
+        self._light = LightFit((rows, cols))
 
     # -- controller interface -------------------------------------------------
 
@@ -382,7 +394,7 @@ class Detector:
             self.reset_reference(self._warmup_median())
             self._warmup.clear()
         shift = self._measure_shift(frame)
-        big_shift = math.hypot(*shift) > s.max_shift_px
+        big_shift = self._beyond or math.hypot(*shift) > s.max_shift_px
         self._unswayed = 0 if math.hypot(*shift) >= s.steady_px else self._unswayed + 1
         if not big_shift:
             self._anchor(shift)
@@ -402,20 +414,29 @@ class Detector:
         assert self._reference is not None
         np.copyto(self._scratch, self._previous)
         stats = self._kernel(work, self._previous)
-        gain_q8, offset = self._fit_light(stats)
+        believed = self._believed_empty()
+        gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
             self._gain_q8, self._offset = gain_q8, offset
             again = self._kernel(work, self._scratch)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= s.cell_fraction * self._area
         differs = occupied.copy()
-        padded = self._pad_into(self._padded_frame, work)
-        body = occupied & ~self._light_only(padded, occupied, stats.motion_count == 0)
-        edge_body = self._edge_bodies(work, padded)
+        # The padded copy of the frame is made only if some window is looked at.
+        self._work, self._work_padded = work, False
+        body = occupied & ~self._light_only(occupied, stats.motion_count == 0)
+        edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & _has_neighbour(body)
         moving = stats.motion_count >= s.motion_fraction * self._area
-        self._diagnose(stats, occupied, big_shift, t_ms)
+        self._diagnostics.update(
+            stats.grey_sum,
+            int(stats.motion_count.sum()),
+            occupied,
+            believed,
+            big_shift,
+            t_ms,
+        )
         for name in self.zone_names:
             count = self._zone_count(name, body, differs, edge_body[name])
             self._debounce(name, count, moving, differs, t_ms)
@@ -424,9 +445,8 @@ class Detector:
         outside = self._state[_OUTSIDE]
         if (moving & self._outside).any():
             outside.last_motion = t_ms
-        if not self._faults:
+        if not self._diagnostics.faults:
             self._refresh(work, t_ms, differs)
-        self._prev_sum = stats.grey_sum
         return self._detection(t_ms, shift)
 
     def _detection(self, t_ms: int, shift: tuple[float, float], *, ready: bool = True) -> Detection:
@@ -434,7 +454,7 @@ class Detector:
             t_ms=t_ms,
             occupied=tuple((n, self._state[n].on) for n in self.zone_names),
             raw=tuple((n, self._state[n].raw) for n in self.zone_names),
-            faults=frozenset(self._faults),
+            faults=frozenset(self._diagnostics.faults),
             gain_q8=self._gain_q8,
             offset=self._offset,
             shift_px=shift,
@@ -493,67 +513,29 @@ class Detector:
         median: Frame = np.median(np.stack(aligned), axis=0).astype(np.uint8)
         return median
 
-    def _small(self, frame: Frame) -> npt.NDArray[np.float32]:
-        r0, r1, c0, c1 = self._band
-        small = cv2.resize(frame[r0:r1, c0:c1], self._small_size, interpolation=cv2.INTER_AREA)
-        return small.astype(np.float32)
-
     def _measure_shift(self, frame: Frame) -> tuple[float, float]:
-        """Sway of the picture against the reference, measured where no zone lies."""
-        if self._ref_small is None:
-            return (0.0, 0.0)
-        # phaseCorrelate windows its first argument in place: hand it a copy.
-        (dx, dy), response = cv2.phaseCorrelate(
-            self._ref_small.copy(), self._small(frame), self._window
-        )
-        if response < 0.05:
-            return (0.0, 0.0)
-        r0, r1, c0, c1 = self._band
-        dx *= (c1 - c0) / self._small_size[0]
-        dy *= (r1 - r0) / self._small_size[1]
-        if self._unswayed < self.settings.steady_frames or math.hypot(dx, dy) >= 0.5 * (
-            self.settings.steady_px
-        ):
-            dx, dy = self._refine_shift(frame, dx, dy)
-        return (round(float(dx), 2), round(float(dy), 2))
+        """Sway of the picture against the reference, measured where no zone lies.
 
-    def _refine_shift(self, frame: Frame, dx: float, dy: float) -> tuple[float, float]:
-        """The sway to a twentieth of a pixel, from the coarse one (a swaying camera only).
-
-        Phase correlation on the half-size copy is off by up to a pixel, which
-        leaves every marking's edge in the difference. Gradient descent on the
-        correlation (ECC) over a full-size crop of the band, started from the
-        coarse shift and leaving out the cells that differed from the reference
-        last frame (a vehicle crossing the band), lands within a few hundredths.
-        A result more than a pixel from the start is a wrong turn, not a refinement.
+        The cells that differed from the reference last frame (a vehicle crossing
+        the box) are left out, unless that would leave less than a third of the box.
+        When nothing can be measured, the last shift measured stands.
         """
+        if self._reference is None:
+            return (0.0, 0.0)
+        keep = (~self._prev_differs).view(np.uint8)
         r0, r1, c0, c1 = self._fine_box
         c = self.settings.cell
-        # Last frame's differing cells over the box only, spread to pixels.
-        g0, g1, h0, h1 = r0 // c, -(-r1 // c), c0 // c, -(-c1 // c)
-        cells = self._prev_differs[g0:g1, h0:h1]
-        static = ~np.repeat(np.repeat(cells, c, axis=0), c, axis=1)
-        mask = static[r0 - g0 * c : r1 - g0 * c, c0 - h0 * c : c1 - h0 * c].astype(np.uint8)
-        if int(mask.sum()) * 3 < mask.size:
-            mask = np.ones_like(mask)
-        warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
-        try:
-            _, fitted = cv2.findTransformECC(
-                self._ref_fine,
-                frame[r0:r1, c0:c1].astype(np.float32),
-                warp,
-                cv2.MOTION_TRANSLATION,
-                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-3),
-                mask,
-                1,
-            )
-        except cv2.error:
-            # No convergence (a blank or blinded picture): keep the coarse shift.
-            return dx, dy
-        fine = (float(fitted[0, 2]), float(fitted[1, 2]))
-        if math.hypot(fine[0] - dx, fine[1] - dy) > 1.0:
-            return dx, dy
-        return fine
+        box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
+        if int(box_cells.sum()) * 3 < box_cells.size:
+            keep = self._keep_all
+        shift = self._registration.measure(frame, self._reference, keep)
+        self._beyond = shift.beyond
+        if not shift.measured:
+            # Traffic filling the box, or a picture without texture there: a mast
+            # does not jump in one frame, so the last sway measured stands.
+            return self._last_shift
+        self._last_shift = (round(shift.dx, 2), round(shift.dy, 2))
+        return self._last_shift
 
     def _anchor(self, shift: tuple[float, float]) -> None:
         """Keep the zones where the mast rests, seen in the reference's coordinates.
@@ -600,26 +582,15 @@ class Detector:
                 cells |= self._masks[name]
         return cells
 
-    def _fit_light(self, stats: CellStats) -> tuple[int, int]:
-        """Global gain and offset mapping reference cell means onto this frame's."""
-        means = stats.grey_sum / self._area
-        cells = self._believed_empty()
-        if cells.sum() < 8:
-            cells = np.ones_like(cells)
-        r = self._ref_means[cells]
-        f = means[cells]
-        gain, offset = _fit(r, f)
-        residual = np.abs(f - (gain * r + offset))
-        keep = residual <= max(4.0, 2.5 * float(np.median(residual)))
-        if keep.sum() >= 8:
-            gain, offset = _fit(r[keep], f[keep])
-        gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
-        offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
-        return gain_q8, offset_i
+    def _padded(self) -> Frame:
+        """This frame with its edge pixels repeated into the margin (copied once per frame)."""
+        if not self._work_padded:
+            self._pad_into(self._padded_frame, self._work)
+            self._work_padded = True
+        return self._padded_frame
 
     def _light_only(
         self,
-        padded_f: Frame,
         occupied: npt.NDArray[np.bool_],
         still: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.bool_]:
@@ -635,7 +606,7 @@ class Detector:
         self._verdict_valid = reuse | test
         idx_r, idx_c = np.nonzero(test)
         if idx_r.size:
-            light = self._light_windows(padded_f, idx_r * c, idx_c * c)
+            light = self._light_windows(self._padded(), idx_r * c, idx_c * c)
             out[idx_r[light], idx_c[light]] = True
         self._verdict = out.copy()
         return out
@@ -741,7 +712,7 @@ class Detector:
         _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
         return int(np.bincount(groups[cells]).max())
 
-    def _edge_bodies(self, frame: Frame, padded: Frame) -> dict[str, npt.NDArray[np.bool_]]:
+    def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels.
 
         The kernel's test on the zone's pixels of the cell only, so a vehicle
@@ -756,8 +727,8 @@ class Detector:
         f_flat = frame.ravel()
         r_flat = self._reference.ravel()
         out: dict[str, npt.NDArray[np.bool_]] = {}
-        limit_y = padded.shape[0] - s.cell - 2 * self._margin
-        limit_x = padded.shape[1] - s.cell - 2 * self._margin
+        limit_y = self._padded_frame.shape[0] - s.cell - 2 * self._margin
+        limit_x = self._padded_frame.shape[1] - s.cell - 2 * self._margin
         for name, edge in self._grid.edges.items():
             f = f_flat[edge.pixels].astype(np.int32)
             r = ((r_flat[edge.pixels].astype(np.int32) * self._gain_q8 + 128) >> 8) + self._offset
@@ -768,7 +739,7 @@ class Detector:
                 k = np.nonzero(hit)[0]
                 ys = np.clip(edge.rows[k] * s.cell + edge.toward[k, 0], 0, limit_y)
                 xs = np.clip(edge.cols[k] * s.cell + edge.toward[k, 1], 0, limit_x)
-                hit[k[self._light_windows(padded, ys, xs)]] = False
+                hit[k[self._light_windows(self._padded(), ys, xs)]] = False
             out[name] = hit
         return out
 
@@ -816,51 +787,6 @@ class Detector:
             state.pending_since = None
             if not state.on:
                 state.empty_since = t_ms
-
-    def _diagnose(
-        self,
-        stats: CellStats,
-        occupied: npt.NDArray[np.bool_],
-        big_shift: bool,
-        t_ms: int,
-    ) -> None:
-        s = self.settings
-        means = stats.grey_sum / self._area
-        mean = float(means.mean())
-        identical = (
-            self._prev_sum is not None
-            and int(stats.motion_count.sum()) == 0
-            and bool(np.array_equal(stats.grey_sum, self._prev_sum))
-        )
-        blinded = mean < s.blind_low or mean > s.blind_high or float(means.std()) < s.blind_texture
-        believed = self._believed_empty()
-        n = int(believed.sum())
-        mismatch = n > 0 and float((occupied & believed).sum()) / n > s.shaken_fraction
-        causes = {
-            Fault.FROZEN: (identical, s.frozen_ms),
-            Fault.BLINDED: (blinded, s.blind_ms),
-            Fault.SHAKEN: (big_shift or mismatch, s.shaken_ms),
-        }
-        for fault, (present, hold) in causes.items():
-            self._track(fault, present, hold, t_ms)
-
-    def _track(self, fault: Fault, present: bool, hold: int, t_ms: int) -> None:
-        if present:
-            self._clear_since[fault] = None
-            since = self._since[fault]
-            if since is None:
-                self._since[fault] = since = t_ms
-            if t_ms - since >= hold:
-                self._faults.add(fault)
-            return
-        self._since[fault] = None
-        if fault in self._faults:
-            clear = self._clear_since[fault]
-            if clear is None:
-                self._clear_since[fault] = clear = t_ms
-            if t_ms - clear >= self.settings.fault_clear_ms:
-                self._faults.discard(fault)
-                self._clear_since[fault] = None
 
     def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:
         """Blend the frame into the reference where that is allowed.
@@ -940,13 +866,17 @@ class Detector:
     def _update_ref_stats(self) -> None:
         assert self._reference is not None
         c = self.settings.cell
-        ref = self._reference.astype(np.int64)
-        self._ref_means = _cell_sum(ref, c) / self._area
-        sq = _cell_sum(ref * ref, c) / self._area
-        self._ref_std = np.sqrt(np.maximum(sq - self._ref_means**2, 0.0))
-        self._ref_small = self._small(self._reference)
-        r0, r1, c0, c1 = self._fine_box
-        self._ref_fine = self._reference[r0:r1, c0:c1].astype(np.float32)
+        # The kernel's grey sums of the reference (its other outputs are not used here).
+        sums = frame_stats(
+            self._reference,
+            self._reference,
+            self._ref_scratch,
+            cell=c,
+            ref_threshold=255,
+            motion_threshold=255,
+            out=self._ref_stats,
+        )
+        self._ref_means = sums.grey_sum / self._area
         self._verdict_valid = np.zeros_like(self._verdict_valid)
         m = self._margin
         padded = self._pad_into(self._padded_ref, self._reference)
@@ -1007,14 +937,6 @@ def _central_box(
     return (top, top + h, left, left + w)
 
 
-def _dft_size(n: int) -> int:
-    """The largest even size up to n (at least 16) that the DFT takes without padding."""
-    n = max(16, n)
-    while n % 2 or cv2.getOptimalDFTSize(n) != n:
-        n -= 1
-    return n
-
-
 def _static_band(
     any_zone: npt.NDArray[np.bool_], cell: int, height: int, width: int
 ) -> tuple[int, int, int, int]:
@@ -1039,19 +961,6 @@ def _static_band(
     if (r1 - r0) * (c1 - c0) * 5 < height * width or min(r1 - r0, c1 - c0) < 32:
         return (0, height, 0, width)
     return best
-
-
-def _fit(r: npt.NDArray[np.float64], f: npt.NDArray[np.float64]) -> tuple[float, float]:
-    """Least-squares f = gain * r + offset; a pure gain when r has too little spread."""
-    if r.size == 0:
-        return 1.0, 0.0
-    spread = float(r.std())
-    if spread < 8.0:
-        denom = float((r * r).sum())
-        return (float((r * f).sum()) / denom if denom > 0 else 1.0), 0.0
-    rm, fm = float(r.mean()), float(f.mean())
-    gain = float(((r - rm) * (f - fm)).sum()) / float(((r - rm) ** 2).sum())
-    return gain, fm - gain * rm
 
 
 def _cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:

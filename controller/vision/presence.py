@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.core.types import CameraHealth, CameraZones
-from controller.io.camera import CapturedFrame, FrameSource
+from controller.io.camera import DECODE_MODES, CapturedFrame, FrameSource
 from controller.vision.detector import Detection, Detector, DetectorSettings, Fault
-from controller.vision.zones import Zone, ZoneError, parse_zones
+from controller.vision.zones import Zone, ZoneError, parse_zones, zone_grid
 
 __all__ = [
     "ZONE_FIELDS",
@@ -31,6 +32,7 @@ __all__ = [
     "CameraView",
     "PresenceProvider",
     "from_config",
+    "scale_zones",
     "settings_from_config",
 ]
 
@@ -48,6 +50,9 @@ class CameraSettings:
     stale_ms: int = 1000
     frame_log: str | None = None
     """Write every frame's capture time, zones and first use by a scan here on close."""
+    decode: str = "grey"
+    """How an MJPEG stream is decoded (``controller.io.camera.DECODE_MODES``): "grey_half"
+    and "grey_quarter" hand the detector a smaller picture, the zones scaled with it."""
 
 
 def settings_from_config(cfg: object) -> CameraSettings:
@@ -83,9 +88,30 @@ def settings_from_config(cfg: object) -> CameraSettings:
     frame_log = raw_detector.pop("frame_log", None)
     if frame_log is not None and (not isinstance(frame_log, str) or not frame_log):
         raise ZoneError(f"camera.detector.frame_log: expected a file path, got {frame_log!r}")
+    decode = raw_detector.pop("decode", "grey")
+    if not isinstance(decode, str) or decode not in DECODE_MODES:
+        raise ZoneError(
+            f"camera.detector.decode: {decode!r} is not one of {', '.join(DECODE_MODES)}"
+        )
     settings = DetectorSettings.from_mapping(raw_detector, source="camera.detector")
+    scale = DECODE_MODES[decode][1]
+    if scale != 1:
+        # The detector must still see every zone at the reduced size: each must cover
+        # a cell of the smallest picture holding them all.
+        small = scale_zones(zones, scale)
+        width = math.ceil(max(x for z in small for x, _ in z.polygon))
+        height = math.ceil(max(y for z in small for _, y in z.polygon))
+        try:
+            zone_grid(small, max(height, 1), max(width, 1), settings.cell)
+        except ZoneError as exc:
+            raise ZoneError(f"camera.detector.decode: {decode!r} is too small: {exc}") from exc
     return CameraSettings(
-        url=url, zones=zones, detector=settings, stale_ms=stale_ms, frame_log=frame_log
+        url=url,
+        zones=zones,
+        detector=settings,
+        stale_ms=stale_ms,
+        frame_log=frame_log,
+        decode=decode,
     )
 
 
@@ -99,6 +125,11 @@ class CameraView:
     zones: tuple[Zone, ...]
     occupied: tuple[tuple[str, bool], ...]
     faults: frozenset[Fault]
+
+
+def scale_zones(zones: tuple[Zone, ...], scale: int) -> tuple[Zone, ...]:
+    """The zones on a picture ``scale`` times smaller."""
+    return tuple(Zone(z.name, tuple((x / scale, y / scale) for x, y in z.polygon)) for z in zones)
 
 
 def _monotonic_ms() -> int:
@@ -133,7 +164,12 @@ class PresenceProvider:
         self._log: collections.deque[list[object]] = collections.deque(maxlen=200_000)
         self._log_index: dict[int, list[object]] = {}
         self._awaiting_write: list[object] | None = None
-        self._source = source_factory(settings.url, self._on_frame, clock_ms=clock_ms)
+        if settings.decode == "grey":
+            self._source = source_factory(settings.url, self._on_frame, clock_ms=clock_ms)
+        else:
+            self._source = source_factory(
+                settings.url, self._on_frame, clock_ms=clock_ms, decode=settings.decode
+            )
         self._source.start()
 
     def _on_frame(self, frame: CapturedFrame) -> None:
@@ -143,7 +179,11 @@ class PresenceProvider:
             detector_settings = self.settings.detector
             if not self._standalone and detector_settings.standalone:
                 detector_settings = replace(detector_settings, standalone=False)
-            detector = Detector(self.settings.zones, height, width, detector_settings)
+            zones = self.settings.zones
+            scale = DECODE_MODES[self.settings.decode][1]
+            if scale != 1:
+                zones = scale_zones(zones, scale)
+            detector = Detector(zones, height, width, detector_settings)
             self._detector = detector
         with self._lock:
             detector.note_empty(self._empty)
@@ -179,7 +219,12 @@ class PresenceProvider:
         with self._lock:
             latest, frame, seq = self._latest, self._latest_frame, self._latest_seq
         occupied = latest.occupied if latest is not None else ()
-        return CameraView(frame, seq, self.settings.zones, occupied, self.faults())
+        zones = self.settings.zones
+        scale = DECODE_MODES[self.settings.decode][1]
+        if scale != 1:
+            # The frame is the decoded, reduced picture: draw the zones on its scale.
+            zones = scale_zones(zones, scale)
+        return CameraView(frame, seq, zones, occupied, self.faults())
 
     def faults(self, now_ms: int | None = None) -> frozenset[Fault]:
         """Current camera faults (detector diagnostics plus staleness)."""

@@ -1,0 +1,33 @@
+import numpy as np
+import numpy.typing as npt
+
+def register(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    mask: npt.NDArray[np.uint8],
+    cell: int,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    reach: int,
+    iterations: int,
+    sums: npt.NDArray[np.int64],
+    scratch: npt.NDArray[np.float64],
+    runs: npt.NDArray[np.intp],
+    out: npt.NDArray[np.float64],
+) -> None: ...
+def lk_sums(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    mask: npt.NDArray[np.uint8],
+    cell: int,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    dx: float,
+    dy: float,
+    sums: npt.NDArray[np.int64],
+    runs: npt.NDArray[np.intp],
+) -> None: ...

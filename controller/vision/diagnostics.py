@@ -1,0 +1,103 @@
+"""Diagnostics: a camera that cannot see says so, and is never read as an empty lane.
+
+A frozen picture (identical frames: a live sensor always has noise), a
+blinded one (too dark, too bright, or without texture: a covered lens) and a
+shaken one (sway beyond what registration can undo, or most of the cells
+believed empty suddenly differing) each become a fault after they have lasted
+their hold time, and clear only after their cause has been gone for
+``clear_ms``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Diagnostics", "DiagnosticsSettings", "Fault"]
+
+
+class Fault(enum.Enum):
+    """Why the camera's zone states cannot be believed."""
+
+    FROZEN = "frozen"
+    BLINDED = "blinded"
+    SHAKEN = "shaken"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticsSettings:
+    """Thresholds (grey levels, shares) and hold times (ms); the detector's settings name them."""
+
+    frozen_ms: int
+    blind_low: int
+    blind_high: int
+    blind_texture: float
+    blind_ms: int
+    shaken_fraction: float
+    shaken_ms: int
+    clear_ms: int
+
+
+class Diagnostics:
+    """The faults of one camera, updated once per frame from the kernel's cell statistics."""
+
+    def __init__(self, settings: DiagnosticsSettings, area: npt.NDArray[np.float64]) -> None:
+        self.settings = settings
+        self._area = area
+        self._prev_sum: npt.NDArray[np.int64] | None = None
+        self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
+        self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
+        self.faults: set[Fault] = set()
+
+    def update(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        moved: int,
+        occupied: npt.NDArray[np.bool_],
+        believed_empty: npt.NDArray[np.bool_],
+        big_shift: bool,
+        t_ms: int,
+    ) -> None:
+        """One frame: its per-cell grey sums, how many pixels moved since the last frame,
+        the cells seen occupied and those believed empty, and whether the sway was too big."""
+        s = self.settings
+        means = grey_sum / self._area
+        mean = float(means.mean())
+        identical = (
+            self._prev_sum is not None
+            and moved == 0
+            and bool(np.array_equal(grey_sum, self._prev_sum))
+        )
+        blinded = mean < s.blind_low or mean > s.blind_high or float(means.std()) < s.blind_texture
+        n = int(believed_empty.sum())
+        mismatch = n > 0 and float((occupied & believed_empty).sum()) / n > s.shaken_fraction
+        causes = {
+            Fault.FROZEN: (identical, s.frozen_ms),
+            Fault.BLINDED: (blinded, s.blind_ms),
+            Fault.SHAKEN: (big_shift or mismatch, s.shaken_ms),
+        }
+        for fault, (present, hold) in causes.items():
+            self._track(fault, present, hold, t_ms)
+        self._prev_sum = grey_sum
+
+    def _track(self, fault: Fault, present: bool, hold: int, t_ms: int) -> None:
+        if present:
+            self._clear_since[fault] = None
+            since = self._since[fault]
+            if since is None:
+                self._since[fault] = since = t_ms
+            if t_ms - since >= hold:
+                self.faults.add(fault)
+            return
+        self._since[fault] = None
+        if fault in self.faults:
+            clear = self._clear_since[fault]
+            if clear is None:
+                self._clear_since[fault] = clear = t_ms
+            if t_ms - clear >= self.settings.clear_ms:
+                self.faults.discard(fault)
+                self._clear_since[fault] = None

@@ -1,0 +1,98 @@
+"""Light: the global gain and offset of the picture against the reference.
+
+Exposure swings, clouds and auto-exposure change every grey level at once; a
+gain and offset fitted on the cells believed empty take that out before
+anything is compared, so a change of light makes no presence. The compiled
+pass (``_light``, defined by ``light_reference.fit_light_reference``) fits
+them over the cell means in one go; this wrapper checks the arguments, holds
+the scratch buffer and gives the result in the kernel's fixed point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision import _light
+from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX
+
+__all__ = ["LightFit", "LightSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class LightSettings:
+    """How the fit treats its cells (grey levels)."""
+
+    min_spread: float = 8.0
+    """Reference cell means spreading less than this fit a pure gain."""
+    floor: float = 4.0
+    """Residuals up to this are always kept for the second fit."""
+    factor: float = 2.5
+    """Residuals up to this many times the median are kept for the second fit."""
+    min_cells: int = 8
+    """Cells a fit needs; with fewer selected, every cell is used."""
+
+
+class LightFit:
+    """The light fit for one cell grid."""
+
+    def __init__(self, shape: tuple[int, int], settings: LightSettings = LightSettings()) -> None:
+        rows, cols = shape
+        if rows < 1 or cols < 1:
+            raise ValueError(f"shape: {shape} has no cells")
+        self.shape = (rows, cols)
+        self.settings = settings
+        self._scratch = np.zeros(3 * rows * cols, dtype=np.float64)
+        self._out = np.zeros(3, dtype=np.float64)
+        self._all = np.ones(self.shape, dtype=np.uint8)
+
+    def fit(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """(gain, offset) with frame ~ gain * reference over ``cells`` (all, when too few)."""
+        for name, array, dtype in (
+            ("grey_sum", grey_sum, np.int64),
+            ("area", area, np.float64),
+            ("ref_means", ref_means, np.float64),
+            ("cells", cells, np.bool_),
+        ):
+            if not isinstance(array, np.ndarray) or array.dtype != dtype:
+                raise ValueError(f"{name}: expected a {np.dtype(dtype).name} numpy array")
+            if array.shape != self.shape:
+                raise ValueError(f"{name}: shape {array.shape} is not the grid's {self.shape}")
+        s = self.settings
+        selected = cells.view(np.uint8)
+        if int(np.count_nonzero(cells)) < s.min_cells:
+            selected = self._all
+        _light.fit_light(
+            np.ascontiguousarray(grey_sum),
+            np.ascontiguousarray(area),
+            np.ascontiguousarray(ref_means),
+            np.ascontiguousarray(selected),
+            s.min_spread,
+            s.floor,
+            s.factor,
+            s.min_cells,
+            self._scratch,
+            self._out,
+        )
+        return float(self._out[0]), float(self._out[1])
+
+    def fit_q8(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.bool_],
+    ) -> tuple[int, int]:
+        """The fit in the kernel's terms: gain in Q8 (1..GAIN_Q8_MAX), offset in grey levels."""
+        gain, offset = self.fit(grey_sum, area, ref_means, cells)
+        gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
+        offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
+        return gain_q8, offset_i

@@ -1,0 +1,51 @@
+"""Plain-numpy reference of the global light fit: the definition ``_light`` is held to."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MEDIAN_CELLS", "fit_light_reference"]
+
+F64 = npt.NDArray[np.float64]
+
+MEDIAN_CELLS = 4096
+"""The median residual is taken over every k-th selected cell, at most this many."""
+
+
+def _fit(r: F64, f: F64, min_spread: float) -> tuple[float, float]:
+    """Least-squares f = gain * r + offset; a pure gain when r has too little spread."""
+    if r.size == 0:
+        return 1.0, 0.0
+    if float(r.std()) < min_spread:
+        denom = float((r * r).sum())
+        return (float((r * f).sum()) / denom if denom > 0 else 1.0), 0.0
+    rm, fm = float(r.mean()), float(f.mean())
+    gain = float(((r - rm) * (f - fm)).sum()) / float(((r - rm) ** 2).sum())
+    return gain, fm - gain * rm
+
+
+def fit_light_reference(
+    grey_sum: npt.NDArray[np.int64],
+    area: F64,
+    ref_means: F64,
+    cells: npt.NDArray[np.bool_],
+    *,
+    min_spread: float,
+    floor: float,
+    factor: float,
+    min_cells: int,
+) -> tuple[float, float, int]:
+    """Same contract as the compiled pass: (gain, offset, cells used)."""
+    r = ref_means[cells]
+    f = (grey_sum / area)[cells]
+    gain, offset = _fit(r, f, min_spread)
+    if r.size == 0:
+        return gain, offset, 0
+    residual = np.abs(f - (gain * r + offset))
+    stride = -(-residual.size // MEDIAN_CELLS)
+    keep = residual <= max(floor, factor * float(np.median(residual[::stride])))
+    if int(keep.sum()) >= min_cells:
+        gain, offset = _fit(r[keep], f[keep], min_spread)
+        return gain, offset, int(keep.sum())
+    return gain, offset, int(r.size)

@@ -1,0 +1,175 @@
+"""Registration: how far the camera has swayed from where the reference was taken.
+
+A swaying mast moves the whole picture by a few pixels; undone to within a
+twentieth of a pixel, the road's markings leave nothing in the difference.
+The compiled pass (``_registration``, defined by
+``registration_reference.register_reference``) measures the shift over a box
+of the frame where no zone lies, leaving out the cells the caller masks (a
+vehicle crossing the box last frame): projections give the coarse shift,
+Lucas-Kanade steps refine it. This wrapper checks the arguments once, holds
+the scratch buffers, and turns the pass's answer into a ``Shift``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision import _registration
+from controller.vision.kernel import grid_shape
+
+__all__ = ["LK_SUMS", "Registration", "Shift"]
+
+LK_SUMS = ("n", "f", "r", "fr", "rr", "gx", "gy", "gxf", "gxr", "gyf", "gyr", "hxx", "hxy", "hyy")
+"""Names of the integer sums of one Lucas-Kanade step, in the compiled pass's order."""
+
+MIN_TEXTURE = 0.5
+"""Grey-level spread of the box's block means under which nothing can be measured."""
+
+
+MAX_COST = 0.5
+"""Block means that correlate under 0.5 at the best shift searched measure nothing."""
+FINE = 4
+"""Block size of the compiled pass's fine block search (pixels); the coarse one's is twice."""
+FINE_REACH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """The picture's shift against the reference, in pixels (frame(x + d) ~ reference(x))."""
+
+    dx: float
+    dy: float
+    beyond: bool = False
+    """The coarse search hit its bound: the view moved further than it can measure."""
+    measured: bool = True
+    """False when nothing could be measured (no texture in the box, or no shift searched
+    matches: a view moved far, or traffic filling the box); the shift is then 0."""
+
+    @property
+    def size(self) -> float:
+        return math.hypot(self.dx, self.dy)
+
+
+class Registration:
+    """The sway measurement for one frame size, box and cell grid."""
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        cell: int,
+        box: tuple[int, int, int, int],
+        *,
+        max_shift_px: float,
+        iterations: int = 3,
+    ) -> None:
+        r0, r1, c0, c1 = box
+        if not (0 <= r0 < r1 <= height and 0 <= c0 < c1 <= width):
+            raise ValueError(f"box: {box} is not inside a {width}x{height} frame")
+        if not 1 <= cell <= 512:
+            raise ValueError(f"cell: {cell} is outside 1..512")
+        if iterations < 0:
+            raise ValueError(f"iterations: must not be negative, got {iterations}")
+        self.height, self.width, self.cell = height, width, cell
+        self.box = box
+        self.grid = grid_shape(height, width, cell)
+        bh, bw = (r1 - r0) // FINE, (c1 - c0) // FINE
+        # The coarse search's blocks are 2 * FINE pixels; it must leave some blocks to compare.
+        self.reach = max(
+            0,
+            min(
+                math.ceil(max_shift_px / (2 * FINE)) + 1,
+                (bh // 2 - 3) // 2,
+                (bw // 2 - 3) // 2,
+            ),
+        )
+        self.iterations = iterations
+        self._sums = np.zeros(5 * (bh * bw + (bh // 2) * (bw // 2)), dtype=np.int64)
+        self._scratch = np.zeros(
+            (2 * self.reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2, dtype=np.float64
+        )
+        self._runs = np.zeros(c1 - c0 + 2, dtype=np.intp)
+        self._out = np.zeros(8, dtype=np.float64)
+
+    def _check(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        mask: npt.NDArray[np.uint8],
+    ) -> None:
+        for name, image in (("frame", frame), ("reference", reference), ("mask", mask)):
+            if not isinstance(image, np.ndarray):
+                raise ValueError(f"{name}: expected a numpy array, got {type(image).__name__}")
+        for name, image in (("frame", frame), ("reference", reference)):
+            if image.dtype != np.uint8 or image.shape != (self.height, self.width):
+                raise ValueError(
+                    f"{name}: expected uint8 of shape {(self.height, self.width)}, "
+                    f"got {image.dtype} {image.shape}"
+                )
+        if mask.dtype != np.uint8 or mask.shape != self.grid:
+            raise ValueError(f"mask: expected uint8 of the grid's shape {self.grid}")
+
+    def lk_sums(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        mask: npt.NDArray[np.uint8],
+        dx: float,
+        dy: float,
+    ) -> dict[str, int]:
+        """The integer sums of one Lucas-Kanade step at (dx, dy), by name (``LK_SUMS``)."""
+        self._check(frame, reference, mask)
+        sums = np.zeros(len(LK_SUMS), dtype=np.int64)
+        r0, r1, c0, c1 = self.box
+        _registration.lk_sums(
+            np.ascontiguousarray(frame),
+            np.ascontiguousarray(reference),
+            np.ascontiguousarray(mask),
+            self.cell,
+            r0,
+            r1,
+            c0,
+            c1,
+            float(dx),
+            float(dy),
+            sums,
+            self._runs,
+        )
+        return dict(zip(LK_SUMS, (int(v) for v in sums), strict=True))
+
+    def measure(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        mask: npt.NDArray[np.uint8],
+    ) -> Shift:
+        """The shift of frame against reference over the box; cells where mask is 0 are left out."""
+        self._check(frame, reference, mask)
+        if self.reach < 1:
+            return Shift(0.0, 0.0, measured=False)
+        r0, r1, c0, c1 = self.box
+        _registration.register(
+            np.ascontiguousarray(frame),
+            np.ascontiguousarray(reference),
+            np.ascontiguousarray(mask),
+            self.cell,
+            r0,
+            r1,
+            c0,
+            c1,
+            self.reach,
+            self.iterations,
+            self._sums,
+            self._scratch,
+            self._runs,
+            self._out,
+        )
+        dx, dy, _, _, texture, cost, cdx, cdy = (float(v) for v in self._out)
+        if texture < MIN_TEXTURE or cost > MAX_COST:
+            return Shift(0.0, 0.0, measured=False)
+        bound = self.reach * 2 * FINE - 1e-6
+        return Shift(dx, dy, beyond=abs(cdx) >= bound or abs(cdy) >= bound)

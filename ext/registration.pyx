@@ -1,0 +1,434 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Camera sway against the reference: a block search for the shift, Lucas-Kanade to refine it.
+
+The Python wrapper (controller.vision.registration) validates every argument
+and holds the scratch buffers; this module trusts it and touches no Python
+object inside the pass. The numpy reference
+(controller.vision.registration_reference) is the definition, step by step:
+
+1. Over a box of the frame where no zone lies, the sum and count of the
+   pixels the mask keeps (a vehicle crossing the box is left out) in each
+   4 x 4 block, for the frame and the reference; and the same for 8 x 8
+   blocks (2 x 2 of those).
+2. Coarse: the 8 x 8 block means of the frame correlated with the
+   reference's at every shift of whole blocks up to ``reach`` (exposure
+   changes do not matter), the best refined by a parabola per axis. Fine:
+   the same with the 4 x 4 blocks, two blocks either side of the coarse result.
+   The block means are in 1/16 grey level and every sum is an exact integer.
+3. From there, Gauss-Newton steps (Lucas-Kanade for a translation, with the
+   frame's gain and offset against the reference fitted in each step) on
+   every fourth row of the box's interior. The shift is the same for every
+   pixel, so the frame is sampled bilinearly with weights in 1/256 of a pixel
+   and every per-pixel sum is an exact integer; only the 2x2 solve is in
+   floating point. A result more than two pixels from the block search's is
+   a wrong turn: the block search's is kept.
+"""
+
+from libc.math cimport fabs, floor, sqrt
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+cdef double _EPS = 1e-9
+
+cdef enum:
+    ROW_STEP = 4  # Lucas-Kanade uses every fourth row of the box
+    FINE = 4  # block size of the fine block search; the coarse one pools 2 x 2 of them
+    FINE_REACH = 2  # the fine search covers this many blocks around the coarse result
+
+
+cdef Py_ssize_t _runs(
+    const uint8_t* mline, Py_ssize_t cell, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* runs
+) noexcept nogil:
+    """The runs [start, end) of columns in lo..hi whose cell the mask keeps; returns their count."""
+    cdef Py_ssize_t count = 0, c, x0, x1
+    cdef bint open_run = False
+    if hi <= lo:
+        return 0
+    for c in range(lo // cell, (hi - 1) // cell + 1):
+        if mline[c]:
+            x0 = c * cell
+            x1 = x0 + cell
+            if x0 < lo:
+                x0 = lo
+            if x1 > hi:
+                x1 = hi
+            if open_run:
+                runs[2 * count - 1] = x1
+            else:
+                runs[2 * count] = x0
+                runs[2 * count + 1] = x1
+                count += 1
+                open_run = True
+        else:
+            open_run = False
+    return count
+
+
+cdef void _blocks(
+    const uint8_t[:, ::1] image,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw,
+    int64_t* bsum, int64_t* bcnt,
+    Py_ssize_t* runs,
+) noexcept nogil:
+    """Sum and count of the kept pixels of each FINE x FINE block of the box (bh x bw blocks)."""
+    cdef Py_ssize_t y, x, k, count, a, b, lo, hi, j
+    cdef int64_t acc
+    cdef const uint8_t* line
+    cdef int64_t* brow
+    cdef int64_t* crow
+    for x in range(bh * bw):
+        bsum[x] = 0
+        bcnt[x] = 0
+    cdef Py_ssize_t cell_row = -1
+    for y in range(r0, r0 + bh * FINE):
+        line = &image[y, 0]
+        if y // cell != cell_row:
+            cell_row = y // cell
+            count = _runs(&mask[cell_row, 0], cell, c0, c0 + bw * FINE, runs)
+        brow = bsum + ((y - r0) // FINE) * bw
+        crow = bcnt + ((y - r0) // FINE) * bw
+        for k in range(count):
+            a = runs[2 * k]
+            b = runs[2 * k + 1]
+            # Block by block: the block's pixels of the run summed in a register.
+            j = (a - c0) // FINE
+            lo = a
+            while lo < b:
+                hi = c0 + (j + 1) * FINE
+                if hi > b:
+                    hi = b
+                acc = 0
+                for x in range(lo, hi):
+                    acc += line[x]
+                brow[j] += acc
+                crow[j] += hi - lo
+                lo = hi
+                j += 1
+
+
+cdef void _pool(
+    const int64_t* s, const int64_t* c, Py_ssize_t bh, Py_ssize_t bw, int64_t* ps, int64_t* pc
+) noexcept nogil:
+    """2 x 2 blocks into one: sums and counts of the (bh // 2) x (bw // 2) coarser blocks."""
+    cdef Py_ssize_t y, x, i, j, ph = bh // 2, pw = bw // 2
+    for y in range(ph):
+        for x in range(pw):
+            i = (2 * y) * bw + 2 * x
+            j = y * pw + x
+            ps[j] = s[i] + s[i + 1] + s[i + bw] + s[i + bw + 1]
+            pc[j] = c[i] + c[i + 1] + c[i + bw] + c[i + bw + 1]
+
+
+cdef void _means(const int64_t* s, const int64_t* c, int32_t* out, Py_ssize_t n) noexcept nogil:
+    """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = <int32_t>((16 * s[i] + c[i] // 2) // c[i]) if c[i] > 0 else -1
+
+
+cdef void _search(
+    const int32_t* fm, const int32_t* rm,
+    Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t size,
+    Py_ssize_t cy, Py_ssize_t cx, Py_ssize_t S, double* costs, double* result,
+) noexcept nogil:
+    """Block search: the shift of the frame's block means against the reference's.
+
+    For each shift (sy, sx) of whole blocks within S of (cy, cx), the correlation of
+    the frame's blocks (by, bx), M <= by < bh - M, M <= bx < bw - M with M the
+    largest shift searched, with the reference's (by - sy, bx - sx), over the pairs
+    where both have kept pixels (means >= 0); cost 1 - correlation (2 with fewer
+    than 8 pairs or no spread). The sums are exact integers. The best, refined per
+    axis by a parabola through its neighbours, in pixels (blocks of ``size``):
+    result = (x, y, cost, spread), the spread being the frame blocks' standard
+    deviation (grey levels) at the best shift.
+    """
+    cdef Py_ssize_t sy, sx, by, bx, k, best = -1, side = 2 * S + 1
+    cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
+    cdef const int32_t* frow
+    cdef const int32_t* rrow
+    cdef int64_t f, r, n, sf, sr, sff, srr, sfr
+    cdef double vf, vr, dn, den, subx = 0.0, suby = 0.0
+    cdef double cm, c0, cp, spread = 0.0
+    for sy in range(cy - S, cy + S + 1):
+        for sx in range(cx - S, cx + S + 1):
+            n = 0
+            sf = 0
+            sr = 0
+            sff = 0
+            srr = 0
+            sfr = 0
+            for by in range(my, bh - my):
+                frow = fm + by * bw
+                rrow = rm + (by - sy) * bw - sx
+                for bx in range(mx, bw - mx):
+                    f = frow[bx]
+                    r = rrow[bx]
+                    if f >= 0 and r >= 0:
+                        n += 1
+                        sf += f
+                        sr += r
+                        sff += f * f
+                        srr += r * r
+                        sfr += f * r
+            k = (sy - cy + S) * side + (sx - cx + S)
+            costs[k] = 2.0
+            vf = 0.0
+            if n >= 8:
+                dn = <double>n
+                vf = <double>(n * sff - sf * sf)
+                vr = <double>(n * srr - sr * sr)
+                if vf > 0.0 and vr > 0.0:
+                    costs[k] = 1.0 - <double>(n * sfr - sf * sr) / sqrt(vf * vr)
+            if best < 0 or costs[k] < costs[best]:
+                best = k
+                spread = sqrt(vf) / (16.0 * <double>n) if costs[k] < 2.0 else 0.0
+    sy = best // side
+    sx = best % side
+    if 0 < sx < 2 * S:
+        cm = costs[best - 1]
+        c0 = costs[best]
+        cp = costs[best + 1]
+        den = cm - 2.0 * c0 + cp
+        if den > 0.0:
+            subx = 0.5 * (cm - cp) / den
+    if 0 < sy < 2 * S:
+        cm = costs[best - side]
+        c0 = costs[best]
+        cp = costs[best + side]
+        den = cm - 2.0 * c0 + cp
+        if den > 0.0:
+            suby = 0.5 * (cm - cp) / den
+    result[0] = (<double>(sx - S + cx) + subx) * size
+    result[1] = (<double>(sy - S + cy) + suby) * size
+    result[2] = costs[best]
+    result[3] = spread
+
+
+cdef inline Py_ssize_t _nearest(double v) noexcept nogil:
+    return <Py_ssize_t>floor(v + 0.5)
+
+
+cdef enum:
+    N_SUMS = 14  # n, f, r, fr, rr, gx, gy, gxf, gxr, gyf, gyr, hxx, hxy, hyy
+
+
+cdef void _lk_sums(
+    const uint8_t[:, ::1] frame,
+    const uint8_t[:, ::1] reference,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
+    double dx, double dy,
+    int64_t* sums,
+    Py_ssize_t* runs,
+) noexcept nogil:
+    """The integer sums of one Lucas-Kanade step at shift (dx, dy), in N_SUMS order.
+
+    F is the frame sampled at (y + dy, x + dx) in 1/256 grey levels, with
+    bilinear weights in 1/256 pixel; R the reference; GX, GY its central
+    differences (twice the gradient). Pixels of the box's interior whose four
+    samples fall outside the frame are left out.
+    """
+    cdef Py_ssize_t h = frame.shape[0], w = frame.shape[1]
+    cdef Py_ssize_t y, x, k, count, lo_x, hi_x, fy
+    cdef double fdy = floor(dy), fdx = floor(dx)
+    cdef Py_ssize_t iy = <Py_ssize_t>fdy, ix = <Py_ssize_t>fdx
+    cdef int32_t wy = <int32_t>floor((dy - fdy) * 256.0 + 0.5)
+    cdef int32_t wx = <int32_t>floor((dx - fdx) * 256.0 + 0.5)
+    cdef int32_t w00 = (256 - wy) * (256 - wx), w01 = (256 - wy) * wx
+    cdef int32_t w10 = wy * (256 - wx), w11 = wy * wx
+    cdef int32_t f, r, gx, gy
+    cdef int64_t n = 0, sf = 0, sr = 0, sfr = 0, srr = 0
+    cdef int64_t sgx = 0, sgy = 0, sgxf = 0, sgxr = 0, sgyf = 0, sgyr = 0
+    cdef int64_t hxx = 0, hxy = 0, hyy = 0
+    cdef const uint8_t* f0
+    cdef const uint8_t* f1
+    cdef const uint8_t* rm
+    cdef const uint8_t* ru
+    cdef const uint8_t* rd
+    lo_x = c0 + 1
+    if lo_x < -ix:
+        lo_x = -ix
+    hi_x = c1 - 1
+    if hi_x > w - 1 - ix:
+        hi_x = w - 1 - ix
+    y = r0 + 1 - ROW_STEP
+    while True:
+        y += ROW_STEP
+        if y >= r1 - 1:
+            break
+        fy = y + iy
+        if fy < 0 or fy + 1 >= h:
+            continue
+        f0 = &frame[fy, 0]
+        f1 = &frame[fy + 1, 0]
+        rm = &reference[y, 0]
+        ru = &reference[y - 1, 0]
+        rd = &reference[y + 1, 0]
+        count = _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs)
+        for k in range(count):
+            for x in range(runs[2 * k], runs[2 * k + 1]):
+                f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
+                     + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
+                r = rm[x]
+                gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
+                gy = <int32_t>rd[x] - <int32_t>ru[x]
+                sf += f
+                sr += r
+                sfr += f * r
+                srr += r * r
+                sgx += gx
+                sgy += gy
+                sgxf += gx * f
+                sgxr += gx * r
+                sgyf += gy * f
+                sgyr += gy * r
+                hxx += gx * gx
+                hxy += gx * gy
+                hyy += gy * gy
+            n += runs[2 * k + 1] - runs[2 * k]
+    sums[0] = n
+    sums[1] = sf
+    sums[2] = sr
+    sums[3] = sfr
+    sums[4] = srr
+    sums[5] = sgx
+    sums[6] = sgy
+    sums[7] = sgxf
+    sums[8] = sgxr
+    sums[9] = sgyf
+    sums[10] = sgyr
+    sums[11] = hxx
+    sums[12] = hxy
+    sums[13] = hyy
+
+
+cdef int _lk_solve(const int64_t* s, double* step) noexcept nogil:
+    """The Gauss-Newton step from the sums; 0 when the normal equations are singular."""
+    cdef double dn, mf, mr, cov, var, gain, bx, by, det
+    cdef double hxx = <double>s[11], hxy = <double>s[12], hyy = <double>s[13]
+    if s[0] < 16:
+        return 0
+    dn = <double>s[0]
+    mf = <double>s[1] / dn
+    mr = <double>s[2] / dn
+    cov = <double>s[3] - dn * mf * mr
+    var = <double>s[4] - dn * mr * mr
+    if var < _EPS or fabs(cov) < _EPS:
+        return 0
+    gain = cov / var
+    # With e = (F - mf) / gain - (R - mr) and G twice the gradient: sum(G G^T) d = 2 sum(G e).
+    bx = ((<double>s[7] - mf * <double>s[5]) / gain - (<double>s[8] - mr * <double>s[5])) * 2.0
+    by = ((<double>s[9] - mf * <double>s[6]) / gain - (<double>s[10] - mr * <double>s[6])) * 2.0
+    det = hxx * hyy - hxy * hxy
+    if det < _EPS:
+        return 0
+    step[0] = (hyy * bx - hxy * by) / det
+    step[1] = (hxx * by - hxy * bx) / det
+    return 1
+
+
+def lk_sums(
+    const uint8_t[:, ::1] frame,
+    const uint8_t[:, ::1] reference,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0,
+    Py_ssize_t r1,
+    Py_ssize_t c0,
+    Py_ssize_t c1,
+    double dx,
+    double dy,
+    int64_t[::1] sums,
+    Py_ssize_t[::1] runs,
+):
+    """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy)."""
+    with nogil:
+        _lk_sums(frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, &sums[0], &runs[0])
+
+
+def register(
+    const uint8_t[:, ::1] frame,
+    const uint8_t[:, ::1] reference,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0,
+    Py_ssize_t r1,
+    Py_ssize_t c0,
+    Py_ssize_t c1,
+    Py_ssize_t reach,
+    int iterations,
+    int64_t[::1] sums,
+    double[::1] scratch,
+    Py_ssize_t[::1] runs,
+    double[::1] out,
+):
+    """Write (dx, dy, block dx, block dy, texture, cost, coarse dx, coarse dy) into out.
+
+    See the module docstring. The coarse search covers +-reach blocks of 2 * FINE
+    pixels; the fine one FINE_REACH blocks of FINE pixels around its result.
+    ``cost`` is the fine search's (1 - correlation), ``texture`` the spread of the
+    frame's fine block means (grey levels).
+
+    For a box of h rows and w columns, with bh = h // FINE and bw = w // FINE,
+    ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) int64 (the last fifth
+    for the int32 block means), ``scratch`` at least (2 * reach + 1) ** 2
+    + (2 * FINE_REACH + 1) ** 2 doubles, ``runs`` at least w + 2.
+    """
+    cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
+    cdef Py_ssize_t bh = h // FINE, bw = w // FINE, n = bh * bw, pn = (bh // 2) * (bw // 2)
+    cdef int64_t* fs = &sums[0]
+    cdef int64_t* fc = fs + n
+    cdef int64_t* rs = fc + n
+    cdef int64_t* rc = rs + n
+    cdef int64_t* pfs = rc + n
+    cdef int64_t* pfc = pfs + pn
+    cdef int64_t* prs = pfc + pn
+    cdef int64_t* prc = prs + pn
+    cdef int32_t* fm = <int32_t*>(prc + pn)
+    cdef int32_t* rm = fm + n
+    cdef int32_t* pfm = rm + n
+    cdef int32_t* prm = pfm + pn
+    cdef double* costs = &scratch[0]
+    cdef double coarse[4]
+    cdef double fine[4]
+    cdef double step[2]
+    cdef double dx, dy
+    cdef int64_t lk[N_SUMS]
+    with nogil:
+        _blocks(frame, mask, cell, r0, c0, bh, bw, fs, fc, &runs[0])
+        _blocks(reference, mask, cell, r0, c0, bh, bw, rs, rc, &runs[0])
+        _pool(fs, fc, bh, bw, pfs, pfc)
+        _pool(rs, rc, bh, bw, prs, prc)
+        _means(fs, fc, fm, n)
+        _means(rs, rc, rm, n)
+        _means(pfs, pfc, pfm, pn)
+        _means(prs, prc, prm, pn)
+        _search(pfm, prm, bh // 2, bw // 2, 2 * FINE, 0, 0, reach, costs, coarse)
+        _search(
+            fm, rm, bh, bw, FINE,
+            _nearest(coarse[1] / FINE), _nearest(coarse[0] / FINE), FINE_REACH,
+            costs + (2 * reach + 1) * (2 * reach + 1), fine,
+        )
+        dx = fine[0]
+        dy = fine[1]
+        for k in range(iterations):
+            _lk_sums(frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, lk, &runs[0])
+            if not _lk_solve(lk, step):
+                break
+            dx -= step[0]
+            dy -= step[1]
+            if fabs(step[0]) + fabs(step[1]) < 1e-3:
+                break
+        if (dx - fine[0]) * (dx - fine[0]) + (dy - fine[1]) * (dy - fine[1]) > 4.0:
+            dx = fine[0]
+            dy = fine[1]
+    out[0] = dx
+    out[1] = dy
+    out[2] = fine[0]
+    out[3] = fine[1]
+    out[4] = fine[3]
+    out[5] = fine[2]
+    out[6] = coarse[0]
+    out[7] = coarse[1]

@@ -1,0 +1,137 @@
+"""The compiled light fit against its numpy reference, and the light it recovers.
+
+Both sides compute the same float sums in a different order: gain and offset
+agree to 1e-9 (relative); the number of cells kept is an integer and equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from controller.vision.kernel import frame_stats, grid_shape
+from controller.vision.light import LightFit, LightSettings
+from controller.vision.light_reference import fit_light_reference
+from hw_sim.camera import CameraSpec, Condition, LaneCamera
+
+F64 = npt.NDArray[np.float64]
+
+
+def _cell_means(image: npt.NDArray[np.uint8], cell: int) -> tuple[npt.NDArray[np.int64], F64]:
+    """(grey sums, areas) per cell, the partial cells at the edges included."""
+    h, w = image.shape
+    stats = frame_stats(
+        image, image, image.copy(), cell=cell, ref_threshold=255, motion_threshold=255
+    )
+    ones = np.ones((h, w), dtype=np.uint8)
+    area = frame_stats(ones, ones, ones.copy(), cell=cell, ref_threshold=255, motion_threshold=255)
+    return stats.grey_sum, area.grey_sum.astype(np.float64)
+
+
+def _check(
+    fit: LightFit,
+    grey_sum: npt.NDArray[np.int64],
+    area: F64,
+    ref: F64,
+    cells: npt.NDArray[np.bool_],
+) -> tuple[float, float]:
+    gain, offset = fit.fit(grey_sum, area, ref, cells)
+    s = fit.settings
+    selected = cells if int(cells.sum()) >= s.min_cells else np.ones_like(cells)
+    want = fit_light_reference(
+        grey_sum,
+        area,
+        ref,
+        selected,
+        min_spread=s.min_spread,
+        floor=s.floor,
+        factor=s.factor,
+        min_cells=s.min_cells,
+    )
+    assert gain == pytest.approx(want[0], rel=1e-9, abs=1e-12)
+    assert offset == pytest.approx(want[1], rel=1e-9, abs=1e-9)
+    assert int(fit._out[2]) == want[2]
+    return gain, offset
+
+
+@pytest.mark.parametrize("condition", [Condition.DAY, Condition.NIGHT], ids=lambda c: c.value)
+def test_a_known_exposure_change_is_recovered_past_a_vehicle(condition: Condition) -> None:
+    """Frame = 0.7 * reference + 12 with a bright vehicle over some cells: the fit finds
+    0.7 and 12 within a grey level, and the compiled fit equals the reference."""
+    camera = LaneCamera(CameraSpec(width=320, height=180), condition, seed=2)
+    reference = camera.render([], 0, 0)
+    frame = np.clip(reference.astype(np.float64) * 0.7 + 12.0, 0, 255).astype(np.uint8)
+    frame[60:100, 100:180] = 240
+    ref_sum, area = _cell_means(reference, 4)
+    grey_sum, _ = _cell_means(frame, 4)
+    ref_means = ref_sum / area
+    fit = LightFit(grid_shape(180, 320, 4))
+    cells = np.ones(fit.shape, dtype=bool)
+    gain, offset = _check(fit, grey_sum, area, ref_means, cells)
+    assert gain == pytest.approx(0.7, abs=0.02)
+    assert offset == pytest.approx(12.0, abs=1.5)
+    assert fit.fit_q8(grey_sum, area, ref_means, cells) == (round(gain * 256), round(offset))
+
+
+@pytest.mark.parametrize(("height", "width", "cell"), [(37, 53, 4), (101, 67, 5), (9, 9, 3)])
+def test_odd_grids_and_random_selections_match_the_reference(
+    height: int, width: int, cell: int
+) -> None:
+    """Odd sizes, partial edge cells, random selections (odd and even counts for the median)."""
+    rng = np.random.default_rng(height * width)
+    reference = rng.integers(0, 256, (height, width)).astype(np.uint8)
+    frame = np.clip(reference * 1.2 - 20 + rng.normal(0, 3, reference.shape), 0, 255).astype(
+        np.uint8
+    )
+    ref_sum, area = _cell_means(reference, cell)
+    grey_sum, _ = _cell_means(frame, cell)
+    fit = LightFit(grid_shape(height, width, cell))
+    for share in (1.0, 0.8, 0.5, 0.1, 0.0):
+        cells = rng.random(fit.shape) < share
+        _check(fit, grey_sum, area, ref_sum / area, cells)
+
+
+@pytest.mark.parametrize("value", [0, 255])
+def test_flat_pictures_fit_a_pure_gain(value: int) -> None:
+    """A flat reference (no spread) fits a pure gain; a black one gives gain 1, offset 0."""
+    flat = np.full((40, 60), value, dtype=np.uint8)
+    ref_sum, area = _cell_means(flat, 4)
+    fit = LightFit(grid_shape(40, 60, 4))
+    gain, offset = _check(fit, ref_sum, area, ref_sum / area, np.ones(fit.shape, dtype=bool))
+    assert offset == 0.0
+    assert gain == 1.0
+
+
+def test_settings_change_what_is_left_out() -> None:
+    """A tighter floor and factor leave more cells out: the count follows the settings."""
+    rng = np.random.default_rng(9)
+    reference = rng.integers(20, 230, (64, 64)).astype(np.uint8)
+    frame = np.clip(reference + rng.normal(0, 6, reference.shape), 0, 255).astype(np.uint8)
+    ref_sum, area = _cell_means(reference, 4)
+    grey_sum, _ = _cell_means(frame, 4)
+    cells = np.ones(grid_shape(64, 64, 4), dtype=bool)
+    loose = LightFit(cells.shape, LightSettings(floor=50.0))
+    tight = LightFit(cells.shape, LightSettings(floor=0.0, factor=1.0))
+    _check(loose, grey_sum, area, ref_sum / area, cells)
+    _check(tight, grey_sum, area, ref_sum / area, cells)
+    assert int(loose._out[2]) == cells.size > int(tight._out[2])
+
+
+def test_bad_arguments_are_named_errors() -> None:
+    """Wrong dtype or shape of any input: a ValueError naming it."""
+    fit = LightFit((4, 5))
+    good = (
+        np.zeros((4, 5), dtype=np.int64),
+        np.ones((4, 5)),
+        np.ones((4, 5)),
+        np.ones((4, 5), dtype=bool),
+    )
+    with pytest.raises(ValueError, match="grey_sum"):
+        fit.fit(good[0].astype(np.int32), *good[1:])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="area"):
+        fit.fit(good[0], np.ones((4, 6)), *good[2:])
+    with pytest.raises(ValueError, match="cells"):
+        fit.fit(*good[:3], np.ones((4, 5), dtype=np.uint8))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shape"):
+        LightFit((0, 5))
