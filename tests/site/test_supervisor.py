@@ -1,0 +1,187 @@
+"""The supervisor's tick over scripted lane messages (no broker), its journal and config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.config import ConfigError
+from controller.site.decisionlog import DecisionLog
+from controller.site.policy import Action, Pin, PolicyConfig
+from controller.site.supconf import load_supervisor
+from controller.site.tracker import Tracker
+
+POLICY = PolicyConfig(
+    open_wait_ms=60_000,
+    open_dwell_ms=10_000,
+    close_wait_ms=20_000,
+    close_dwell_ms=30_000,
+    min_open_ms=60_000,
+    min_lanes=1,
+)
+
+
+def _state(mode: str, *, approach_ms: int = 0, vehicles: int = 0, bus_ok: bool = True) -> Any:
+    return {
+        "mode": mode,
+        "bus_ok": bus_ok,
+        "queue": {
+            "in_bay": approach_ms > 0,
+            "approach": approach_ms > 0,
+            "waiting_min": 2 if approach_ms > 0 else 0,
+            "approach_occupied_ms": approach_ms,
+        },
+        "counts": {"vehicles": vehicles},
+    }
+
+
+def _site(*lanes: tuple[str, str], staff: int = 3) -> Tracker:
+    t = Tracker(POLICY, staff, service_vph=60.0, command_timeout_ms=5_000)
+    for name, mode in lanes:
+        t.on_availability(name, {"status": "online", "boot": "b"})
+        t.on_state(name, _state(mode), 0)
+    return t
+
+
+def test_queue_estimate_from_the_loops() -> None:
+    t = _site(("a", "OPEN"))
+    assert t.queue("a") == 0
+    # 60 vph: one vehicle a minute; the approach loop covered 5 min -> 5 more behind the 2.
+    t.on_state("a", _state("OPEN", approach_ms=300_000), 1000)
+    assert t.queue("a") == 7
+    t.on_state("a", {"mode": "OPEN", "queue": "garbage"}, 2000)
+    assert t.queue("a") == 0
+
+
+def test_opens_a_closed_lane_when_the_wait_stays_above_the_bound() -> None:
+    t = _site(("a", "OPEN"), ("b", "CLOSED"))
+    t.on_state("a", _state("OPEN", approach_ms=180_000), 100_000)  # 2 + 3 = 5 min of queue
+    _, first = t.tick(100_000)
+    assert first == ()  # above the bound, but not yet for open_dwell_ms
+    _, early = t.tick(105_000)
+    assert early == ()
+    _, made = t.tick(110_000)
+    assert [(d.action, d.lane, d.reason) for d in made] == [(Action.OPEN, "b", "wait_above_bound")]
+    assert made[0].get("queue") == 5 and int(made[0].get("predicted_wait_ms") or 0) > 60_000
+    # Pending: the same decision is not sent again while the lane's state catches up...
+    _, again = t.tick(111_000)
+    assert again == ()
+    assert t.view(111_000).lanes[1].status.value == "open"
+    # ...and it is confirmed by the lane's own state.
+    t.on_state("b", _state("OPEN"), 112_000)
+    assert t.lanes["b"].pending is None and t.lanes["b"].open_since_ms == 112_000
+
+
+def test_lanes_offline_in_fault_or_maintenance_are_left_out() -> None:
+    t = _site(("a", "OPEN"), ("b", "CLOSED"), ("c", "MAINTENANCE"), ("d", "FAULT"), ("e", "CLOSED"))
+    t.on_availability("b", {"status": "offline", "boot": "b"})
+    t.on_state("e", _state("CLOSED", bus_ok=False), 0)
+    t.on_state("a", _state("OPEN", approach_ms=600_000), 0)
+    t.tick(0)
+    _, made = t.tick(20_000)
+    assert made == ()  # every other lane is offline, in maintenance, in fault or without I/O
+    reasons = {v.lane: v.unavailable for v in t.view(20_000).lanes}
+    assert reasons == {"a": "", "b": "offline", "c": "maintenance", "d": "fault", "e": "bus_lost"}
+    t.on_state("e", _state("CLOSED"), 21_000)
+    _, made = t.tick(40_000)
+    assert [(d.action, d.lane) for d in made] == [(Action.OPEN, "e")]
+
+
+def test_a_lane_pinned_closed_is_never_opened_and_is_closed() -> None:
+    t = _site(("a", "OPEN"), ("b", "CLOSED"), ("c", "OPEN"))
+    t.set_pin("b", Pin.CLOSED)
+    t.set_pin("c", Pin.CLOSED)
+    t.on_state("a", _state("OPEN", approach_ms=900_000), 0)
+    _, made = t.tick(0)
+    assert [(d.action, d.lane, d.reason) for d in made] == [(Action.CLOSE, "c", "pinned_closed")]
+    t.on_state("c", _state("CLOSED"), 500)
+    for now in range(1_000, 120_000, 5_000):
+        _, made = t.tick(now)
+        assert all(d.lane != "b" for d in made), made
+    t.set_pin("b", None)
+    _, made = t.tick(125_000)
+    assert [(d.action, d.lane) for d in made] == [(Action.OPEN, "b")]
+
+
+def test_arrival_rate_from_counts_and_queue_growth() -> None:
+    t = _site(("a", "OPEN"))
+    t.on_state("a", _state("OPEN", vehicles=10), 0)
+    t.tick(0)
+    assert t.arrival_vph() == 0.0
+    # 12 served in 6 minutes and the queue grew from 0 to 2 + 3: 17 arrivals in 0.1 h.
+    t.on_state("a", _state("OPEN", vehicles=22, approach_ms=180_000), 360_000)
+    t.tick(360_000)
+    assert t.arrival_vph() == pytest.approx(170.0)
+    # A lane restart that resets its count is not a negative arrival; counting goes on.
+    served = t.served
+    t.on_state("a", _state("OPEN", vehicles=0, approach_ms=180_000), 370_000)
+    t.on_state("a", _state("OPEN", vehicles=3, approach_ms=180_000), 380_000)
+    assert t.served == served + 3
+
+
+def test_decision_log_is_hash_chained(tmp_path: Path) -> None:
+    log = DecisionLog(tmp_path / "d.sqlite")
+    log.append(1, "decision", "a", {"action": "open", "reason": "min_lanes"})
+    log.append(2, "pin", "b", {"pin": "closed", "user": "op"})
+    assert log.verify() == ""
+    assert [r["kind"] for r in log.rows()] == ["decision", "pin"]
+    log._conn.execute("UPDATE entries SET body = '{}' WHERE id = 1")
+    assert log.verify() == "row 1: hash does not match"
+    log.close()
+
+
+SITE_TOML = """
+[site]
+name = "north"
+[[users]]
+name = "alice"
+role = "supervisor"
+password_file = "pw"
+[[users]]
+name = "store"
+role = "store"
+password_file = "pw"
+[supervisor]
+staff = 2
+{extra}
+"""
+
+
+def _write(tmp_path: Path, extra: str) -> Path:
+    (tmp_path / "pw").write_text("secret-0123\n", encoding="utf-8")
+    p = tmp_path / "site.toml"
+    p.write_text(SITE_TOML.format(extra=extra), encoding="utf-8")
+    return p
+
+
+def test_config_reads_the_supervisor_tables(tmp_path: Path) -> None:
+    cfg = load_supervisor(
+        _write(
+            tmp_path,
+            "tick_s = 0.5\nhttp_port = 0\n[supervisor.policy]\nmin_lanes = 2\n"
+            '[supervisor.pins]\nlane2 = "closed"\n',
+        )
+    )
+    assert (cfg.username, cfg.password, cfg.staff, cfg.tick_s) == ("alice", "secret-0123", 2, 0.5)
+    assert cfg.policy.min_lanes == 2 and cfg.pins == {"lane2": Pin.CLOSED}
+    assert cfg.http_port == 0 and cfg.journal == tmp_path / "supervisor.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("tick_s = -1", "supervisor.tick_s"),
+        ('username = "store"', "supervisor.username"),
+        ('http_host = "0.0.0.0"', "supervisor.http_host"),
+        ("colour = 1", "supervisor.colour"),
+        ('[supervisor.pins]\nlane2 = "ajar"', "supervisor.pins.lane2"),
+        ("[supervisor.policy]\nclose_wait_ms = 999999999", "supervisor.policy.close_wait_ms"),
+    ],
+)
+def test_config_errors_name_key_and_file(tmp_path: Path, extra: str, key: str) -> None:
+    path = _write(tmp_path, extra)
+    with pytest.raises(ConfigError) as err:
+        load_supervisor(path)
+    assert err.value.key == key and err.value.path == str(path)
