@@ -11,8 +11,10 @@ threads. Topics below ``lanectl/<site>/<lane>/``:
 - ``availability``: retained ``{"status": "online", "boot": ...}`` on connect, and
   ``offline`` as the last will (or on a clean stop).
 - ``cmd/<command>``: from the supervisor (the ACL lets no one else publish there);
-  submitted as a core ``Command`` with source ``mqtt:<user>``, so the same interlocks
-  decide, and journaled as ``remote_command`` with who sent it.
+  vetted by ``controller.core.commands.refusal`` on the lane's last state and inputs,
+  as the console does (so console, API and MQTT refuse with the core's own reason),
+  then submitted as a core ``Command`` with source ``mqtt:<user>`` (the scan decides
+  again), and journaled as ``remote_command`` with who sent it and any refusal.
 
 Store and forward: the journal keeps the last id the broker acknowledged
 (``controller.site.cursor``); after an outage or a restart everything above it is
@@ -35,14 +37,23 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controller.config import MqttConfig
-from controller.core.types import Command, CommandKind
+from controller.core.commands import refusal
+from controller.core.scan import ScanState
+from controller.core.types import Command, CommandKind, Inputs
 from controller.events import Hub, HubMessage, Subscription
+from controller.iomap import DISCRETE_INPUTS, inputs_from_bits
 from controller.journal import JournalError
 from controller.logs import get_logger
 from controller.site.cursor import Ledger
 from controller.site.mqtt import BrokerAddress, LinkDown, Message, MqttLink, Will, parse_url
 
-__all__ = ["LanePublisher", "PublisherHost", "PublisherStats", "state_payload"]
+__all__ = [
+    "LanePublisher",
+    "PublisherHost",
+    "PublisherStats",
+    "hub_state_inputs",
+    "state_payload",
+]
 
 WINDOW = 200
 """Events in flight (published, not yet acknowledged) at most."""
@@ -75,6 +86,7 @@ class PublisherHost(Protocol):
     hub: Hub
     seq: int
     now_ms: int
+    state: ScanState
 
     @property
     def journal(self) -> _Journal: ...
@@ -474,6 +486,12 @@ class LanePublisher:
         elif not error and command_id is not None and command_id in self._command_ids:
             error = "repeat of a command already taken (QoS 1 redelivery)"
         queued = False
+        refused = ""
+        if not error and kind is not None:
+            refused = refusal(
+                self.host.state.lane, hub_state_inputs(self.host.hub.last_state), kind
+            )
+            error = refused
         if not error and kind is not None:
             if command_id is not None:
                 self._command_ids.append(command_id)
@@ -495,6 +513,8 @@ class LanePublisher:
             record["id"] = command_id
         if error:
             record["error"] = error
+        if refused:
+            record["refused"] = True
         seq, now_ms = self.host.seq, self.host.now_ms
         body_text = json.dumps(
             {"kind": "remote_command", "at_ms": now_ms, "data": record}, separators=(",", ":")
@@ -504,6 +524,17 @@ class LanePublisher:
             eid, {"kind": "remote_command", "seq": seq, "at_ms": now_ms, "body": body_text}
         )
         self.log.info("remote_command", **record)
+
+
+def hub_state_inputs(state: dict[str, Any] | None) -> Inputs | None:
+    """The inputs of the runtime's last hub state message (None before the first scan)."""
+    named = None if state is None else state.get("inputs")
+    if state is None or not isinstance(named, dict):
+        return None
+    bits = [bool(named.get(d.name, False)) for d in DISCRETE_INPUTS]
+    return inputs_from_bits(
+        bits, io_status=int(state.get("io_status", 0)), bus_ok=bool(state.get("bus_ok"))
+    )
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

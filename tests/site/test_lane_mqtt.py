@@ -77,7 +77,8 @@ def test_lane_state_commands_and_last_will(
             assert alice.publish(f"{base}/cmd/open", {"user": "alice", "id": "c-1"})[0]
             mid = alice.link.publish(f"{base}/cmd/open", b'{"user":"alice"}', qos=1, retain=True)
             wait_until(lambda: mid in alice.acks, 10, "retained command PUBACK")
-            # A command the core refuses: nothing to release in a closed, empty lane.
+            # A command the core refuses (nothing to release in a closed, empty lane) is
+            # refused before it is queued, with the reason the core itself gives.
             assert alice.publish(f"{base}/cmd/release", {"user": "bob", "id": "c-2"})[0]
             wait_until(
                 lambda: len(_events(lane.journal, "remote_command")) == 4, 20, "4 remote commands"
@@ -89,11 +90,27 @@ def test_lane_state_commands_and_last_will(
             ("close_lane", "mqtt:alice", True),
             ("open_lane", "mqtt:alice", False),
             ("open_lane", "mqtt:alice", False),
-            ("release", "mqtt:bob", True),
+            ("release", "mqtt:bob", False),
         ]
         assert "repeat" in str(remote[1]["error"]) and "retained" in str(remote[2]["error"])
+        assert remote[3]["refused"] is True and "refused" not in remote[0]
+        # The API queues it and the scan refuses it: the same words.
+        req = urllib.request.Request(
+            f"{lane.api_url}/commands/release", method="POST", data=b'{"source": "carol"}'
+        )
+        with urllib.request.urlopen(req, timeout=5.0) as resp:
+            assert resp.status == 202
+        wait_until(
+            lambda: any(
+                r["source"] == "api:carol" for r in _events(lane.journal, "command_rejected")
+            ),
+            20,
+            "the API's release rejected by the core",
+        )
         rejected = _events(lane.journal, "command_rejected")
-        assert any(r["source"] == "mqtt:bob" and r["command"] == "release" for r in rejected)
+        api_reason = next(r["reason"] for r in rejected if r["source"] == "api:carol")
+        assert remote[3]["error"] == api_reason and str(api_reason).startswith("not valid in phase")
+        assert not any(r["source"] == "mqtt:bob" for r in rejected)
         # The events of those commands went out on the event topic, ids in journal order.
         wait_until(
             lambda: any(
