@@ -8,7 +8,8 @@ the supervisor user: the broker's ACL lets no one else), and journals it with
 its reason and figures in its own hash-chained SQLite file
 (``controller.site.decisionlog``). Operator pins come from the config and from
 a small HTTP endpoint on loopback: ``GET /lanes``, ``GET /decisions``,
-``POST /pins/<lane>`` with ``{"pin": "open"|"closed"|null, "user": ...}``.
+``POST /pins/<lane>`` with ``{"pin": "open"|"closed"|null, "user": ...}``; pins set
+over HTTP are journaled and restored from the journal at the next start.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from controller.site.tracker import Tracker
 __all__ = ["Supervisor"]
 
 _COMMANDS = {"open": "open_lane", "close": "close_lane"}
+SETTLE_S = 1.0
+"""After a (re)connect, the retained states arrive before the first decision."""
 
 
 class Supervisor:
@@ -51,8 +54,21 @@ class Supervisor:
         self.journal = DecisionLog(config.journal)
         self.http_url = ""
         self.connected = False
+        self._connected_at = 0.0
+        self.restored = self._restore_pins()
         self._t0 = time.monotonic()
         self._link: MqttLink | None = None
+
+    def _restore_pins(self) -> dict[str, str | None]:
+        """Pins set over HTTP outlive a restart: the journal's last word per lane, over the
+        config's."""
+        last: dict[str, str | None] = {}
+        for row in self.journal.rows("pin"):
+            if row["body"].get("source") == "http":
+                last[row["lane"]] = row["body"].get("pin")
+        for lane, value in last.items():
+            self.tracker.set_pin(lane, None if value is None else Pin(value))
+        return last
 
     def now_ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -68,6 +84,7 @@ class Supervisor:
             for leaf in ("state", "availability"):
                 self._link.subscribe(f"lanectl/{self.site}/+/{leaf}", qos=1)
             self.connected = True
+            self._connected_at = time.monotonic()
             self.log.info("supervisor_connected", broker=self._link.address.describe())
 
     def _on_disconnect(self, _n: int, reason: str) -> None:
@@ -158,6 +175,11 @@ class Supervisor:
 
         async def pin(request: web.Request) -> web.Response:
             lane = request.match_info["lane"]
+            if not lane.replace("-", "").replace("_", "").isalnum():
+                return web.json_response(
+                    {"error": "lane: letters, digits, '-' and '_' (an MQTT topic level)"},
+                    status=400,
+                )
             try:
                 body = await request.json()
             except ValueError:
@@ -214,6 +236,7 @@ class Supervisor:
                 "user": self.config.username,
                 "staff": self.config.staff,
                 "pins": {k: v.value for k, v in self.tracker.pins.items()},
+                "restored_pins": self.restored,
             },
         )
         self._link.start()
@@ -225,7 +248,7 @@ class Supervisor:
                     await asyncio.wait_for(stop.wait(), self.config.tick_s)
                 if stop.is_set():
                     break
-                if self.connected:
+                if self.connected and time.monotonic() - self._connected_at >= SETTLE_S:
                     self.tick()
         finally:
             await asyncio.to_thread(self._link.stop)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from controller.config import ConfigError
 from controller.site.decisionlog import DecisionLog
 from controller.site.policy import Action, Pin, PolicyConfig
 from controller.site.supconf import load_supervisor
+from controller.site.supervisor import Supervisor
 from controller.site.tracker import Tracker
 
 POLICY = PolicyConfig(
@@ -185,3 +188,32 @@ def test_config_errors_name_key_and_file(tmp_path: Path, extra: str, key: str) -
     with pytest.raises(ConfigError) as err:
         load_supervisor(path)
     assert err.value.key == key and err.value.path == str(path)
+
+
+def test_pins_set_over_http_outlive_a_restart(tmp_path: Path) -> None:
+    cfg = load_supervisor(_write(tmp_path, '[supervisor.pins]\nlane1 = "open"\n'))
+    first = Supervisor(cfg)
+    first.set_pin("lane2", Pin.CLOSED, "op", "http")
+    first.set_pin("lane3", Pin.OPEN, "op", "http")
+    first.set_pin("lane3", None, "op", "http")
+    first.journal.close()
+    again = Supervisor(cfg)
+    try:
+        assert again.tracker.pins == {"lane1": Pin.OPEN, "lane2": Pin.CLOSED}
+        assert again.restored == {"lane2": "closed", "lane3": None}
+        assert again.journal.verify() == ""
+    finally:
+        again.journal.close()
+
+
+def test_site_run_names_the_key_and_file_of_a_config_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'tick_s = "fast"')
+    done = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "site", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"{path}: supervisor.tick_s: must be a number in 0.05..3600.0" in done.stderr
