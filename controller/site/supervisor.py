@@ -8,8 +8,9 @@ the supervisor user: the broker's ACL lets no one else), and journals it with
 its reason and figures in its own hash-chained SQLite file
 (``controller.site.decisionlog``). Operator pins come from the config and from
 a small HTTP endpoint on loopback: ``GET /lanes``, ``GET /decisions``,
-``POST /pins/<lane>`` with ``{"pin": "open"|"closed"|null, "user": ...}``; pins set
-over HTTP are journaled and restored from the journal at the next start.
+``GET /metrics`` (Prometheus), ``POST /pins/<lane>`` with
+``{"pin": "open"|"closed"|null, "user": ...}``; pins set over HTTP are journaled
+and restored from the journal at the next start.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from controller.site.decisionlog import DecisionLog
 from controller.site.mqtt import LinkDown, Message, MqttLink
 from controller.site.policy import Decision, Pin
 from controller.site.supconf import SupervisorConfig
+from controller.site.supmetrics import SupervisorMetrics
 from controller.site.tracker import Tracker
 
 __all__ = ["Supervisor"]
@@ -55,6 +57,13 @@ class Supervisor:
         self.http_url = ""
         self.connected = False
         self._connected_at = 0.0
+        self.decision_counts: dict[tuple[str, str], int] = {}
+        self.metrics = SupervisorMetrics(
+            lambda: self.tracker.view(self.now_ms()),
+            self.decision_counts,
+            lambda: self.connected,
+            config.policy.service_cv2,
+        )
         self.restored = self._restore_pins()
         self._t0 = time.monotonic()
         self._link: MqttLink | None = None
@@ -115,6 +124,8 @@ class Supervisor:
         now = self.now_ms()
         site, decisions = self.tracker.tick(now)
         for d in decisions:
+            key = (d.action.value, d.reason)
+            self.decision_counts[key] = self.decision_counts.get(key, 0) + 1
             command = _COMMANDS[d.action.value]
             command_id = uuid.uuid4().hex
             sent, error = False, ""
@@ -194,6 +205,11 @@ class Supervisor:
             self.set_pin(lane, None if raw is None else Pin(raw), user, "http")
             return web.json_response({"lane": lane, "pin": raw, "user": user})
 
+        async def metrics(_r: web.Request) -> web.Response:
+            body, content_type = self.metrics.render()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+
+        app.router.add_get("/metrics", metrics)
         app.router.add_get("/lanes", lanes)
         app.router.add_get("/decisions", decisions)
         app.router.add_post("/pins/{lane}", pin)

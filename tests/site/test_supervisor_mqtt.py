@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.journal import read_events
 from controller.site.broker import Broker
@@ -73,6 +74,18 @@ lane2 = "closed"
     return path
 
 
+def _metrics(url: str) -> dict[tuple[str, tuple[str, ...]], float]:
+    """Every sample of the supervisor's /metrics by (name, label values)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5.0) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = resp.read().decode("utf-8")
+    return {
+        (s.name, tuple(s.labels.values())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def _post(url: str, body: dict[str, object]) -> dict[str, object]:
     req = urllib.request.Request(
         url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "x"}
@@ -113,9 +126,23 @@ def test_supervisor_opens_a_closed_lane_and_keeps_a_pinned_one_closed(
                 lanes = json.loads(resp.read())["lanes"]
             assert lanes["lane1"]["status"] == "open" and lanes["lane1"]["unavailable"] == ""
             assert lanes["lane2"] == {**lanes["lane2"], "status": "closed", "pin": "closed"}
+            metrics = _metrics(url)
+            assert metrics[("lanectl_supervisor_open_lanes", ())] == 1.0
+            assert metrics[("lanectl_supervisor_lane_open", ("lane1",))] == 1.0
+            assert metrics[("lanectl_supervisor_lane_open", ("lane2",))] == 0.0
+            assert metrics[("lanectl_supervisor_lane_available", ("lane2",))] == 1.0
+            assert metrics[("lanectl_supervisor_lane_queue_vehicles", ("lane1",))] >= 0.0
+            assert metrics[("lanectl_supervisor_predicted_wait_seconds", ())] >= 0.0
+            assert metrics[("lanectl_supervisor_decisions_total", ("open", "min_lanes"))] == 1.0
             # The operator lifts the pin: the same rule now opens lane2.
             assert _post(f"{url}/pins/lane2", {"pin": None, "user": "op"})["pin"] is None
             wait_until(lambda: _mode(seen, "lane2") == "OPEN", 20, "lane2 opened after unpin")
+            wait_until(
+                lambda: _metrics(url)[("lanectl_supervisor_open_lanes", ())] == 2.0,
+                10,
+                "two open lanes in /metrics",
+            )
+            assert _metrics(url)[("lanectl_supervisor_decisions_total", ("open", "min_lanes"))] == 2
             assert stop_proc(sup) == 0
         log = DecisionLog(tmp_path / "supervisor.sqlite")
         try:
