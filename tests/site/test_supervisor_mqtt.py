@@ -29,11 +29,20 @@ def _mode(seen: Listener, lane: str) -> str:
     return str(json.loads(payloads[-1]).get("mode")) if payloads else ""
 
 
-def _closed_lane(tmp_path: Path, name: str, broker: Broker, procs: list[Proc]) -> SimLane:
-    lane = start_sim_lane(tmp_path, name, broker, procs, scenario="checkpoint")
+def _lane(
+    tmp_path: Path,
+    name: str,
+    broker: Broker,
+    procs: list[Proc],
+    *,
+    scenario: str = "checkpoint",
+    open_on_start: bool = False,
+) -> SimLane:
+    lane = start_sim_lane(tmp_path, name, broker, procs, scenario=scenario)
     text = lane.config.read_text(encoding="utf-8")
+    flag = "true" if open_on_start else "false"
     lane.config.write_text(
-        text.replace("[lane]\n", "[lane]\nopen_on_start = false\n", 1), encoding="utf-8"
+        text.replace("[lane]\n", f"[lane]\nopen_on_start = {flag}\n", 1), encoding="utf-8"
     )
     lane.start_controller("a")
     assert lane.run is not None
@@ -41,7 +50,15 @@ def _closed_lane(tmp_path: Path, name: str, broker: Broker, procs: list[Proc]) -
     return lane
 
 
-def _site_toml(tmp_path: Path, broker: Broker) -> Path:
+PIN_LANE2 = """
+[supervisor.policy]
+min_lanes = 2
+[supervisor.pins]
+lane2 = "closed"
+"""
+
+
+def _site_toml(tmp_path: Path, broker: Broker, policy: str) -> Path:
     (tmp_path / "alice.pass").write_text("pw-alice-0123\n", encoding="utf-8")
     (tmp_path / "store.pass").write_text("pw-store-0123\n", encoding="utf-8")
     path = tmp_path / "site.toml"
@@ -64,11 +81,7 @@ staff = 2
 tick_s = 0.3
 command_timeout_s = 5
 http_port = 0
-[supervisor.policy]
-min_lanes = 2
-[supervisor.pins]
-lane2 = "closed"
-""",
+{policy}""",
         encoding="utf-8",
     )
     return path
@@ -101,14 +114,14 @@ def test_supervisor_opens_a_closed_lane_and_keeps_a_pinned_one_closed(
     broker = start_site_broker(tmp_path)
     try:
         with Listener(broker, "store", "pw-store-0123", f"lanectl/{SITE}/+/state") as seen:
-            lane1 = _closed_lane(tmp_path, "lane1", broker, lane_procs)
-            lane2 = _closed_lane(tmp_path, "lane2", broker, lane_procs)
+            lane1 = _lane(tmp_path, "lane1", broker, lane_procs)
+            lane2 = _lane(tmp_path, "lane2", broker, lane_procs)
             wait_until(
                 lambda: _mode(seen, "lane1") == "CLOSED" and _mode(seen, "lane2") == "CLOSED",
                 30,
                 "both lanes closed",
             )
-            config = _site_toml(tmp_path, broker)
+            config = _site_toml(tmp_path, broker, PIN_LANE2)
             sup, rest = start_proc(
                 "supervisor",
                 ["site", "run", "--config", str(config)],
@@ -169,6 +182,53 @@ def test_supervisor_opens_a_closed_lane_and_keeps_a_pinned_one_closed(
             assert [(r["command"], r["source"], r.get("id")) for r in remote] == [
                 ("open_lane", "mqtt:alice", row["body"]["command_id"])
             ]
+    finally:
+        for proc in reversed(lane_procs):
+            stop_proc(proc)
+        lane_procs.clear()
+        broker.stop()
+
+
+def test_supervisor_opens_a_lane_when_the_queue_at_the_other_grows(
+    tmp_path: Path, lane_procs: list[Proc]
+) -> None:
+    """A saturated lane's published loops give a queue whose wait is over the bound."""
+    broker = start_site_broker(tmp_path)
+    try:
+        with Listener(broker, "store", "pw-store-0123", f"lanectl/{SITE}/+/state") as seen:
+            _lane(tmp_path, "lane1", broker, lane_procs, scenario="rush", open_on_start=True)
+            _lane(tmp_path, "lane2", broker, lane_procs)
+            wait_until(
+                lambda: _mode(seen, "lane1") == "OPEN" and _mode(seen, "lane2") == "CLOSED",
+                30,
+                "lane1 open, lane2 closed",
+            )
+            policy = (
+                "[supervisor.policy]\nopen_wait_ms = 20000\nopen_dwell_ms = 1000\n"
+                "close_wait_ms = 10000\nmin_open_ms = 600000\n"
+            )
+            config = _site_toml(tmp_path, broker, policy)
+            sup, _ = start_proc(
+                "supervisor",
+                ["site", "run", "--config", str(config)],
+                tmp_path,
+                "supervisor listening on",
+            )
+            lane_procs.append(sup)
+            wait_until(lambda: _mode(seen, "lane2") == "OPEN", 40, "lane2 opened by the queue")
+            assert stop_proc(sup) == 0
+        log = DecisionLog(tmp_path / "supervisor.sqlite")
+        try:
+            decisions = log.rows("decision")
+        finally:
+            log.close()
+        assert [(r["lane"], r["body"]["action"], r["body"]["reason"]) for r in decisions] == [
+            ("lane2", "open", "wait_above_bound")
+        ]
+        body = decisions[0]["body"]
+        # 80 vph: each vehicle waiting is 45 s, over the 20 s bound.
+        assert body["queue"] >= 1 and body["predicted_wait_ms"] >= 45_000 * body["queue"]
+        assert body["bound_ms"] == 20_000 and body["lanes"]["lane1"]["queue"] == body["queue"]
     finally:
         for proc in reversed(lane_procs):
             stop_proc(proc)
