@@ -239,9 +239,7 @@ class Supervisor:
             await runner.setup()
             tcp = web.TCPSite(runner, self.config.http_host, self.config.http_port)
             await tcp.start()
-            server = getattr(tcp, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            port = sockets[0].getsockname()[1] if sockets else self.config.http_port
+            port = int(runner.addresses[0][1])
             self.http_url = f"http://{self.config.http_host}:{port}"
         self.journal.append(
             self.now_ms(),
