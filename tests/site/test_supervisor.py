@@ -217,3 +217,18 @@ def test_site_run_names_the_key_and_file_of_a_config_error(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert f"{path}: supervisor.tick_s: must be a number in 0.05..3600.0" in done.stderr
+
+
+def test_closes_a_lane_once_open_long_enough_and_the_queues_fell() -> None:
+    t = _site(("a", "OPEN"), ("b", "CLOSED"))
+    t.on_state("b", _state("OPEN"), 10_000)  # b opens at 10 s: min_open_ms counts from there
+    made_at = []
+    for now in range(10_000, 200_000, 5_000):
+        _, made = t.tick(now)
+        made_at += [(now, d.action, d.lane, d.reason) for d in made]
+        for d in made:  # the lane does as told
+            t.on_state(d.lane, _state("CLOSED"), now + 500)
+    # Empty queues: from 60 s (a open 60 s) the wait with one lane fewer stays under the
+    # bound; after 30 s of that the most recently opened lane closes, and only one.
+    assert made_at == [(90_000, Action.CLOSE, "b", "queues_fell")]
+    assert [v.status.value for v in t.view(200_000).lanes] == ["open", "closed"]
