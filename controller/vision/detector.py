@@ -23,10 +23,11 @@ frozen, blinded or shaken picture into a fault, never into "empty".
 The stages that have their own module: ``registration`` (compiled, beside
 ``registration_reference``), ``light`` (the global fit, compiled, beside
 ``light_reference``), ``light_only`` (the light-only window test, compiled,
-beside ``light_only_reference``), ``kernel`` (the fused per-cell pass, beside
+beside ``light_only_reference``), ``cells`` (the cell grouping, compiled,
+beside ``cells_reference``), ``kernel`` (the fused per-cell pass, beside
 ``reference``), ``zones`` and ``diagnostics``; ``presence`` runs this
-detector for the lane. The cell grouping, the zone edges, the debounce and the
-refresh policy are still here.
+detector for the lane. The zone edges, the debounce and the refresh policy are
+still here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from controller.vision.cells import CellGroups
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
@@ -358,6 +360,7 @@ class Detector:
         self._beyond = False
         self._last_shift = (0.0, 0.0)
         self._light = LightFit((rows, cols))
+        self._groups = CellGroups()
 
     # -- controller interface -------------------------------------------------
 
@@ -668,10 +671,8 @@ class Detector:
         cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = True
         if not cells.any():
             return 0
-        bridges = differs[r0:r1, c0:c1] & self._grid.touched[name][r0:r1, c0:c1]
-        bridges &= _between(cells) & ~cells
-        _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
-        return int(np.bincount(groups[cells]).max())
+        may_bridge = differs[r0:r1, c0:c1] & self._grid.touched[name][r0:r1, c0:c1]
+        return self._groups.largest(cells, may_bridge)
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels.
@@ -840,14 +841,6 @@ class Detector:
         self._ref_means = sums.grey_sum / self._area
         self._verdict_valid = np.zeros_like(self._verdict_valid)
         self._pad_into(self._padded_ref, self._reference)
-
-
-def _between(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells with set cells on both sides, above and below or left and right."""
-    out = np.zeros_like(cells)
-    out[1:-1, :] = cells[:-2, :] & cells[2:, :]
-    out[:, 1:-1] |= cells[:, :-2] & cells[:, 2:]
-    return out
 
 
 def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
