@@ -25,8 +25,22 @@ extensions = [
         extra_compile_args=compile_args,
     ),
     Extension(
+        "controller.vision._cells",
+        sources=["ext/cells.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+    ),
+    Extension(
         "controller.vision._light",
         sources=["ext/light.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+    ),
+    Extension(
+        "controller.vision._light_only",
+        sources=["ext/light_only.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,

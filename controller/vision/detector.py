@@ -22,10 +22,12 @@ frozen, blinded or shaken picture into a fault, never into "empty".
 
 The stages that have their own module: ``registration`` (compiled, beside
 ``registration_reference``), ``light`` (the global fit, compiled, beside
-``light_reference``), ``kernel`` (the fused per-cell pass, beside
+``light_reference``), ``light_only`` (the light-only window test, compiled,
+beside ``light_only_reference``), ``cells`` (the cell grouping, compiled,
+beside ``cells_reference``), ``kernel`` (the fused per-cell pass, beside
 ``reference``), ``zones`` and ``diagnostics``; ``presence`` runs this
-detector for the lane. The light-only test, the cell grouping, the zone edges,
-the debounce and the refresh policy are still here.
+detector for the lane. The zone edges, the debounce and the refresh policy are
+still here.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from controller.vision.cells import CellGroups
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
+from controller.vision.light_only import LightOnly, LightOnlySettings
 from controller.vision.registration import Registration
 from controller.vision.zones import Zone, ZoneError, ZoneGrid, zone_grid
 
@@ -327,13 +331,17 @@ class Detector:
         self._sway_n = 0
         self._unswayed = 0
         self._margin = 2
-        win = cell + 2 * self._margin
-        yy, xx = np.mgrid[0:win, 0:win].astype(np.float32)
-        design = np.stack([np.ones(win * win, np.float32), xx.ravel(), yy.ravel()], axis=1)
-        # Row vectors times this give their least-squares plane (projection matrix).
-        self._plane_t = (design @ np.linalg.pinv(design)).T.astype(np.float32)
-        self._design = design
-        self._ref_windows = np.zeros((1, 1, win, win), dtype=np.uint8)
+        self._light_test = LightOnly(
+            LightOnlySettings(
+                win=cell + 2 * self._margin,
+                trim=settings.light_trim,
+                across=settings.thin_px + 1,
+                texture_min=settings.texture_min,
+                light_corr=settings.light_corr,
+                light_contrast=settings.light_contrast,
+                light_residual=settings.light_residual,
+            )
+        )
         self._verdict = np.zeros((rows, cols), dtype=bool)
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
@@ -352,6 +360,7 @@ class Detector:
         self._beyond = False
         self._last_shift = (0.0, 0.0)
         self._light = LightFit((rows, cols))
+        self._groups = CellGroups()
 
     # -- controller interface -------------------------------------------------
 
@@ -616,53 +625,20 @@ class Detector:
     ) -> npt.NDArray[np.bool_]:
         """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?
 
-        Around each window (with a margin), a plane is removed from the frame
-        and from the reference; what is left of the frame must correlate with
-        what is left of the reference. A shadow or a headlight beam keeps the
-        road's texture under a smooth change of light; a body hides it.
+        The compiled test (``light_only``) against the same windows of the padded
+        reference. Until the camera is steady it leaves out the worst-fitting pixels
+        whatever their shape: undoing sway resamples the picture and leaves the
+        markings' edges, blurred, in the difference.
         """
-        s = self.settings
-        win = s.cell + 2 * self._margin
-        fw = np.lib.stride_tricks.sliding_window_view(padded_f, (win, win))
-        fb = fw[ys, xs].reshape(ys.size, -1).astype(np.float32)
-        rb = self._ref_windows[ys, xs].reshape(ys.size, -1).astype(np.float32)
-        # Leave out the pixels that changed most: a thin line that came or went
-        # (the boom, a cable) must not hide a change of light around it. The
-        # planes are then fitted again on the pixels kept.
-        misfit = np.abs((fb - fb @ self._plane_t) - (rb - rb @ self._plane_t))
-        worst = misfit > np.quantile(misfit, 1.0 - s.light_trim, axis=1, keepdims=True)
-        steady = self._unswayed >= s.steady_frames
-        if steady:
-            worst &= ~_thick(misfit.reshape(-1, win, win), s.thin_px + 1).reshape(misfit.shape)
-        keep = ~worst
-        weights = keep.astype(np.float32)
-        fk = fb - self._plane_fit(fb, weights)
-        rk = rb - self._plane_fit(rb, weights)
-        n = np.maximum(keep.sum(axis=1), 1)
-        cov = (fk * rk * keep).sum(axis=1) / n
-        var_r = (rk * rk * keep).sum(axis=1) / n
-        var_f = (fk * fk * keep).sum(axis=1) / n
-        corr = cov / np.sqrt(np.maximum(var_r * var_f, 1e-6))
-        slope = cov / np.maximum(var_r, 1e-6)
-        textured = var_r >= s.texture_min * s.texture_min
-        # Light adds to the road or scales it: it cannot raise the texture's
-        # contrast by more than it raises the brightness. A bright body over a
-        # bright marking can follow the marking's texture, but not that rule.
-        gain = self._gain_q8 / GAIN_ONE
-        mean_f = (fb * keep).sum(axis=1) / n
-        mean_r = (rb * keep).sum(axis=1) / n * gain + self._offset
-        brighter = mean_f / np.maximum(mean_r, 1.0)
-        plausible = slope / gain <= s.light_contrast * np.maximum(brighter, 1e-3)
-        light: npt.NDArray[np.bool_] = (
-            textured & (corr >= s.light_corr) & (slope >= 0.2) & (slope <= 5.0) & plausible
+        return self._light_test.windows(
+            padded_f,
+            self._padded_ref,
+            ys,
+            xs,
+            steady=self._unswayed >= self.settings.steady_frames,
+            gain=self._gain_q8 / GAIN_ONE,
+            offset=float(self._offset),
         )
-        if steady:
-            # What a change of light leaves after the fit is noise; a body whose
-            # edge lines up with a marking follows it only roughly.
-            misfit_left = fk - slope[:, None] * rk
-            left = np.sqrt((misfit_left * misfit_left * keep).sum(axis=1) / n)
-            light &= left <= s.light_residual
-        return light
 
     def _pad_into(self, buffer: Frame, image: Frame) -> Frame:
         """Copy image into buffer with its edge pixels repeated into the margin (no allocation)."""
@@ -674,18 +650,6 @@ class Detector:
         buffer[:, :m] = buffer[:, m : m + 1]
         buffer[:, m + w :] = buffer[:, m + w - 1 : m + w]
         return buffer
-
-    def _plane_fit(
-        self, values: npt.NDArray[np.float32], weights: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
-        """Per row, the weighted least-squares plane over the window, evaluated on it."""
-        design = self._design
-        normal = np.einsum("kp,pi,pj->kij", weights, design, design)
-        normal += np.eye(3, dtype=np.float32) * 1e-3
-        rhs = np.einsum("kp,pi,kp->ki", weights, design, values)
-        beta = np.linalg.solve(normal, rhs[..., None])[..., 0]
-        fitted: npt.NDArray[np.float32] = (beta @ design.T).astype(np.float32)
-        return fitted
 
     def _zone_count(
         self,
@@ -707,10 +671,8 @@ class Detector:
         cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = True
         if not cells.any():
             return 0
-        bridges = differs[r0:r1, c0:c1] & self._grid.touched[name][r0:r1, c0:c1]
-        bridges &= _between(cells) & ~cells
-        _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
-        return int(np.bincount(groups[cells]).max())
+        may_bridge = differs[r0:r1, c0:c1] & self._grid.touched[name][r0:r1, c0:c1]
+        return self._groups.largest(cells, may_bridge)
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels.
@@ -878,18 +840,7 @@ class Detector:
         )
         self._ref_means = sums.grey_sum / self._area
         self._verdict_valid = np.zeros_like(self._verdict_valid)
-        m = self._margin
-        padded = self._pad_into(self._padded_ref, self._reference)
-        win = c + 2 * m
-        self._ref_windows = np.lib.stride_tricks.sliding_window_view(padded, (win, win))
-
-
-def _between(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells with set cells on both sides, above and below or left and right."""
-    out = np.zeros_like(cells)
-    out[1:-1, :] = cells[:-2, :] & cells[2:, :]
-    out[:, 1:-1] |= cells[:, :-2] & cells[:, 2:]
-    return out
+        self._pad_into(self._padded_ref, self._reference)
 
 
 def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -900,27 +851,6 @@ def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     out[:, 1:] |= cells[:, :-1]
     out[:, :-1] |= cells[:, 1:]
     return out
-
-
-def _thick(misfit: npt.NDArray[np.float32], across: int) -> npt.NDArray[np.bool_]:
-    """Pixels of (k, n, n) windows whose misfit is part of a structure ``across`` pixels wide.
-
-    A grey opening (erode, then dilate) with an ``across`` square keeps at least
-    half of such a pixel's misfit and wipes out narrower lines.
-    """
-    k, n, _ = misfit.shape
-    m = n - across + 1
-    eroded = np.full((k, m, m), np.inf, dtype=misfit.dtype)
-    for dy in range(across):
-        for dx in range(across):
-            np.minimum(eroded, misfit[:, dy : dy + m, dx : dx + m], out=eroded)
-    opened = np.zeros_like(misfit)
-    for dy in range(across):
-        for dx in range(across):
-            view = opened[:, dy : dy + m, dx : dx + m]
-            np.maximum(view, eroded, out=view)
-    thick: npt.NDArray[np.bool_] = opened * 2.0 >= misfit
-    return thick
 
 
 _FINE_ROWS = 160

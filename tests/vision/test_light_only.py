@@ -1,0 +1,186 @@
+"""The compiled light-only window test against its numpy reference, and what it tells apart.
+
+The misfit, the pixels left out and their count are exact integers on both
+sides and must be equal. The plane fits, covariances and the residual are
+float sums taken in a different order: they agree to 1e-9 (relative, 1e-7
+absolute). A verdict may differ only for a window whose figures lie within
+that tolerance of a threshold (none did in these cases).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from controller.vision.light_only import LightOnly, LightOnlySettings
+from controller.vision.light_only_reference import STATS, light_windows_reference
+from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
+
+Frame = npt.NDArray[np.uint8]
+Idx = npt.NDArray[np.intp]
+
+DEFAULTS = {
+    "texture_min": 3.5,
+    "light_corr": 0.75,
+    "light_contrast": 1.35,
+    "light_residual": 12.0,
+}
+
+
+def _settings(win: int, trim: float = 0.2, across: int = 3) -> LightOnlySettings:
+    return LightOnlySettings(win=win, trim=trim, across=across, **DEFAULTS)
+
+
+def _near_threshold(stats: npt.NDArray[np.float64], s: LightOnlySettings) -> npt.NDArray[np.bool_]:
+    col = {name: stats[:, k] for k, name in enumerate(STATS)}
+    tol = 1e-6
+    return (
+        (np.abs(col["corr"] - s.light_corr) < tol)
+        | (np.abs(col["slope"] - 0.2) < tol)
+        | (np.abs(col["slope"] - 5.0) < tol)
+        | (np.abs(col["var_r"] - s.texture_min**2) < tol)
+        | (np.abs(col["left"] - s.light_residual) < tol)
+    )
+
+
+def _check(
+    test: LightOnly,
+    frame: Frame,
+    reference: Frame,
+    ys: Idx,
+    xs: Idx,
+    *,
+    steady: bool,
+    gain: float = 1.0,
+    offset: float = 0.0,
+) -> npt.NDArray[np.bool_]:
+    s = test.settings
+    got = test.windows(frame, reference, ys, xs, steady=steady, gain=gain, offset=offset).copy()
+    want, want_stats = light_windows_reference(
+        frame,
+        reference,
+        ys,
+        xs,
+        win=s.win,
+        trim=s.trim,
+        steady=steady,
+        across=s.across,
+        gain=gain,
+        offset=offset,
+        **DEFAULTS,
+    )
+    stats = test.stats
+    np.testing.assert_array_equal(stats[:, 0], want_stats[:, 0])  # pixels kept: exact
+    np.testing.assert_allclose(stats[:, 1:], want_stats[:, 1:], rtol=1e-9, atol=1e-7)
+    differ = got != want
+    assert not (differ & ~_near_threshold(want_stats, s)).any()
+    return got
+
+
+def _all_windows(shape: tuple[int, int], win: int, step: int) -> tuple[Idx, Idx]:
+    ys, xs = np.mgrid[0 : shape[0] - win + 1 : step, 0 : shape[1] - win + 1 : step]
+    return ys.ravel().astype(np.intp), xs.ravel().astype(np.intp)
+
+
+@pytest.mark.parametrize(
+    "condition", [Condition.DAY, Condition.NIGHT, Condition.SHADOWS], ids=lambda c: c.value
+)
+@pytest.mark.parametrize("steady", [True, False], ids=["steady", "swaying"])
+def test_rendered_frames_match_the_reference(condition: Condition, steady: bool) -> None:
+    camera = LaneCamera(CameraSpec(width=320, height=180), condition, seed=3)
+    reference = camera.render([], 0, 0)
+    car = Vehicle(id=1, front_x_m=2.0)
+    frame = camera.render([car], 0, 4000)
+    test = LightOnly(_settings(8))
+    ys, xs = _all_windows(frame.shape, 8, 4)
+    light = _check(test, frame, reference, ys, xs, steady=steady)
+    # Both answers occur: the comparison covers verdicts of each kind.
+    assert light.any() and not light.all()
+
+
+@pytest.mark.parametrize(("height", "width", "win"), [(37, 53, 7), (41, 29, 9), (23, 61, 6)])
+@pytest.mark.parametrize("trim", [0.0, 0.2, 0.35])
+def test_odd_sizes_windows_and_trims_match_the_reference(
+    height: int, width: int, win: int, trim: float
+) -> None:
+    rng = np.random.default_rng(height * width + win)
+    reference = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    # Half the picture a shadow over the same texture, the rest noise or a new texture.
+    frame = np.clip(reference * 0.6 + rng.normal(0, 3, reference.shape), 0, 255).astype(np.uint8)
+    frame[height // 2 :] = rng.integers(0, 256, (height - height // 2, width), dtype=np.uint8)
+    test = LightOnly(_settings(win, trim=trim))
+    ys, xs = _all_windows(frame.shape, win, 1)
+    for steady in (True, False):
+        light = _check(test, frame, reference, ys, xs, steady=steady, gain=0.9, offset=-3.0)
+        assert light.any() and not light.all()
+
+
+@pytest.mark.parametrize("kind", ["binary", "black", "white", "black_on_white"])
+def test_edge_values_match_the_reference(kind: str) -> None:
+    rng = np.random.default_rng(7)
+    shape = (33, 47)
+    binary = (rng.integers(0, 2, shape) * 255).astype(np.uint8)
+    zeros, full = np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)
+    frame, reference = {
+        "binary": (binary, binary[::-1].copy()),
+        "black": (zeros, binary),
+        "white": (full, full),
+        "black_on_white": (zeros, full),
+    }[kind]
+    test = LightOnly(_settings(8))
+    ys, xs = _all_windows(shape, 8, 1)
+    for steady in (True, False):
+        _check(test, frame, reference, ys, xs, steady=steady)
+    # A flat picture has no texture to follow: never light only.
+    if kind in ("white", "black_on_white"):
+        assert not test.windows(frame, reference, ys, xs, steady=True, gain=1.0, offset=0.0).any()
+
+
+def test_a_shadow_is_light_and_a_body_is_not() -> None:
+    rng = np.random.default_rng(11)
+    reference = np.clip(rng.normal(120, 25, (40, 40)), 0, 255).astype(np.uint8)
+    shadow = (reference * 0.55).astype(np.uint8)
+    body = reference.copy()
+    body[8:32, 8:32] = 200
+    test = LightOnly(_settings(8))
+    ys = np.array([8, 16, 24], dtype=np.intp)
+    xs = np.array([16, 16, 16], dtype=np.intp)
+    assert _check(test, shadow, reference, ys, xs, steady=True).all()
+    assert not _check(test, body, reference, ys, xs, steady=True).any()
+    kept = test.stats[:, 0]
+    # The trim leaves out a fifth of the 64 pixels, never more.
+    assert (kept >= 51).all() and (kept <= 64).all()
+
+
+def test_a_thin_line_is_left_out_on_a_steady_camera_only() -> None:
+    """A cable across a shadowed window: left out (light) when steady; a thick bar is not."""
+    rng = np.random.default_rng(5)
+    reference = np.clip(rng.normal(120, 20, (24, 24)), 0, 255).astype(np.uint8)
+    cable = (reference * 0.6).astype(np.uint8)
+    cable[11, :] = 255
+    bar = cable.copy()
+    bar[9:15, :] = 255
+    test = LightOnly(_settings(8, trim=0.2))
+    ys, xs = np.array([8], dtype=np.intp), np.array([8], dtype=np.intp)
+    assert _check(test, cable, reference, ys, xs, steady=True).all()
+    assert test.stats[0, 0] <= 56  # the cable's 8 pixels among those left out
+    assert not _check(test, bar, reference, ys, xs, steady=True).any()
+
+
+def test_bad_arguments_are_named_errors() -> None:
+    test = LightOnly(_settings(8))
+    image = np.zeros((20, 20), np.uint8)
+    one = np.array([0], dtype=np.intp)
+    with pytest.raises(ValueError, match="frame"):
+        test.windows(image.astype(np.int16), image, one, one, steady=True, gain=1.0, offset=0.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reference"):
+        test.windows(image, image[:10], one, one, steady=True, gain=1.0, offset=0.0)
+    with pytest.raises(ValueError, match="ys, xs"):
+        test.windows(image, image, np.array([13]), one, steady=True, gain=1.0, offset=0.0)
+    with pytest.raises(ValueError, match="gain"):
+        test.windows(image, image, one, one, steady=True, gain=0.0, offset=0.0)
+    with pytest.raises(ValueError, match="across"):
+        LightOnly(_settings(8, across=9))
+    with pytest.raises(ValueError, match="trim"):
+        LightOnly(_settings(8, trim=1.0))
