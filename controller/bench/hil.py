@@ -82,6 +82,8 @@ class HilRun:
     scan_p50_ms: float
     scan_p99_ms: float
     """The controller's own scan durations (read + core + write), from its control API."""
+    late_p99_ms: float = 0.0
+    """How late the controller's scans started after their deadlines (its control API)."""
     load: tuple[dict[str, Any], ...] = ()
     """What each load part did while the samples were taken (``bench hil --load``)."""
 
@@ -257,6 +259,7 @@ def _attempt(
         overruns=int(stats.get("overruns", 0) or 0),
         scan_p50_ms=float(stats.get("scan_p50_ms", 0.0) or 0.0),
         scan_p99_ms=float(stats.get("scan_p99_ms", 0.0) or 0.0),
+        late_p99_ms=float(stats.get("late_p99_ms", 0.0) or 0.0),
         load=load.report() if load is not None else (),
     )
 
