@@ -222,13 +222,13 @@ def _attempt(
         port = int(addr.rsplit(":", 1)[1])
         config = workdir / f"lane-{scan_ms}ms.toml"
         journal = workdir / f"journal-{scan_ms}ms.sqlite"
-        extra = load.config_toml() if load is not None else ""
-        config.write_text(lane_config_toml(port, scan_ms, journal) + extra, encoding="utf-8")
-        ctl, api_url = children.start(
-            f"run-{scan_ms}ms", ["run", "--config", str(config)], "api listening on"
-        )
-        wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
         try:
+            extra = load.config_toml() if load is not None else ""
+            config.write_text(lane_config_toml(port, scan_ms, journal) + extra, encoding="utf-8")
+            ctl, api_url = children.start(
+                f"run-{scan_ms}ms", ["run", "--config", str(config)], "api listening on"
+            )
+            wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
             if load is not None:
                 load.start(ctl)
             ready_s = time.monotonic() - sim_t0
