@@ -258,13 +258,15 @@ class LaneLoad:
             raise HilError(f"the bench's MQTT subscriber did not connect to {self.broker.url}")
 
     def stop(self) -> None:
-        if self.sse is not None:
-            self.sse.stop()
-        if self.listener is not None:
-            self.listener.stop()
-            self.listener = None
-        if self.broker is not None:
-            self.broker.stop()
+        try:
+            if self.sse is not None:
+                self.sse.stop()
+            if self.listener is not None:
+                self.listener.stop()
+                self.listener = None
+        finally:
+            if self.broker is not None:
+                self.broker.stop()  # never left behind, whatever the clients did
 
     def report(self) -> tuple[dict[str, Any], ...]:
         parts: list[dict[str, Any]] = []
