@@ -173,6 +173,8 @@ class Runtime:
         self._last_inputs_json = ""
         self.seq = self.journal.first_seq
         self.times = ScanTimes()
+        self.late_times = ScanTimes()
+        """How late each scan started after its deadline: the loop or the GIL was busy."""
         self.edge_times = ScanTimes()
         """Scans whose read saw a discrete input change: that read's start -> coils written."""
         self.scans = 0
@@ -228,6 +230,8 @@ class Runtime:
             "scan_p50_ms": self.times.percentile_ms(0.50),
             "scan_p99_ms": self.times.percentile_ms(0.99),
             "scan_max_ms": round(self.times.max_us / 1000.0, 3),
+            "late_p50_ms": self.late_times.percentile_ms(0.50),
+            "late_p99_ms": self.late_times.percentile_ms(0.99),
             "bus_failures": self.bus_failures,
             "reconnects": self.reconnects,
         }
@@ -318,6 +322,7 @@ class Runtime:
                 if stop.is_set():
                     break
             start = self._clock()
+            self.late_times.add(max(0, start - t0 - k * period) // 1000)
             now_ms = (start - t0) // 1_000_000
             self.now_ms = now_ms
             if now_ms >= next_snapshot:

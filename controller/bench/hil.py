@@ -31,10 +31,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from controller.bench.stats import histogram, summary
 from controller.children import Child, Children
@@ -43,6 +43,7 @@ __all__ = [
     "PERIODS_MS",
     "HilError",
     "HilRun",
+    "Load",
     "lane_config_toml",
     "measure_period",
     "run",
@@ -81,6 +82,30 @@ class HilRun:
     scan_p50_ms: float
     scan_p99_ms: float
     """The controller's own scan durations (read + core + write), from its control API."""
+    late_p99_ms: float = 0.0
+    """How late the controller's scans started after their deadlines (its control API)."""
+    load: tuple[dict[str, Any], ...] = ()
+    """What each load part did while the samples were taken (``bench hil --load``)."""
+
+
+class Load(Protocol):
+    """Work the controller process does beside the scan during one run (``hil_load``)."""
+
+    def sim_args(self) -> list[str]:
+        """Extra ``lanectl sim`` arguments (e.g. the camera)."""
+
+    def config_toml(self) -> str:
+        """Extra lane config sections; called once the simulator is up."""
+
+    def start(self, ctl: Child) -> None:
+        """Start the clients once the controller scans; raises the run's error if one fails."""
+
+    def stop(self) -> None:
+        """Stop the clients (before the controller stops)."""
+
+    def report(self) -> tuple[dict[str, Any], ...]:
+        """Per load part: its name, whether it ran and what it did (after the controller
+        stopped, so its exit logs are written)."""
 
 
 def scenario_toml(quiet_s: float, seconds: float) -> str:
@@ -168,8 +193,11 @@ def wait_scanning(api_url: str, child: Child, deadline: float) -> None:
     raise HilError(f"run did not start scanning within {START_TIMEOUT_S:.0f} s")
 
 
-def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> HilRun | None:
-    """One sim + run pair; None when the controller was not scanning before the stimulus."""
+def _attempt(
+    scan_ms: int, seconds: float, quiet_s: float, workdir: Path, load: Load | None = None
+) -> HilRun | None:
+    """One sim + run pair; None when the controller (and its load) was not running before
+    the stimulus."""
     scenario = workdir / f"hil-{scan_ms}ms.toml"
     scenario.write_text(scenario_toml(quiet_s, seconds), encoding="utf-8")
     edge_log = workdir / f"edges-{scan_ms}ms.json"
@@ -186,6 +214,7 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
                 str(edge_log),
                 "--step-ms",
                 str(_PLANT_STEP_MS),
+                *(load.sim_args() if load is not None else ()),
             ],
             "listening on",
         )
@@ -193,16 +222,23 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
         port = int(addr.rsplit(":", 1)[1])
         config = workdir / f"lane-{scan_ms}ms.toml"
         journal = workdir / f"journal-{scan_ms}ms.sqlite"
-        config.write_text(lane_config_toml(port, scan_ms, journal), encoding="utf-8")
-        ctl, api_url = children.start(
-            f"run-{scan_ms}ms", ["run", "--config", str(config)], "api listening on"
-        )
-        wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
-        ready_s = time.monotonic() - sim_t0
-        if ready_s >= quiet_s:
-            return None
-        children.watch(sim_t0 + quiet_s + seconds)
-        stats = scan_stats(api_url)
+        try:
+            extra = load.config_toml() if load is not None else ""
+            config.write_text(lane_config_toml(port, scan_ms, journal) + extra, encoding="utf-8")
+            ctl, api_url = children.start(
+                f"run-{scan_ms}ms", ["run", "--config", str(config)], "api listening on"
+            )
+            wait_scanning(api_url, ctl, time.monotonic() + START_TIMEOUT_S)
+            if load is not None:
+                load.start(ctl)
+            ready_s = time.monotonic() - sim_t0
+            if ready_s >= quiet_s:
+                return None
+            children.watch(sim_t0 + quiet_s + seconds)
+            stats = scan_stats(api_url)
+        finally:
+            if load is not None:
+                load.stop()
         children.stop(ctl, what="run")
         children.stop(sim, what="sim")
     try:
@@ -223,13 +259,23 @@ def _attempt(scan_ms: int, seconds: float, quiet_s: float, workdir: Path) -> Hil
         overruns=int(stats.get("overruns", 0) or 0),
         scan_p50_ms=float(stats.get("scan_p50_ms", 0.0) or 0.0),
         scan_p99_ms=float(stats.get("scan_p99_ms", 0.0) or 0.0),
+        late_p99_ms=float(stats.get("late_p99_ms", 0.0) or 0.0),
+        load=load.report() if load is not None else (),
     )
 
 
-def measure_period(scan_ms: int, seconds: float, workdir: Path, quiet_s: float = 2.5) -> HilRun:
-    """Edge -> coil samples at one scan period; retries once with a longer quiet start."""
+def measure_period(
+    scan_ms: int,
+    seconds: float,
+    workdir: Path,
+    quiet_s: float = 2.5,
+    load: Callable[[], Load] | None = None,
+) -> HilRun:
+    """Edge -> coil samples at one scan period; retries once with a longer quiet start.
+
+    ``load`` makes a fresh :class:`Load` for each attempt."""
     for quiet in (quiet_s, quiet_s * 4):
-        result = _attempt(scan_ms, seconds, quiet, workdir)
+        result = _attempt(scan_ms, seconds, quiet, workdir, load() if load is not None else None)
         if result is not None:
             return result
     raise HilError(

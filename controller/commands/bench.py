@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--quick", action="store_true", help="fewer repetitions: a smoke run, not a measurement"
     )
     parser.add_argument(
+        "--load",
+        action="store_true",
+        help="hil only: measure at a 5 and a 2 ms scan while the controller also runs the "
+        "detector on a 1280x720 camera, 20 console event streams and the MQTT publisher",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -89,9 +95,13 @@ def _render(result: Any) -> str:
     return json.dumps(result, indent=2)
 
 
-def _run_suite(name: str, quick: bool) -> tuple[Any, bool]:
+def _run_suite(name: str, quick: bool, load: bool = False) -> tuple[Any, bool]:
     """(result, ok): a suite that raises yields ``{"error": ...}`` instead of stopping the run."""
     try:
+        if load:
+            from controller.bench import hil_load
+
+            return hil_load.run(quick), True
         return SUITES[name](quick), True
     except Exception as exc:  # any failure of a benchmark is reported, then exits non-zero
         message = f"{type(exc).__name__}: {exc}"
@@ -110,6 +120,12 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.load and names != ["hil"]:
+        print(
+            "lanectl bench: --load goes with the hil suite alone (lanectl bench hil --load)",
+            file=sys.stderr,
+        )
+        return 2
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -117,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     before = machine()
     for name in names:
         start = time.monotonic()
-        results[name], ok = _run_suite(name, args.quick)
+        results[name], ok = _run_suite(name, args.quick, args.load)
         failed = failed or not ok
         if args.out is not None:
             (args.out / f"{name}.json").write_text(json.dumps(results[name], indent=2) + "\n")

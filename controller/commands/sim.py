@@ -74,6 +74,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=camera_condition,
         default="day",
     )
+    parser.add_argument(
+        "--camera-size",
+        type=_frame_size,
+        default=(640, 360),
+        metavar="WxH",
+        help="camera frame size in pixels (default 640x360)",
+    )
+    parser.add_argument(
+        "--camera-fps", type=float, default=15.0, help="camera frame rate (default 15)"
+    )
     parser.add_argument("--camera-info-out", type=Path, help="write camera URL and zones JSON")
     parser.add_argument("--camera-log", type=Path, help="write per-frame camera truth on exit")
     parser.set_defaults(func=_run, sim_command=None)
@@ -187,18 +197,32 @@ async def _serve(plant: Plant, args: argparse.Namespace) -> int:
     return 0
 
 
+def _frame_size(text: str) -> tuple[int, int]:
+    """``WxH`` (e.g. ``1280x720``) as (width, height)."""
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give WIDTHxHEIGHT, e.g. 1280x720")
+    return int(w), int(h)
+
+
 def _start_camera(plant: Plant, args: argparse.Namespace) -> SimCamera | None:
     """The simulated camera over the plant, when --camera-port is given."""
     if args.camera_port is None:
         return None
-    from hw_sim.camera import Condition
+    from hw_sim.camera import CameraSpec, Condition
     from hw_sim.camera_server import SimCamera
 
     if not 0 <= args.camera_port <= 65535:
         raise SystemExit(f"lanectl sim: --camera-port: {args.camera_port} is outside 0..65535")
+    width, height = args.camera_size
+    try:
+        spec = CameraSpec(width=width, height=height, fps=args.camera_fps)
+    except ValueError as exc:
+        raise SystemExit(f"lanectl sim: --camera-size/--camera-fps: {exc}") from None
     camera = SimCamera(
         plant,
         port=args.camera_port,
+        spec=spec,
         condition=Condition(args.camera_condition),
         seed=plant.seed,
     ).start()

@@ -1,0 +1,345 @@
+"""``lanectl bench hil --load``: the edge -> coil benchmark while the controller is busy.
+
+The same two processes as ``controller.bench.hil``, but the ``lanectl run``
+process also does what a real lane's does beside the scan: the presence
+detector on the simulator's camera (1280x720 at 25 fps, MJPEG over HTTP),
+``SSE_CLIENTS`` console pages on the event stream (``GET /events``, one
+logged-in viewer session) and the MQTT publisher to a Mosquitto broker
+started here on a free loopback port. Each load part is checked to have
+really run -- the pages received events, the broker delivered the lane's
+state messages to a subscriber, the detector logged processed frames -- and
+reported under ``load``; a part that could not start (no Mosquitto) is
+reported with why, and the benchmark runs without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import itertools
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from controller.bench.hil import HilError, measure_period
+from controller.bench.stats import summary
+from controller.children import Child
+
+__all__ = ["CAMERA_FPS", "CAMERA_SIZE", "PERIODS_MS", "SSE_CLIENTS", "LaneLoad", "run"]
+
+PERIODS_MS: tuple[int, ...] = (5, 2)
+CAMERA_SIZE = "1280x720"
+CAMERA_FPS = 25
+SSE_CLIENTS = 20
+QUIET_S = 6.0
+"""The controller with its camera, console and publisher starts slower than the bare one."""
+CLIENT_TIMEOUT_S = 10.0
+_VIEWER = ("bench-viewer", "bench-viewer-password")
+_SITE = "bench"
+_LANE = "bench"
+_LANE_PASSWORD = "bench-lane-password"
+_STORE = ("bench-store", "bench-store-password")
+
+
+class SseClients:
+    """``n`` event-stream pages on one viewer session, in a thread with its own event loop.
+
+    Counts the SSE events each page received, by event type."""
+
+    def __init__(self, url: str, user: str, password: str, n: int) -> None:
+        self.url = url
+        self.user = user
+        self.password = password
+        self.counts: list[collections.Counter[str]] = [collections.Counter() for _ in range(n)]
+        self.errors: list[str] = []
+        self.connected = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="bench-sse", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self.connected.wait(CLIENT_TIMEOUT_S) or self.errors:
+            self.stop()
+            raise HilError(f"console event streams did not open: {self.errors or 'timeout'}")
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread.is_alive():
+            self._thread.join(CLIENT_TIMEOUT_S)
+
+    def _main(self) -> None:
+        try:
+            self._loop.run_until_complete(self._amain())
+        finally:
+            self._loop.close()
+
+    async def _amain(self) -> None:
+        import aiohttp
+
+        self._stop = asyncio.Event()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CLIENT_TIMEOUT_S)
+        jar = aiohttp.CookieJar(unsafe=True)  # the console is on 127.0.0.1, an IP address
+        async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as session:
+            try:
+                async with session.post(
+                    f"{self.url}/api/login", json={"user": self.user, "password": self.password}
+                ) as resp:
+                    if resp.status != 200:
+                        body = (await resp.text())[:200]
+                        raise HilError(f"console login: HTTP {resp.status}: {body}")
+            except (aiohttp.ClientError, HilError) as exc:
+                self.errors.append(f"login: {exc}")
+                self.connected.set()
+                return
+            opened: list[asyncio.Event] = [asyncio.Event() for _ in self.counts]
+            tasks = [
+                asyncio.create_task(self._page(session, i, opened[i]))
+                for i in range(len(self.counts))
+            ]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(e.wait() for e in opened)), CLIENT_TIMEOUT_S
+                )
+            self.connected.set()
+            await self._stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _page(self, session: Any, i: int, opened: asyncio.Event) -> None:
+        import aiohttp
+
+        try:
+            async with session.get(f"{self.url}/events") as resp:
+                if resp.status != 200:
+                    self.errors.append(f"page {i}: GET /events: HTTP {resp.status}")
+                    opened.set()
+                    return
+                opened.set()
+                async for line in resp.content:
+                    if line.startswith(b"event: "):
+                        self.counts[i][line[7:].strip().decode("ascii", "replace")] += 1
+        except aiohttp.ClientError as exc:
+            self.errors.append(f"page {i}: {type(exc).__name__}: {exc}")
+            opened.set()
+
+
+class LaneLoad:
+    """The load parts of one run (a fresh one per attempt): camera, console pages, MQTT."""
+
+    def __init__(self, workdir: Path, tag: str) -> None:
+        self.dir = workdir / f"load-{tag}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.info_path = self.dir / "camera-info.json"
+        self.frame_log = self.dir / "camera-frames.json"
+        self.broker: Any = None
+        self.mqtt_missing: str | None = None
+        self.listener: Any = None
+        self.state_messages = 0
+        self.sse: SseClients | None = None
+        self.console_url = ""
+
+    def sim_args(self) -> list[str]:
+        return [
+            "--camera-port",
+            "0",
+            "--camera-size",
+            CAMERA_SIZE,
+            "--camera-fps",
+            str(CAMERA_FPS),
+            "--camera-info-out",
+            str(self.info_path),
+        ]
+
+    def config_toml(self) -> str:
+        from controller.console.users import Role, UsersFile
+
+        info = json.loads(self.info_path.read_text(encoding="utf-8"))
+        lines = [
+            "[camera]",
+            f"url = {json.dumps(str(info['url']))}",
+            "[camera.detector]",
+            f"frame_log = {json.dumps(str(self.frame_log))}",
+        ]
+        for zone in info["zones"]:
+            points = ", ".join(f"[{float(x)}, {float(y)}]" for x, y in zone["polygon"])
+            lines += [
+                "[[camera.zone]]",
+                f"name = {json.dumps(zone['name'])}",
+                f"polygon = [{points}]",
+            ]
+        users = UsersFile(self.dir / "users.json")
+        users.add(_VIEWER[0], Role.VIEWER, _VIEWER[1])
+        users.save()
+        lines += [
+            "[console]",
+            f"users_file = {json.dumps(str(self.dir / 'users.json'))}",
+            'host = "127.0.0.1"',
+            "port = 0",
+        ]
+        url = self._start_broker()
+        if url is not None:
+            password_file = self.dir / "lane-password"
+            password_file.write_text(_LANE_PASSWORD + "\n", encoding="utf-8")
+            lines += [
+                "[mqtt]",
+                f"url = {json.dumps(url)}",
+                f"site = {json.dumps(_SITE)}",
+                f"lane = {json.dumps(_LANE)}",
+                f"username = {json.dumps(_LANE)}",
+                f"password_file = {json.dumps(str(password_file))}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def _start_broker(self) -> str | None:
+        from controller.site.broker import Broker, BrokerError, User
+
+        users = [
+            User(_LANE, _LANE_PASSWORD, "lane", _SITE),
+            User(_STORE[0], _STORE[1], "store", _SITE),
+        ]
+        broker = Broker(self.dir / "broker", users)
+        try:
+            broker.start()
+        except BrokerError as exc:
+            self.mqtt_missing = str(exc)
+            return None
+        self.broker = broker
+        return str(broker.url)
+
+    def start(self, ctl: Child) -> None:
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        prefix = "console listening on"
+        while not (line := next((ln for ln in ctl.lines if ln.startswith(prefix)), "")):
+            if time.monotonic() > deadline or ctl.proc.poll() is not None:
+                raise HilError(f"the controller's console did not start; see {ctl.log_path}")
+            time.sleep(0.05)
+        self.console_url = line[len(prefix) :].strip().rstrip("/")
+        if self.broker is not None:
+            self._listen()
+        self.sse = SseClients(self.console_url, *_VIEWER, SSE_CLIENTS)
+        self.sse.start()
+
+    def _listen(self) -> None:
+        from controller.site.mqtt import BrokerAddress, Message, MqttLink
+
+        topic = f"lanectl/{_SITE}/{_LANE}/state"
+        ready = threading.Event()
+
+        def on_message(message: Message) -> None:
+            if message.topic == topic:
+                self.state_messages += 1
+
+        def on_connect(_n: int, ok: bool, _reason: str) -> None:
+            if ok:
+                link.subscribe(topic, qos=0)
+                ready.set()
+
+        link = MqttLink(
+            BrokerAddress(self.broker.host, self.broker.port),
+            client_id="bench-hil-load-listener",
+            username=_STORE[0],
+            password=_STORE[1],
+            on_connect=on_connect,
+            on_message=on_message,
+        )
+        link.start()
+        self.listener = link
+        if not ready.wait(CLIENT_TIMEOUT_S):
+            raise HilError(f"the bench's MQTT subscriber did not connect to {self.broker.url}")
+
+    def stop(self) -> None:
+        try:
+            if self.sse is not None:
+                self.sse.stop()
+            if self.listener is not None:
+                self.listener.stop()
+                self.listener = None
+        finally:
+            if self.broker is not None:
+                self.broker.stop()  # never left behind, whatever the clients did
+
+    def report(self) -> tuple[dict[str, Any], ...]:
+        parts: list[dict[str, Any]] = []
+        try:
+            frames = json.loads(self.frame_log.read_text(encoding="utf-8")).get("frames", [])
+        except (OSError, ValueError) as exc:
+            parts.append({"name": "detector", "ran": False, "why": f"no frame log: {exc}"})
+        else:
+            parts.append(
+                {
+                    "name": "detector",
+                    "ran": len(frames) > 0,
+                    "frames": len(frames),
+                    "camera": f"{CAMERA_SIZE}@{CAMERA_FPS}",
+                }
+            )
+        if self.sse is not None:
+            per_page = [sum(c.values()) for c in self.sse.counts]
+            kinds: collections.Counter[str] = collections.Counter()
+            for c in self.sse.counts:
+                kinds.update(c)
+            parts.append(
+                {
+                    "name": "sse",
+                    "ran": min(per_page) > 0 and not self.sse.errors,
+                    "clients": len(per_page),
+                    "events_min": min(per_page),
+                    "events_total": sum(per_page),
+                    "by_kind": dict(sorted(kinds.items())),
+                    "errors": self.sse.errors[:5],
+                }
+            )
+        if self.mqtt_missing is not None:
+            parts.append({"name": "mqtt", "ran": False, "why": self.mqtt_missing})
+        else:
+            parts.append(
+                {
+                    "name": "mqtt",
+                    "ran": self.state_messages > 0,
+                    "state_messages": self.state_messages,
+                }
+            )
+        return tuple(parts)
+
+
+def _fresh_load(workdir: Path, scan_ms: int, attempt: Iterator[int]) -> LaneLoad:
+    return LaneLoad(workdir, f"{scan_ms}ms-{next(attempt)}")
+
+
+def run(quick: bool = False, periods: tuple[int, ...] = PERIODS_MS) -> dict[str, Any]:
+    """``{"edge_to_coil_ms": {"5": {p50, p99, ...}, "2": ...}, "overrun_share": {...},
+    "load": [...], "runs": {...}}``; ``load`` lists each part per scan period."""
+    seconds = 4.0 if quick else 30.0
+    latency: dict[str, Any] = {}
+    overruns: dict[str, float] = {}
+    runs: dict[str, Any] = {}
+    load: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lanectl-bench-hil-load-") as tmp:
+        workdir = Path(tmp)
+        for scan_ms in periods:
+            make = functools.partial(_fresh_load, workdir, scan_ms, itertools.count(1))
+            result = measure_period(scan_ms, seconds, workdir, quiet_s=QUIET_S, load=make)
+            key = str(scan_ms)
+            latency[key] = summary(result.samples_ms)
+            overruns[key] = round(result.overruns / result.scans, 4) if result.scans else 0.0
+            runs[key] = {
+                "seconds": result.seconds,
+                "controller_ready_s": result.controller_ready_s,
+                "scans": result.scans,
+                "overruns": result.overruns,
+                "scan_p50_ms": result.scan_p50_ms,
+                "scan_p99_ms": result.scan_p99_ms,
+                "late_p99_ms": result.late_p99_ms,
+            }
+            load += [{"scan_ms": scan_ms, **part} for part in result.load]
+    return {"edge_to_coil_ms": latency, "overrun_share": overruns, "load": load, "runs": runs}

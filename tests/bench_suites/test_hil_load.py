@@ -1,0 +1,49 @@
+"""``lanectl bench hil --load``: the JSON shape and that every load part really ran.
+
+Timing is never asserted (a shared machine): only that both scan periods were
+measured and that the detector processed frames, every console page received
+events and the broker delivered the lane's state messages during the run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller.cli import main
+
+
+def _check_latency(stats: dict[str, Any]) -> None:
+    assert stats["max"] >= stats["p99"] >= stats["p50"] > 0
+    assert stats["n"] > 0
+
+
+@pytest.mark.hil
+def test_bench_hil_load_runs_every_load_part(capsys: pytest.CaptureFixture[str]) -> None:
+    """A quick ``bench hil --load --json``: both periods measured, each load part ran."""
+    code = main(["bench", "hil", "--load", "--quick", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    result = json.loads(out)
+    assert set(result["edge_to_coil_ms"]) == {"5", "2"}
+    for key in ("5", "2"):
+        _check_latency(result["edge_to_coil_ms"][key])
+        assert 0.0 <= result["overrun_share"][key] <= 1.0
+        assert result["runs"][key]["scans"] > 0
+    parts = {(p["scan_ms"], p["name"]): p for p in result["load"]}
+    assert set(parts) == {(ms, n) for ms in (5, 2) for n in ("detector", "sse", "mqtt")}
+    for ms in (5, 2):
+        detector, sse, mqtt = (parts[(ms, n)] for n in ("detector", "sse", "mqtt"))
+        assert detector["ran"] and detector["frames"] > 0, detector
+        assert detector["camera"] == "1280x720@25"
+        assert sse["ran"] and sse["clients"] == 20 and sse["events_min"] > 0, sse
+        assert sse["by_kind"].get("state", 0) >= 20, sse
+        assert mqtt["ran"] and mqtt["state_messages"] > 0, mqtt
+
+
+def test_load_goes_with_the_hil_suite_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--load`` with another suite is refused with a message naming the hil suite."""
+    assert main(["bench", "kernel", "--load"]) == 2
+    assert "hil suite alone" in capsys.readouterr().err
