@@ -48,7 +48,9 @@ __all__ = [
     "export_csv",
     "read_events",
     "read_events_after",
+    "read_events_since",
     "read_last_persisted",
+    "read_last_persisted_row",
     "read_passages",
     "read_run_stats",
     "read_runs",
@@ -128,6 +130,7 @@ def _schema() -> str:
                 f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;"
             )
     parts.append("CREATE INDEX IF NOT EXISTS events_seq ON events(seq);")
+    parts.append("CREATE INDEX IF NOT EXISTS events_wall ON events(wall);")
     parts.append("CREATE INDEX IF NOT EXISTS recording_seq ON recording(first_seq);")
     return "\n".join(parts)
 
@@ -471,6 +474,32 @@ def read_events_after(
     )
 
 
+def read_events_since(
+    path: str | Path,
+    since_wall: str | None = None,
+    *,
+    after_seq: int | None = None,
+    kinds: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Events oldest first, journaled at or after ``since_wall`` (ISO UTC, as written) and
+    at or after scan ``after_seq``, of ``kinds`` when given (restart recovery, statistics)."""
+    where: list[str] = []
+    params: list[object] = []
+    if since_wall is not None:
+        where.append("wall >= ?")
+        params.append(since_wall)
+    if after_seq is not None:
+        where.append("seq >= ?")
+        params.append(after_seq)
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        params.extend(kinds)
+    sql = "SELECT id, run, seq, at_ms, wall, kind, body FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return _select(path, sql + " ORDER BY id", params)
+
+
 def read_passages(path: str | Path) -> list[dict[str, Any]]:
     return _select(
         path, "SELECT id, run, seq, at_ms, wall, kind, event_id, body FROM passages ORDER BY id"
@@ -501,6 +530,15 @@ def read_last_persisted(path: str | Path) -> str | None:
         return str(row[0]) if row else None
     finally:
         conn.close()
+
+
+def read_last_persisted_row(path: str | Path) -> dict[str, Any] | None:
+    """The last ``persisted`` row (``seq``, ``body``), or None when there is none yet."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    rows = _select(p, "SELECT id, run, seq, body FROM persisted ORDER BY id DESC LIMIT 1")
+    return rows[0] if rows else None
 
 
 def read_snapshots(path: str | Path) -> list[dict[str, Any]]:
