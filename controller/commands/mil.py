@@ -33,6 +33,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "lost",
     "lost_healthy_sensors",
     "lost_faulty_sensors",
+    "lost_unseen",
     "boom_contacts",
     "boom_contacts_lowered",
     "boom_contacts_healthy_sensors",

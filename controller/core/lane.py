@@ -53,6 +53,7 @@ __all__ = [
     "PASS_RELEASE",
     "PHASE_COMMANDS",
     "TRANSITIONS",
+    "BarrierWitness",
     "LaneState",
     "Motion",
     "Signal",
@@ -256,6 +257,28 @@ _LOOPS = ("loop_approach", "loop_bay", "loop_exit")
 
 
 @dataclass(frozen=True, slots=True)
+class BarrierWitness:
+    """What the healthy camera's barrier zone has seen of its current occupancy (S11).
+
+    The camera is the crossing's witness when the photocell is stuck or blind: the
+    barrier zone emptying with the exit side occupied is a vehicle across, unless a
+    crossing was already counted since the zone last emptied.
+    """
+
+    occupied: bool = False
+    """The barrier zone read occupied in the last scan (camera healthy)."""
+    counted: bool = False
+    """A crossing was counted since the barrier zone last emptied."""
+    photocell_on: bool = False
+    """The photocell read occupied during this occupancy."""
+    photocell_fell: bool = False
+    """The photocell cleared during this occupancy."""
+
+
+_NO_WITNESS = BarrierWitness()
+
+
+@dataclass(frozen=True, slots=True)
 class LaneState:
     """The whole state of the lane between two scans (times are ``now_ms`` values)."""
 
@@ -288,6 +311,11 @@ class LaneState:
     vehicle go across mean the photocell is blind."""
     camera_seen: bool = False
     """The healthy camera's barrier zone was occupied since the release."""
+    witness: BarrierWitness = _NO_WITNESS
+    """The camera barrier zone's view of the vehicle under the boom (``_crossings``)."""
+    exit_in_bay: bool = False
+    """The exit loop came on while the bay loop was occupied, in this bay-loop occupancy:
+    a vehicle reaching from the bay across the line."""
     observed: bool = False
     """False until the first scan: the "since" times below start there."""
     bay: bool = False
@@ -983,7 +1011,9 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     else:
         crossing = s.p_photocell and not i.photocell and i.loop_exit
         by = "photocell"
-    unseen = exit_unseen = False
+    unseen = False
+    unseen_by = "released vehicle"
+    exit_unseen_by = ""
     if not crossing and pending and not s.crossed:
         bay = i.loop_bay or (cam_ok and i.camera.bay)
         if (
@@ -1022,7 +1052,8 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
             # The photocell cleared with the bay empty: a vehicle backing off the line
             # still stands on the bay loop then, so this one went forward, and the exit
             # loop (which it must cover at that moment) did not see it.
-            crossing = exit_unseen = True
+            crossing = True
+            exit_unseen_by = "released vehicle"
             by = "photocell"
         elif (
             s.bus_lost
@@ -1033,35 +1064,143 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
         ):
             crossing = True
             by = "bus_restored"
+    if (
+        not crossing
+        and not (pending and not s.crossed)
+        and not blind
+        and not s.bus_lost
+        and s.p_photocell
+        and not i.photocell
+        and not i.loop_exit
+        and not (i.loop_bay or (cam_ok and i.camera.bay))
+    ):
+        # The same for a vehicle nobody released (a runner, a tailgater): backing off the
+        # line it would stand on the bay loop, so it went forward past a dead exit loop.
+        crossing = True
+        by = "photocell"
+        exit_unseen_by = "vehicle"
+    if (
+        not crossing
+        and not (pending and not s.crossed)
+        and not blind
+        and not cam_ok
+        and not s.bus_lost
+        and s.exit_in_bay
+        and s.p_loop_bay
+        and not i.loop_bay
+        and i.loop_exit
+        and not i.photocell
+        and not s.p_photocell
+    ):
+        # A vehicle nobody released left the bay loop onto the exit loop, and the photocell,
+        # which such a vehicle covers at that moment, read clear: it is stuck off.
+        crossing = unseen = True
+        unseen_by = "vehicle"
+        by = "exit_loop"
+    exit_in_bay = s.exit_in_bay
+    if i.loop_bay and not s.p_loop_bay:
+        exit_in_bay = False
+    if i.loop_bay and i.loop_exit and not s.p_loop_exit:
+        exit_in_bay = True
+    if exit_in_bay is not s.exit_in_bay:
+        ch["exit_in_bay"] = exit_in_bay
+    extra: dict[str, EventValue] = {}
+    missed_by = ""
+    w = s.witness
+    if (
+        w.occupied
+        and cam_ok
+        and not i.camera.barrier
+        and not crossing
+        and not w.counted
+        and not s.bus_lost
+        and (i.camera.exit or i.loop_exit)
+    ):
+        # The barrier zone emptied forward and nothing counted this vehicle: the camera
+        # is the witness of a crossing the photocell (stuck or blind) or the exit loop missed.
+        crossing = True
+        by = "camera"
+        seen = ["camera_barrier"]
+        if i.camera.exit:
+            seen.append("camera_exit")
+        if i.loop_exit:
+            seen.append("loop_exit")
+        if w.photocell_fell:
+            seen.append("photocell")
+        extra["seen_by"] = ",".join(seen)
+        if not blind:
+            missed_by = "loop_exit" if w.photocell_fell else "photocell"
+    _witness(s, i, sc, w, cam_ok, crossing)
     if not crossing:
         return
     count = s.count + 1
     ch["count"] = count
     mode, phase = s.mode, s.phase
     if mode is Mode.EMERGENCY_OPEN:
-        sc.emit("vehicle_passed", count=count, authorised="emergency_open", detected_by=by)
+        sc.emit("vehicle_passed", count=count, authorised="emergency_open", detected_by=by, **extra)
     elif not s.crossed and (pending or (mode in CYCLE_MODES and phase in _RELEASED_PHASES)):
         ch["crossed"] = True
         ch["pending"] = ""
         ch["photocell_seen"] = ch["camera_seen"] = False
-        sc.emit("vehicle_passed", count=count, authorised=pending or PASS_RELEASE, detected_by=by)
+        sc.emit(
+            "vehicle_passed",
+            count=count,
+            authorised=pending or PASS_RELEASE,
+            detected_by=by,
+            **extra,
+        )
     elif mode in CYCLE_MODES and phase in _AFTER_RELEASE_PHASES and s.crossed:
-        sc.emit("tailgate", count=count, detected_by=by)
+        sc.emit("tailgate", count=count, detected_by=by, **extra)
     else:
-        sc.emit("run_through", count=count, phase=phase.name, mode=mode.name, detected_by=by)
+        sc.emit(
+            "run_through", count=count, phase=phase.name, mode=mode.name, detected_by=by, **extra
+        )
+    if missed_by:
+        sc.emit(
+            "sensor_disagreement",
+            sensor=missed_by,
+            reason=f"the camera saw a vehicle cross the barrier line that the {missed_by} missed",
+        )
+        if missed_by == "photocell":
+            sc.fault(s, FAULT_PHOTOCELL)
     if unseen:
         sc.emit(
             "sensor_disagreement",
             sensor="photocell",
-            reason="released vehicle left the bay onto the exit loop unseen by the photocell",
+            reason=f"{unseen_by} left the bay onto the exit loop unseen by the photocell",
         )
         sc.fault(s, FAULT_PHOTOCELL)
-    if exit_unseen:
+    if exit_unseen_by:
         sc.emit(
             "sensor_disagreement",
             sensor="loop_exit",
-            reason="released vehicle cleared the photocell forward unseen by the exit loop",
+            reason=f"{exit_unseen_by} cleared the photocell forward unseen by the exit loop",
         )
+
+
+def _witness(
+    s: LaneState, i: Inputs, sc: _Scan, w: BarrierWitness, cam_ok: bool, counted: bool
+) -> None:
+    """Carry the barrier zone's view of its occupancy to the next scan.
+
+    A count while the zone reads empty is kept for the occupancy to come: the camera
+    lags the photocell and the loops, so that vehicle is the one the zone will see.
+    """
+    if not cam_ok or (not i.camera.barrier and not w.occupied and w.counted >= counted):
+        new = w if cam_ok else _NO_WITNESS
+    elif i.camera.barrier:
+        new = BarrierWitness(
+            occupied=True,
+            counted=w.counted or counted,
+            photocell_on=w.photocell_on or i.photocell,
+            photocell_fell=w.photocell_fell or (s.p_photocell and not i.photocell),
+        )
+    elif w.occupied:
+        new = _NO_WITNESS
+    else:
+        new = BarrierWitness(counted=w.counted or counted)
+    if new is not w and new != w:
+        sc.changes["witness"] = new
 
 
 def _reset_refusal(s: LaneState, i: Inputs, sc: _Scan) -> str:
