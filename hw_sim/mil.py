@@ -547,19 +547,16 @@ def run_mil(
             last_key = (bits, io_status, bus_ok, zones)
             last_inputs = inputs
         scans += 1
-        if missed:
-            sightings.scan(unread, plant.vehicles)
-        else:
-            cam_ok = zones.health is CameraHealth.OK
-            sightings.scan(
-                (
-                    bits[_DI_PHOTOCELL],
-                    bits[_DI_LOOP_EXIT],
-                    zones.barrier if cam_ok else None,
-                    zones.exit if cam_ok else None,
-                ),
-                plant.vehicles,
-            )
+        cam_ok = zones.health is CameraHealth.OK
+        sightings.scan(
+            (
+                None if missed else bits[_DI_PHOTOCELL],
+                None if missed else bits[_DI_LOOP_EXIT],
+                zones.barrier if cam_ok else None,
+                zones.exit if cam_ok else None,
+            ),
+            plant.vehicles,
+        )
         try:
             outputs, events = ctl.step(inputs, t)
         except Exception as exc:  # a crash of the controller under test is a result

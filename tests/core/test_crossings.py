@@ -442,3 +442,26 @@ def test_tailgater_merged_on_every_working_sensor_is_not_invented() -> None:
     d.hold(UP, 500, dt=50)
     assert _crossings(d.events) == [("vehicle_passed", 1, "exit_loop")]
     assert d.state.count == 1
+
+
+def test_camera_counts_across_a_bus_drop_and_the_stale_photocell_edge_adds_nothing() -> None:
+    """The released car is under the photocell when the bus drops; the camera (not read over
+    the bus) sees it leave the barrier zone forward: vehicle_passed by the camera. When the
+    bus returns the photocell reads clear, an edge across the drop that is the same car:
+    no second count. The tailgater that follows is counted once when it clears."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True, camera=_zones(bay=True, barrier=True))
+    d.step(UP, photocell=True, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.events.clear()
+    stale = {"photocell": True, "loop_exit": True, "bus_ok": False}
+    d.hold(UP, 300, dt=10, camera=_zones(barrier=True, exit=True), **stale)
+    d.hold(UP, 300, dt=10, camera=_zones(exit=True), **stale)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "camera")]
+    d.hold(UP, 300, dt=10, camera=_zones(exit=True), loop_exit=True)
+    assert d.state.count == 1, "the photocell edge across the drop counted the car again"
+    d.step(UP, loop_bay=True, loop_exit=True, camera=_zones(bay=True, barrier=True, exit=True))
+    d.step(UP, photocell=True, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.step(UP, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.hold(UP, 500, dt=50, loop_exit=True, camera=_zones(exit=True))
+    assert [c[:2] for c in _crossings(d.events)] == [("vehicle_passed", 1), ("run_through", 2)]
+    assert d.state.count == 2
