@@ -269,8 +269,6 @@ class BarrierWitness:
     """The barrier zone read occupied in the last scan (camera healthy)."""
     counted: bool = False
     """A crossing was counted since the barrier zone last emptied."""
-    photocell_on: bool = False
-    """The photocell read occupied during this occupancy."""
     photocell_fell: bool = False
     """The photocell cleared during this occupancy."""
     counted_unread: bool = False
@@ -1239,11 +1237,8 @@ def _witness(
     ):
         new = w
     elif i.camera.barrier:
-        on, fell = w.photocell_on, w.photocell_fell
-        if photocell_read:
-            on = on or i.photocell
-            fell = fell or (s.p_photocell and not i.photocell)
-        new = BarrierWitness(True, w.counted or counted, on, fell, unread)
+        fell = w.photocell_fell or (photocell_read and s.p_photocell and not i.photocell)
+        new = BarrierWitness(True, w.counted or counted, fell, unread)
     elif w.occupied:
         new = BarrierWitness(counted_unread=unread)
     else:
