@@ -10,7 +10,14 @@ import pytest
 
 from controller.journal import read_events, read_passages
 from tests.hil.harness import Proc, stop_proc, wait_for
-from tests.hil.reliability import api_status, lane_config, start_controller, start_sim, truth
+from tests.hil.reliability import (
+    api_post,
+    api_status,
+    lane_config,
+    start_controller,
+    start_sim,
+    truth,
+)
 
 pytestmark = pytest.mark.hil
 
@@ -73,6 +80,9 @@ def test_kill_9_keeps_count_and_shift_statistics(tmp_path: Path, procs: list[Pro
     assert shift["passed"] + shift["sent_aside"] >= before["passed"] + before["sent_aside"] >= 1
     assert shift["inspections"] >= 1 and 0 < shift["mean_inspection_s"] < 30
 
+    # The kill may have let the I/O watchdog trip: the operator resets and reopens the lane.
+    wait_for(lambda: _reopen(url), 30.0, "the operator to reopen the lane")
+
     def all_done() -> bool:
         vehicles = truth(tmp_path).get("vehicles", [])
         return len(vehicles) == CARS and all(v["outcome"] in ("passed", "aside") for v in vehicles)
@@ -88,3 +98,13 @@ def test_kill_9_keeps_count_and_shift_statistics(tmp_path: Path, procs: list[Pro
     assert stop_proc(run2) == 0
     time.sleep(0.2)
     assert len(read_passages(journal)) == summary["crossed"]
+
+
+def _reopen(url: str) -> bool:
+    """Reset a latched fault, then open the lane; True once it is OPEN."""
+    core = api_status(url)["core"]
+    if core["mode"] == "OPEN":
+        return True
+    api_post(url, "reset" if core["fault_latched"] else "open")
+    time.sleep(0.4)
+    return bool(api_status(url)["core"]["mode"] == "OPEN")
