@@ -1004,7 +1004,8 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     the zone last emptied, is a vehicle across (``detected_by="camera"``, ``seen_by`` the
     sensors that saw it). Without a camera, a vehicle nobody released that reaches from the
     bay loop onto the exit loop and leaves the bay with the photocell clear is counted by
-    the loops, and one that clears the photocell with the bay empty by the photocell.
+    the loops. (One that clears the photocell with the bay and exit loop empty is not: a
+    photocell coming unstuck looks the same.)
     """
     ch = sc.changes
     cam_ok = i.camera.health is CameraHealth.OK
@@ -1012,10 +1013,10 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     pending = s.pending
     fresh = i.bus_ok
     if fresh:
-        crossing, by, unseen_by, exit_unseen_by = _sensor_crossing(s, i, sc, cam_ok, blind)
+        crossing, by, unseen_by, exit_unseen = _sensor_crossing(s, i, sc, cam_ok, blind)
     else:
         # Loops and photocell are stale: only the camera, read apart from the bus, can tell.
-        crossing, by, unseen_by, exit_unseen_by = False, "", "", ""
+        crossing, by, unseen_by, exit_unseen = False, "", "", False
     extra: dict[str, EventValue] = {}
     missed_by = ""
     counted_unread = False
@@ -1084,19 +1085,20 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
             reason=f"{unseen_by} left the bay onto the exit loop unseen by the photocell",
         )
         sc.fault(s, FAULT_PHOTOCELL)
-    if exit_unseen_by:
+    if exit_unseen:
         sc.emit(
             "sensor_disagreement",
             sensor="loop_exit",
-            reason=f"{exit_unseen_by} cleared the photocell forward unseen by the exit loop",
+            reason="released vehicle cleared the photocell forward unseen by the exit loop",
         )
 
 
 def _sensor_crossing(
     s: LaneState, i: Inputs, sc: _Scan, cam_ok: bool, blind: bool
-) -> tuple[bool, str, str, str]:
+) -> tuple[bool, str, str, bool]:
     """The crossing the photocell and loops show this scan (fresh inputs): whether there is
-    one, the sensor that detected it, and who went unseen by the photocell or exit loop."""
+    one, the sensor that detected it, who went unseen by the photocell, and whether the
+    released vehicle went unseen by the exit loop."""
     ch = sc.changes
     cam_barrier = cam_ok and i.camera.barrier
     pending = s.pending
@@ -1113,9 +1115,8 @@ def _sensor_crossing(
     else:
         crossing = s.p_photocell and not i.photocell and i.loop_exit and across
         by = "photocell"
-    unseen = False
+    unseen = exit_unseen = False
     unseen_by = "released vehicle"
-    exit_unseen_by = ""
     if not crossing and pending and not s.crossed:
         bay = i.loop_bay or (cam_ok and i.camera.bay)
         if (
@@ -1154,8 +1155,7 @@ def _sensor_crossing(
             # The photocell cleared with the bay empty: a vehicle backing off the line
             # still stands on the bay loop then, so this one went forward, and the exit
             # loop (which it must cover at that moment) did not see it.
-            crossing = True
-            exit_unseen_by = "released vehicle"
+            crossing = exit_unseen = True
             by = "photocell"
         elif (
             s.bus_lost
@@ -1166,21 +1166,6 @@ def _sensor_crossing(
         ):
             crossing = True
             by = "bus_restored"
-    if (
-        not crossing
-        and not (pending and not s.crossed)
-        and not blind
-        and not s.bus_lost
-        and s.p_photocell
-        and not i.photocell
-        and not i.loop_exit
-        and not (i.loop_bay or (cam_ok and i.camera.bay))
-    ):
-        # The same for a vehicle nobody released (a runner, a tailgater): backing off the
-        # line it would stand on the bay loop, so it went forward past a dead exit loop.
-        crossing = True
-        by = "photocell"
-        exit_unseen_by = "vehicle"
     if (
         not crossing
         and not (pending and not s.crossed)
@@ -1206,7 +1191,7 @@ def _sensor_crossing(
         exit_in_bay = True
     if exit_in_bay is not s.exit_in_bay:
         ch["exit_in_bay"] = exit_in_bay
-    return crossing, by, unseen_by if unseen else "", exit_unseen_by
+    return crossing, by, unseen_by if unseen else "", exit_unseen
 
 
 def _witness(
