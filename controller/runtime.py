@@ -219,8 +219,15 @@ class Runtime:
             },
             "camera": self.camera is not None,
             "uptime_ms": self.now_ms,
-            "shift": self.shift.as_dict(),
+            "shift": self._shift().as_dict(),
         }
+
+    def _shift(self) -> ShiftStats:
+        """The shift's statistics, a fresh shift once the UTC day has turned."""
+        day = utc_day_start()
+        if day != self.shift.since_wall:
+            self.shift = ShiftStats(day)
+        return self.shift
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -418,12 +425,10 @@ class Runtime:
             coils |= int(bit) << i
         self.journal.record_scan(self.seq, now_ms, encoded if changed else None, coils)
         if result.events:
-            day = utc_day_start()
-            if day != self.shift.since_wall:
-                self.shift = ShiftStats(day)
+            shift = self._shift()
             for event in result.events:
                 body = codec.encode_event(event)
-                self.shift.apply(event.kind, body)
+                shift.apply(event.kind, body)
                 eid = self.journal.record_event(self.seq, event.at_ms, event.kind, body)
                 self.hub.publish_event(
                     eid,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from controller import runtime as runtime_module
 from controller.config import parse_config
 from controller.core.codec import encode_event
 from controller.core.scan import Persisted
@@ -111,3 +112,23 @@ def test_bad_event_body_is_named(tmp_path: Path, body: str) -> None:
     j.close()
     with pytest.raises(ValueError, match="event 1"):
         recover_persisted(path)
+
+
+def test_shift_statistics_start_over_when_the_day_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Status shows today's shift; once the UTC day turns it shows a fresh, empty one."""
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, lane="t", config_json="{}")
+    _event(j, 1, "vehicle_passed", count=1, authorised="release", detected_by="photocell")
+    j.close()
+    data: dict[str, Any] = {"lane": {"name": "t"}, "journal": {"path": str(path)}}
+    rt = Runtime(parse_config(data, tmp_path / "lane.toml"))
+    try:
+        assert rt.status()["shift"]["passed"] == 1
+        tomorrow = "2999-01-01T00:00:00.000+00:00"
+        monkeypatch.setattr(runtime_module, "utc_day_start", lambda: tomorrow)
+        shift = rt.status()["shift"]
+        assert shift["since"] == tomorrow and shift["passed"] == 0
+    finally:
+        rt.journal.close()
