@@ -314,9 +314,6 @@ class LaneState:
     """The healthy camera's barrier zone was occupied since the release."""
     witness: BarrierWitness = _NO_WITNESS
     """The camera barrier zone's view of the vehicle under the boom (``_crossings``)."""
-    exit_in_bay: bool = False
-    """The exit loop came on while the bay loop was occupied, in this bay-loop occupancy:
-    a vehicle reaching from the bay across the line."""
     observed: bool = False
     """False until the first scan: the "since" times below start there."""
     bay: bool = False
@@ -1002,10 +999,9 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     latched blind, a dead exit loop, a bus drop: the camera is not read over the bus): its
     barrier zone emptying with the exit side occupied, when nothing counted a crossing since
     the zone last emptied, is a vehicle across (``detected_by="camera"``, ``seen_by`` the
-    sensors that saw it). Without a camera, a vehicle nobody released that reaches from the
-    bay loop onto the exit loop and leaves the bay with the photocell clear is counted by
-    the loops. (One that clears the photocell with the bay and exit loop empty is not: a
-    photocell coming unstuck looks the same.)
+    sensors that saw it). Without a camera, a vehicle nobody released is counted by the
+    photocell and loops only as before: loops alone cannot tell it from one backing out,
+    nor a photocell clearing with the bay and exit loop empty from one coming unstuck.
     """
     ch = sc.changes
     cam_ok = i.camera.health is CameraHealth.OK
@@ -1166,31 +1162,6 @@ def _sensor_crossing(
         ):
             crossing = True
             by = "bus_restored"
-    if (
-        not crossing
-        and not (pending and not s.crossed)
-        and not blind
-        and not cam_ok
-        and not s.bus_lost
-        and s.exit_in_bay
-        and s.p_loop_bay
-        and not i.loop_bay
-        and i.loop_exit
-        and not i.photocell
-        and not s.p_photocell
-    ):
-        # A vehicle nobody released left the bay loop onto the exit loop, and the photocell,
-        # which such a vehicle covers at that moment, read clear: it is stuck off.
-        crossing = unseen = True
-        unseen_by = "vehicle"
-        by = "exit_loop"
-    exit_in_bay = s.exit_in_bay
-    if i.loop_bay and not s.p_loop_bay:
-        exit_in_bay = False
-    if i.loop_bay and i.loop_exit and not s.p_loop_exit:
-        exit_in_bay = True
-    if exit_in_bay is not s.exit_in_bay:
-        ch["exit_in_bay"] = exit_in_bay
     return crossing, by, unseen_by if unseen else "", exit_unseen
 
 

@@ -386,22 +386,6 @@ def test_runner_past_a_blind_photocell_is_seen_by_the_exit_loop_only() -> None:
     assert _crossings(d.events) == [("run_through", 2, "exit_loop")]
 
 
-def test_runner_past_a_stuck_off_photocell_is_seen_by_the_loops() -> None:
-    """No camera, photocell stuck off and not yet known: a runner reaching from the bay loop
-    onto the exit loop and leaving the bay with the photocell clear is one run_through,
-    detected by the exit loop, and the photocell's fault latches."""
-    d = Drive().open_ready()
-    d.events.clear()
-    d.step(DOWN, loop_bay=True)
-    d.step(DOWN, loop_bay=True, loop_exit=True)
-    d.step(DOWN, loop_exit=True)
-    d.hold(DOWN, 500, dt=50, loop_exit=True)
-    d.hold(DOWN, 500, dt=50)
-    assert _crossings(d.events) == [("run_through", 1, "exit_loop")]
-    assert [e.get("sensor") for e in d.events if e.kind == "sensor_disagreement"] == ["photocell"]
-    assert FAULT_PHOTOCELL in d.state.faults and d.state.count == 1
-
-
 def test_vehicle_backing_out_of_the_bay_past_an_occupied_exit_loop_is_not_counted() -> None:
     """The exit loop already occupied when a vehicle came onto the bay loop: the vehicle
     leaving the bay loop (backing out) with the photocell clear is no crossing."""

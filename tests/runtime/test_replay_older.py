@@ -11,7 +11,7 @@ from controller.core import codec
 from controller.journal import read_snapshots, replay
 from tests.runtime.test_runtime import _runtime
 
-ADDED = ("witness", "exit_in_bay")
+ADDED = ("witness",)
 """Lane state fields a journal recorded before the faulty-sensor crossings does not have."""
 
 
@@ -49,7 +49,7 @@ def _edit_snapshots(path: Path, edit: dict[str, object], drop: tuple[str, ...]) 
 
 
 def test_snapshots_without_the_added_fields_replay_identical(tmp_path: Path) -> None:
-    """Snapshots as an older controller wrote them (no witness, no exit_in_bay) replay
+    """Snapshots as an older controller wrote them (no witness) replay
     identical from the start and from the periodic snapshot."""
     path = _record(tmp_path)
     _edit_snapshots(path, {}, ADDED)
