@@ -54,6 +54,8 @@ from controller.iomap import (
 )
 from controller.journal import Journal, read_last_persisted
 from controller.logs import get_logger
+from controller.recovery import recover_persisted
+from controller.stats import ShiftStats, utc_day_start
 from controller.vision.known_empty import known_empty_zones
 
 __all__ = [
@@ -158,9 +160,13 @@ class Runtime:
         self.log = get_logger(lane=config.lane.name)
         self._clock = clock_ns
         persisted_json = _last_persisted(self.journal)
-        persisted = core.Persisted.from_json(persisted_json) if persisted_json else None
+        # The last persisted record may lag the last events (a kill -9 between the two):
+        # the count and the latched faults are brought up to date from the events.
+        persisted = recover_persisted(self.journal.path)
         self.state = core.initial_state(config.core, persisted)
         self._persisted_json = persisted_json
+        self.shift = ShiftStats.from_journal(self.journal.path, utc_day_start())
+        """The shift's statistics (this UTC day), rebuilt from the journal, then kept live."""
         self._commands: collections.deque[Command] = collections.deque()
         self._bits = [False] * len(DISCRETE_INPUTS)
         self._regs = [0] * len(INPUT_REGISTERS)
@@ -219,7 +225,15 @@ class Runtime:
             },
             "camera": self.camera is not None,
             "uptime_ms": self.now_ms,
+            "shift": self._shift().as_dict(),
         }
+
+    def _shift(self) -> ShiftStats:
+        """The shift's statistics, a fresh shift once the UTC day has turned."""
+        day = utc_day_start()
+        if day != self.shift.since_wall:
+            self.shift = ShiftStats(day)
+        return self.shift
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -425,8 +439,10 @@ class Runtime:
             coils |= int(bit) << i
         self.journal.record_scan(self.seq, now_ms, encoded if changed else None, coils)
         if result.events:
+            shift = self._shift()
             for event in result.events:
                 body = codec.encode_event(event)
+                shift.apply(event.kind, body)
                 eid = self.journal.record_event(self.seq, event.at_ms, event.kind, body)
                 self.hub.publish_event(
                     eid,

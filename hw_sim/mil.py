@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 
 from controller.core.scan import Persisted, ScanState, initial_state, persisted, scan
 from controller.core.types import (
+    CameraHealth,
     CameraZones,
     Command,
     CommandKind,
@@ -38,7 +39,7 @@ from controller.core.types import (
     Mode,
     Outputs,
 )
-from controller.iomap import coils_from_outputs, inputs_from_bits
+from controller.iomap import DISCRETE_INPUTS, coils_from_outputs, inputs_from_bits
 from hw_sim import fault_schedule
 from hw_sim.camera import zone_truth
 from hw_sim.camera_model import CameraModel, CameraModelSpec
@@ -46,6 +47,7 @@ from hw_sim.fault_schedule import RandomFaultSpec
 from hw_sim.faults import FaultKind
 from hw_sim.plant import Plant
 from hw_sim.scenario import Scenario
+from hw_sim.sightings import Sightings
 from hw_sim.truth import GroundTruth
 
 __all__ = [
@@ -68,6 +70,8 @@ _MATCH_GRACE_MS = 5000
 _MAX_INCIDENTS = 50
 _NO_CAMERA = CameraZones()
 _HR_HEARTBEAT = 0
+_DI_PHOTOCELL = next(n for n, d in enumerate(DISCRETE_INPUTS) if d.name == "photocell")
+_DI_LOOP_EXIT = next(n for n, d in enumerate(DISCRETE_INPUTS) if d.name == "loop_exit")
 
 
 class LaneController(Protocol):
@@ -180,6 +184,9 @@ class IncidentKind(enum.Enum):
 
     LOST = "lost"
     LOST_FAULTY_SENSORS = "lost_faulty_sensors"
+    """Lost while a crossing sensor was faulty or unread; the detail says whether a working
+    sensor saw the vehicle on its own (``seen alone by``) or none did (``seen by no
+    working sensor``)."""
     DOUBLE_COUNT = "double_count"
     CONTACT_HEALTHY = "boom_contact_healthy_sensors"
     CRASH = "crash"
@@ -231,6 +238,9 @@ class MilReport:
     lost_healthy_sensors: int
     """Of ``lost``: crossings while photocell and exit loop were free of injected faults and
     the controller could read them (bus up, not restarting), plus double counts."""
+    lost_unseen: int
+    """Of the faulty-sensor losses: vehicles no working crossing sensor saw on their own
+    (``hw_sim.sightings``): beyond what any logic could count."""
     boom_contacts: int
     """Every boom contact with a vehicle, including runners pushing into a boom not up."""
     boom_contacts_lowered: int
@@ -340,6 +350,7 @@ def _match_crossings(
     crossings: Sequence[Event],
     end_ms: int,
     excuses: Callable[[int, int], str] | None = None,
+    seen_alone: Callable[[int], tuple[str, ...]] | None = None,
 ) -> tuple[list[Incident], list[Incident]]:
     """Pair truth crossings with crossing events in time order; return (lost, double counts)."""
     recs = sorted(
@@ -363,6 +374,11 @@ def _match_crossings(
             cleared = rec.cleared_ms or start
             why = excuses(start - 1000, cleared + _MATCH_GRACE_MS) if excuses else ""
             kind = IncidentKind.LOST_FAULTY_SENSORS if why else IncidentKind.LOST
+            if why and seen_alone is not None:
+                seen = seen_alone(rec.id)
+                why += "; " + (
+                    f"seen alone by {', '.join(seen)}" if seen else "seen by no working sensor"
+                )
             lost.append(
                 Incident(
                     kind.value,
@@ -444,6 +460,8 @@ def run_mil(
     )
     io = plant.io
     op = _Operator(operator or OperatorPolicy())
+    sightings = Sightings(plant.geometry)
+    unread = (None, None, None, None)
 
     wall0 = time.perf_counter()
     t = 0
@@ -486,6 +504,7 @@ def run_mil(
                 missed = 0
                 last_key = None
             else:
+                sightings.scan(unread, plant.vehicles)
                 plant.advance(scan_ms)
                 t += scan_ms
                 if opened:
@@ -528,6 +547,16 @@ def run_mil(
             last_key = (bits, io_status, bus_ok, zones)
             last_inputs = inputs
         scans += 1
+        cam_ok = zones.health is CameraHealth.OK
+        sightings.scan(
+            (
+                None if missed else bits[_DI_PHOTOCELL],
+                None if missed else bits[_DI_LOOP_EXIT],
+                zones.barrier if cam_ok else None,
+                zones.exit if cam_ok else None,
+            ),
+            plant.vehicles,
+        )
         try:
             outputs, events = ctl.step(inputs, t)
         except Exception as exc:  # a crash of the controller under test is a result
@@ -595,6 +624,7 @@ def run_mil(
         crossings=crossings,
         blind=blind,
         incidents=incidents,
+        sightings=sightings,
         crashes=crashes,
         restarts=restarts,
         bus_failed=bus_failed,
@@ -619,6 +649,7 @@ def _report(
     crossings: list[Event],
     blind: list[list[int]],
     incidents: list[Incident],
+    sightings: Sightings,
     crashes: int,
     restarts: int,
     bus_failed: int,
@@ -628,8 +659,11 @@ def _report(
 ) -> MilReport:
     truth = plant.truth
     summary = truth.summary()
-    lost, doubles = _match_crossings(truth, crossings, t, _Excuses(plant, blind))
+    lost, doubles = _match_crossings(
+        truth, crossings, t, _Excuses(plant, blind), seen_alone=sightings.saw
+    )
     lost_healthy = sum(1 for i in lost if i.kind == IncidentKind.LOST.value)
+    lost_unseen = sum(1 for i in lost if i.detail.endswith("seen by no working sensor)"))
     healthy: list[Incident] = []
     for c in truth.contacts:
         if c.cause == "boom_lowered" and c.sensors_healthy:
@@ -672,6 +706,7 @@ def _report(
         lost=len(lost) + len(doubles),
         double_counted=len(doubles),
         lost_healthy_sensors=lost_healthy + len(doubles),
+        lost_unseen=lost_unseen,
         boom_contacts=summary["boom_contacts"],
         boom_contacts_lowered=summary["boom_lowered_onto_vehicle"],
         boom_contacts_healthy_sensors=len(healthy),

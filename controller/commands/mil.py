@@ -33,6 +33,7 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "lost",
     "lost_healthy_sensors",
     "lost_faulty_sensors",
+    "lost_unseen",
     "boom_contacts",
     "boom_contacts_lowered",
     "boom_contacts_healthy_sensors",
@@ -67,7 +68,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "print totals. Exit 1 on a boom contact with healthy sensors, a vehicle lost or "
         "counted twice while its crossing sensors were healthy and read, a safety "
         "override or a controller crash. Vehicles lost while a crossing sensor was "
-        "faulty or unread are reported (lost_faulty_sensors, with each cause).",
+        "faulty or unread are reported (lost_faulty_sensors, with each cause and whether "
+        "any working sensor saw the vehicle on its own; lost_unseen counts those none did).",
     )
     parser.add_argument(
         "--hours", type=_positive_float, default=2.0, help="simulated hours (default 2)"

@@ -58,6 +58,7 @@ __all__ = [
     "PASS_RELEASE",
     "PHASE_COMMANDS",
     "TRANSITIONS",
+    "BarrierWitness",
     "LaneState",
     "Motion",
     "Signal",
@@ -254,6 +255,29 @@ _LOOPS = ("loop_approach", "loop_bay", "loop_exit")
 
 
 @dataclass(frozen=True, slots=True)
+class BarrierWitness:
+    """What the healthy camera's barrier zone has seen of its current occupancy (S11).
+
+    The camera is the crossing's witness when the photocell is stuck or blind: the
+    barrier zone emptying with the exit side occupied is a vehicle across, unless a
+    crossing was already counted since the zone last emptied.
+    """
+
+    occupied: bool = False
+    """The barrier zone read occupied in the last scan (camera healthy)."""
+    counted: bool = False
+    """A crossing was counted since the barrier zone last emptied."""
+    photocell_fell: bool = False
+    """The photocell cleared during this occupancy."""
+    counted_unread: bool = False
+    """The camera counted a crossing while the loops and photocell went unread (bus lost):
+    their edges across that gap are that vehicle's, not another."""
+
+
+_NO_WITNESS = BarrierWitness()
+
+
+@dataclass(frozen=True, slots=True)
 class LaneState:
     """The whole state of the lane between two scans (times are ``now_ms`` values)."""
 
@@ -286,6 +310,8 @@ class LaneState:
     vehicle go across mean the photocell is blind."""
     camera_seen: bool = False
     """The healthy camera's barrier zone was occupied since the release."""
+    witness: BarrierWitness = _NO_WITNESS
+    """The camera barrier zone's view of the vehicle under the boom (``_crossings``)."""
     observed: bool = False
     """False until the first scan: the "since" times below start there."""
     bay: bool = False
@@ -505,6 +531,8 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
     if bus_ok:
         estop = inputs.estop
         _supervise(s, inputs, sc, cfg)
+    else:
+        _crossings(s, inputs, sc)
 
     commands = inputs.commands
     if bus_ok and (inputs.release_button and not s.p_release):
@@ -950,24 +978,125 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
     loop not occupied (the exit loop is dead), or it is out of the bay and from under
     the boom when the bus returns, and on the exit loop or already at the line when the
     bus dropped.
+
+    The healthy camera is the witness of what those miss (a photocell stuck on or off or
+    latched blind, a dead exit loop, a bus drop: the camera is not read over the bus): its
+    barrier zone emptying with the exit side occupied, when nothing counted a crossing since
+    the zone last emptied, is a vehicle across (``detected_by="camera"``, ``seen_by`` the
+    sensors that saw it). Without a camera, a vehicle nobody released is counted by the
+    photocell and loops only as before: loops alone cannot tell it from one backing out,
+    nor a photocell clearing with the bay and exit loop empty from one coming unstuck.
     """
     ch = sc.changes
     cam_ok = i.camera.health is CameraHealth.OK
-    cam_barrier = cam_ok and i.camera.barrier
     blind = FAULT_PHOTOCELL in s.faults
+    pending = s.pending
+    fresh = i.bus_ok
+    if fresh:
+        crossing, by, unseen_by, exit_unseen = _sensor_crossing(s, i, sc, cam_ok, blind)
+    else:
+        # Loops and photocell are stale: only the camera, read apart from the bus, can tell.
+        crossing, by, unseen_by, exit_unseen = False, "", "", False
+    extra: dict[str, EventValue] = {}
+    missed_by = ""
+    counted_unread = False
+    w = s.witness
+    if (
+        w.occupied
+        and cam_ok
+        and not i.camera.barrier
+        and not crossing
+        and not w.counted
+        and (i.camera.exit or (fresh and not s.bus_lost and i.loop_exit))
+    ):
+        # The barrier zone emptied forward and nothing counted this vehicle: the camera
+        # is the witness of a crossing the photocell (stuck or blind) or the exit loop missed.
+        crossing = True
+        by = "camera"
+        seen = ["camera_barrier"]
+        if i.camera.exit:
+            seen.append("camera_exit")
+        if fresh and i.loop_exit:
+            seen.append("loop_exit")
+        if w.photocell_fell:
+            seen.append("photocell")
+        extra["seen_by"] = ",".join(seen)
+        if not (fresh and not s.bus_lost):
+            counted_unread = True
+        elif not blind:
+            missed_by = "loop_exit" if w.photocell_fell else "photocell"
+    _witness(s, i, sc, w, fresh and not s.bus_lost, crossing, counted_unread)
+    if not crossing:
+        return
+    count = s.count + 1
+    ch["count"] = count
+    mode, phase = s.mode, s.phase
+    if mode is Mode.EMERGENCY_OPEN:
+        sc.emit("vehicle_passed", count=count, authorised="emergency_open", detected_by=by, **extra)
+    elif not s.crossed and (pending or (mode in CYCLE_MODES and phase in _RELEASED_PHASES)):
+        ch["crossed"] = True
+        ch["pending"] = ""
+        ch["photocell_seen"] = ch["camera_seen"] = False
+        sc.emit(
+            "vehicle_passed",
+            count=count,
+            authorised=pending or PASS_RELEASE,
+            detected_by=by,
+            **extra,
+        )
+    elif mode in CYCLE_MODES and phase in _AFTER_RELEASE_PHASES and s.crossed:
+        sc.emit("tailgate", count=count, detected_by=by, **extra)
+    else:
+        sc.emit(
+            "run_through", count=count, phase=phase.name, mode=mode.name, detected_by=by, **extra
+        )
+    if missed_by:
+        sc.emit(
+            "sensor_disagreement",
+            sensor=missed_by,
+            reason=f"the camera saw a vehicle cross the barrier line that the {missed_by} missed",
+        )
+        if missed_by == "photocell":
+            sc.fault(s, FAULT_PHOTOCELL)
+    if unseen_by:
+        sc.emit(
+            "sensor_disagreement",
+            sensor="photocell",
+            reason=f"{unseen_by} left the bay onto the exit loop unseen by the photocell",
+        )
+        sc.fault(s, FAULT_PHOTOCELL)
+    if exit_unseen:
+        sc.emit(
+            "sensor_disagreement",
+            sensor="loop_exit",
+            reason="released vehicle cleared the photocell forward unseen by the exit loop",
+        )
+
+
+def _sensor_crossing(
+    s: LaneState, i: Inputs, sc: _Scan, cam_ok: bool, blind: bool
+) -> tuple[bool, str, str, bool]:
+    """The crossing the photocell and loops show this scan (fresh inputs): whether there is
+    one, the sensor that detected it, who went unseen by the photocell, and whether the
+    released vehicle went unseen by the exit loop."""
+    ch = sc.changes
+    cam_barrier = cam_ok and i.camera.barrier
     pending = s.pending
     if pending == PASS_RELEASE:
         if i.photocell and not s.photocell_seen:
             ch["photocell_seen"] = True
         if cam_barrier and not s.camera_seen:
             ch["camera_seen"] = True
+    # An edge across a bus drop during which the camera counted the vehicle is not another.
+    across = not (s.bus_lost and s.witness.counted_unread)
     if blind:
-        crossing = i.loop_exit and not s.p_loop_exit
+        crossing = i.loop_exit and not s.p_loop_exit and across
         by = "exit_loop"
     else:
-        crossing = s.p_photocell and not i.photocell and i.loop_exit
+        crossing = s.p_photocell and not i.photocell and i.loop_exit and across
         by = "photocell"
     unseen = exit_unseen = False
+    unseen_by = "released vehicle"
     if not crossing and pending and not s.crossed:
         bay = i.loop_bay or (cam_ok and i.camera.bay)
         if (
@@ -1017,35 +1146,45 @@ def _crossings(s: LaneState, i: Inputs, sc: _Scan) -> None:
         ):
             crossing = True
             by = "bus_restored"
-    if not crossing:
-        return
-    count = s.count + 1
-    ch["count"] = count
-    mode, phase = s.mode, s.phase
-    if mode is Mode.EMERGENCY_OPEN:
-        sc.emit("vehicle_passed", count=count, authorised="emergency_open", detected_by=by)
-    elif not s.crossed and (pending or (mode in CYCLE_MODES and phase in _RELEASED_PHASES)):
-        ch["crossed"] = True
-        ch["pending"] = ""
-        ch["photocell_seen"] = ch["camera_seen"] = False
-        sc.emit("vehicle_passed", count=count, authorised=pending or PASS_RELEASE, detected_by=by)
-    elif mode in CYCLE_MODES and phase in _AFTER_RELEASE_PHASES and s.crossed:
-        sc.emit("tailgate", count=count, detected_by=by)
+    return crossing, by, unseen_by if unseen else "", exit_unseen
+
+
+def _witness(
+    s: LaneState,
+    i: Inputs,
+    sc: _Scan,
+    w: BarrierWitness,
+    photocell_read: bool,
+    counted: bool,
+    counted_unread: bool,
+) -> None:
+    """Carry the barrier zone's view of its occupancy to the next scan.
+
+    A count while the zone reads empty is kept for the occupancy to come: the camera
+    lags the photocell and the loops, so that vehicle is the one the zone will see. What
+    the photocell did is noted only while it is read (``photocell_read``): a stale
+    reading tells nothing.
+    """
+    cam_ok = i.camera.health is CameraHealth.OK
+    unread = counted_unread or (w.counted_unread and not photocell_read)
+    if not cam_ok:
+        new = _NO_WITNESS
+    elif (
+        not i.camera.barrier
+        and not w.occupied
+        and (w.counted or not counted)
+        and unread is w.counted_unread
+    ):
+        new = w
+    elif i.camera.barrier:
+        fell = w.photocell_fell or (photocell_read and s.p_photocell and not i.photocell)
+        new = BarrierWitness(True, w.counted or counted, fell, unread)
+    elif w.occupied:
+        new = BarrierWitness(counted_unread=unread)
     else:
-        sc.emit("run_through", count=count, phase=phase.name, mode=mode.name, detected_by=by)
-    if unseen:
-        sc.emit(
-            "sensor_disagreement",
-            sensor="photocell",
-            reason="released vehicle left the bay onto the exit loop unseen by the photocell",
-        )
-        sc.fault(s, FAULT_PHOTOCELL)
-    if exit_unseen:
-        sc.emit(
-            "sensor_disagreement",
-            sensor="loop_exit",
-            reason="released vehicle cleared the photocell forward unseen by the exit loop",
-        )
+        new = BarrierWitness(counted=w.counted or counted, counted_unread=unread)
+    if new is not w and new != w:
+        sc.changes["witness"] = new
 
 
 def _holds(

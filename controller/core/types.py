@@ -98,14 +98,20 @@ EVENT_KINDS: tuple[str, ...] = (
 
 ``vehicle_passed``, ``tailgate`` and ``run_through`` are the three crossing
 events (S11): each carries ``count``, the running total of ALL crossings, and
-``detected_by``: ``photocell`` (it cleared with the exit loop occupied),
-``exit_loop`` (the loops saw the vehicle go across while the photocell did not:
-it is then latched faulted and reported by ``sensor_disagreement`` with
-``sensor="photocell"``), ``camera`` (the same, the healthy camera's barrier zone
-having seen it) or ``bus_restored`` (the released vehicle was at the line when
-the bus dropped and is gone forward when it returns). ``vehicle_passed`` also
-carries ``authorised``: ``release``, ``emergency_open`` or ``boom_up_at_start``
-(found at a raised boom when the controller started).
+``detected_by``: ``photocell`` (it cleared with the exit loop occupied, or the
+released vehicle with the bay empty past a dead exit loop), ``exit_loop`` (the
+loops saw the vehicle go across while the photocell did not: it is then latched
+faulted and reported by ``sensor_disagreement`` with ``sensor="photocell"``; or
+the photocell is latched blind and the exit loop came on), ``camera`` (the
+healthy camera's barrier zone saw it: with the loops while the photocell did
+not, or the zone emptied with the exit side occupied and nothing else counted
+the vehicle: a photocell stuck on or off or blind, a dead exit loop, a bus drop)
+or ``bus_restored`` (the released vehicle was at the line when the bus dropped
+and is gone forward when it returns). A crossing counted on the barrier zone
+emptying also carries ``seen_by``, the sensors that saw the vehicle,
+comma-separated (``camera_barrier``, ``camera_exit``, ``loop_exit``,
+``photocell``). ``vehicle_passed`` also carries ``authorised``: ``release``,
+``emergency_open`` or ``boom_up_at_start`` (found at a raised boom when the controller started).
 """
 
 

@@ -269,3 +269,178 @@ def test_vehicle_backing_off_the_line_is_not_counted_by_the_dead_exit_loop_rule(
     assert _crossings(d.events) == []
     assert not any(e.kind == "sensor_disagreement" for e in d.events)
     assert d.state.count == 0 and not d.state.crossed
+
+
+# -- faulty crossing sensors: the camera's barrier and exit zones as witnesses --------------
+
+CAM = CameraHealth.OK
+
+
+def _zones(bay: bool = False, barrier: bool = False, exit: bool = False) -> CameraZones:
+    return CameraZones(CAM, bay=bay, barrier=barrier, exit=exit)
+
+
+def _runner_through(d: Drive, base: Inputs, photocell: bool) -> None:
+    """A vehicle drives from the bay under the boom and away, the photocell reading
+    ``photocell`` throughout, the camera and loops seeing it."""
+    d.step(base, loop_bay=True, photocell=photocell, camera=_zones(bay=True))
+    d.step(base, loop_bay=True, photocell=photocell, camera=_zones(bay=True, barrier=True))
+    d.step(base, loop_bay=True, loop_exit=True, photocell=photocell, camera=_zones(barrier=True))
+    d.step(base, loop_exit=True, photocell=photocell, camera=_zones(barrier=True, exit=True))
+    d.step(base, loop_exit=True, photocell=photocell, camera=_zones(exit=True))
+    d.step(base, photocell=photocell, camera=_zones(exit=True))
+    d.step(base, photocell=photocell, camera=_zones())
+
+
+def test_runner_past_a_stuck_off_photocell_is_counted_by_the_camera() -> None:
+    """A runner through a lane whose photocell reads nothing: one run_through, detected by
+    the camera, naming every sensor that saw it; the photocell's fault latches."""
+    d = Drive().open_ready()
+    d.events.clear()
+    _runner_through(d, DOWN, photocell=False)
+    assert _crossings(d.events) == [("run_through", 1, "camera")]
+    crossing = next(e for e in d.events if e.kind == "run_through")
+    assert crossing.get("seen_by") == "camera_barrier,camera_exit,loop_exit"
+    disagreement = [e for e in d.events if e.kind == "sensor_disagreement"]
+    assert [e.get("sensor") for e in disagreement] == ["photocell"]
+    assert FAULT_PHOTOCELL in d.state.faults and d.state.count == 1
+
+
+def test_released_vehicle_and_runner_past_a_stuck_on_photocell_count_once_each() -> None:
+    """The photocell stuck on: the released car is counted once by the camera, which latches
+    the photocell blind; the runner after it once by the exit loop (the camera adds no
+    second count); the boom never comes down while the photocell reads occupied (S1)."""
+    d = Drive().passing()
+    d.events.clear()
+    _runner_through(d, UP, photocell=True)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "camera")]
+    assert FAULT_PHOTOCELL in d.state.faults
+    d.hold(UP, 2000, dt=50, photocell=True, camera=_zones())
+    _runner_through(d, UP, photocell=True)
+    r = d.hold(UP, 2000, dt=50, photocell=True, camera=_zones())
+    assert _crossings(d.events) == [
+        ("vehicle_passed", 1, "camera"),
+        ("run_through", 2, "exit_loop"),
+    ]
+    assert not r.outputs.barrier_lower and d.state.count == 2
+
+
+def test_tailgater_past_a_blind_photocell_is_told_apart_by_the_barrier_zone() -> None:
+    """Photocell latched blind: the released car is counted by the exit loop; the tailgater
+    right behind it never lets the exit loop empty, but the barrier zone empties between
+    them, so the camera counts it (a run-through: the latched fault stopped the cycle)."""
+    d = Drive().passing()
+    _unseen_crossing(d)
+    d.step(UP, loop_exit=True)
+    assert FAULT_PHOTOCELL in d.state.faults and d.state.count == 1
+    d.hold(UP, 200, dt=50, loop_exit=True, camera=_zones(exit=True))
+    d.events.clear()
+    # The tailgater: under the boom (barrier zone) while the exit loop still holds the leader.
+    d.step(UP, loop_bay=True, loop_exit=True, camera=_zones(bay=True, barrier=True, exit=True))
+    d.step(UP, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.step(UP, loop_exit=True, camera=_zones(exit=True))
+    d.hold(UP, 500, dt=50, loop_exit=True, camera=_zones(exit=True))
+    d.hold(UP, 500, dt=50, camera=_zones())
+    assert _crossings(d.events) == [("run_through", 2, "camera")]
+    assert d.state.count == 2
+
+
+def test_camera_does_not_count_twice_what_the_photocell_counted() -> None:
+    """Healthy photocell and camera: the barrier zone emptying after the photocell counted
+    the vehicle adds nothing, and nothing disagrees."""
+    d = Drive().passing()
+    d.events.clear()
+    d.step(UP, loop_bay=True, camera=_zones(bay=True, barrier=True))
+    d.step(UP, loop_bay=True, photocell=True, camera=_zones(bay=True, barrier=True))
+    d.step(UP, photocell=True, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.step(UP, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.step(UP, loop_exit=True, camera=_zones(exit=True))
+    d.hold(UP, 500, dt=50, camera=_zones())
+    assert _crossings(d.events) == [("vehicle_passed", 1, "photocell")]
+    assert not any(e.kind == "sensor_disagreement" for e in d.events)
+    assert d.state.faults == ()
+
+
+def test_vehicle_backing_out_of_the_barrier_zone_is_not_a_camera_crossing() -> None:
+    """The barrier zone emptying with the exit side empty is a vehicle backing off: nothing
+    is counted, whatever the photocell read."""
+    d = Drive().passing()
+    d.events.clear()
+    d.step(UP, loop_bay=True, camera=_zones(bay=True, barrier=True))
+    d.hold(UP, 500, dt=50, loop_bay=True, camera=_zones(bay=True, barrier=True))
+    d.hold(UP, 500, dt=50, loop_bay=True, camera=_zones(bay=True))
+    assert _crossings(d.events) == [] and d.state.faults == ()
+
+
+def test_runner_past_a_blind_photocell_is_seen_by_the_exit_loop_only() -> None:
+    """No camera, photocell latched blind: a runner is counted once, by the exit loop."""
+    d = Drive().passing()
+    _unseen_crossing(d)
+    d.step(UP, loop_exit=True)
+    d.hold(UP, 500, dt=50)
+    d.events.clear()
+    d.step(UP, loop_bay=True)
+    d.step(UP, loop_bay=True, loop_exit=True)
+    d.step(UP, loop_exit=True)
+    d.hold(UP, 500, dt=50)
+    assert _crossings(d.events) == [("run_through", 2, "exit_loop")]
+
+
+def test_vehicle_backing_out_of_the_bay_past_an_occupied_exit_loop_is_not_counted() -> None:
+    """The exit loop already occupied when a vehicle came onto the bay loop: the vehicle
+    leaving the bay loop (backing out) with the photocell clear is no crossing."""
+    d = Drive().open_ready()
+    d.step(DOWN, loop_exit=True)
+    d.events.clear()
+    d.step(DOWN, loop_exit=True, loop_bay=True)
+    d.hold(DOWN, 500, dt=50, loop_exit=True, loop_bay=True)
+    d.step(DOWN, loop_exit=True)
+    d.hold(DOWN, 500, dt=50)
+    assert _crossings(d.events) == [] and d.state.faults == ()
+
+
+def test_photocell_coming_unstuck_is_no_crossing() -> None:
+    """No camera: a photocell stuck on over an empty lane that comes unstuck clears with the
+    bay and exit loop empty, as a runner past a dead exit loop would: nothing is counted."""
+    d = Drive().open_ready()
+    d.events.clear()
+    d.hold(DOWN, 2000, dt=50, photocell=True)
+    d.hold(DOWN, 1000, dt=50)
+    assert _crossings(d.events) == [] and d.state.count == 0
+
+
+def test_tailgater_merged_on_every_working_sensor_is_not_invented() -> None:
+    """No camera, photocell stuck off: a tailgater that never lets the bay or exit loop
+    empty behind the released car is seen by no working sensor. The released car is
+    counted once and no count is guessed for the other."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, loop_exit=True)
+    d.hold(UP, 1000, dt=50, loop_bay=True, loop_exit=True)
+    d.step(UP, loop_exit=True)
+    d.hold(UP, 1000, dt=50, loop_exit=True)
+    d.hold(UP, 500, dt=50)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "exit_loop")]
+    assert d.state.count == 1
+
+
+def test_camera_counts_across_a_bus_drop_and_the_stale_photocell_edge_adds_nothing() -> None:
+    """The released car is under the photocell when the bus drops; the camera (not read over
+    the bus) sees it leave the barrier zone forward: vehicle_passed by the camera. When the
+    bus returns the photocell reads clear, an edge across the drop that is the same car:
+    no second count. The tailgater that follows is counted once when it clears."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True, camera=_zones(bay=True, barrier=True))
+    d.step(UP, photocell=True, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.events.clear()
+    stale = {"photocell": True, "loop_exit": True, "bus_ok": False}
+    d.hold(UP, 300, dt=10, camera=_zones(barrier=True, exit=True), **stale)
+    d.hold(UP, 300, dt=10, camera=_zones(exit=True), **stale)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "camera")]
+    d.hold(UP, 300, dt=10, camera=_zones(exit=True), loop_exit=True)
+    assert d.state.count == 1, "the photocell edge across the drop counted the car again"
+    d.step(UP, loop_bay=True, loop_exit=True, camera=_zones(bay=True, barrier=True, exit=True))
+    d.step(UP, photocell=True, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.step(UP, loop_exit=True, camera=_zones(barrier=True, exit=True))
+    d.hold(UP, 500, dt=50, loop_exit=True, camera=_zones(exit=True))
+    assert [c[:2] for c in _crossings(d.events)] == [("vehicle_passed", 1), ("run_through", 2)]
+    assert d.state.count == 2

@@ -347,3 +347,22 @@ def test_slower_scan_still_clean(mixed: Scenario) -> None:
     assert report.scans == 720_000 // 25
     assert report.ok, report.incidents
     assert report.crossed > 5
+
+
+def test_dead_photocell_loses_nothing_with_the_camera(mixed: Scenario) -> None:
+    """An hour of mixed traffic with the photocell dead: with the camera every crossing is
+    counted once (runners and tailgaters included); without it, nothing is counted twice
+    and every loss says whether a working sensor saw the vehicle on its own."""
+    dead = FaultSpec(FaultKind.STUCK_OFF, at_ms=0, duration_ms=10**9, input="photocell")
+    scenario = dataclasses.replace(mixed, faults=(dead,))
+    seen = run_mil(scenario, hours=1.0, seed=4, random_faults=False, camera=True)
+    assert seen.crossed > 10 and seen.tailgates + seen.run_throughs >= 3
+    assert seen.lost == 0 and seen.double_counted == 0, seen.incidents
+    assert seen.counted == seen.crossed
+    blind = run_mil(scenario, hours=1.0, seed=4, random_faults=False)
+    lost = [i for i in blind.incidents if i.kind == "lost_faulty_sensors"]
+    assert blind.double_counted == 0
+    assert blind.lost == len(lost) >= 1 and blind.lost_unseen >= 1
+    unseen = [i for i in lost if i.detail.endswith("seen by no working sensor)")]
+    assert len(unseen) == blind.lost_unseen
+    assert all("seen alone by" in i.detail for i in lost if i not in unseen)
