@@ -33,6 +33,7 @@ __all__ = [
     "is_loopback",
     "load_config",
     "parse_config",
+    "read_toml",
 ]
 
 
@@ -608,8 +609,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     )
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and check a lane config file; every problem raises ``ConfigError``."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a table; a missing, unreadable, non-UTF-8 or malformed file raises
+    ``ConfigError`` naming the file (the lane, site and supervisor configs share this)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -618,9 +620,13 @@ def load_config(path: str | Path) -> Config:
     except OSError as exc:
         raise ConfigError(str(p), "<file>", f"cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(str(p), "<file>", f"not UTF-8 text: {exc.reason}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(p), "<toml>", f"bad TOML: {exc}") from None
-    return parse_config(data, p)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a lane config file; every problem raises ``ConfigError``."""
+    return parse_config(read_toml(path), Path(path))

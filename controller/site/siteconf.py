@@ -7,12 +7,11 @@ Every problem is a ``ConfigError`` naming the file and the dotted key.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.config import ConfigError
+from controller.config import ConfigError, read_toml
 from controller.site.broker import ROLES, BrokerTls, User
 from controller.site.mqtt import BrokerAddress, parse_url
 
@@ -166,13 +165,4 @@ def parse_site_mqtt(data: dict[str, Any], path: Path) -> SiteMqtt:
 
 
 def load_site_mqtt(path: str | Path) -> SiteMqtt:
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(p), "<file>", "no such file") from None
-    except OSError as exc:
-        raise ConfigError(str(p), "<file>", f"cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), "<toml>", f"bad TOML: {exc}") from None
-    return parse_site_mqtt(data, p)
+    return parse_site_mqtt(read_toml(path), Path(path))

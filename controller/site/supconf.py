@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from controller.config import ConfigError
+from controller.config import ConfigError, read_toml
 from controller.site.policy import Pin, PolicyConfig
 from controller.site.siteconf import SiteMqtt, _Table, parse_site_mqtt
 
@@ -111,13 +110,4 @@ def parse_supervisor(data: dict[str, Any], path: Path) -> SupervisorConfig:
 
 
 def load_supervisor(path: str | Path) -> SupervisorConfig:
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(p), "<file>", "no such file") from None
-    except OSError as exc:
-        raise ConfigError(str(p), "<file>", f"cannot read: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(p), "<toml>", f"bad TOML: {exc}") from None
-    return parse_supervisor(data, p)
+    return parse_supervisor(read_toml(path), Path(path))

@@ -119,3 +119,21 @@ def test_site_config_errors_name_the_key(tmp_path: Path) -> None:
     path.write_text(SITE.replace('url = "mqtt://127.0.0.1:18830"', 'url = "x"'), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"bridge\.url"):
         load_site_mqtt(path)
+
+
+def test_site_and_supervisor_files_that_cannot_be_read_name_the_file(tmp_path: Path) -> None:
+    from controller.site.supconf import load_supervisor
+
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'site = "caf\xe9"\n')
+    broken = tmp_path / "broken.toml"
+    broken.write_text("site = \n", encoding="utf-8")
+    missing = tmp_path / "missing.toml"
+    for load in (load_site_mqtt, load_supervisor):
+        with pytest.raises(ConfigError, match="not UTF-8") as info:
+            load(latin1)
+        assert str(latin1) in str(info.value)
+        with pytest.raises(ConfigError, match="bad TOML"):
+            load(broken)
+        with pytest.raises(ConfigError, match="no such file"):
+            load(missing)
