@@ -15,7 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DEFAULT_QUEUE_SIZE", "Hub", "HubMessage", "Subscription"]
+from controller.core.types import Inputs
+from controller.iomap import DISCRETE_INPUTS, inputs_from_bits
+
+__all__ = ["DEFAULT_QUEUE_SIZE", "Hub", "HubMessage", "Subscription", "state_inputs"]
 
 DEFAULT_QUEUE_SIZE = 256
 
@@ -92,3 +95,15 @@ class Hub:
                 sub.dropped += 1
                 sub.lagged = True
             q.put_nowait(message)
+
+
+def state_inputs(state: dict[str, Any] | None) -> Inputs | None:
+    """The inputs behind a ``state`` message (None before the first scan), so whoever
+    asks the core which command is allowed now asks it with what the scan last read."""
+    named = None if state is None else state.get("inputs")
+    if state is None or not isinstance(named, dict):
+        return None
+    bits = [bool(named.get(d.name, False)) for d in DISCRETE_INPUTS]
+    return inputs_from_bits(
+        bits, io_status=int(state.get("io_status", 0)), bus_ok=bool(state.get("bus_ok"))
+    )

@@ -32,8 +32,8 @@ from controller.console.sessions import LoginLimiter, Session, SessionStore
 from controller.console.stream import EventStream, read_after
 from controller.console.users import ROLE_COMMANDS, Role, UsersError, UsersFile, can_acknowledge
 from controller.core.commands import refusals
-from controller.core.types import Command, CommandKind, Inputs
-from controller.iomap import DISCRETE_INPUTS, inputs_from_bits
+from controller.core.types import Command, CommandKind
+from controller.events import state_inputs
 from controller.journal import read_events
 
 __all__ = ["CONFIRM_COMMANDS", "ConsoleError", "ConsoleServer", "build_console", "start_console"]
@@ -62,19 +62,9 @@ _SECURITY_HEADERS = {
 }
 
 
-def _state_inputs(state: dict[str, Any]) -> Inputs | None:
-    named = state.get("inputs")
-    if not isinstance(named, dict):
-        return None
-    bits = [bool(named.get(d.name, False)) for d in DISCRETE_INPUTS]
-    return inputs_from_bits(
-        bits, io_status=int(state.get("io_status", 0)), bus_ok=bool(state.get("bus_ok"))
-    )
-
-
 def command_view(lane: LaneHost, state: dict[str, Any], role: Role) -> dict[str, str]:
     """Each command's refusal for this user now: the role first, then the core's reason."""
-    reasons = refusals(lane.state.lane, _state_inputs(state))
+    reasons = refusals(lane.state.lane, state_inputs(state))
     allowed = ROLE_COMMANDS[role]
     return {
         name: (reason if _COMMANDS[name] in allowed else f"not for role {role.value}")

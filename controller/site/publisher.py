@@ -39,9 +39,8 @@ from typing import Any, Protocol
 from controller.config import MqttConfig
 from controller.core.commands import refusal
 from controller.core.scan import ScanState
-from controller.core.types import Command, CommandKind, Inputs
-from controller.events import Hub, HubMessage, Subscription
-from controller.iomap import DISCRETE_INPUTS, inputs_from_bits
+from controller.core.types import Command, CommandKind
+from controller.events import Hub, HubMessage, Subscription, state_inputs
 from controller.journal import JournalError
 from controller.logs import get_logger
 from controller.site.cursor import Ledger
@@ -51,7 +50,6 @@ __all__ = [
     "LanePublisher",
     "PublisherHost",
     "PublisherStats",
-    "hub_state_inputs",
     "state_payload",
 ]
 
@@ -488,9 +486,7 @@ class LanePublisher:
         queued = False
         refused = ""
         if not error and kind is not None:
-            refused = refusal(
-                self.host.state.lane, hub_state_inputs(self.host.hub.last_state), kind
-            )
+            refused = refusal(self.host.state.lane, state_inputs(self.host.hub.last_state), kind)
             error = refused
         if not error and kind is not None:
             if command_id is not None:
@@ -524,17 +520,6 @@ class LanePublisher:
             eid, {"kind": "remote_command", "seq": seq, "at_ms": now_ms, "body": body_text}
         )
         self.log.info("remote_command", **record)
-
-
-def hub_state_inputs(state: dict[str, Any] | None) -> Inputs | None:
-    """The inputs of the runtime's last hub state message (None before the first scan)."""
-    named = None if state is None else state.get("inputs")
-    if state is None or not isinstance(named, dict):
-        return None
-    bits = [bool(named.get(d.name, False)) for d in DISCRETE_INPUTS]
-    return inputs_from_bits(
-        bits, io_status=int(state.get("io_status", 0)), bus_ok=bool(state.get("bus_ok"))
-    )
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
