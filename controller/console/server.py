@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,9 +28,10 @@ from controller.console.camera import camera_view, mjpeg
 from controller.console.counts import COUNT_KINDS, shift_counts
 from controller.console.errors import ConsoleError
 from controller.console.host import LaneHost
-from controller.console.sessions import LoginLimiter, Session, SessionStore
+from controller.console.sessions import Session
 from controller.console.stream import EventStream, read_after
 from controller.console.users import ROLE_COMMANDS, Role, UsersError, UsersFile, can_acknowledge
+from controller.console.webauth import WebAuth, remote
 from controller.core.commands import refusals
 from controller.core.types import Command, CommandKind
 from controller.events import state_inputs
@@ -38,7 +39,6 @@ from controller.journal import read_events
 
 __all__ = ["CONFIRM_COMMANDS", "ConsoleError", "ConsoleServer", "build_console", "start_console"]
 
-COOKIE = "lanectl_session"
 CONFIRM_COMMANDS = frozenset(
     {
         CommandKind.EMERGENCY_OPEN_ON,
@@ -51,15 +51,6 @@ CONFIRM_COMMANDS = frozenset(
 _COMMANDS = {kind.value: kind for kind in CommandKind}
 _ALARM_ROWS = 5000
 _COUNT_ROWS = 50_000
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def command_view(lane: LaneHost, state: dict[str, Any], role: Role) -> dict[str, str]:
@@ -80,72 +71,21 @@ def build_console(
     clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     """The console application for ``lane``; ``users`` is re-read when its file changes."""
-    sessions = SessionStore(config.session_minutes * 60.0, clock=clock)
-    limiter = LoginLimiter(clock=clock)
-    secure_cookie = config.tls_cert is not None
     static = resources.files("controller.console") / "static"
-    users_mtime = [_mtime(users.path)]
 
-    def current_users() -> UsersFile:
-        nonlocal users
-        mtime = _mtime(users.path)
-        if mtime != users_mtime[0]:
-            try:
-                users = UsersFile(users.path)
-                users_mtime[0] = mtime
-            except UsersError:
-                pass  # keep the last good file; `lanectl users` reports the problem
-        return users
+    def journal(kind: str, *, user: str, role: str, remote: str, **data: Any) -> int:
+        return audit(lane, kind, user=user, role=role, remote=remote, **data)
 
-    def remote(request: web.Request) -> str:
-        return request.remote or "?"
-
-    def session_of(request: web.Request) -> Session | None:
-        session = sessions.get(request.cookies.get(COOKIE))
-        if session is None:
-            return None
-        user = current_users().users.get(session.user)
-        if user is None or user.role is not session.role:
-            sessions.end(session.token)  # removed or demoted: log in again
-            return None
-        return session
-
-    def refuse(request: web.Request, status: int, kind: str, reason: str) -> web.Response:
-        session = session_of(request)
-        audit(
-            lane,
-            kind,
-            user=session.user if session else "",
-            role=session.role.value if session else "",
-            remote=remote(request),
-            method=request.method,
-            path=request.path,
-            reason=reason,
-        )
-        return web.json_response({"error": kind, "detail": reason}, status=status)
-
-    @web.middleware
-    async def guard(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        if request.method not in ("GET", "HEAD") and request.path != "/api/login":
-            session = session_of(request)
-            if session is None:
-                return refuse(request, 401, "forbidden", "no valid session")
-            if not session.csrf_ok(request.headers.get("X-CSRF-Token")):
-                return refuse(request, 403, "csrf_refused", "missing or wrong CSRF token")
-        resp = await handler(request)
-        for key, value in _SECURITY_HEADERS.items():
-            resp.headers.setdefault(key, value)
-        return resp
-
-    def need_session(request: web.Request) -> Session:
-        session = session_of(request)
-        if session is None:
-            raise web.HTTPUnauthorized(
-                text='{"error":"unauthorized","detail":"log in"}', content_type="application/json"
-            )
-        return session
+    auth = WebAuth(
+        users,
+        session_s=config.session_minutes * 60.0,
+        secure_cookie=config.tls_cert is not None,
+        audit=journal,
+        me=_me,
+        clock=clock,
+    )
+    sessions = auth.sessions
+    need_session = auth.need_session
 
     async def page(request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("name") or "index.html"
@@ -160,59 +100,6 @@ def build_console(
             charset="utf-8",
             headers={"Cache-Control": "no-cache"},
         )
-
-    async def login(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "malformed_json"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "malformed_json"}, status=400)
-        name, password = body.get("user"), body.get("password")
-        if not isinstance(name, str) or not isinstance(password, str) or not name:
-            return web.json_response(
-                {"error": "bad_field", "detail": "user and password: strings"}, status=400
-            )
-        addr = remote(request)
-        if limiter.blocked(name, addr):
-            audit(lane, "login_throttled", user=name, role="", remote=addr)
-            return web.json_response(
-                {"error": "too_many_attempts", "detail": "too many failed logins; wait a minute"},
-                status=429,
-                headers={"Retry-After": str(int(limiter.window_s))},
-            )
-        user = await asyncio.to_thread(current_users().verify, name, password)
-        if user is None:
-            limiter.failed(name, addr)
-            audit(lane, "login_failed", user=name, role="", remote=addr)
-            return web.json_response(
-                {"error": "bad_credentials", "detail": "wrong user or password"}, status=401
-            )
-        limiter.succeeded(name, addr)
-        session = sessions.create(user.name, user.role)
-        audit(lane, "login", user=user.name, role=user.role.value, remote=addr)
-        resp = web.json_response(_me(session))
-        resp.set_cookie(
-            COOKIE,
-            session.token,
-            httponly=True,
-            samesite="Strict",
-            secure=secure_cookie,
-            path="/",
-        )
-        return resp
-
-    async def logout(request: web.Request) -> web.Response:
-        session = need_session(request)
-        sessions.end(session.token)
-        audit(lane, "logout", user=session.user, role=session.role.value, remote=remote(request))
-        resp = web.json_response({"ok": True})
-        resp.del_cookie(COOKIE, path="/")
-        return resp
-
-    async def me(request: web.Request) -> web.Response:
-        session = need_session(request)
-        return web.json_response(_me(session), headers={"Cache-Control": "no-store"})
 
     async def events(request: web.Request) -> web.StreamResponse:
         session = need_session(request)
@@ -344,12 +231,10 @@ def build_console(
         need_session(request)
         return await mjpeg(request, lane.camera, config.session_minutes * 60.0)
 
-    app = web.Application(middlewares=[guard], client_max_size=4096)
+    app = web.Application(middlewares=[auth.guard], client_max_size=4096)
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", page)
-    app.router.add_post("/api/login", login)
-    app.router.add_post("/api/logout", logout)
-    app.router.add_get("/api/me", me)
+    auth.add_routes(app)
     app.router.add_get("/events", events)
     app.router.add_post("/api/commands/{name}", command)
     app.router.add_get("/api/alarms", alarms)
@@ -368,13 +253,6 @@ def _me(session: Session) -> dict[str, Any]:
         "confirm": sorted(k.value for k in CONFIRM_COMMANDS),
         "acknowledge": can_acknowledge(session.role),
     }
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return -1.0
 
 
 @dataclass(slots=True)
