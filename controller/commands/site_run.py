@@ -23,6 +23,7 @@ def register(site_sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from controller.logs import configure
+    from controller.site.page import SitePageError
     from controller.site.supconf import load_supervisor
     from controller.site.supervisor import Supervisor
 
@@ -53,10 +54,15 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"supervisor listening on {supervisor.http_url} {about}", flush=True)
             else:
                 print(f"supervisor running {about}", flush=True)
+            if supervisor.page_url:
+                print(f"site page listening on {supervisor.page_url}", flush=True)
         await task
 
     try:
         asyncio.run(main())
+    except SitePageError as exc:
+        print(f"lanectl site run: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"lanectl site run: {exc}", file=sys.stderr)
         return 1

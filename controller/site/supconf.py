@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import ConfigError, read_toml
+from controller.site.pageconf import SitePageConfig, parse_page
 from controller.site.policy import Pin, PolicyConfig
 from controller.site.siteconf import SiteMqtt, _Table, parse_site_mqtt
 
@@ -32,6 +33,8 @@ class SupervisorConfig:
     """None: no HTTP endpoint; 0: a free port."""
     policy: PolicyConfig
     pins: dict[str, Pin] = field(default_factory=dict)
+    page: SitePageConfig | None = None
+    """``[web]``: the site page (``controller.site.page``); None: no page."""
 
 
 def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
@@ -93,6 +96,7 @@ def parse_supervisor(data: dict[str, Any], path: Path) -> SupervisorConfig:
     if "http_port" in t.raw:
         http_port = t.integer("http_port", 0, 0, 65535)
     t.done()
+    page = parse_page(path, data["web"]) if "web" in data else None
     return SupervisorConfig(
         site,
         username,
@@ -106,6 +110,7 @@ def parse_supervisor(data: dict[str, Any], path: Path) -> SupervisorConfig:
         http_port,
         policy,
         pins,
+        page,
     )
 
 

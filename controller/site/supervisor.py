@@ -10,7 +10,9 @@ its reason and figures in its own hash-chained SQLite file
 a small HTTP endpoint on loopback: ``GET /lanes``, ``GET /decisions``,
 ``GET /metrics`` (Prometheus), ``POST /pins/<lane>`` with
 ``{"pin": "open"|"closed"|null, "user": ...}``; pins set over HTTP are journaled
-and restored from the journal at the next start.
+and restored from the journal at the next start. With ``[web]``, it also serves the
+site page (``controller.site.page``), which is told of every change through
+``listeners``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -67,17 +70,24 @@ class Supervisor:
         self.restored = self._restore_pins()
         self._t0 = time.monotonic()
         self._link: MqttLink | None = None
+        self.listeners: list[Callable[[], None]] = []
+        """Called after anything the site page shows may have changed."""
+        self.page_url = ""
 
     def _restore_pins(self) -> dict[str, str | None]:
         """Pins set over HTTP outlive a restart: the journal's last word per lane, over the
         config's."""
         last: dict[str, str | None] = {}
         for row in self.journal.rows("pin"):
-            if row["body"].get("source") == "http":
+            if row["body"].get("source") in ("http", "web"):
                 last[row["lane"]] = row["body"].get("pin")
         for lane, value in last.items():
             self.tracker.set_pin(lane, None if value is None else Pin(value))
         return last
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def now_ms(self) -> int:
         return int((time.monotonic() - self._t0) * 1000)
@@ -95,10 +105,12 @@ class Supervisor:
             self.connected = True
             self._connected_at = time.monotonic()
             self.log.info("supervisor_connected", broker=self._link.address.describe())
+        self._changed()
 
     def _on_disconnect(self, _n: int, reason: str) -> None:
         self.connected = False
         self.log.warning("supervisor_disconnected", reason=reason)
+        self._changed()
 
     def _on_message(self, message: Message) -> None:
         parts = message.topic.split("/")
@@ -116,6 +128,7 @@ class Supervisor:
             self.tracker.on_availability(lane, payload)
         elif leaf == "state":
             self.tracker.on_state(lane, payload, self.now_ms())
+        self._changed()
 
     # ---- the tick ----
 
@@ -151,13 +164,20 @@ class Supervisor:
                 body["error"] = error
             self.journal.append(now, "decision", d.lane, body)
             self.log.info("supervisor_decision", **{k: v for k, v in body.items() if k != "lanes"})
+        if decisions:
+            self._changed()
         return decisions
 
-    def set_pin(self, lane: str, pin: Pin | None, user: str, source: str) -> None:
+    def set_pin(
+        self, lane: str, pin: Pin | None, user: str, source: str, *, remote: str = ""
+    ) -> None:
         self.tracker.set_pin(lane, pin)
         body = {"pin": None if pin is None else pin.value, "user": user, "source": source}
+        if remote:
+            body["remote"] = remote
         self.journal.append(self.now_ms(), "pin", lane, body)
         self.log.info("supervisor_pin", lane=lane, **body)
+        self._changed()
 
     # ---- HTTP ----
 
@@ -241,6 +261,17 @@ class Supervisor:
             await tcp.start()
             port = int(runner.addresses[0][1])
             self.http_url = f"http://{self.config.http_host}:{port}"
+        page = None
+        if self.config.page is not None:
+            from controller.site.page import start_site_page
+
+            try:
+                page = await start_site_page(self, self.config.page)
+            except BaseException:
+                if runner is not None:
+                    await runner.cleanup()
+                raise
+            self.page_url = page.url
         self.journal.append(
             self.now_ms(),
             "start",
@@ -266,6 +297,8 @@ class Supervisor:
                     self.tick()
         finally:
             await asyncio.to_thread(self._link.stop)
+            if page is not None:
+                await page.close()
             if runner is not None:
                 await runner.cleanup()
             self.journal.close()
