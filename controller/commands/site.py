@@ -10,7 +10,7 @@ import argparse
 import importlib
 from typing import Any
 
-SITE_COMMAND_MODULES: tuple[str, ...] = ("site_mqtt", "site_sim", "site_run")
+SITE_COMMAND_MODULES: tuple[str, ...] = ("site_mqtt", "site_sim", "site_run", "site_demo")
 
 
 def register(sub: Any) -> None:

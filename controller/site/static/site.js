@@ -10,6 +10,7 @@ const sitepage = window.sitepage = { me: null, last: null, received: [], journal
   streamOpens: 0 };
 let source = null;
 let lastId = null;
+let freshStream = false;
 
 const $ = (id) => document.getElementById(id);
 
@@ -70,6 +71,7 @@ function connect() {
   source = new EventSource(url);
   source.addEventListener("open", () => {
     sitepage.streamOpens += 1;
+    freshStream = true;
     $("link").textContent = "live";
     $("link").className = "link up";
   });
@@ -101,8 +103,10 @@ function svgEl(name, attrs) {
 function renderSite(s) {
   const now = Date.now();
   sitepage.last = s;
-  sitepage.received.push({ t: now, lanes: s.lanes.map((l) => ({ lane: l.lane, mode: l.mode,
-    phase: l.phase, time: l.state_time })) });
+  // The first message of a stream holds states however old: not a live change.
+  sitepage.received.push({ t: now, replayed: freshStream, lanes: s.lanes.map((l) => ({
+    lane: l.lane, mode: l.mode, phase: l.phase, time: l.state_time })) });
+  freshStream = false;
   if (sitepage.received.length > 5000) sitepage.received.shift();
   $("site-name").textContent = s.site;
   $("broker").textContent = s.connected ? "broker up" : "broker down";
