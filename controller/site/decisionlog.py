@@ -65,6 +65,11 @@ class DecisionLog:
             )
         return row_id
 
+    def last_id(self) -> int:
+        """The newest row's id (0 when empty); ids run 1, 2, 3... without gaps."""
+        row = self._conn.execute("SELECT MAX(id) FROM entries").fetchone()
+        return int(row[0] or 0)
+
     def rows(self, kind: str | None = None, after: int = 0) -> list[dict[str, Any]]:
         sql = "SELECT id, wall, at_ms, kind, lane, body FROM entries WHERE id > ?"
         args: list[Any] = [after]

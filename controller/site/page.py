@@ -158,6 +158,8 @@ class SitePage:
             site.arrival_vph,
             sup.config.policy.service_cv2,
         )
+        capacity = sum(v.service_vph for v in serving)
+        overloaded = wait > 0 and (capacity <= 0 or site.arrival_vph >= capacity)
         lanes = []
         for v in site.lanes:
             track = sup.tracker.lanes[v.lane]
@@ -190,8 +192,9 @@ class SitePage:
             "staff": site.staff,
             "open_lanes": len(serving),
             "arrival_vph": round(site.arrival_vph, 1),
-            "capacity_vph": round(sum(v.service_vph for v in serving), 1),
-            "predicted_wait_s": round(wait / 1000.0, 1),
+            "capacity_vph": round(capacity, 1),
+            # None: no open capacity, or arrivals at or above it: the queue grows without bound.
+            "predicted_wait_s": None if overloaded else round(wait / 1000.0, 1),
             "lanes": lanes,
             "chart": self.series.as_dict(),
         }
@@ -271,8 +274,7 @@ class SitePage:
         deadline = loop.time() + self.config.stream_max_s
         journal = self.supervisor.journal
         if last_id is None:
-            newest = journal.rows(None, 0)[-BACKLOG:]
-            last_id = newest[0]["id"] - 1 if newest else 0
+            last_id = max(0, journal.last_id() - BACKLOG)
         await resp.write(b"retry: 1000\n\n")
         sent_site = ""
         last_write = loop.time()

@@ -270,6 +270,7 @@ class Supervisor:
             except BaseException:
                 if runner is not None:
                     await runner.cleanup()
+                self.journal.close()
                 raise
             self.page_url = page.url
         self.journal.append(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -217,6 +219,8 @@ def test_stream_sends_every_lane_then_follows_a_change(
         assert lanes["lane1"]["vehicles"] == 3 and lanes["lane1"]["queue"] == 1
         assert lanes["lane1"]["alarms"] == []
         assert site[1]["open_lanes"] == 1 and site[1]["site"] == "north"
+        # One vehicle waiting at the one open lane, 80 vph: 45 s.
+        assert site[1]["capacity_vph"] == 80.0 and site[1]["predicted_wait_s"] == 45.0
         # lane2 latches a fault: the next site message has it, with its alarm.
         _message(sup, "lane2", "state", _lane_state("FAULT", "HALTED", faults=["motor"]))
         while True:
@@ -234,6 +238,16 @@ def test_stream_sends_every_lane_then_follows_a_change(
         rows = await _messages(resp, 1)
         assert [(e, d["kind"], d["lane"], i) for e, d, i in rows] == [
             ("journal", "pin", "lane1", 2)
+        ]
+        resp.close()
+        # A fresh stream gets only the newest BACKLOG rows, then the site.
+        monkeypatch.setattr("controller.site.page.BACKLOG", 1)
+        sup.set_pin("lane1", None, "sam", "web")
+        resp = await client.get("/events")
+        rows = await _messages(resp, 2)
+        assert [(e, d.get("kind"), i) for e, d, i in rows] == [
+            ("journal", "pin", 3),
+            ("site", None, None),
         ]
         resp.close()
 
@@ -291,3 +305,17 @@ def test_lane_alarms_from_availability_and_state() -> None:
         "alarm beacon on",
     ]
     assert lane_alarms(True, {"mode": "OPEN", "signals": {"alarm": False}}) == []
+
+
+def test_site_run_names_a_missing_users_file(tmp_path: Path) -> None:
+    """``lanectl site run`` with ``[web]`` whose users file does not exist exits 2 naming
+    web.users_file, before it connects anywhere."""
+    config = _config(tmp_path, '[web]\nusers_file = "nobody.json"\nport = 0\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "site", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "web.users_file" in proc.stderr and "nobody.json" in proc.stderr

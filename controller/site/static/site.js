@@ -115,7 +115,9 @@ function renderSite(s) {
   $("staff").textContent = s.staff;
   $("arrivals").textContent = `${s.arrival_vph} veh/h`;
   $("capacity").textContent = `${s.capacity_vph} veh/h`;
-  $("wait").textContent = `${s.predicted_wait_s} s`;
+  $("wait").textContent = s.predicted_wait_s === null ? "over capacity"
+    : `${s.predicted_wait_s} s`;
+  $("wait").classList.toggle("bad", s.predicted_wait_s === null);
   renderLanes(s.lanes);
   drawChart(s.chart);
 }
