@@ -7,7 +7,8 @@ core against the plant, as ``lanectl demo`` runs one lane) publishing over MQTT;
 and the supervisor with its page, in this process. Prints the page's URL with a
 generated ``supervisor`` user and password, runs until Ctrl-C or ``--seconds``,
 stops everything it started (lanes, sims, broker) and prints what each lane did
-and what the supervisor decided.
+and what the supervisor decided. Logs go to files in the work directory
+(``--keep DIR`` keeps them): ``supervisor.log``, ``run-LANE.log``, ``sim-LANE.log``.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ def _lane_config(workdir: Path, lane: str, io_port: int, broker_url: str) -> Pat
                 "scan_ms = 20",
                 "timeout_ms = 250",
                 "missed_scans = 2",
+                # N lanes and their sims share one machine with the supervisor (and often a
+                # CI job): a stalled process must not trip the simulated I/O's watchdog.
+                "watchdog_ms = 3000",
                 "[journal]",
                 f"path = {json.dumps(str(lane_dir / 'journal.sqlite'))}",
                 "[api]",
@@ -201,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from controller.console.users import Role, UsersError, UsersFile
+    from controller.logs import configure
     from controller.site.broker import Broker, BrokerError, User
 
     lanes = _lane_names(args.lanes)
@@ -237,9 +242,13 @@ def _demo(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 children.start(f"run-{lane}", ["run", "--config", str(config)], "api listening on")
             site_toml = _site_toml(workdir, args, broker.port, len(lanes))
             started = time.monotonic()
-            summary = asyncio.run(_supervise(args, site_toml, children, password))
+            # The supervisor's log goes to a file: the terminal keeps the URL, progress, report.
+            with (workdir / "supervisor.log").open("w", encoding="utf-8") as log:
+                configure(json=True, stream=log)
+                summary = asyncio.run(_supervise(args, site_toml, children, password))
             duration = time.monotonic() - started
-            for child in list(children.running):
+            # Each lane's controller before its sim, so no lane sees its bus go first.
+            for child in reversed(children.running[:]):
                 children.stop(child)
     finally:
         broker.stop()
@@ -334,6 +343,7 @@ def _report(
         per_lane[lane] = {
             "mode_at_end": summary["modes"].get(lane),
             **{k: kinds.get(k, 0) for k in OUTCOME_KINDS},
+            "faults": kinds.get("fault_latched", 0),
             "supervisor_commands": kinds.get("remote_command", 0),
             "events": len(events),
         }
@@ -363,12 +373,12 @@ def _report(
 
 def _print_report(report: dict[str, Any]) -> None:
     print(f"ran {report['duration_s']} s; page was {report['page']}")
-    print("lane     mode at end  passed  aside  tailgate  run_through  supervisor cmds")
+    print("lane     mode at end  passed  aside  tailgate  run_through  faults  supervisor cmds")
     for lane, r in report["lanes"].items():
         print(
             f"{lane:<8} {r['mode_at_end']!s:<12} {r['vehicle_passed']:>6} "
             f"{r['vehicle_sent_aside']:>6} {r['tailgate']:>9} {r['run_through']:>12} "
-            f"{r['supervisor_commands']:>16}"
+            f"{r['faults']:>7} {r['supervisor_commands']:>16}"
         )
     print(f"decisions: {report['decisions'] or 'none'}")
     print(
