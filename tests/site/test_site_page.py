@@ -8,6 +8,8 @@ import asyncio
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -319,3 +321,45 @@ def test_site_run_names_a_missing_users_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "web.users_file" in proc.stderr and "nobody.json" in proc.stderr
+
+
+@pytest.mark.hil
+def test_site_run_serves_the_page(tmp_path: Path) -> None:
+    """``lanectl site run`` with ``[web]`` prints the page's URL next to the supervisor's;
+    the page's HTML comes without a session, its API and stream need one."""
+    from tests.hil.harness import start_proc, stop_proc
+    from tests.site.helpers import start_site_broker
+
+    broker = start_site_broker(tmp_path)
+    try:
+        UsersFile(tmp_path / "users.json").save()
+        text = _config(tmp_path).read_text(encoding="utf-8")
+        text = text.replace("port = 1883", f"port = {broker.port}")
+        (tmp_path / "site.toml").write_text(text, encoding="utf-8")
+        proc, _ = start_proc(
+            "supervisor",
+            ["site", "run", "--config", str(tmp_path / "site.toml")],
+            tmp_path,
+            "supervisor running",
+        )
+        try:
+            line = wait_for_line(proc.lines, "site page listening on ")
+            url = line.removeprefix("site page listening on ").strip()
+            with urllib.request.urlopen(url, timeout=5.0) as resp:
+                assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
+                assert b'<script src="/static/site.js"' in resp.read()
+            for path in ("api/me", "events"):
+                with pytest.raises(urllib.error.HTTPError) as err:
+                    urllib.request.urlopen(url + path, timeout=5.0)
+                assert err.value.code == 401
+        finally:
+            assert stop_proc(proc) == 0
+    finally:
+        broker.stop()
+
+
+def wait_for_line(lines: list[str], prefix: str) -> str:
+    from tests.site.helpers import wait_until
+
+    wait_until(lambda: any(ln.startswith(prefix) for ln in lines), 10, prefix)
+    return next(ln for ln in lines if ln.startswith(prefix))
