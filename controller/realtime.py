@@ -19,7 +19,6 @@ says what was refused, for the log, ``/status`` and the benchmark's JSON.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 import time
@@ -61,7 +60,8 @@ def _prctl() -> Any:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The interpreter's own symbols include libc's; no library search (a subprocess).
+        libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
     return getattr(libc, "prctl", None)

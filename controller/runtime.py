@@ -286,6 +286,7 @@ class Runtime:
         self.hub.bind(loop)
         halt = threading.Event()
         ended = loop.create_future()
+        failed: list[BaseException] = []
 
         def thread_ended() -> None:
             if not ended.done():
@@ -294,6 +295,8 @@ class Runtime:
         def main() -> None:
             try:
                 self._scan_thread(halt)
+            except BaseException as exc:  # raised again by run(), in the caller's task
+                failed.append(exc)
             finally:
                 with contextlib.suppress(RuntimeError):  # the caller's loop has closed
                     loop.call_soon_threadsafe(thread_ended)
@@ -317,6 +320,8 @@ class Runtime:
             self.journal.record_stats(self.stats())
             self.journal.close()
             self.log.info("runtime_stopped", **self.stats())
+        if failed:
+            raise failed[0]
 
     def _scan_thread(self, halt: threading.Event) -> None:
         """The scan thread: its OS scheduling, then its own event loop for the Modbus client."""

@@ -149,3 +149,23 @@ def test_sleep_until_never_wakes_before_the_deadline() -> None:
         sleep_until(deadline)
         assert time.monotonic_ns() >= deadline
     sleep_until(time.monotonic_ns() - 1_000_000)  # a deadline already past returns at once
+
+
+def test_a_failure_in_the_scan_thread_is_raised_by_run(tmp_path: Path) -> None:
+    """A bug that ends the scan thread ends ``run`` with that error (the process exits and
+    is restarted), after the journal is closed; it is not swallowed by the thread."""
+
+    class BrokenIo(FakeIo):
+        async def read_discrete_inputs(self, count: int) -> list[bool]:
+            raise RuntimeError("adapter bug")
+
+    fake = BrokenIo()
+    rt = Runtime(_config(tmp_path), io=fake)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        await asyncio.wait_for(rt.run(asyncio.Event()), 10)
+
+    with pytest.raises(RuntimeError, match="adapter bug"):
+        asyncio.run(go())
+    assert rt.journal.error is None
+    assert not fake.connected
