@@ -65,6 +65,10 @@ class IoConfig:
     """Per-request timeout of the Modbus adapter."""
     connect_timeout_ms: int = 1000
     scan_ms: int = 10
+    scan_priority: int = 0
+    """SCHED_FIFO priority (1..99) asked for the scan thread; 0 leaves it time-shared."""
+    scan_cpu: int | None = None
+    """The one CPU the scan thread runs on (None: any)."""
     watchdog_ms: int = 500
     """Written to holding register 1 on every (re)connect (S9)."""
     missed_scans: int = 1
@@ -334,6 +338,8 @@ def _io(r: _Reader, base: Path | None = None) -> IoConfig:
     timeout_ms = r.integer("timeout_ms", 50, 1, 10_000)
     connect_timeout_ms = r.integer("connect_timeout_ms", 1000, 10, 60_000)
     scan_ms = r.integer("scan_ms", 10, 2, 1000)
+    scan_priority = r.integer("scan_priority", 0, 0, 99)
+    scan_cpu = r.integer("scan_cpu", -1, -1, 4095)
     watchdog_ms = r.integer("watchdog_ms", 500, 20, 65535)
     missed = r.integer("missed_scans", 1, 0, 2)
     rmin = r.integer("reconnect_min_ms", 100, 10, 60_000)
@@ -359,6 +365,8 @@ def _io(r: _Reader, base: Path | None = None) -> IoConfig:
         timeout_ms=timeout_ms,
         connect_timeout_ms=connect_timeout_ms,
         scan_ms=scan_ms,
+        scan_priority=scan_priority,
+        scan_cpu=None if scan_cpu < 0 else scan_cpu,
         watchdog_ms=watchdog_ms,
         missed_scans=missed,
         reconnect_min_ms=rmin,

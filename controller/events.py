@@ -5,13 +5,22 @@ and a subscriber that falls behind loses its oldest messages and is marked
 ``lagged``, so it can catch up from the journal (events carry their journal id)
 instead of slowing the lane. The console's event stream and the MQTT publisher
 are subscribers; neither lives in ``runtime.py``.
+
+The scan runs in a thread of its own while the subscribers live on the event
+loop: once ``bind`` names that loop, a publish from any other thread is queued
+and handed over with one ``call_soon_threadsafe`` per batch, and a publish on
+the loop first delivers what is queued, so subscribers see events in the order
+their journal ids were given (the runtime holds the journal's lock across an
+event's ``record_event`` and its publish).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,14 +71,31 @@ class Hub:
     subscribers: list[Subscription] = field(default_factory=list)
     last_state: dict[str, Any] | None = None
     last_event_id: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _loop_thread: int = 0
+    _pending: collections.deque[HubMessage] = field(default_factory=collections.deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wake_due: bool = False
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"hub: queue_size must be >= 1, got {self.queue_size}")
 
-    @contextmanager
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Subscribers live on ``loop`` (call from its thread): other threads' publishes are
+        handed over to it."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def unbind(self) -> None:
+        """Deliver what is queued, then publish directly again (call from the loop's thread)."""
+        self._drain()
+        self._loop = None
+
+    @contextlib.contextmanager
     def subscribe(self, name: str) -> Iterator[Subscription]:
         """A subscription for the ``with`` block; the last state is its first message."""
+        self._drain_here()
         sub = Subscription(name, asyncio.Queue(self.queue_size))
         if self.last_state is not None:
             sub.queue.put_nowait(HubMessage("state", self.last_state))
@@ -80,14 +106,43 @@ class Hub:
             self.subscribers.remove(sub)
 
     def publish_state(self, state: dict[str, Any]) -> None:
-        self.last_state = state
-        self._fan_out(HubMessage("state", state))
+        self._deliver(HubMessage("state", state))
 
     def publish_event(self, event_id: int, data: dict[str, Any]) -> None:
-        self.last_event_id = max(self.last_event_id, event_id)
-        self._fan_out(HubMessage("event", data, event_id))
+        self._deliver(HubMessage("event", data, event_id))
 
-    def _fan_out(self, message: HubMessage) -> None:
+    def _deliver(self, message: HubMessage) -> None:
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self._drain_here()
+            self._apply(message)
+            return
+        with self._lock:
+            self._pending.append(message)
+            wake = not self._wake_due
+            self._wake_due = True
+        if wake:
+            # RuntimeError: the loop has closed, nobody is listening any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._drain)
+
+    def _drain_here(self) -> None:
+        if self._pending and (self._loop is None or threading.get_ident() == self._loop_thread):
+            self._drain()
+
+    def _drain(self) -> None:
+        with self._lock:
+            batch = list(self._pending)
+            self._pending.clear()
+            self._wake_due = False
+        for message in batch:
+            self._apply(message)
+
+    def _apply(self, message: HubMessage) -> None:
+        if message.kind == "state":
+            self.last_state = message.data
+        elif message.id is not None:
+            self.last_event_id = max(self.last_event_id, message.id)
         for sub in self.subscribers:
             q = sub.queue
             if q.full():

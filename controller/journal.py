@@ -249,6 +249,10 @@ class Journal:
         self._error: BaseException | None = None
         self._closed = False
         self.rows_written = 0
+        self.lock = threading.RLock()
+        """Held by every ``record_*``: the scan thread and the event loop (console audit, MQTT
+        commands) both record; a caller that must publish an event's id in journal order holds
+        it across ``record_event`` and the publish."""
         self._thread = threading.Thread(target=self._writer, name="journal", daemon=True)
         self._thread.start()
 
@@ -275,43 +279,49 @@ class Journal:
         Scans are handed to the writer in batches: waking the writer thread every
         scan would cost the scan loop a GIL hand-over each time.
         """
-        if not self._scans:
-            self._scans_since = time.monotonic()
-        self._scans.append([seq, now_ms, inputs_json, coils])
-        if (
-            len(self._scans) >= HANDOFF_SCANS
-            or time.monotonic() - self._scans_since >= HANDOFF_SECONDS
-        ):
-            self._handoff()
+        with self.lock:
+            if not self._scans:
+                self._scans_since = time.monotonic()
+            self._scans.append([seq, now_ms, inputs_json, coils])
+            if (
+                len(self._scans) >= HANDOFF_SCANS
+                or time.monotonic() - self._scans_since >= HANDOFF_SECONDS
+            ):
+                self._handoff()
 
     def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> int:
         """Queue one event; returns its journal id (unique and increasing, gap-free)."""
-        eid = self._next_event_id
-        self._next_event_id += 1
-        self._handoff()
-        self._put(("event", eid, seq, at_ms, kind, body, _now_iso()))
-        return eid
+        with self.lock:
+            eid = self._next_event_id
+            self._next_event_id += 1
+            self._handoff()
+            self._put(("event", eid, seq, at_ms, kind, body, _now_iso()))
+            return eid
 
     def record_snapshot(self, seq: int, at_ms: int, kind: str, state_json: str) -> None:
         """Core state *before* scan ``seq``; kind is 'start' (a run begins) or 'periodic'."""
-        self._handoff()
-        self._put(("snapshot", seq, at_ms, kind, state_json, _now_iso()))
+        with self.lock:
+            self._handoff()
+            self._put(("snapshot", seq, at_ms, kind, state_json, _now_iso()))
 
     def record_persisted(self, seq: int, body: str) -> None:
-        self._handoff()
-        self._put(("persisted", seq, body, _now_iso()))
+        with self.lock:
+            self._handoff()
+            self._put(("persisted", seq, body, _now_iso()))
 
     def record_stats(self, stats: dict[str, object]) -> None:
-        self._handoff()
-        self._put(("stats", json.dumps(stats, sort_keys=True), _now_iso()))
+        with self.lock:
+            self._handoff()
+            self._put(("stats", json.dumps(stats, sort_keys=True), _now_iso()))
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush everything queued and close the file (bounded wait)."""
-        if self._closed:
-            return
-        self._handoff()
-        self._closed = True
-        self._queue.put(("close",))
+        with self.lock:
+            if self._closed:
+                return
+            self._handoff()
+            self._closed = True
+            self._queue.put(("close",))
         self._thread.join(timeout_s)
 
     # ---- writer thread ----

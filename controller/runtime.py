@@ -1,4 +1,15 @@
-"""The imperative shell: one asyncio scan loop wiring Modbus I/O, core, camera and journal.
+"""The imperative shell: the scan loop wiring Modbus I/O, core, camera and journal.
+
+The scan runs in a thread of its own with its own asyncio loop, which holds
+nothing but the Modbus client and the reconnect: the process's event loop
+(control API, console, MQTT, metrics) can be busy for milliseconds without
+delaying a scan. Between scans the thread sleeps to the absolute deadline
+(``controller.realtime.sleep_until``, GIL released) rather than in its event
+loop, whose timers wake up to a millisecond late; while it runs, the GIL
+switch interval is 0.5 ms, so another thread holding the GIL hands it over
+quickly. Commands come in through a deque (atomic appends), and what
+subscribers see goes out through the event hub, which hands it to the event
+loop's thread in journal order.
 
 Scans run on fixed deadlines (``start + k * period``), so a late scan does not
 push every later one back; a scan that runs past the next deadline counts as an
@@ -20,6 +31,8 @@ import contextlib
 import gc
 import importlib
 import json
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -54,6 +67,7 @@ from controller.iomap import (
 )
 from controller.journal import Journal, read_last_persisted
 from controller.logs import get_logger
+from controller.realtime import SWITCH_INTERVAL_S, Realtime, setup_scan_thread, sleep_until
 from controller.recovery import recover_persisted
 from controller.stats import ShiftStats, utc_day_start
 from controller.vision.known_empty import known_empty_zones
@@ -70,6 +84,10 @@ __all__ = [
 HR_HEARTBEAT = 0
 HR_WATCHDOG = 1
 HR_MODE_PHASE = 2
+_YIELD_BEFORE_NS = 1_500_000
+"""A wait longer than this first sleeps in the scan thread's event loop (reconnects, late
+replies), up to 1 ms before the deadline; the rest is slept precisely."""
+_HALT_POLL_S = 0.05
 MAX_COMMANDS_PER_SCAN = 4
 MAX_QUEUED_COMMANDS = 64
 
@@ -183,6 +201,10 @@ class Runtime:
         """How late each scan started after its deadline: the loop or the GIL was busy."""
         self.edge_times = ScanTimes()
         """Scans whose read saw a discrete input change: that read's start -> coils written."""
+        self.read_times = ScanTimes()
+        """The Modbus round trip of each scan's reads (FC2 + FC4)."""
+        self.realtime: Realtime | None = None
+        """What the scan thread got from the OS (priority, CPUs, timer slack)."""
         self.scans = 0
         self.overruns = 0
         self.skipped = 0
@@ -246,6 +268,10 @@ class Runtime:
             "scan_max_ms": round(self.times.max_us / 1000.0, 3),
             "late_p50_ms": self.late_times.percentile_ms(0.50),
             "late_p99_ms": self.late_times.percentile_ms(0.99),
+            "late_max_ms": round(self.late_times.max_us / 1000.0, 3),
+            "read_p50_ms": self.read_times.percentile_ms(0.50),
+            "read_p99_ms": self.read_times.percentile_ms(0.99),
+            "thread": None if self.realtime is None else self.realtime.as_dict(),
             "bus_failures": self.bus_failures,
             "reconnects": self.reconnects,
         }
@@ -253,11 +279,66 @@ class Runtime:
     # ---- the loop ----
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Connect, then scan until ``stop`` is set; always closes I/O, camera and journal."""
+        """Scan in the scan thread until ``stop`` is set; always closes I/O, camera and journal.
+
+        The hub hands what the scan publishes to this (the caller's) event loop."""
+        loop = asyncio.get_running_loop()
+        self.hub.bind(loop)
+        halt = threading.Event()
+        ended = loop.create_future()
+        failed: list[BaseException] = []
+
+        def thread_ended() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        def main() -> None:
+            try:
+                self._scan_thread(halt)
+            except BaseException as exc:  # raised again by run(), in the caller's task
+                failed.append(exc)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+                    loop.call_soon_threadsafe(thread_ended)
+
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_S))
+        thread = threading.Thread(target=main, name="scan", daemon=True)
+        thread.start()
+        waiter = loop.create_task(stop.wait())
         try:
-            await self._connect_first(stop)
-            if not stop.is_set():
-                await self._loop(stop)
+            await asyncio.wait((waiter, ended), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            halt.set()
+            await asyncio.to_thread(thread.join)
+            sys.setswitchinterval(switch_interval)
+            self.hub.unbind()
+            if self.camera is not None:
+                self.camera.close()
+            self._write_persisted()
+            self.journal.record_stats(self.stats())
+            self.journal.close()
+            self.log.info("runtime_stopped", **self.stats())
+        if failed:
+            raise failed[0]
+
+    def _scan_thread(self, halt: threading.Event) -> None:
+        """The scan thread: its OS scheduling, then its own event loop for the Modbus client."""
+        io = self.config.io
+        self.realtime = setup_scan_thread(io.scan_priority, io.scan_cpu)
+        self.log.info("scan_thread_started", **self.realtime.as_dict())
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._scan_main(halt))
+        finally:
+            loop.close()
+
+    async def _scan_main(self, halt: threading.Event) -> None:
+        try:
+            await self._connect_first(halt)
+            if not halt.is_set():
+                await self._loop(halt)
         finally:
             self.stopping = True
             if self._reconnect_task is not None:
@@ -265,22 +346,15 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._reconnect_task
             self.io.close()
-            if self.camera is not None:
-                self.camera.close()
-            self._write_persisted()
-            self.journal.record_stats(self.stats())
-            self.journal.close()
-            self.log.info("runtime_stopped", **self.stats())
 
-    async def _connect_first(self, stop: asyncio.Event) -> None:
+    async def _connect_first(self, halt: threading.Event) -> None:
         # Until the I/O answers once, the I/O side's own watchdog holds the fail state (S9);
         # scanning with nothing read would only latch a bus fault an operator must clear.
         delay = self.config.io.reconnect_min_ms / 1000.0
-        while not stop.is_set():
+        while not halt.is_set():
             if await self._try_connect():
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await _pause(halt, delay)
             delay = min(delay * 2, self.config.io.reconnect_max_ms / 1000.0)
 
     async def _try_connect(self) -> bool:
@@ -317,7 +391,7 @@ class Runtime:
                 return
             delay = min(delay * 2, self.config.io.reconnect_max_ms / 1000.0)
 
-    async def _loop(self, stop: asyncio.Event) -> None:
+    async def _loop(self, halt: threading.Event) -> None:
         period = self.config.io.scan_ms * 1_000_000
         t0 = self._clock()
         self.started_ns = t0
@@ -329,12 +403,10 @@ class Runtime:
         gc.collect()
         gc.freeze()
         k = 0
-        while not stop.is_set():
-            delay = t0 + k * period - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay / 1e9)
-                if stop.is_set():
-                    break
+        while not halt.is_set():
+            await self._wait_until(t0 + k * period)
+            if halt.is_set():
+                break
             start = self._clock()
             self.late_times.add(max(0, start - t0 - k * period) // 1000)
             now_ms = (start - t0) // 1_000_000
@@ -354,6 +426,16 @@ class Runtime:
                 self.skipped += behind - k
                 k = behind
 
+    async def _wait_until(self, deadline_ns: int) -> None:
+        """Let the thread's event loop run once (a reconnect, a late reply), then sleep to
+        the deadline with the GIL released, not on the event loop's millisecond timer."""
+        delay = deadline_ns - self._clock()
+        if delay > _YIELD_BEFORE_NS:
+            await asyncio.sleep((delay - 1_000_000) / 1e9)
+        else:
+            await asyncio.sleep(0)
+        sleep_until(deadline_ns, self._clock)
+
     async def scan_once(self, now_ms: int) -> None:
         """One scan at ``now_ms``: read, decide, write, journal."""
         if not self._snapshot_written:
@@ -369,6 +451,7 @@ class Runtime:
             except BusError as exc:
                 self._bus_failed(exc)
             else:
+                self.read_times.add((self._clock() - read_ns) // 1000)
                 edge = bits != self._bits
                 self._bits, self._regs = bits, regs
                 self._have_inputs = True
@@ -443,11 +526,14 @@ class Runtime:
             for event in result.events:
                 body = codec.encode_event(event)
                 shift.apply(event.kind, body)
-                eid = self.journal.record_event(self.seq, event.at_ms, event.kind, body)
-                self.hub.publish_event(
-                    eid,
-                    {"kind": event.kind, "seq": self.seq, "at_ms": event.at_ms, "body": body},
-                )
+                # One lock across the id and the publish: the console's audit events, taken
+                # on the event loop, cannot get a later id yet reach the hub first.
+                with self.journal.lock:
+                    eid = self.journal.record_event(self.seq, event.at_ms, event.kind, body)
+                    self.hub.publish_event(
+                        eid,
+                        {"kind": event.kind, "seq": self.seq, "at_ms": event.at_ms, "body": body},
+                    )
                 self.log.info(event.kind, at_ms=event.at_ms, **dict(event.data))
             self._write_persisted()
 
@@ -516,6 +602,13 @@ def make_camera(config: Config) -> CameraProvider | None:
     module = importlib.import_module("controller.vision.presence")
     provider: CameraProvider = module.from_config(config.camera)
     return provider
+
+
+async def _pause(halt: threading.Event, seconds: float) -> None:
+    """Sleep ``seconds`` in the scan thread's event loop, ending early once ``halt`` is set."""
+    end = time.monotonic() + seconds
+    while not halt.is_set() and (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, _HALT_POLL_S))
 
 
 def _last_persisted(journal: Journal) -> str | None:

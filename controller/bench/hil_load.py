@@ -340,6 +340,8 @@ def run(quick: bool = False, periods: tuple[int, ...] = PERIODS_MS) -> dict[str,
                 "scan_p50_ms": result.scan_p50_ms,
                 "scan_p99_ms": result.scan_p99_ms,
                 "late_p99_ms": result.late_p99_ms,
+                "read_p99_ms": result.read_p99_ms,
+                "scan_thread": result.scan_thread,
             }
             load += [{"scan_ms": scan_ms, **part} for part in result.load]
     return {"edge_to_coil_ms": latency, "overrun_share": overruns, "load": load, "runs": runs}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from controller.bench.hil import SCAN_PRIORITY
 from controller.cli import main
 
 
@@ -32,6 +33,12 @@ def test_bench_hil_load_runs_every_load_part(capsys: pytest.CaptureFixture[str])
         _check_latency(result["edge_to_coil_ms"][key])
         assert 0.0 <= result["overrun_share"][key] <= 1.0
         assert result["runs"][key]["scans"] > 0
+        # The scan thread says what it asked of the OS and what it got.
+        thread = result["runs"][key]["scan_thread"]
+        assert thread["priority_asked"] == SCAN_PRIORITY
+        assert (thread["policy"], thread["priority"]) in (("fifo", SCAN_PRIORITY), ("other", 0))
+        assert (thread["policy"] == "fifo") == (thread["priority_error"] is None)
+        assert result["runs"][key]["read_p99_ms"] > 0
     parts = {(p["scan_ms"], p["name"]): p for p in result["load"]}
     assert set(parts) == {(ms, n) for ms in (5, 2) for n in ("detector", "sse", "mqtt")}
     for ms in (5, 2):

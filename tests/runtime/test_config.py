@@ -40,6 +40,8 @@ def test_values_reach_dataclasses(tmp_path: Path) -> None:
 [io]
 port = 1502
 watchdog_ms = 800
+scan_priority = 20
+scan_cpu = 1
 [io.offsets]
 coils = 100
 [timing]
@@ -59,6 +61,7 @@ cell = 8
     config = load_config(path)
     assert config.io.port == 1502
     assert config.io.offsets.coil_base == 100
+    assert config.io.scan_priority == 20 and config.io.scan_cpu == 1
     assert config.core.watchdog_ms == 800
     assert config.core.amber_ms == 4000
     assert config.core.fail_mode is FailMode.SAFE
@@ -89,6 +92,8 @@ cell = 8
         ("[bogus]\n", "bogus"),
         ("[journal]\nreplay_hours = 0\n", "journal.replay_hours"),
         ("[io]\nscan_ms = 100\nwatchdog_ms = 200\n", "io.watchdog_ms"),
+        ("[io]\nscan_priority = 100\n", "io.scan_priority"),
+        ("[io]\nscan_cpu = -2\n", "io.scan_cpu"),
         ("lane = [\n", "<toml>"),
     ],
 )
