@@ -151,7 +151,8 @@ class DetectorSettings:
     """Frames of measured sway averaged before the zones are laid at the mast's rest."""
     anchor_px: float = 0.3
     """Mean sway against the reference beyond which the zones are laid where the mast
-    rests (the reference caught the mast somewhere in its swing)."""
+    rests, to the nearest quarter pixel (the reference caught the mast somewhere in its
+    swing)."""
     shaken_ms: int = 500
     fault_clear_ms: int = 1000
     warmup_frames: int = 5
@@ -270,6 +271,8 @@ class _ZoneState:
 
 
 _OUTSIDE = "\x00outside"
+_PLACED_MAX = 16
+"""Zone placements kept built (a mast rests within a pixel or two)."""
 
 
 class Detector:
@@ -294,10 +297,11 @@ class Detector:
         self._masks = self._grid.masks
         rows, cols = self._masks[self.zone_names[0]].shape
         self._rows, self._cols = rows, cols
-        any_zone = np.zeros((rows, cols), dtype=bool)
-        for mask in self._masks.values():
-            any_zone |= mask
-        self._outside = ~any_zone
+        self._outside = _outside_cells(self._grid)
+        any_zone = ~self._outside
+        self._placed: dict[tuple[float, float], tuple[ZoneGrid, npt.NDArray[np.bool_]]] = {
+            (0.0, 0.0): (self._grid, self._outside)
+        }
         ones = np.ones((height, width), dtype=np.int64)
         self._area = _cell_sum(ones, cell).astype(np.float64)
         self._full_rows, self._full_cols = height // cell, width // cell
@@ -564,23 +568,36 @@ class Detector:
             return
         ox, oy = -self._sway_sum[0] / self._sway_n, -self._sway_sum[1] / self._sway_n
         if math.hypot(ox - self._zone_offset[0], oy - self._zone_offset[1]) >= s.anchor_px:
-            self._place_zones((ox, oy))
+            self._place_zones((round(ox * 4) / 4, round(oy * 4) / 4))
 
     def _place_zones(self, offset: tuple[float, float]) -> None:
-        """Cell maps of the zones moved by offset pixels (the reference's view of the lane)."""
-        dx, dy = offset
-        moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones]
-        try:
-            grid = zone_grid(moved, self.height, self.width, self.settings.cell)
-        except ZoneError:
-            # A zone at the frame's edge would leave the picture: keep it where it is.
+        """Cell maps of the zones moved by offset pixels (the reference's view of the lane).
+
+        Offsets are quarter pixels and each one's cell maps are built once
+        (from the zones' own windows of cells, about a millisecond): a mast
+        swinging around its rest costs no rebuild per frame. Whole pixels
+        would be too coarse: a zone drawn to a lane line then takes in a
+        sliver of the line's shimmer.
+        """
+        if offset == self._zone_offset:
             return
-        self._grid = grid
-        self._masks = grid.masks
-        any_zone = np.zeros_like(next(iter(self._masks.values())))
-        for mask in self._masks.values():
-            any_zone |= mask
-        self._outside = ~any_zone
+        placed = self._placed.get(offset)
+        if placed is None:
+            dx, dy = offset
+            moved = [
+                Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones
+            ]
+            try:
+                grid = zone_grid(moved, self.height, self.width, self.settings.cell)
+            except ZoneError:
+                # A zone at the frame's edge would leave the picture: keep it where it is.
+                return
+            placed = (grid, _outside_cells(grid))
+            if len(self._placed) >= _PLACED_MAX:
+                self._placed.pop(next(iter(self._placed)))
+            self._placed[offset] = placed
+        self._grid, self._outside = placed
+        self._masks = self._grid.masks
         self._zone_offset = offset
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
@@ -841,6 +858,15 @@ class Detector:
         self._ref_means = sums.grey_sum / self._area
         self._verdict_valid = np.zeros_like(self._verdict_valid)
         self._pad_into(self._padded_ref, self._reference)
+
+
+def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
+    """The cells no zone holds."""
+    any_zone = np.zeros_like(next(iter(grid.masks.values())))
+    for mask in grid.masks.values():
+        any_zone |= mask
+    outside: npt.NDArray[np.bool_] = ~any_zone
+    return outside
 
 
 def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
