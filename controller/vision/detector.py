@@ -36,7 +36,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -45,8 +44,10 @@ from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Faul
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightOnly, LightOnlySettings
+from controller.vision.refresh import blend_cells
 from controller.vision.registration import Registration
-from controller.vision.zones import Zone, ZoneError, ZoneGrid, zone_grid
+from controller.vision.warp import shift_into
+from controller.vision.zones import Zone, ZoneError, ZoneGrid, edge_counts, zone_grid
 
 __all__ = [
     "Detection",
@@ -315,6 +316,7 @@ class Detector:
         self._ref_stats = new_cell_stats(height, width, cell)
         self._previous = np.zeros((height, width), dtype=np.uint8)
         self._scratch = np.zeros((height, width), dtype=np.uint8)
+        self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
         self._offset = 0
         self._last_refresh = -(10**12)
@@ -397,6 +399,7 @@ class Detector:
     def process(self, frame: Frame, t_ms: int) -> Detection:
         """Update with one grey frame captured at t_ms (monotonic milliseconds)."""
         self._check(frame)
+        frame = np.ascontiguousarray(frame)
         s = self.settings
         if self._reference is None:
             # The first reference is the median of a few frames: rain, noise
@@ -413,17 +416,7 @@ class Detector:
             self._anchor(shift)
         work = frame
         if math.hypot(*shift) >= 0.5 and not big_shift:
-            matrix = np.array([[1.0, 0.0, -shift[0]], [0.0, 1.0, -shift[1]]])
-            work = np.asarray(
-                cv2.warpAffine(
-                    frame,
-                    matrix,
-                    (self.width, self.height),
-                    flags=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE,
-                ),
-                dtype=np.uint8,
-            )
+            work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
         np.copyto(self._scratch, self._previous)
         stats = self._kernel(work, self._previous)
@@ -511,17 +504,7 @@ class Detector:
         for frame in self._warmup[1:]:
             dx, dy = self._measure_shift(frame)
             if math.hypot(dx, dy) >= 0.5:
-                matrix = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]])
-                frame = np.asarray(
-                    cv2.warpAffine(
-                        frame,
-                        matrix,
-                        (self.width, self.height),
-                        flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE,
-                    ),
-                    dtype=np.uint8,
-                )
+                frame = shift_into(frame, dx, dy, np.empty_like(frame))
             aligned.append(frame)
         median: Frame = np.median(np.stack(aligned), axis=0).astype(np.uint8)
         return median
@@ -703,16 +686,18 @@ class Detector:
         """
         assert self._reference is not None
         s = self.settings
-        f_flat = frame.ravel()
-        r_flat = self._reference.ravel()
         out: dict[str, npt.NDArray[np.bool_]] = {}
         limit_y = self._padded_frame.shape[0] - s.cell - 2 * self._margin
         limit_x = self._padded_frame.shape[1] - s.cell - 2 * self._margin
         for name, edge in self._grid.edges.items():
-            f = f_flat[edge.pixels].astype(np.int32)
-            r = ((r_flat[edge.pixels].astype(np.int32) * self._gain_q8 + 128) >> 8) + self._offset
-            hits = (np.abs(f - r) > s.ref_threshold).astype(np.float64)
-            counts = np.bincount(edge.owner, weights=hits, minlength=edge.rows.size)
+            counts = edge_counts(
+                frame,
+                self._reference,
+                edge,
+                gain_q8=self._gain_q8,
+                offset=self._offset,
+                threshold=s.ref_threshold,
+            )
             hit = counts >= np.maximum(2.0, s.edge_fraction * edge.inside)
             if hit.any():
                 k = np.nonzero(hit)[0]
@@ -825,21 +810,21 @@ class Detector:
         self._last_refresh = t_ms
         if not cells.any():
             return
-        c = s.cell
-        pixels = np.repeat(np.repeat(cells, c, axis=0), c, axis=1)[: self.height, : self.width]
-        gain = self._gain_q8 / GAIN_ONE
-        observed = (frame.astype(np.float32) - float(self._offset)) / max(gain, 1e-3)
-        if drift_only.any():
-            # Drift tracking follows small per-pixel differences only (noise,
-            # slow light); the faint edge of a beam stays out of the reference.
-            drift = np.repeat(np.repeat(drift_only, c, axis=0), c, axis=1)
-            drift = drift[: self.height, : self.width]
-            large = np.abs(observed - self._ref_float) > s.drift_px
-            pixels &= ~(drift & large)
-        blend = self._ref_float * (1.0 - s.refresh_alpha) + observed * s.refresh_alpha
-        self._ref_float[pixels] = blend[pixels]
         assert self._reference is not None
-        self._reference[...] = np.clip(np.rint(self._ref_float), 0, 255).astype(np.uint8)
+        # Drift tracking follows small per-pixel differences only (noise, slow
+        # light); the faint edge of a beam stays out of the reference.
+        blend_cells(
+            frame,
+            self._ref_float,
+            self._reference,
+            cells,
+            drift_only,
+            cell=s.cell,
+            gain=self._gain_q8 / GAIN_ONE,
+            offset=float(self._offset),
+            alpha=s.refresh_alpha,
+            drift_px=s.drift_px,
+        )
         self._update_ref_stats()
 
     def _update_ref_stats(self) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.kernel import grid_shape
+from controller.vision import _zone_edges
+from controller.vision.kernel import GAIN_Q8_MAX, OFFSET_MAX, grid_shape
 
 __all__ = [
     "EdgeCells",
@@ -30,6 +31,7 @@ __all__ = [
     "ZoneGrid",
     "cell_masks",
     "dump_zones",
+    "edge_counts",
     "load_zones",
     "parse_zones",
     "pixel_mask",
@@ -268,6 +270,47 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
             toward=toward,
         )
     return ZoneGrid(masks=masks, interior=interior, touched=touched, edges=edges, boxes=boxes)
+
+
+def edge_counts(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    edge: EdgeCells,
+    *,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    out: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.int32]:
+    """Per cell the zone's edge cuts, its pixels that differ from the corrected reference.
+
+    The kernel's test (reference * gain_q8 / 256 + offset, more than threshold
+    grey levels off) on the zone's own pixels of each cut cell, compiled
+    (``_zone_edges``, defined by ``zones_reference.edge_counts_reference``).
+    ``edge`` comes from ``zone_grid`` for this frame size.
+    """
+    for name, array in (("frame", frame), ("reference", reference)):
+        if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D uint8 grey image")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous image")
+    if reference.shape != frame.shape:
+        raise ValueError(f"reference: shape {reference.shape} is not the frame's {frame.shape}")
+    if not 0 <= gain_q8 <= GAIN_Q8_MAX:
+        raise ValueError(f"gain_q8: {gain_q8} is outside 0..{GAIN_Q8_MAX}")
+    if not -OFFSET_MAX <= offset <= OFFSET_MAX:
+        raise ValueError(f"offset: {offset} is outside -{OFFSET_MAX}..{OFFSET_MAX}")
+    n = edge.rows.size
+    if edge.pixels.size and int(edge.pixels[-1]) >= frame.size:
+        raise ValueError(f"edge: pixel {int(edge.pixels[-1])} lies outside a {frame.shape} frame")
+    if out is None:
+        out = np.zeros(n, dtype=np.int32)
+    elif out.dtype != np.int32 or out.shape != (n,):
+        raise ValueError(f"out: expected int32 of shape ({n},)")
+    _zone_edges.edge_counts(
+        frame, reference, edge.pixels, edge.owner, gain_q8, offset, threshold, out
+    )
+    return out
 
 
 def cell_masks(
