@@ -9,25 +9,27 @@ disagreement; standalone, the whole lane must have been quiet and empty for
 ``standalone_refresh_ms``. Motion only speeds up the decisions at a vehicle's
 arrival and departure and feeds the freeze check.
 
-Per frame: the camera sway is measured and undone (compiled: projections
-for the coarse shift, Lucas-Kanade to refine it, see ``registration``), the fused kernel counts per
-cell the pixels that differ from the gain/offset-corrected reference and from
-the previous frame, the global gain/offset is fitted on cells believed empty
-(so exposure swings make no presence), cells whose difference is only a local
-change of light over the same texture (shadows, headlight beams) are
-discarded, the cells a zone's edge cuts are judged on the zone's own pixels,
-a zone is raw-occupied when its largest group of touching body cells is big
-enough, and that raw state is debounced in milliseconds. Diagnostics turn a
-frozen, blinded or shaken picture into a fault, never into "empty".
+Per frame: the camera sway is measured (compiled: projections for the coarse
+shift, Lucas-Kanade to refine it, see ``registration``) and undone (``warp``,
+compiled bilinear), the fused kernel counts per cell the pixels that differ
+from the gain/offset-corrected reference and from the previous frame, the
+global gain/offset is fitted on cells believed empty (so exposure swings make
+no presence), cells whose difference is only a local change of light over the
+same texture (shadows, headlight beams) are discarded, the cells a zone's edge
+cuts are judged on the zone's own pixels (``zones.edge_counts``, compiled), a
+zone is raw-occupied when its largest group of touching body cells is big
+enough, and that raw state is debounced in milliseconds. Each zone's
+standstill clock (``stillness``) says how long the body in it has not moved.
+Diagnostics turn a frozen, blinded or shaken picture into a fault, never into
+"empty".
 
-The stages that have their own module: ``registration`` (compiled, beside
-``registration_reference``), ``light`` (the global fit, compiled, beside
-``light_reference``), ``light_only`` (the light-only window test, compiled,
-beside ``light_only_reference``), ``cells`` (the cell grouping, compiled,
-beside ``cells_reference``), ``kernel`` (the fused per-cell pass, beside
-``reference``), ``zones`` and ``diagnostics``; ``presence`` runs this
-detector for the lane. The zone edges, the debounce and the refresh policy are
-still here.
+The stages, each in its own module, the compiled ones beside a numpy
+reference (``*_reference``) and a ``.pyi``: ``registration``, ``warp``,
+``kernel`` (beside ``reference``), ``light``, ``light_only``, ``zones``
+(beside ``zones_reference``), ``cells``, ``stillness``, ``refresh`` (the
+blend; which cells may refresh is decided here) and ``diagnostics``;
+``presence`` runs this detector for the lane. The debounce and the refresh
+policy are still here.
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellGroups
+from controller.vision.cells import CellGroups, has_neighbour
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightOnly, LightOnlySettings
 from controller.vision.refresh import blend_cells
 from controller.vision.registration import Registration
+from controller.vision.stillness import ZoneStillness
 from controller.vision.warp import shift_into
 from controller.vision.zones import Zone, ZoneError, ZoneGrid, edge_counts, zone_grid
 
@@ -98,6 +101,11 @@ class DetectorSettings:
     """Raw absence that arrives with motion switches a zone off after this."""
     motion_hold_ms: int = 400
     """Motion seen in a zone this recently makes the motion timings apply."""
+    still_cells: int = 6
+    """Cells of a zone (each beside another: lone ones are rain or noise) that must differ
+    from the zone's picture when its body last moved, in two frames running, for the body
+    to have moved again; ``still_ms`` restarts then. Comparing with that picture, not only
+    with the last frame, sees a vehicle that creeps less than a pixel per frame."""
     abrupt_off_ms: int = 60
     """A zone whose occupied cells fall at once from at least three times ``zone_cells``
     to too few, while half of those cells still differ from the reference, switches off
@@ -234,9 +242,19 @@ class Detection:
     shift_px: tuple[float, float]
     ready: bool = True
     """False while the first reference is still being built (nothing can be seen yet)."""
+    still_ms: tuple[tuple[str, int], ...] = ()
+    """Per zone, how long the body in it has not moved (0 when it moved this frame or the
+    zone is empty), from the difference between registered frames inside the zone."""
 
     def zone(self, name: str) -> bool:
         for key, value in self.occupied:
+            if key == name:
+                return value
+        raise KeyError(f"no zone named {name!r}")
+
+    def still(self, name: str) -> int:
+        """``still_ms`` of the zone named name."""
+        for key, value in self.still_ms:
             if key == name:
                 return value
         raise KeyError(f"no zone named {name!r}")
@@ -308,6 +326,7 @@ class Detector:
         self._full_rows, self._full_cols = height // cell, width // cell
         self._state = {name: _ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = _ZoneState()
+        self._still = {name: ZoneStillness() for name in self.zone_names}
         self._reference: Frame | None = None
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
@@ -433,7 +452,7 @@ class Detector:
         body = occupied & ~self._light_only(occupied, stats.motion_count == 0)
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
-        occupied = body & _has_neighbour(body)
+        occupied = body & has_neighbour(body)
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnostics.update(
             stats.grey_sum,
@@ -446,6 +465,7 @@ class Detector:
         for name in self.zone_names:
             count = self._zone_count(name, body, differs, edge_body[name])
             self._debounce(name, count, moving, differs, t_ms)
+            self._stillness(name, work, t_ms)
         self._prev_occupied = occupied
         self._prev_differs = differs
         outside = self._state[_OUTSIDE]
@@ -465,6 +485,7 @@ class Detector:
             offset=self._offset,
             shift_px=shift,
             ready=ready,
+            still_ms=tuple((n, self._still[n].still_ms(t_ms)) for n in self.zone_names),
         )
 
     # -- steps ----------------------------------------------------------------
@@ -489,11 +510,13 @@ class Detector:
             gain_q8=self._gain_q8,
             offset=self._offset,
             ref_threshold=s.ref_threshold,
-            # Darker exposure shrinks every change between frames with it.
-            motion_threshold=max(
-                s.motion_floor, round(s.motion_threshold * min(1.0, self._gain_q8 / GAIN_ONE))
-            ),
+            motion_threshold=self._motion_threshold(),
         )
+
+    def _motion_threshold(self) -> int:
+        """Darker exposure shrinks every change between frames with it."""
+        s = self.settings
+        return max(s.motion_floor, round(s.motion_threshold * min(1.0, self._gain_q8 / GAIN_ONE)))
 
     def _warmup_median(self) -> Frame:
         """Median of the warm-up frames, each aligned to the first (a swaying mast)."""
@@ -752,6 +775,25 @@ class Detector:
             if not state.on:
                 state.empty_since = t_ms
 
+    def _stillness(self, name: str, frame: Frame, t_ms: int) -> None:
+        """The zone's standstill clock (``stillness``), on its box of this registered frame."""
+        s = self.settings
+        c = s.cell
+        r0, r1, c0, c1 = self._grid.boxes[name]
+        self._still[name].update(
+            self._state[name].on,
+            np.ascontiguousarray(frame[r0 * c : r1 * c, c0 * c : c1 * c]),
+            self._grid.touched[name][r0:r1, c0:c1],
+            self._area[r0:r1, c0:c1],
+            cell=c,
+            gain_q8=self._gain_q8,
+            offset=self._offset,
+            threshold=self._motion_threshold(),
+            fraction=s.motion_fraction,
+            still_cells=s.still_cells,
+            t_ms=t_ms,
+        )
+
     def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:
         """Blend the frame into the reference where that is allowed.
 
@@ -852,16 +894,6 @@ def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
         any_zone |= mask
     outside: npt.NDArray[np.bool_] = ~any_zone
     return outside
-
-
-def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells with at least one of their four neighbours set (drops lone rain and speckle)."""
-    out = np.zeros_like(cells)
-    out[1:, :] |= cells[:-1, :]
-    out[:-1, :] |= cells[1:, :]
-    out[:, 1:] |= cells[:, :-1]
-    out[:, :-1] |= cells[:, 1:]
-    return out
 
 
 _FINE_ROWS = 160
