@@ -34,6 +34,7 @@ extensions = [
     Extension(
         "controller.vision._light",
         sources=["ext/light.pyx"],
+        depends=["ext/kth.pxd"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
@@ -41,6 +42,7 @@ extensions = [
     Extension(
         "controller.vision._light_only",
         sources=["ext/light_only.pyx"],
+        depends=["ext/kth.pxd"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
