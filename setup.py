@@ -34,6 +34,7 @@ extensions = [
     Extension(
         "controller.vision._light",
         sources=["ext/light.pyx"],
+        depends=["ext/kth.pxd"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
@@ -41,6 +42,7 @@ extensions = [
     Extension(
         "controller.vision._light_only",
         sources=["ext/light_only.pyx"],
+        depends=["ext/kth.pxd"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
@@ -48,6 +50,27 @@ extensions = [
     Extension(
         "controller.vision._registration",
         sources=["ext/registration.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+    ),
+    Extension(
+        "controller.vision._warp",
+        sources=["ext/warp.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+    ),
+    Extension(
+        "controller.vision._zone_edges",
+        sources=["ext/zone_edges.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+    ),
+    Extension(
+        "controller.vision._refresh",
+        sources=["ext/refresh.pyx"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,

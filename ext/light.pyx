@@ -19,41 +19,15 @@ definition:
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport int64_t, uint8_t
 
+from kth cimport kth_smallest
+
 cdef enum:
     MEDIAN_CELLS = 4096  # the median residual is taken over at most this many cells
 
 
-cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    """The k-th smallest of v[0:n] (v is reordered), by quickselect."""
-    cdef Py_ssize_t lo = 0, hi = n - 1, i, j
-    cdef double pivot, t
-    while lo < hi:
-        pivot = v[(lo + hi) // 2]
-        i = lo
-        j = hi
-        while i <= j:
-            while v[i] < pivot:
-                i += 1
-            while v[j] > pivot:
-                j -= 1
-            if i <= j:
-                t = v[i]
-                v[i] = v[j]
-                v[j] = t
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return v[k]
-    return v[k]
-
-
 cdef double _median(double* v, Py_ssize_t n) noexcept nogil:
     """numpy's median: the middle value, or the mean of the two middle values."""
-    cdef double upper = _select(v, n, n // 2)
+    cdef double upper = kth_smallest(v, n, n // 2)
     cdef double lower
     cdef Py_ssize_t i
     if n % 2:

@@ -21,33 +21,7 @@ the padded frame and the padded reference:
 from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint8_t
 
-
-cdef int64_t _select(int64_t* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    """The k-th smallest of v[0:n]; v is reordered so that v[k + 1:] are no smaller."""
-    cdef Py_ssize_t lo = 0, hi = n - 1, i, j
-    cdef int64_t pivot, t
-    while lo < hi:
-        pivot = v[(lo + hi) // 2]
-        i = lo
-        j = hi
-        while i <= j:
-            while v[i] < pivot:
-                i += 1
-            while v[j] > pivot:
-                j -= 1
-            if i <= j:
-                t = v[i]
-                v[i] = v[j]
-                v[j] = t
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return v[k]
-    return v[k]
+from kth cimport kth_smallest
 
 
 cdef void _solve3(double* a, double* b, double* x) noexcept nogil:
@@ -145,7 +119,7 @@ def light_windows(
                     res_r = d * rv[p] - (npix - 1) * sr - 3 * cx * sxr - 3 * cy * syr
                     mis[p] = res_f - res_r if res_f >= res_r else res_r - res_f
                     tmp[p] = mis[p]
-            a = _select(tmp, npix, lo)
+            a = kth_smallest(tmp, npix, lo)
             b = a
             if between:
                 b = tmp[lo + 1]

@@ -142,6 +142,7 @@ class CameraZones:
     bay: bool = False
     barrier: bool = False
     exit: bool = False
+    bay_still_ms: int | None = None
 
 
 class CommandKind(enum.Enum):

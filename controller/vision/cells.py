@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from controller.vision import _cells
 
-__all__ = ["CellGroups"]
+__all__ = ["CellGroups", "has_neighbour"]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -46,3 +46,13 @@ class CellGroups:
                 self._seen[:size].reshape(rows, cols),
             )
         )
+
+
+def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Cells with at least one of their four neighbours set (drops lone rain and speckle)."""
+    out = np.zeros_like(cells)
+    out[1:, :] |= cells[:-1, :]
+    out[:-1, :] |= cells[1:, :]
+    out[:, 1:] |= cells[:, :-1]
+    out[:, :-1] |= cells[:, 1:]
+    return out

@@ -9,25 +9,27 @@ disagreement; standalone, the whole lane must have been quiet and empty for
 ``standalone_refresh_ms``. Motion only speeds up the decisions at a vehicle's
 arrival and departure and feeds the freeze check.
 
-Per frame: the camera sway is measured and undone (compiled: projections
-for the coarse shift, Lucas-Kanade to refine it, see ``registration``), the fused kernel counts per
-cell the pixels that differ from the gain/offset-corrected reference and from
-the previous frame, the global gain/offset is fitted on cells believed empty
-(so exposure swings make no presence), cells whose difference is only a local
-change of light over the same texture (shadows, headlight beams) are
-discarded, the cells a zone's edge cuts are judged on the zone's own pixels,
-a zone is raw-occupied when its largest group of touching body cells is big
-enough, and that raw state is debounced in milliseconds. Diagnostics turn a
-frozen, blinded or shaken picture into a fault, never into "empty".
+Per frame: the camera sway is measured (compiled: projections for the coarse
+shift, Lucas-Kanade to refine it, see ``registration``) and undone (``warp``,
+compiled bilinear), the fused kernel counts per cell the pixels that differ
+from the gain/offset-corrected reference and from the previous frame, the
+global gain/offset is fitted on cells believed empty (so exposure swings make
+no presence), cells whose difference is only a local change of light over the
+same texture (shadows, headlight beams) are discarded, the cells a zone's edge
+cuts are judged on the zone's own pixels (``zones.edge_counts``, compiled), a
+zone is raw-occupied when its largest group of touching body cells is big
+enough, and that raw state is debounced in milliseconds. Each zone's
+standstill clock (``stillness``) says how long the body in it has not moved.
+Diagnostics turn a frozen, blinded or shaken picture into a fault, never into
+"empty".
 
-The stages that have their own module: ``registration`` (compiled, beside
-``registration_reference``), ``light`` (the global fit, compiled, beside
-``light_reference``), ``light_only`` (the light-only window test, compiled,
-beside ``light_only_reference``), ``cells`` (the cell grouping, compiled,
-beside ``cells_reference``), ``kernel`` (the fused per-cell pass, beside
-``reference``), ``zones`` and ``diagnostics``; ``presence`` runs this
-detector for the lane. The zone edges, the debounce and the refresh policy are
-still here.
+The stages, each in its own module, the compiled ones beside a numpy
+reference (``*_reference``) and a ``.pyi``: ``registration``, ``warp``,
+``kernel`` (beside ``reference``), ``light``, ``light_only``, ``zones``
+(beside ``zones_reference``), ``cells``, ``stillness``, ``refresh`` (the
+blend; which cells may refresh is decided here) and ``diagnostics``;
+``presence`` runs this detector for the lane. The debounce and the refresh
+policy are still here.
 """
 
 from __future__ import annotations
@@ -36,17 +38,19 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellGroups
+from controller.vision.cells import CellGroups, has_neighbour
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightOnly, LightOnlySettings
+from controller.vision.refresh import blend_cells
 from controller.vision.registration import Registration
-from controller.vision.zones import Zone, ZoneError, ZoneGrid, zone_grid
+from controller.vision.stillness import ZoneStillness
+from controller.vision.warp import shift_into
+from controller.vision.zones import Zone, ZoneError, ZoneGrid, edge_counts, zone_grid
 
 __all__ = [
     "Detection",
@@ -97,6 +101,11 @@ class DetectorSettings:
     """Raw absence that arrives with motion switches a zone off after this."""
     motion_hold_ms: int = 400
     """Motion seen in a zone this recently makes the motion timings apply."""
+    still_cells: int = 6
+    """Cells of a zone (each beside another: lone ones are rain or noise) that must differ
+    from the zone's picture when its body last moved, in two frames running, for the body
+    to have moved again; ``still_ms`` restarts then. Comparing with that picture, not only
+    with the last frame, sees a vehicle that creeps less than a pixel per frame."""
     abrupt_off_ms: int = 60
     """A zone whose occupied cells fall at once from at least three times ``zone_cells``
     to too few, while half of those cells still differ from the reference, switches off
@@ -151,7 +160,8 @@ class DetectorSettings:
     """Frames of measured sway averaged before the zones are laid at the mast's rest."""
     anchor_px: float = 0.3
     """Mean sway against the reference beyond which the zones are laid where the mast
-    rests (the reference caught the mast somewhere in its swing)."""
+    rests, to the nearest quarter pixel (the reference caught the mast somewhere in its
+    swing)."""
     shaken_ms: int = 500
     fault_clear_ms: int = 1000
     warmup_frames: int = 5
@@ -232,9 +242,19 @@ class Detection:
     shift_px: tuple[float, float]
     ready: bool = True
     """False while the first reference is still being built (nothing can be seen yet)."""
+    still_ms: tuple[tuple[str, int], ...] = ()
+    """Per zone, how long the body in it has not moved (0 when it moved this frame or the
+    zone is empty), from the difference between registered frames inside the zone."""
 
     def zone(self, name: str) -> bool:
         for key, value in self.occupied:
+            if key == name:
+                return value
+        raise KeyError(f"no zone named {name!r}")
+
+    def still(self, name: str) -> int:
+        """``still_ms`` of the zone named name."""
+        for key, value in self.still_ms:
             if key == name:
                 return value
         raise KeyError(f"no zone named {name!r}")
@@ -270,6 +290,8 @@ class _ZoneState:
 
 
 _OUTSIDE = "\x00outside"
+_PLACED_MAX = 16
+"""Zone placements kept built (a mast rests within a pixel or two)."""
 
 
 class Detector:
@@ -294,15 +316,17 @@ class Detector:
         self._masks = self._grid.masks
         rows, cols = self._masks[self.zone_names[0]].shape
         self._rows, self._cols = rows, cols
-        any_zone = np.zeros((rows, cols), dtype=bool)
-        for mask in self._masks.values():
-            any_zone |= mask
-        self._outside = ~any_zone
+        self._outside = _outside_cells(self._grid)
+        any_zone = ~self._outside
+        self._placed: dict[tuple[float, float], tuple[ZoneGrid, npt.NDArray[np.bool_]]] = {
+            (0.0, 0.0): (self._grid, self._outside)
+        }
         ones = np.ones((height, width), dtype=np.int64)
         self._area = _cell_sum(ones, cell).astype(np.float64)
         self._full_rows, self._full_cols = height // cell, width // cell
         self._state = {name: _ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = _ZoneState()
+        self._still = {name: ZoneStillness() for name in self.zone_names}
         self._reference: Frame | None = None
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
@@ -311,6 +335,7 @@ class Detector:
         self._ref_stats = new_cell_stats(height, width, cell)
         self._previous = np.zeros((height, width), dtype=np.uint8)
         self._scratch = np.zeros((height, width), dtype=np.uint8)
+        self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
         self._offset = 0
         self._last_refresh = -(10**12)
@@ -393,6 +418,7 @@ class Detector:
     def process(self, frame: Frame, t_ms: int) -> Detection:
         """Update with one grey frame captured at t_ms (monotonic milliseconds)."""
         self._check(frame)
+        frame = np.ascontiguousarray(frame)
         s = self.settings
         if self._reference is None:
             # The first reference is the median of a few frames: rain, noise
@@ -409,17 +435,7 @@ class Detector:
             self._anchor(shift)
         work = frame
         if math.hypot(*shift) >= 0.5 and not big_shift:
-            matrix = np.array([[1.0, 0.0, -shift[0]], [0.0, 1.0, -shift[1]]])
-            work = np.asarray(
-                cv2.warpAffine(
-                    frame,
-                    matrix,
-                    (self.width, self.height),
-                    flags=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE,
-                ),
-                dtype=np.uint8,
-            )
+            work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
         np.copyto(self._scratch, self._previous)
         stats = self._kernel(work, self._previous)
@@ -436,7 +452,7 @@ class Detector:
         body = occupied & ~self._light_only(occupied, stats.motion_count == 0)
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
-        occupied = body & _has_neighbour(body)
+        occupied = body & has_neighbour(body)
         moving = stats.motion_count >= s.motion_fraction * self._area
         self._diagnostics.update(
             stats.grey_sum,
@@ -449,6 +465,7 @@ class Detector:
         for name in self.zone_names:
             count = self._zone_count(name, body, differs, edge_body[name])
             self._debounce(name, count, moving, differs, t_ms)
+            self._stillness(name, work, t_ms)
         self._prev_occupied = occupied
         self._prev_differs = differs
         outside = self._state[_OUTSIDE]
@@ -468,6 +485,7 @@ class Detector:
             offset=self._offset,
             shift_px=shift,
             ready=ready,
+            still_ms=tuple((n, self._still[n].still_ms(t_ms)) for n in self.zone_names),
         )
 
     # -- steps ----------------------------------------------------------------
@@ -492,11 +510,13 @@ class Detector:
             gain_q8=self._gain_q8,
             offset=self._offset,
             ref_threshold=s.ref_threshold,
-            # Darker exposure shrinks every change between frames with it.
-            motion_threshold=max(
-                s.motion_floor, round(s.motion_threshold * min(1.0, self._gain_q8 / GAIN_ONE))
-            ),
+            motion_threshold=self._motion_threshold(),
         )
+
+    def _motion_threshold(self) -> int:
+        """Darker exposure shrinks every change between frames with it."""
+        s = self.settings
+        return max(s.motion_floor, round(s.motion_threshold * min(1.0, self._gain_q8 / GAIN_ONE)))
 
     def _warmup_median(self) -> Frame:
         """Median of the warm-up frames, each aligned to the first (a swaying mast)."""
@@ -507,17 +527,7 @@ class Detector:
         for frame in self._warmup[1:]:
             dx, dy = self._measure_shift(frame)
             if math.hypot(dx, dy) >= 0.5:
-                matrix = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]])
-                frame = np.asarray(
-                    cv2.warpAffine(
-                        frame,
-                        matrix,
-                        (self.width, self.height),
-                        flags=cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE,
-                    ),
-                    dtype=np.uint8,
-                )
+                frame = shift_into(frame, dx, dy, np.empty_like(frame))
             aligned.append(frame)
         median: Frame = np.median(np.stack(aligned), axis=0).astype(np.uint8)
         return median
@@ -564,23 +574,36 @@ class Detector:
             return
         ox, oy = -self._sway_sum[0] / self._sway_n, -self._sway_sum[1] / self._sway_n
         if math.hypot(ox - self._zone_offset[0], oy - self._zone_offset[1]) >= s.anchor_px:
-            self._place_zones((ox, oy))
+            self._place_zones((round(ox * 4) / 4, round(oy * 4) / 4))
 
     def _place_zones(self, offset: tuple[float, float]) -> None:
-        """Cell maps of the zones moved by offset pixels (the reference's view of the lane)."""
-        dx, dy = offset
-        moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones]
-        try:
-            grid = zone_grid(moved, self.height, self.width, self.settings.cell)
-        except ZoneError:
-            # A zone at the frame's edge would leave the picture: keep it where it is.
+        """Cell maps of the zones moved by offset pixels (the reference's view of the lane).
+
+        Offsets are quarter pixels and each one's cell maps are built once
+        (from the zones' own windows of cells, about a millisecond): a mast
+        swinging around its rest costs no rebuild per frame. Whole pixels
+        would be too coarse: a zone drawn to a lane line then takes in a
+        sliver of the line's shimmer.
+        """
+        if offset == self._zone_offset:
             return
-        self._grid = grid
-        self._masks = grid.masks
-        any_zone = np.zeros_like(next(iter(self._masks.values())))
-        for mask in self._masks.values():
-            any_zone |= mask
-        self._outside = ~any_zone
+        placed = self._placed.get(offset)
+        if placed is None:
+            dx, dy = offset
+            moved = [
+                Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones
+            ]
+            try:
+                grid = zone_grid(moved, self.height, self.width, self.settings.cell)
+            except ZoneError:
+                # A zone at the frame's edge would leave the picture: keep it where it is.
+                return
+            placed = (grid, _outside_cells(grid))
+            if len(self._placed) >= _PLACED_MAX:
+                self._placed.pop(next(iter(self._placed)))
+            self._placed[offset] = placed
+        self._grid, self._outside = placed
+        self._masks = self._grid.masks
         self._zone_offset = offset
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
@@ -686,16 +709,18 @@ class Detector:
         """
         assert self._reference is not None
         s = self.settings
-        f_flat = frame.ravel()
-        r_flat = self._reference.ravel()
         out: dict[str, npt.NDArray[np.bool_]] = {}
         limit_y = self._padded_frame.shape[0] - s.cell - 2 * self._margin
         limit_x = self._padded_frame.shape[1] - s.cell - 2 * self._margin
         for name, edge in self._grid.edges.items():
-            f = f_flat[edge.pixels].astype(np.int32)
-            r = ((r_flat[edge.pixels].astype(np.int32) * self._gain_q8 + 128) >> 8) + self._offset
-            hits = (np.abs(f - r) > s.ref_threshold).astype(np.float64)
-            counts = np.bincount(edge.owner, weights=hits, minlength=edge.rows.size)
+            counts = edge_counts(
+                frame,
+                self._reference,
+                edge,
+                gain_q8=self._gain_q8,
+                offset=self._offset,
+                threshold=s.ref_threshold,
+            )
             hit = counts >= np.maximum(2.0, s.edge_fraction * edge.inside)
             if hit.any():
                 k = np.nonzero(hit)[0]
@@ -749,6 +774,25 @@ class Detector:
             state.pending_since = None
             if not state.on:
                 state.empty_since = t_ms
+
+    def _stillness(self, name: str, frame: Frame, t_ms: int) -> None:
+        """The zone's standstill clock (``stillness``), on its box of this registered frame."""
+        s = self.settings
+        c = s.cell
+        r0, r1, c0, c1 = self._grid.boxes[name]
+        self._still[name].update(
+            self._state[name].on,
+            np.ascontiguousarray(frame[r0 * c : r1 * c, c0 * c : c1 * c]),
+            self._grid.touched[name][r0:r1, c0:c1],
+            self._area[r0:r1, c0:c1],
+            cell=c,
+            gain_q8=self._gain_q8,
+            offset=self._offset,
+            threshold=self._motion_threshold(),
+            fraction=s.motion_fraction,
+            still_cells=s.still_cells,
+            t_ms=t_ms,
+        )
 
     def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:
         """Blend the frame into the reference where that is allowed.
@@ -808,21 +852,21 @@ class Detector:
         self._last_refresh = t_ms
         if not cells.any():
             return
-        c = s.cell
-        pixels = np.repeat(np.repeat(cells, c, axis=0), c, axis=1)[: self.height, : self.width]
-        gain = self._gain_q8 / GAIN_ONE
-        observed = (frame.astype(np.float32) - float(self._offset)) / max(gain, 1e-3)
-        if drift_only.any():
-            # Drift tracking follows small per-pixel differences only (noise,
-            # slow light); the faint edge of a beam stays out of the reference.
-            drift = np.repeat(np.repeat(drift_only, c, axis=0), c, axis=1)
-            drift = drift[: self.height, : self.width]
-            large = np.abs(observed - self._ref_float) > s.drift_px
-            pixels &= ~(drift & large)
-        blend = self._ref_float * (1.0 - s.refresh_alpha) + observed * s.refresh_alpha
-        self._ref_float[pixels] = blend[pixels]
         assert self._reference is not None
-        self._reference[...] = np.clip(np.rint(self._ref_float), 0, 255).astype(np.uint8)
+        # Drift tracking follows small per-pixel differences only (noise, slow
+        # light); the faint edge of a beam stays out of the reference.
+        blend_cells(
+            frame,
+            self._ref_float,
+            self._reference,
+            cells,
+            drift_only,
+            cell=s.cell,
+            gain=self._gain_q8 / GAIN_ONE,
+            offset=float(self._offset),
+            alpha=s.refresh_alpha,
+            drift_px=s.drift_px,
+        )
         self._update_ref_stats()
 
     def _update_ref_stats(self) -> None:
@@ -843,14 +887,13 @@ class Detector:
         self._pad_into(self._padded_ref, self._reference)
 
 
-def _has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells with at least one of their four neighbours set (drops lone rain and speckle)."""
-    out = np.zeros_like(cells)
-    out[1:, :] |= cells[:-1, :]
-    out[:-1, :] |= cells[1:, :]
-    out[:, 1:] |= cells[:, :-1]
-    out[:, :-1] |= cells[:, 1:]
-    return out
+def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
+    """The cells no zone holds."""
+    any_zone = np.zeros_like(next(iter(grid.masks.values())))
+    for mask in grid.masks.values():
+        any_zone |= mask
+    outside: npt.NDArray[np.bool_] = ~any_zone
+    return outside
 
 
 _FINE_ROWS = 160

@@ -263,6 +263,8 @@ class PresenceProvider:
             bay=occupied.get("bay", False),
             barrier=occupied.get("barrier", False),
             exit=occupied.get("exit", False),
+            # How long the body in the bay has not moved; None without a bay zone.
+            bay_still_ms=dict(latest.still_ms).get("bay"),
         )
 
     def coils_written(self) -> None:

@@ -174,9 +174,12 @@ def test_provider_reports_zones_then_stale_fault(mjpeg: tuple[MjpegServer, Publi
         # the controller says the bay is empty, so only the health is checked here.
         assert provider.frames > 0
         assert provider.last_capture_ms is not None
+        assert isinstance(provider.zones(0).bay_still_ms, int)
         publisher.close()
         assert _wait(lambda: provider.zones(0).health is CameraHealth.FAULT, 10.0)
         assert Fault.STALE in provider.faults()
+        # A camera that cannot see says nothing about standstill.
+        assert provider.zones(0).bay_still_ms is None
     finally:
         provider.close()
 
@@ -203,6 +206,10 @@ def test_provider_sees_a_car_arrive(tmp_path: Path) -> None:
         assert _wait(lambda: provider.zones(0).bay, 15.0)
         assert provider.zones(0).health is CameraHealth.OK
         assert any(zone == "bay" and on for _, zone, on in provider.changes)
+        # It stops at the stop line 4.25 s after start: from then on the bay reports
+        # how long it has stood.
+        assert _wait(lambda: (provider.zones(0).bay_still_ms or 0) >= 500, 15.0)
+        assert time.monotonic() - start >= 4.25 + 0.5 - 0.2
     finally:
         provider.close()
         publisher.close()

@@ -349,3 +349,41 @@ def test_a_cell_passed_for_light_inside_a_body_does_not_split_it() -> None:
     no_edges = np.zeros(det._grid.edges["b"].rows.size, dtype=bool)
     assert det._zone_count("b", body, differs, no_edges) == 6
     assert det._zone_count("b", body, body, no_edges) == 3
+
+
+def test_zones_are_laid_by_quarter_pixels_and_each_placement_is_built_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The zones move by quarter pixels, and a placement's cell maps are built once:
+    after a new reference puts them back at rest and the mast settles where it was,
+    nothing is rebuilt."""
+    import controller.vision.detector as detector_module
+
+    builds: list[int] = []
+    real = detector_module.zone_grid
+
+    def counting(*args: object, **kwargs: object) -> object:
+        builds.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    cam = _camera()
+    det = _detector(cam, anchor_frames=5)
+    _feed(det, cam, [], 0, 335)
+    monkeypatch.setattr(detector_module, "zone_grid", counting)
+    rounds: list[tuple[int, set[tuple[float, float]]]] = []
+    for _ in range(2):
+        offsets = set()
+        det.process(cam.render([], 0, 335), 335)
+        for t in range(400, 2400, FRAME_MS):
+            det.process(np.roll(cam.render([], 0, t), 3, axis=1), t)
+            offsets.add(det._zone_offset)
+        assert det._zone_offset[0] == pytest.approx(-3.0, abs=det.settings.anchor_px)
+        rounds.append((len(builds), offsets))
+        det.reset_reference(cam.render([], 0, 2400))
+        assert det._zone_offset == (0.0, 0.0)
+    (first, seen), (second, again) = rounds
+    assert all(4 * dx == int(4 * dx) and 4 * dy == int(4 * dy) for dx, dy in seen)
+    assert first == len(seen - {(0.0, 0.0)}) >= 1
+    assert seen & again - {(0.0, 0.0)}, "the second settle revisits no placement"
+    # Only placements not laid before are built.
+    assert second - first == len(again - seen - {(0.0, 0.0)}), builds

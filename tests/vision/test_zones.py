@@ -129,3 +129,64 @@ def test_zone_grid_edge_cells_hold_the_zone_pixels_they_cut() -> None:
     assert sorted((edge.pixels % 16).tolist()) == [2, 2, 2, 2, 3, 3, 3, 3]
     assert edge.toward.tolist() == [[0, 2]]
     assert grid.boxes["z"] == (0, 1, 0, 4)
+
+
+def _full_frame_grid(zone: Zone, height: int, width: int, cell: int) -> dict[str, object]:
+    """The zone's cell maps and edge pixels the plain way: a whole-frame pixel mask."""
+    rows, cols = -(-height // cell), -(-width // cell)
+    pixels = pixel_mask(zone, height, width)
+    padded = np.zeros((rows * cell, cols * cell), dtype=np.int64)
+    padded[:height, :width] = pixels
+    inside = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    padded[:height, :width] = 1
+    area = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    part = (inside > 0) & (inside < area)
+    pr, pc = np.nonzero(pixels & np.kron(part, np.ones((cell, cell), bool))[:height, :width])
+    return {
+        "masks": inside * 2 >= area,
+        "interior": inside >= area,
+        "touched": inside > 0,
+        "pixels": np.sort(pr * width + pc),
+        "inside": inside[part],
+    }
+
+
+@pytest.mark.parametrize(("height", "width", "cell"), [(187, 333, 4), (90, 161, 5), (64, 64, 8)])
+def test_zone_grid_looks_only_near_each_zone_and_matches_the_whole_frame(
+    height: int, width: int, cell: int
+) -> None:
+    """Built from each zone's own window of cells, the grid equals the whole-frame answer:
+    fractional corners, a zone cut by the frame's right and bottom edges, odd sizes."""
+    rng = np.random.default_rng(height + cell)
+    zones = [
+        Zone(
+            "edge",
+            (
+                (width - 17.3, height - 9.6),
+                (width + 5.0, height - 20.2),
+                (width + 3.0, height + 4.0),
+                (width - 30.5, height + 1.0),
+            ),
+        )
+    ]
+    for k in range(6):
+        x, y = rng.uniform(0, width - 20), rng.uniform(0, height - 20)
+        w, h = rng.uniform(8, width / 2), rng.uniform(8, height / 2)
+        zones.append(Zone(f"z{k}", ((x, y), (x + w, y + 0.37 * h), (x + 0.8 * w, y + h))))
+    usable = []
+    for zone in zones:
+        try:
+            zone_grid([zone], height, width, cell)
+        except ZoneError:
+            continue
+        usable.append(zone)
+    assert len(usable) >= 5
+    grid = zone_grid(usable, height, width, cell)
+    for zone in usable:
+        want = _full_frame_grid(zone, height, width, cell)
+        assert np.array_equal(grid.masks[zone.name], want["masks"])
+        assert np.array_equal(grid.interior[zone.name], want["interior"])
+        assert np.array_equal(grid.touched[zone.name], want["touched"])
+        edge = grid.edges[zone.name]
+        assert np.array_equal(np.sort(edge.pixels), want["pixels"])
+        assert np.array_equal(edge.inside, want["inside"])

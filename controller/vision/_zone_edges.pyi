@@ -1,0 +1,13 @@
+import numpy as np
+import numpy.typing as npt
+
+def edge_counts(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    pixels: npt.NDArray[np.intp],
+    owner: npt.NDArray[np.intp],
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    counts: npt.NDArray[np.int32],
+) -> None: ...

@@ -1,0 +1,91 @@
+"""Standstill per zone: how long the body in it has not moved (``still_ms``).
+
+The lane core starts an inspection only once the vehicle in the bay stands,
+and a loop cannot tell a vehicle that stands from one that still rolls. Each
+zone keeps the (registered) picture of its cells from when its body last
+moved; the body has moved again when at least ``still_cells`` of the zone's
+cells, each beside another, differ from that picture in this frame and in the
+one before, after correcting it for the light fitted since. Comparing with
+that picture, not only with the previous frame, sees a vehicle that creeps
+less than a pixel per frame; asking for the same cells in two frames running
+leaves out rain streaks and a shaking mast's odd misregistered frame, which
+differ in other cells each time. An empty zone's still time is 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision.cells import has_neighbour
+from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX, frame_stats
+
+__all__ = ["ZoneStillness"]
+
+Frame = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+
+
+class ZoneStillness:
+    """One zone's standstill clock."""
+
+    __slots__ = ("_differs", "_light", "_since", "_view")
+
+    def __init__(self) -> None:
+        self._since: int | None = None
+        self._view: Frame | None = None
+        self._light = (GAIN_ONE, 0)
+        """(gain_q8, offset) fitted when _view was taken."""
+        self._differs: Mask | None = None
+        """The zone's cells that differed from _view last frame."""
+
+    def still_ms(self, t_ms: int) -> int:
+        """How long the body has not moved at t_ms (0 when the zone is empty or it just moved)."""
+        return 0 if self._since is None else t_ms - self._since
+
+    def update(
+        self,
+        occupied: bool,
+        view: Frame,
+        touched: Mask,
+        area: npt.NDArray[np.float64],
+        *,
+        cell: int,
+        gain_q8: int,
+        offset: int,
+        threshold: int,
+        fraction: float,
+        still_cells: int,
+        t_ms: int,
+    ) -> None:
+        """One frame: view is the zone's box of whole cells (C-contiguous), touched and
+        area its cells' zone map and pixel counts, gain_q8/offset this frame's light fit,
+        threshold the grey levels that count a pixel as changed, fraction the share of a
+        cell's pixels that must change."""
+        if not occupied:
+            self._since, self._view, self._differs = t_ms, None, None
+            return
+        last = self._view
+        if last is None or last.shape != view.shape:
+            self._since, self._differs = t_ms, None
+            self._view, self._light = view, (gain_q8, offset)
+            return
+        # frame ~ reference * g + o, so frame ~ last * (g / g_last) + o - o_last * g / g_last.
+        g_last, o_last = self._light
+        ratio = gain_q8 / max(g_last, 1)
+        counts = frame_stats(
+            view,
+            last,
+            np.empty_like(view),
+            cell=cell,
+            gain_q8=min(GAIN_Q8_MAX, round(GAIN_ONE * ratio)),
+            offset=max(-OFFSET_MAX, min(OFFSET_MAX, round(offset - o_last * ratio))),
+            ref_threshold=threshold,
+            motion_threshold=255,
+        ).ref_count
+        differs = counts >= fraction * area
+        differs &= has_neighbour(differs) & touched
+        before, self._differs = self._differs, differs
+        if before is not None and int(np.count_nonzero(differs & before)) >= still_cells:
+            self._since = t_ms
+            self._view, self._light = view, (gain_q8, offset)

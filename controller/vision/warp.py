@@ -1,0 +1,51 @@
+"""Undoing sway: the frame moved back onto the reference by a subpixel shift.
+
+The compiled pass (``_warp``, defined by ``warp_reference.shift_reference``)
+samples the frame bilinearly at (x + dx, y + dy) with the shift's fractions in
+Q8 fixed point and the edge pixels repeated, into a buffer the caller keeps:
+no frame-sized temporary, no OpenCV thread pool. This wrapper checks the
+arguments and splits the shift.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision import _warp
+
+__all__ = ["MAX_SHIFT_PX", "shift_into", "split_shift"]
+
+Frame = npt.NDArray[np.uint8]
+
+MAX_SHIFT_PX = 1 << 20
+"""A shift this large is an error, not a picture (it would only repeat the edge)."""
+
+
+def split_shift(d: float) -> tuple[int, int]:
+    """A shift as whole pixels and a Q8 fraction: d ~ whole + fraction / 256, fraction in 0..255."""
+    if not math.isfinite(d) or abs(d) > MAX_SHIFT_PX:
+        raise ValueError(f"shift: {d!r} is not a finite shift under {MAX_SHIFT_PX} px")
+    q8 = round(d * 256)
+    return q8 >> 8, q8 & 255
+
+
+def shift_into(frame: Frame, dx: float, dy: float, out: Frame) -> Frame:
+    """out(y, x) = frame(y + dy, x + dx), bilinear, edges repeated; returns out."""
+    for name, array in (("frame", frame), ("out", out)):
+        if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D uint8 grey image")
+        if not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous image")
+    if out.shape != frame.shape:
+        raise ValueError(f"out: shape {out.shape} is not the frame's {frame.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out: is read-only")
+    if np.shares_memory(out, frame):
+        raise ValueError("out: must not overlap frame")
+    ix, fx = split_shift(dx)
+    iy, fy = split_shift(dy)
+    _warp.shift_bilinear(frame, out, ix, iy, fx, fy)
+    return out
