@@ -67,11 +67,19 @@ def _sigmoid(x_h: float) -> float:
     return 1.0 / (1.0 + math.exp(-4.0 * x_h))
 
 
-def arrivals(profile: DayProfile, seed: int, start_ms: int, end_ms: int) -> tuple[int, ...]:
-    """Arrival times (ms after midnight, increasing) in [start_ms, end_ms), one seeded draw."""
+def arrivals(
+    profile: DayProfile, seed: int, start_ms: int, end_ms: int, day: int = 0
+) -> tuple[int, ...]:
+    """Arrival times (ms after midnight, increasing) in [start_ms, end_ms), one seeded draw.
+
+    ``day`` other than 0 draws another day of the same seed (a negative one: a day before the
+    run, for the supervisor's history), independent of the run's own.
+    """
     if start_ms < 0 or end_ms < start_ms:
         raise ValueError(f"start_ms, end_ms: need 0 <= start <= end, got {start_ms}, {end_ms}")
-    rng = random.Random(f"lanectl-site-arrivals-{seed}")
+    rng = random.Random(
+        f"lanectl-site-arrivals-{seed}" if day == 0 else f"lanectl-site-arrivals-{seed}-day{day}"
+    )
     top = profile.max_vph()
     if top <= 0:
         return ()

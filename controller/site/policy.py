@@ -23,7 +23,7 @@ The rules, in the order they are applied:
 
 The predicted wait is the larger of two: the live queue at the serving lanes
 over their capacity (what a driver arriving now has ahead), and the wait the
-recent arrival rate gives at that capacity in the long run (Erlang C with the
+arrival rate gives at that capacity in the long run (Erlang C with the
 Allen-Cunneen correction for a service time less variable than exponential),
 which sees a queue coming before it has formed. ``fixed_plan`` is the
 plan a site makes without the live queue: from each hour's mean demand, k
@@ -115,7 +115,9 @@ class SiteView:
     """Lanes the staff on duty can run."""
     lanes: tuple[LaneView, ...]
     arrival_vph: float = 0.0
-    """Recent arrival rate at the site (0 when unknown: the rule then looks at queues only)."""
+    """Arrival rate the rule plans for: the site sim's forecast of the next minutes
+    (``controller.site.forecast``), the supervisor's measured rate (0 when unknown: the rule
+    then looks at queues only)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.staff, bool) or not isinstance(self.staff, int) or self.staff < 0:

@@ -8,6 +8,11 @@ stream (``controller.site.arrivals``) feeds the site; each driver joins the
 open lane with the fewest vehicles in it. Every ``tick_ms`` the supervisor
 looks at the lanes and applies its policy: ``queue`` (``policy.decide``, the
 live rules) or ``fixed`` (``policy.fixed_plan`` from each hour's mean demand).
+The queue policy sees what a real supervisor sees: each lane's queue, each lane's
+service rate measured from its own services, the arrivals of the last
+``arrival_window_ms``, and a time-of-day history of ``history_days`` past days
+(other draws of the same profile, never the day it runs), which carries today's
+rate over the next ``lead_ms`` (``controller.site.forecast``).
 Opening a lane sends OPEN_LANE to its core; closing one first stops sending it
 drivers and, once its queue has entered the bay, sends CLOSE_LANE (the core
 finishes the vehicle in the bay in CLOSED mode). A lane counts as staffed from
@@ -41,6 +46,7 @@ from controller.core.types import (
 )
 from controller.iomap import coils_from_outputs, inputs_from_bits
 from controller.site.arrivals import DayProfile, arrivals, hourly_means
+from controller.site.forecast import DayHistory, forecast_vph
 from controller.site.policy import (
     Action,
     Decision,
@@ -76,19 +82,17 @@ inspection plus the boom cycle and the next car driving in, about 45 s): the fix
 figure and the live policy's estimate before it has measured its lanes."""
 
 QUEUE_RULES = PolicyConfig(
-    open_wait_ms=90_000,
-    open_dwell_ms=30_000,
-    close_wait_ms=81_000,
+    open_wait_ms=55_000,
+    open_dwell_ms=10_000,
+    close_wait_ms=50_000,
     close_dwell_ms=60_000,
-    min_open_ms=300_000,
+    min_open_ms=120_000,
     min_lanes=1,
     service_cv2=0.1,
 )
-"""The live policy's bounds in the site sim: chosen so that it runs about the fixed plan's
-lane-hours over a day (see the README for what tighter bounds buy and cost)."""
+"""The live policy's bounds in the site sim (the README gives what they buy and cost)."""
 
 _COMMAND_RETRY_MS = 5000
-_ARRIVAL_WINDOW_MS = 900_000
 _SERVICE_ALPHA = 0.2
 _SLEEP_AFTER_SCANS = 20
 
@@ -151,6 +155,13 @@ class SimConfig:
     rules: PolicyConfig = QUEUE_RULES
     profile: DayProfile = field(default_factory=DayProfile)
     lane: LaneConfig = field(default_factory=LaneConfig)
+    history_days: int = 7
+    """Past days (drawn from the same profile, other seeds) whose arrivals give the queue
+    policy its time-of-day history; 0: it plans on the measured rate alone."""
+    arrival_window_ms: int = 300_000
+    """The window today's arrival rate is measured over."""
+    lead_ms: int = 300_000
+    """How far ahead the queue policy's arrival rate looks."""
     skip_idle: bool = True
     """Skip the scans of a lane that is closed, empty and at rest (its core would change
     nothing); False scans every lane every ``scan_ms`` (the same result, slower)."""
@@ -170,6 +181,14 @@ class SimConfig:
             raise ValueError(f"staff: must be a positive integer, got {self.staff!r}")
         if not 1 <= self.scan_ms <= 1000:
             raise ValueError(f"scan_ms: must be in 1..1000, got {self.scan_ms}")
+        if isinstance(self.history_days, bool) or not 0 <= self.history_days <= 365:
+            raise ValueError(f"history_days: must be in 0..365, got {self.history_days!r}")
+        if not 60_000 <= self.arrival_window_ms <= 3_600_000:
+            raise ValueError(
+                f"arrival_window_ms: must be in 60000..3600000, got {self.arrival_window_ms}"
+            )
+        if not 0 <= self.lead_ms <= 3_600_000:
+            raise ValueError(f"lead_ms: must be in 0..3600000, got {self.lead_ms}")
         if self.tick_ms < self.scan_ms or self.tick_ms % self.scan_ms:
             raise ValueError(
                 f"scan_ms: {self.scan_ms} must divide the supervisor tick_ms {self.tick_ms}"
@@ -419,6 +438,20 @@ class _Fixed:
         return out
 
 
+def past_days(config: SimConfig) -> DayHistory | None:
+    """The time-of-day history the queue policy gets: ``history_days`` whole days before the
+    run, drawn from the same profile with the run's seed but as other days (never the run's
+    own arrivals); None without history."""
+    if config.history_days == 0:
+        return None
+    day_ms = 24 * _MS_PER_HOUR
+    days = (
+        arrivals(config.profile, config.seed, 0, day_ms, day=-d)
+        for d in range(1, config.history_days + 1)
+    )
+    return DayHistory.from_days(days)
+
+
 def run_site_sim(config: SimConfig, factory: PlantFactory) -> SimResult:
     """Run the site for ``config.hours`` simulated hours with the plants ``factory`` builds."""
     wall0 = time.perf_counter()
@@ -431,6 +464,7 @@ def run_site_sim(config: SimConfig, factory: PlantFactory) -> SimResult:
     arrived = len(stream)
     recent: deque[int] = deque()
     fixed = _Fixed(config) if config.policy == "fixed" else None
+    history = past_days(config) if fixed is None else None
     rules_state = PolicyState()
     decisions: list[Decision] = []
     timeline: list[DayPoint] = []
@@ -449,9 +483,10 @@ def run_site_sim(config: SimConfig, factory: PlantFactory) -> SimResult:
             for lane in lanes:
                 lane.take_entries(entries, waits)
                 lane.settle()
-            while recent and recent[0] <= t - _ARRIVAL_WINDOW_MS:
+            full = config.arrival_window_ms
+            while recent and recent[0] <= t - full:
                 recent.popleft()
-            window = min(_ARRIVAL_WINDOW_MS, max(_ARRIVAL_WINDOW_MS // 3, t - config.start_ms))
+            window = min(full, max(full // 3, t - config.start_ms))
             arrival_vph = len(recent) * _MS_PER_HOUR / window
             if fixed is not None:
                 made = fixed.decide(lanes, t)
@@ -470,7 +505,7 @@ def run_site_sim(config: SimConfig, factory: PlantFactory) -> SimResult:
                         )
                         for lane in lanes
                     ),
-                    arrival_vph=arrival_vph,
+                    arrival_vph=forecast_vph(history, t, len(recent), window, config.lead_ms),
                 )
                 rules_state, made_t = decide(config.rules, rules_state, site)
                 made = list(made_t)

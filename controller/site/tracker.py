@@ -11,7 +11,14 @@ Estimates, from what a lane publishes:
   (``queue.approach_occupied_ms``): a loop that stays covered means vehicles stand
   on it, and a lane that serves one vehicle per service time has let that many
   join behind it.
-- Service rate: ``service_vph`` from the site config for every lane.
+- Service rate: each lane's own, from its completed services. When its count
+  rises, the next vehicle stood on the approach loop at the previous rise and
+  the bay and approach never stood empty since (the lane never waited for
+  traffic), the time between the two rises over the vehicles counted is one
+  service time. The estimate is an exponentially weighted mean of those
+  (``SERVICE_ALPHA``) within a factor ``SERVICE_SPAN`` of the config's
+  ``service_vph``, which stands in until a lane has been measured. Lanes differ
+  (a slower operator, more trucks): the policy sums their own rates.
 - Arrival rate: over the last ``arrival_window_ms``, vehicles served (the rises of
   ``counts.vehicles``, summed over lanes) plus the growth of the queue estimate,
   per hour; 0 until a minute has been seen (the policy then judges queues only).
@@ -45,6 +52,10 @@ __all__ = ["LaneTrack", "Tracker"]
 
 _MS_PER_HOUR = 3_600_000
 _MIN_ARRIVAL_SPAN_MS = 60_000
+SERVICE_ALPHA = 0.2
+"""Weight of the newest service time in a lane's estimate."""
+SERVICE_SPAN = 4.0
+"""A lane's estimate stays within the config's rate divided and multiplied by this."""
 _LEFT_OUT_MODES = {
     "FAULT": "fault",
     "ESTOP": "estop",
@@ -65,6 +76,15 @@ class LaneTrack:
     pending: tuple[Action, int] | None = None
     """The last command sent and when; it stands in for the lane's state until confirmed."""
     last_count: int | None = None
+    last_rise_ms: int | None = None
+    """When the count last rose."""
+    saturated: bool = False
+    """The next vehicle stood on the approach at the last rise and the lane (open) never stood
+    empty since: the next rise ends one service time."""
+    service_ms: float | None = None
+    """This lane's measured service time; None until one was measured."""
+    services: int = 0
+    """Service times measured."""
 
 
 @dataclass(slots=True)
@@ -109,10 +129,34 @@ class Tracker:
             t.pending = None
         counts = payload.get("counts")
         count = counts.get("vehicles") if isinstance(counts, dict) else None
+        queue = payload.get("queue")
+        approach = isinstance(queue, dict) and queue.get("approach") is True
+        present = approach or (isinstance(queue, dict) and queue.get("in_bay") is True)
         if isinstance(count, int) and not isinstance(count, bool):
             if t.last_count is not None and count > t.last_count:
                 self.served += count - t.last_count
+                self._measure(t, count - t.last_count, now_ms)
+                t.last_rise_ms = now_ms
+                t.saturated = approach
+            elif t.last_count is None or count < t.last_count:
+                t.last_rise_ms = None
             t.last_count = count
+        if not present or not _is_open(payload):
+            t.saturated = False
+
+    def _measure(self, t: LaneTrack, vehicles: int, now_ms: int) -> None:
+        """One service time from a rise of the count after a rise with a vehicle waiting."""
+        if not t.saturated or t.last_rise_ms is None or now_ms <= t.last_rise_ms:
+            return
+        sample = (now_ms - t.last_rise_ms) / vehicles
+        nominal = _MS_PER_HOUR / self.service_vph
+        sample = min(max(sample, nominal / SERVICE_SPAN), nominal * SERVICE_SPAN)
+        t.service_ms = (
+            sample
+            if t.service_ms is None
+            else t.service_ms + SERVICE_ALPHA * (sample - t.service_ms)
+        )
+        t.services += 1
 
     def set_pin(self, lane: str, pin: Pin | None) -> None:
         if pin is None:
@@ -122,6 +166,13 @@ class Tracker:
 
     # ---- estimates ----
 
+    def lane_service_vph(self, lane: str) -> float:
+        """``lane``'s own service rate estimate (the config's until one was measured)."""
+        t = self.lanes.get(lane)
+        if t is None or t.service_ms is None:
+            return self.service_vph
+        return _MS_PER_HOUR / t.service_ms
+
     def queue(self, lane: str) -> int:
         """Vehicles waiting at ``lane`` (see the module docstring)."""
         state = self.lanes[lane].state or {}
@@ -130,7 +181,7 @@ class Tracker:
             return 0
         waiting = _nonneg_int(q.get("waiting_min"))
         occupied = _nonneg_int(q.get("approach_occupied_ms"))
-        return waiting + int(occupied * self.service_vph // _MS_PER_HOUR)
+        return waiting + int(occupied * self.lane_service_vph(lane) // _MS_PER_HOUR)
 
     def unavailable(self, lane: str) -> str:
         t = self.lanes[lane]
@@ -172,7 +223,7 @@ class Tracker:
                     lane=name,
                     status=LaneStatus.OPEN if is_open else LaneStatus.CLOSED,
                     queue=self.queue(name),
-                    service_vph=self.service_vph,
+                    service_vph=self.lane_service_vph(name),
                     open_since_ms=(now_ms if since is None else since) if is_open else None,
                     unavailable=self.unavailable(name),
                     pin=self.pins.get(name),

@@ -232,3 +232,49 @@ def test_closes_a_lane_once_open_long_enough_and_the_queues_fell() -> None:
     # bound; after 30 s of that the most recently opened lane closes, and only one.
     assert made_at == [(90_000, Action.CLOSE, "b", "queues_fell")]
     assert [v.status.value for v in t.view(200_000).lanes] == ["open", "closed"]
+
+
+def _lane_state(vehicles: int, *, bay: bool, approach: bool, mode: str = "OPEN") -> Any:
+    return {
+        "mode": mode,
+        "bus_ok": True,
+        "queue": {
+            "in_bay": bay,
+            "approach": approach,
+            "waiting_min": int(bay) + int(approach),
+            "approach_occupied_ms": 0,
+        },
+        "counts": {"vehicles": vehicles},
+    }
+
+
+def test_each_lane_measures_its_own_service_rate() -> None:
+    """A lane's service time is the gap between crossings while the next vehicle waited; gaps
+    after the lane stood empty are not service times. Each lane keeps its own estimate."""
+    t = _site(("a", "OPEN"), ("b", "OPEN"))
+    assert t.lane_service_vph("a") == 60.0  # the config's until measured
+    now = 0
+    count = 0
+    # Lane a: a vehicle crosses every 30 s with the next one already on the approach.
+    for _ in range(40):
+        now += 30_000
+        count += 1
+        t.on_state("a", _lane_state(count, bay=False, approach=True), now)
+        t.on_state("a", _lane_state(count, bay=True, approach=True), now + 5_000)
+    assert t.lane_service_vph("a") == pytest.approx(120.0, rel=1e-3)
+    assert t.lanes["a"].services == 39
+    # Lane b: crossings 10 min apart with the lane empty between them: no service time.
+    for k in range(1, 6):
+        t.on_state("b", _lane_state(k, bay=False, approach=False), k * 600_000)
+        t.on_state("b", _lane_state(k, bay=True, approach=False), k * 600_000 + 590_000)
+    assert t.lanes["b"].services == 0
+    assert t.lane_service_vph("b") == 60.0
+    # The policy sees each lane's own rate.
+    rates = {v.lane: v.service_vph for v in t.view(now).lanes}
+    assert rates == {"a": pytest.approx(120.0, rel=1e-3), "b": 60.0}
+    # A slower lane moves its estimate toward its own service time.
+    for _ in range(30):
+        now += 90_000
+        count += 1
+        t.on_state("a", _lane_state(count, bay=True, approach=True), now)
+    assert t.lane_service_vph("a") == pytest.approx(40.0, rel=0.02)
