@@ -458,6 +458,11 @@ class Runtime:
                 self._missed = 0
         else:
             self._missed += 1
+        if not self._have_inputs and 0 < self._missed <= self.config.io.missed_scans:
+            # Nothing read since start: a late first reply is tolerated like any later one
+            # (missed_scans), without stepping the core on inputs it never had; the I/O
+            # side holds its quiet outputs meanwhile.
+            return
         bus_ok = self._have_inputs and self._missed <= self.config.io.missed_scans
         commands: list[Command] = []
         while self._commands and len(commands) < MAX_COMMANDS_PER_SCAN:

@@ -308,3 +308,40 @@ def test_camera_hook(tmp_path: Path) -> None:
     assert camera.writes == coil_writes - fake.connects > 0
     scans = list(read_scans(rt.journal.path))
     assert '"ok"' in scans[0].inputs_json
+
+
+def test_late_first_reply_is_tolerated_like_any_other(tmp_path: Path) -> None:
+    """A timeout on the very first read after start is no bus fault: the core is not stepped
+    on inputs it never had, and the next read starts the lane; timeouts that go on past
+    missed_scans still reach the core as bus loss."""
+    rt, fake = _runtime(tmp_path, missed_scans=1)
+
+    async def go() -> None:
+        assert await rt._try_connect()
+        fake.fail = BusError("FC2", "no reply", timeout=True)
+        await rt.scan_once(0)
+        fake.fail = None
+        await rt.scan_once(10)
+        await rt.scan_once(20)
+
+    asyncio.run(go())
+    rt.journal.close()
+    assert rt.status()["core"]["mode"] == "OPEN"
+    kinds = [e["kind"] for e in read_events(rt.journal.path)]
+    assert "fault_latched" not in kinds and "bus_lost" not in kinds
+
+    (tmp_path / "b").mkdir()
+    rt2, fake2 = _runtime(tmp_path / "b", missed_scans=1)
+
+    async def go2() -> None:
+        assert await rt2._try_connect()
+        fake2.fail = BusError("FC2", "no reply", timeout=True)
+        for k in range(3):
+            await rt2.scan_once(k * 10)
+        rt2.stopping = True
+        if rt2._reconnect_task is not None:
+            rt2._reconnect_task.cancel()
+
+    asyncio.run(go2())
+    rt2.journal.close()
+    assert rt2.status()["core"]["mode"] == "FAULT"
