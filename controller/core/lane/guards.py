@@ -35,6 +35,10 @@ def _bay_left(v: View) -> bool:
 
 
 def _stopped(v: View) -> bool:
+    """The camera's standstill when a healthy camera reports it, else the loop rule."""
+    still = v.still_ms
+    if still is not None:
+        return v.bay and still >= v.config.standstill_ms
     since = v.scan.changes.get("loop_bay_since", v.state.loop_bay_since)
     assert isinstance(since, int)
     return v.inputs.loop_bay and v.scan.now - since >= v.config.stop_debounce_ms

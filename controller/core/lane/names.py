@@ -106,7 +106,8 @@ class Trigger(enum.Enum):
     BAY_LEFT = "bay left"
     """Bay empty for presence_off_ms and nothing under the boom."""
     STOPPED = "stopped"
-    """Bay loop occupied for stop_debounce_ms."""
+    """Bay occupied and the camera's bay zone still for standstill_ms; without a healthy
+    camera that reports standstill, the bay loop occupied for stop_debounce_ms."""
     RELEASE = "release"
     """A release command or the rising edge of the RELEASE button."""
     AUTO_RELEASE = "auto release"

@@ -92,6 +92,12 @@ class LaneState:
     stuck: tuple[str, ...] = ()
     """Loops reported stuck (event sent once per episode)."""
     camera: CameraHealth = CameraHealth.ABSENT
+    standstill: bool = False
+    """A healthy camera has reported the bay zone's standstill since the start: when it
+    stops doing so, INSPECTING falls back to the loop rule."""
+    standstill_fallback: bool = False
+    """The fallback to the loop rule was journaled (``standstill_fallback``) for the
+    episode under way; cleared when the camera reports standstill again."""
     disagree_since: int | None = None
     disagree_reported: bool = False
     bus_lost: bool = False

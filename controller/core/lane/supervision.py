@@ -16,9 +16,9 @@ from controller.core.lane.names import (
     Motion,
 )
 from controller.core.lane.state import LaneState, replace_state
-from controller.core.lane.view import View
+from controller.core.lane.view import Scan, View
 from controller.core.presence import bay_occupied, camera_barrier
-from controller.core.types import CameraHealth, Inputs
+from controller.core.types import CameraHealth, CameraZones, Inputs
 
 __all__ = ["first_observation", "supervise"]
 
@@ -125,6 +125,8 @@ def supervise(v: View) -> None:
         elif s.camera is CameraHealth.FAULT:
             sc.emit("camera_restored")
         ch["camera"] = cam.health
+    if s.standstill or cam.bay_still_ms is not None:
+        _standstill(s, cam, cam_ok, sc)
     disagree = cam_ok and (cam.bay != i.loop_bay or cam.barrier != i.photocell)
     if disagree:
         since_d = s.disagree_since
@@ -156,3 +158,23 @@ def supervise(v: View) -> None:
     ):
         if value is not old:
             ch[name] = value
+
+
+def _standstill(s: LaneState, cam: CameraZones, cam_ok: bool, sc: Scan) -> None:
+    """Note whether the camera reports the bay's standstill; once it has and then stops
+    (a camera fault, no figure), journal the fallback to the loop rule once per episode."""
+    if cam_ok and cam.bay_still_ms is not None:
+        if not s.standstill:
+            sc.changes["standstill"] = True
+        if s.standstill_fallback:
+            sc.changes["standstill_fallback"] = False
+    elif s.standstill and not s.standstill_fallback:
+        sc.changes["standstill_fallback"] = True
+        reason = (
+            "camera_fault"
+            if cam.health is CameraHealth.FAULT
+            else "camera_absent"
+            if cam.health is CameraHealth.ABSENT
+            else "no_standstill"
+        )
+        sc.emit("standstill_fallback", reason=reason)

@@ -66,6 +66,7 @@ class View:
         "photocell",
         "scan",
         "state",
+        "still_ms",
         "up",
     )
 
@@ -77,6 +78,8 @@ class View:
         self.cam_ok = inputs.camera.health is CameraHealth.OK
         self.cam_barrier = camera_barrier(inputs)
         self.bay = bay_occupied(inputs)
+        self.still_ms = inputs.camera.bay_still_ms if self.cam_ok else None
+        """The bay zone's standstill from a healthy camera; None: the loop rule decides."""
         """Bay occupied: the bay loop or the healthy camera's bay zone."""
         up, down = inputs.barrier_up, inputs.barrier_down
         self.up = up and not down
