@@ -66,7 +66,7 @@ from controller.core.lane.tables import (
     TRANSITIONS,
     Transition,
 )
-from controller.core.lane.view import Scan, View
+from controller.core.lane.view import View
 from controller.core.types import Command, CommandKind, EventValue, Inputs, Mode, Phase
 
 __all__ = [
@@ -127,10 +127,9 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
     if quiet(state, inputs, now_ms):
         assert state.last_outputs is not None
         return Step(state, state.last_outputs, ())
-    sc = Scan(now_ms)
-    ch = sc.changes
     s = state if state.observed else first_observation(state, inputs, now_ms)
-    v = View(s, inputs, sc)
+    v = sc = View(s, inputs, now_ms)
+    ch = sc.changes
     bus_ok = inputs.bus_ok
     estop = _bus_and_estop(v)
     if inputs.commands or inputs.release_button or inputs.send_aside_button:
@@ -327,7 +326,7 @@ def _first(rows: tuple[tuple[Transition, Guard], ...], v: View) -> Transition | 
 
 def _bus_and_estop(v: View) -> bool:
     """The bus and the I/O watchdog, supervision or (bus lost) crossings; the ESTOP reading."""
-    s, inputs, sc = v.state, v.inputs, v.scan
+    s, inputs, sc = v.state, v.inputs, v
     ch = sc.changes
     bus_ok = inputs.bus_ok
     if not bus_ok:
@@ -358,7 +357,7 @@ def _commands(v: View) -> tuple[bool, bool, bool, bool, list[Command]]:
     """Mode commands applied to the mode flags (``MODE_COMMAND_EFFECTS``): lane_open,
     maintenance, emergency, reset; phase commands (and the console buttons' rising
     edges) set aside for the table."""
-    s, inputs, sc = v.state, v.inputs, v.scan
+    s, inputs, sc = v.state, v.inputs, v
     commands = inputs.commands
     if inputs.bus_ok:
         if inputs.release_button and not s.p_release:
@@ -398,7 +397,7 @@ def _phase_commands(
     v: View, phase_cmds: list[Command], mode: Mode, phase: Phase, forced: bool
 ) -> dict[Trigger, Command]:
     """The phase commands that may fire a row this scan, by trigger; the others refused."""
-    sc = v.scan
+    sc = v
     trigger_cmds: dict[Trigger, Command] = {}
     for cmd in phase_cmds:
         trig = PHASE_COMMANDS[cmd.kind]
@@ -418,7 +417,7 @@ def _phase_commands(
 
 
 def _remode(
-    sc: Scan,
+    sc: View,
     mode: Mode,
     estop: bool,
     emergency: bool,

@@ -32,7 +32,7 @@ def crossings(v: View) -> None:
     photocell and loops only as before: loops alone cannot tell it from one backing out,
     nor a photocell clearing with the bay and exit loop empty from one coming unstuck.
     """
-    s, i, sc = v.state, v.inputs, v.scan
+    s, i, sc = v.state, v.inputs, v
     ch = sc.changes
     cam_ok = v.cam_ok
     blind = FAULT_PHOTOCELL in s.faults
@@ -124,7 +124,7 @@ def _sensor_crossing(v: View, blind: bool) -> tuple[bool, str, str, bool]:
     one, the sensor that detected it, who went unseen by the photocell, and whether the
     released vehicle went unseen by the exit loop."""
     s, i = v.state, v.inputs
-    ch = v.scan.changes
+    ch = v.changes
     cam_barrier = v.cam_barrier
     pending = s.pending
     if pending == PASS_RELEASE:
@@ -228,4 +228,4 @@ def _witness(
     else:
         new = BarrierWitness(counted=w.counted or counted, counted_unread=unread)
     if new is not w and new != w:
-        v.scan.changes["witness"] = new
+        v.changes["witness"] = new

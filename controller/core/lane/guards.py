@@ -18,18 +18,18 @@ __all__ = ["GUARDS"]
 
 
 def _bay_arrived(v: View) -> bool:
-    since = v.scan.changes.get("bay_since", v.state.bay_since)
+    since = v.changes.get("bay_since", v.state.bay_since)
     assert isinstance(since, int)
-    return v.bay and v.scan.now - since >= v.config.presence_on_ms
+    return v.bay and v.now - since >= v.config.presence_on_ms
 
 
 def _bay_left(v: View) -> bool:
-    since = v.scan.changes.get("bay_since", v.state.bay_since)
+    since = v.changes.get("bay_since", v.state.bay_since)
     assert isinstance(since, int)
     return (
         not v.bay
         and not v.photocell
-        and v.scan.now - since >= v.config.presence_off_ms
+        and v.now - since >= v.config.presence_off_ms
         and (v.state.phase is not Phase.PASSING or not v.inputs.loop_exit)
     )
 
@@ -39,19 +39,19 @@ def _stopped(v: View) -> bool:
     still = v.still_ms
     if still is not None:
         return v.bay and still >= v.config.standstill_ms
-    since = v.scan.changes.get("loop_bay_since", v.state.loop_bay_since)
+    since = v.changes.get("loop_bay_since", v.state.loop_bay_since)
     assert isinstance(since, int)
-    return v.inputs.loop_bay and v.scan.now - since >= v.config.stop_debounce_ms
+    return v.inputs.loop_bay and v.now - since >= v.config.stop_debounce_ms
 
 
 def _auto_release(v: View) -> bool:
     auto = v.config.auto_release_ms
-    return auto is not None and v.cycle and v.scan.now - v.state.phase_since >= auto
+    return auto is not None and v.cycle and v.now - v.state.phase_since >= auto
 
 
 def _clear(v: View) -> bool:
-    now = v.scan.now
-    since = v.scan.changes.get("clear_since", v.state.clear_since)
+    now = v.now
+    since = v.changes.get("clear_since", v.state.clear_since)
     assert isinstance(since, int)
     return v.clear and now - since >= v.config.clear_delay_ms and now > v.state.phase_since
 
@@ -84,7 +84,7 @@ GUARDS: dict[Trigger, Guard] = {
     Trigger.RELEASE: _command,
     Trigger.AUTO_RELEASE: _auto_release,
     Trigger.SEND_ASIDE: _command,
-    Trigger.WARN_DONE: lambda v: v.scan.now - v.state.phase_since >= v.config.warn_ms,
+    Trigger.WARN_DONE: lambda v: v.now - v.state.phase_since >= v.config.warn_ms,
     Trigger.UP_FRESH: lambda v: v.up and v.cycle and not v.crossed,
     Trigger.UP_CROSSED: lambda v: v.up and v.cycle,
     Trigger.UP_EMERGENCY: lambda v: v.up and v.mode is Mode.EMERGENCY_OPEN,
@@ -97,7 +97,7 @@ GUARDS: dict[Trigger, Guard] = {
     Trigger.DOWN_REACHED: lambda v: v.down,
     Trigger.MANUAL_RAISE: _command,
     Trigger.MANUAL_LOWER: _command,
-    Trigger.MECHANICAL_FAULT: lambda v: v.scan.halt,
+    Trigger.MECHANICAL_FAULT: lambda v: v.halt,
     Trigger.LOWERING_ONTO_PRESENCE: _lowering_onto_presence,
 }
 """The predicate of every CYCLE, HALT and REVERSAL trigger (the ENTRY rows' are in

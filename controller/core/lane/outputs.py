@@ -16,7 +16,7 @@ NEVER = 2**62
 
 def outputs(v: View, mode: Mode, phase: Phase, crossed: bool) -> Outputs:
     """This scan's coils; the entry signal and motor changes go into the scan's changes."""
-    s, i, sc, cfg = v.state, v.inputs, v.scan, v.config
+    s, i, sc, cfg = v.state, v.inputs, v, v.config
     ch = sc.changes
     now = sc.now
     # The entry signal: green -> amber for amber_ms -> red; red -> green only when S5 allows.

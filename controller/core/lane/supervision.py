@@ -16,7 +16,7 @@ from controller.core.lane.names import (
     Motion,
 )
 from controller.core.lane.state import LaneState, replace_state
-from controller.core.lane.view import Scan, View
+from controller.core.lane.view import View
 from controller.core.presence import bay_occupied, camera_barrier
 from controller.core.types import CameraHealth, CameraZones, Inputs
 
@@ -57,7 +57,7 @@ def first_observation(s: LaneState, i: Inputs, now: int) -> LaneState:
 
 def supervise(v: View) -> None:
     """Input bookkeeping and the S8 / sensor checks (only with fresh inputs)."""
-    s, i, sc, cfg = v.state, v.inputs, v.scan, v.config
+    s, i, sc, cfg = v.state, v.inputs, v, v.config
     ch = sc.changes
     now = sc.now
     if i.estop and not s.p_estop:
@@ -160,7 +160,7 @@ def supervise(v: View) -> None:
             ch[name] = value
 
 
-def _standstill(s: LaneState, cam: CameraZones, cam_ok: bool, sc: Scan) -> None:
+def _standstill(s: LaneState, cam: CameraZones, cam_ok: bool, sc: View) -> None:
     """Note whether the camera reports the bay's standstill; once it has and then stops
     (a camera fault, no figure), journal the fallback to the loop rule once per episode."""
     if cam_ok and cam.bay_still_ms is not None:
