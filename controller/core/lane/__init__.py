@@ -148,6 +148,13 @@ def step(state: LaneState, inputs: Inputs, now_ms: int) -> Step:
         faults = tuple(sorted(sc.faults_added))
         sc.emit("fault_reset", faults=",".join(s.faults))
         lane_open = False
+        # A latched fault whose cause shows again in the reset's own scan (a limit lost
+        # as the reset came) latches anew (S8: only a reset after the cause clears it).
+        again = [f for f in sc.faults_seen if f not in sc.faults_added]
+        if again:
+            for name in again:
+                sc.emit("fault_latched", fault=name)
+            faults = tuple(sorted((*faults, *again)))
     elif sc.faults_added:
         faults = tuple(sorted((*faults, *sc.faults_added)))
     mode = derive_mode(estop, emergency, faults, maintenance, lane_open)

@@ -41,6 +41,7 @@ class View:
         "down",
         "events",
         "faults_added",
+        "faults_seen",
         "halt",
         "inputs",
         "mode",
@@ -56,6 +57,8 @@ class View:
         self.changes: dict[str, object] = {}
         self.events: list[Event] = []
         self.faults_added: list[str] = []
+        self.faults_seen: list[str] = []
+        """Every fault whose cause was seen this scan, latched before or not."""
         self.halt = False
         """A mechanical fault was seen this scan (latched now or before): stop the boom."""
         self.state = state
@@ -93,6 +96,8 @@ class View:
     def fault(self, state: LaneState, name: str) -> None:
         if name in MECHANICAL_FAULTS:
             self.halt = True
+        if name not in self.faults_seen:
+            self.faults_seen.append(name)
         if name not in state.faults and name not in self.faults_added:
             self.faults_added.append(name)
             self.emit("fault_latched", fault=name)
