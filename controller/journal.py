@@ -696,12 +696,22 @@ def _same_older_state(replayed: str, recorded: str) -> bool:
     new_lane, old_lane = new.get("lane"), old.get("lane")
     if not isinstance(new_lane, dict) or not isinstance(old_lane, dict):
         return False
-    if set(old_lane) >= set(new_lane) or not set(old_lane) <= set(new_lane):
+    new_cfg, old_cfg = new_lane.get("config"), old_lane.get("config")
+    if not isinstance(new_cfg, dict) or not isinstance(old_cfg, dict):
+        return False
+    # Older: the lane state or its config (a setting added since) lacks fields, none extra.
+    if not (set(old_lane) <= set(new_lane) and set(old_cfg) <= set(new_cfg)):
+        return False
+    if set(old_lane) == set(new_lane) and set(old_cfg) == set(new_cfg):
         return False
     if new.get("safety") != old.get("safety"):
         return False
+    if any(new_cfg[key] != value for key, value in old_cfg.items()):
+        return False
     return all(
-        new_lane[key] == value for key, value in old_lane.items() if key not in _SCAN_CACHE_FIELDS
+        new_lane[key] == value
+        for key, value in old_lane.items()
+        if key not in _SCAN_CACHE_FIELDS and key != "config"
     )
 
 

@@ -1,6 +1,7 @@
 """The independent safety monitor: it vets every Outputs against the Inputs before they are written.
 
-It does not import ``lane.py`` and does not trust its decisions: it sees only
+It does not import the lane package and does not trust its decisions (it shares only
+``presence.py``, what the raw inputs say is in the bay and under the boom): it sees only
 the raw inputs of the scan, the outputs the lane proposes, the config, whether
 the lane's mode of record is OPEN, and its own short history (the outputs it
 let through last scan and when the entry amber came on). If a proposal breaks
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.core.types import CameraHealth, Inputs, LaneConfig, Outputs
+from controller.core.presence import bay_occupied, camera_barrier
+from controller.core.types import Inputs, LaneConfig, Outputs
 
 __all__ = [
     "RULES",
@@ -61,16 +63,7 @@ class Verdict:
 
 def presence_under_boom(inputs: Inputs) -> bool:
     """S1: photocell, safety edge or the healthy camera's barrier zone; stale inputs count."""
-    return (
-        not inputs.bus_ok
-        or inputs.photocell
-        or inputs.safety_edge
-        or (inputs.camera.health is CameraHealth.OK and inputs.camera.barrier)
-    )
-
-
-def _bay_occupied(inputs: Inputs) -> bool:
-    return inputs.loop_bay or (inputs.camera.health is CameraHealth.OK and inputs.camera.bay)
+    return not inputs.bus_ok or inputs.photocell or inputs.safety_edge or camera_barrier(inputs)
 
 
 def check(
@@ -117,7 +110,7 @@ def check(
             reason = "entry green while the lane is not OPEN"
         elif not inputs.bus_ok or estop or inputs.io_watchdog_tripped:
             reason = "entry green with stale inputs or ESTOP"
-        elif _bay_occupied(inputs):
+        elif bay_occupied(inputs):
             reason = "entry green with the bay occupied"
         elif not config.early_entry and not (
             inputs.barrier_down and not inputs.barrier_up and not raise_ and not lower

@@ -93,6 +93,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "camera_fault",
     "camera_restored",
     "motor_fault",
+    "standstill_fallback",
 )
 """Every event kind the core emits; the journal, logs and tests rely on these names.
 
@@ -143,6 +144,8 @@ class CameraZones:
     barrier: bool = False
     exit: bool = False
     bay_still_ms: int | None = None
+    """How long the body in the bay zone has not moved; None when the camera does not
+    report standstill (no camera, an older journal). Believed only while healthy."""
 
 
 class CommandKind(enum.Enum):
@@ -258,7 +261,10 @@ class LaneConfig:
     """The barrier zone must stay clear this long before the boom starts down."""
     stop_debounce_ms: int = 1000
     """A vehicle on the bay loop this long counts as stopped (the approach loop may be
-    occupied: a stopped 18 m truck covers it)."""
+    occupied: a stopped 18 m truck covers it), unless the camera reports standstill."""
+    standstill_ms: int = 500
+    """With a healthy camera that reports it, a vehicle in the bay counts as stopped once
+    the bay zone has been still this long (``CameraZones.bay_still_ms``)."""
     presence_on_ms: int = 100
     presence_off_ms: int = 300
     max_reversals: int = 3
