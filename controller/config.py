@@ -53,6 +53,9 @@ class LaneSection:
     open_on_start: bool = True
     standstill_ms: int = 500
     """How long the camera's bay zone must be still before INSPECTING (core.standstill_ms)."""
+    standstill_timeout_ms: int = 5000
+    """How long past the loop rule a camera that never sees the bay still may hold a
+    vehicle back (core.standstill_timeout_ms)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +283,9 @@ def _lane(r: _Reader) -> LaneSection:
         name=name,
         open_on_start=r.boolean("open_on_start", True),
         standstill_ms=r.integer("standstill_ms", LaneConfig().standstill_ms, 0, 60_000),
+        standstill_timeout_ms=r.integer(
+            "standstill_timeout_ms", LaneConfig().standstill_timeout_ms, 0, 600_000
+        ),
     )
     r.done()
     return section
@@ -385,9 +391,13 @@ def _io(r: _Reader, base: Path | None = None) -> IoConfig:
     )
 
 
-def _core(timing: _Reader, policy: _Reader, watchdog_ms: int, standstill_ms: int) -> LaneConfig:
+def _core(timing: _Reader, policy: _Reader, watchdog_ms: int, lane: LaneSection) -> LaneConfig:
     defaults = LaneConfig()
-    values: dict[str, Any] = {"watchdog_ms": watchdog_ms, "standstill_ms": standstill_ms}
+    values: dict[str, Any] = {
+        "watchdog_ms": watchdog_ms,
+        "standstill_ms": lane.standstill_ms,
+        "standstill_timeout_ms": lane.standstill_timeout_ms,
+    }
     for name in _TIMING_KEYS:
         values[name] = timing.integer(name, getattr(defaults, name), 0, 86_400_000)
     if values["amber_ms"] < LaneConfig.AMBER_MIN_MS:
@@ -603,7 +613,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     base = path.parent
     lane = _lane(root.sub("lane"))
     io = _io(root.sub("io"), base)
-    core = _core(root.sub("timing"), root.sub("policy"), io.watchdog_ms, lane.standstill_ms)
+    core = _core(root.sub("timing"), root.sub("policy"), io.watchdog_ms, lane)
     journal = _journal(root.sub("journal"), base)
     api = _api(root.sub("api"), base)
     camera = _camera(root.sub("camera")) if root.has("camera") else None

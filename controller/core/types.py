@@ -265,6 +265,11 @@ class LaneConfig:
     standstill_ms: int = 500
     """With a healthy camera that reports it, a vehicle in the bay counts as stopped once
     the bay zone has been still this long (``CameraZones.bay_still_ms``)."""
+    standstill_timeout_ms: int = 5000
+    """How long past the loop rule (bay loop for ``stop_debounce_ms``) a healthy camera that
+    never sees the bay zone still may hold the vehicle back; then the loop rule decides and
+    ``standstill_fallback`` (``never_still``) is journaled. Moving shadows across a standing
+    vehicle must not keep it from inspection for ever."""
     presence_on_ms: int = 100
     presence_off_ms: int = 300
     max_reversals: int = 3

@@ -444,3 +444,22 @@ def test_camera_counts_across_a_bus_drop_and_the_stale_photocell_edge_adds_nothi
     d.hold(UP, 500, dt=50, loop_exit=True, camera=_zones(exit=True))
     assert [c[:2] for c in _crossings(d.events)] == [("vehicle_passed", 1), ("run_through", 2)]
     assert d.state.count == 2
+
+
+def test_exit_loop_on_since_before_the_raise_is_no_crossing_of_the_released_vehicle() -> None:
+    """An exit loop stuck on from the warning on, and the released car rolling off the bay
+    loop towards a healthy photocell: not across yet, so neither counted nor a blind
+    photocell; it is counted once when it does cross."""
+    d = Drive().inspecting()
+    d.step(DOWN, loop_bay=True, loop_exit=True, commands=cmd(CommandKind.RELEASE))
+    d.hold(DOWN, d.state.config.warn_ms, dt=50, loop_bay=True, loop_exit=True)
+    d.step(Inputs(), loop_bay=True, loop_exit=True)
+    d.step(UP, loop_bay=True, loop_exit=True)
+    assert d.state.phase is Phase.PASSING
+    d.hold(UP, 2000, dt=50, loop_exit=True)
+    assert _crossings(d.events) == []
+    assert FAULT_PHOTOCELL not in d.state.faults and d.state.count == 0
+    d.step(UP, photocell=True, loop_exit=True)
+    d.step(UP, loop_exit=True)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "photocell")]
+    assert FAULT_PHOTOCELL not in d.state.faults and d.state.count == 1

@@ -153,7 +153,11 @@ def _sensor_crossing(v: View, blind: bool) -> tuple[bool, str, str, bool]:
             and s.p_loop_bay
             and not i.loop_bay
             and i.loop_exit
+            and s.exit_since > s.motion_since
         ):
+            # The exit loop must have come on after the boom last started or stopped
+            # moving: one occupied since before the raise (stuck on, or the last vehicle
+            # still on it) says nothing about where the released vehicle is.
             crossing = unseen = True
             by = "camera" if s.camera_seen or cam_barrier else "exit_loop"
         elif (

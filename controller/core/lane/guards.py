@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from controller.core.lane.names import Motion, Trigger
 from controller.core.lane.view import View
-from controller.core.types import Mode, Phase
+from controller.core.types import LaneConfig, Mode, Phase
 
-__all__ = ["GUARDS"]
+__all__ = ["GUARDS", "never_still"]
 
 
 def _bay_arrived(v: View) -> bool:
@@ -36,12 +36,21 @@ def _bay_left(v: View) -> bool:
 
 def _stopped(v: View) -> bool:
     """The camera's standstill when a healthy camera reports it, else the loop rule."""
-    still = v.still_ms
-    if still is not None:
-        return v.bay and still >= v.config.standstill_ms
+    cfg = v.config
     since = v.changes.get("loop_bay_since", v.state.loop_bay_since)
     assert isinstance(since, int)
-    return v.inputs.loop_bay and v.now - since >= v.config.stop_debounce_ms
+    still = v.still_ms
+    if still is not None:
+        if v.bay and still >= cfg.standstill_ms:
+            return True
+        return v.inputs.loop_bay and never_still(v.now, since, cfg)
+    return v.inputs.loop_bay and v.now - since >= cfg.stop_debounce_ms
+
+
+def never_still(now: int, loop_bay_since: int, cfg: LaneConfig) -> bool:
+    """The bay loop has held its vehicle past the loop rule plus ``standstill_timeout_ms``
+    without the camera seeing it still: the loop rule decides after all."""
+    return now - loop_bay_since >= cfg.stop_debounce_ms + cfg.standstill_timeout_ms
 
 
 def _auto_release(v: View) -> bool:

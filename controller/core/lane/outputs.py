@@ -110,6 +110,7 @@ def wake(s: LaneState, now: int) -> int:
         s.bay_since + cfg.presence_on_ms,
         s.bay_since + cfg.presence_off_ms,
         s.loop_bay_since + cfg.stop_debounce_ms,
+        s.loop_bay_since + cfg.stop_debounce_ms + cfg.standstill_timeout_ms,
         s.clear_since + cfg.clear_delay_ms,
         s.entry_since + cfg.amber_ms,
         s.motion_since + cfg.travel_timeout_ms + 1,

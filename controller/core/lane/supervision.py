@@ -4,6 +4,7 @@ stuck loops, camera health and camera-vs-loop agreement."""
 from __future__ import annotations
 
 from controller.core.lane.crossings import crossings
+from controller.core.lane.guards import never_still
 from controller.core.lane.names import (
     FAULT_BOTH_LIMITS,
     FAULT_DOWN_LIMIT_LOST,
@@ -18,7 +19,7 @@ from controller.core.lane.names import (
 from controller.core.lane.state import LaneState, replace_state
 from controller.core.lane.view import View
 from controller.core.presence import bay_occupied, camera_barrier
-from controller.core.types import CameraHealth, CameraZones, Inputs
+from controller.core.types import CameraHealth, CameraZones, Inputs, Phase
 
 __all__ = ["first_observation", "supervise"]
 
@@ -166,7 +167,19 @@ def _standstill(s: LaneState, cam: CameraZones, cam_ok: bool, sc: View) -> None:
     if cam_ok and cam.bay_still_ms is not None:
         if not s.standstill:
             sc.changes["standstill"] = True
-        if s.standstill_fallback:
+        since = sc.changes.get("loop_bay_since", s.loop_bay_since)
+        assert isinstance(since, int)
+        holding = (
+            s.phase is Phase.ENTERING
+            and sc.inputs.loop_bay
+            and cam.bay_still_ms < s.config.standstill_ms
+            and never_still(sc.now, since, s.config)
+        )
+        if holding:
+            if not s.standstill_fallback:
+                sc.changes["standstill_fallback"] = True
+                sc.emit("standstill_fallback", reason="never_still")
+        elif s.standstill_fallback:
             sc.changes["standstill_fallback"] = False
     elif s.standstill and not s.standstill_fallback:
         sc.changes["standstill_fallback"] = True
