@@ -38,6 +38,7 @@ __all__ = [
     "Vehicle",
     "VehicleLike",
     "truth_row",
+    "zone_bodies",
     "zone_truth",
 ]
 
@@ -147,6 +148,27 @@ def zone_truth(
             if span.overlaps(rear, v.front_x_m):
                 out[name] = True
     return out
+
+
+def zone_bodies(
+    vehicles: Iterable[VehicleLike],
+    zone: str,
+    geometry: LaneGeometry | None = None,
+    margin_m: float = 0.5,
+) -> dict[int, tuple[float, float]]:
+    """Where each vehicle in ``zone`` (as ``zone_truth`` places it) stands, by id:
+    (front x, lateral y). Two frames that differ here show a body that moved."""
+    geometry = geometry or LaneGeometry()
+    spans = _zone_spans(geometry)
+    if zone not in spans:
+        raise ValueError(f"zone: {zone!r} is not one of {', '.join(spans)}")
+    span = spans[zone]
+    half = geometry.lane_width_m / 2.0 + margin_m
+    return {
+        v.id: (v.front_x_m, v.lateral_y_m)
+        for v in vehicles
+        if abs(v.lateral_y_m) < half and span.overlaps(v.front_x_m - v.length_m, v.front_x_m)
+    }
 
 
 # Grey levels of vehicle paint (white, silver, red, blue, black, ...): a palette

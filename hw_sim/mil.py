@@ -41,7 +41,6 @@ from controller.core.types import (
 )
 from controller.iomap import DISCRETE_INPUTS, coils_from_outputs, inputs_from_bits
 from hw_sim import fault_schedule
-from hw_sim.camera import zone_truth
 from hw_sim.camera_model import CameraModel, CameraModelSpec
 from hw_sim.fault_schedule import RandomFaultSpec
 from hw_sim.faults import FaultKind
@@ -432,8 +431,9 @@ def run_mil(
     ``camera`` adds the presence camera as ``camera_model`` describes it (by
     default the real detector's measured lags and fault detection times;
     ``CameraModelSpec.ideal()`` for the plant's zone truth each frame): each
-    frame shows the plant's geometric zone truth, and the schedule's camera
-    faults (freeze, blackout) become a camera fault once detected. Without it
+    frame shows the plant's geometric zone truth and how long the bodies in the
+    bay zone have not moved (the core's standstill, ``bay_still_ms``), and the
+    schedule's camera faults (freeze, blackout) become a camera fault once detected. Without it
     the lane runs on loops and photocell alone and camera faults have no effect.
     """
     if not (isinstance(hours, int | float) and math.isfinite(hours) and hours > 0):
@@ -477,7 +477,6 @@ def run_mil(
     bits = io.read_discrete_inputs()
     io_status = io.read_input_registers()[0]
     zones = _NO_CAMERA
-    next_frame = 0
     blind: list[list[int]] = []
     last_key: tuple[list[bool], int, bool, CameraZones] | None = None
     last_inputs: Inputs | None = None
@@ -524,10 +523,7 @@ def run_mil(
             _blind(blind, t, t + scan_ms)
         bus_ok = missed <= missed_scans
         if cam is not None:
-            if t >= next_frame:
-                next_frame = t + cam.spec.frame_ms
-                cam.frame(t, zone_truth(plant.vehicles, plant.geometry), plant.active_faults.camera)
-            zones = cam.zones(t)
+            zones = cam.scan(t, plant.vehicles, plant.geometry, plant.active_faults.camera)
         commands = op.commands(t)
         if commands or last_key is None or last_inputs is None:
             inputs = inputs_from_bits(

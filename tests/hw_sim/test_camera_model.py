@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from controller.core.types import CameraHealth, CameraZones
+from hw_sim.camera import Vehicle
 from hw_sim.camera_model import ZONES, CameraModel, CameraModelSpec
 from hw_sim.faults import FaultKind
+from hw_sim.geometry import LaneGeometry
 
 FRAME = 67
 NONE: frozenset[FaultKind] = frozenset()
@@ -105,3 +107,88 @@ def test_blackout_is_detected_sooner_than_a_freeze() -> None:
 def test_bad_spec_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field):
         CameraModelSpec(**{field: value})  # type: ignore[arg-type]
+
+
+# -- standstill ------------------------------------------------------------------------
+
+
+def _roll_then_stop(
+    spec: CameraModelSpec, stop_ms: int, end_ms: int
+) -> list[tuple[int, CameraZones]]:
+    """A car rolls into the bay at 2 m/s and stands at the stop line from stop_ms;
+    the zones the core reads every 1 ms scan."""
+    geometry = LaneGeometry()
+    model = CameraModel(spec)
+    seen = []
+    for t in range(end_ms):
+        front = geometry.stop_line_x_m - 2.0 * max(0, stop_ms - t) / 1000.0
+        car = Vehicle(id=1, front_x_m=front, speed_mps=2.0 if t < stop_ms else 0.0)
+        seen.append((t, model.scan(t, [car], geometry, NONE)))
+    return seen
+
+
+def test_ideal_still_time_is_zero_while_rolling_and_rises_from_the_true_stop() -> None:
+    stop = 3000
+    seen = _roll_then_stop(CameraModelSpec.ideal(), stop, 6000)
+    for t, zones in seen:
+        assert zones.bay_still_ms is not None
+        if t < stop:
+            assert zones.bay_still_ms == 0, t
+        else:
+            # Exact to the frame: the first frame at or after the stop starts the clock.
+            first = -(-stop // FRAME) * FRAME
+            frame = t // FRAME * FRAME
+            assert zones.bay_still_ms == max(0, frame - first), t
+    assert seen[-1][1].bay_still_ms is not None and seen[-1][1].bay_still_ms >= 6000 - stop - FRAME
+
+
+def test_real_still_time_lags_by_the_frame_and_latency_and_never_runs_ahead() -> None:
+    spec = CameraModelSpec()
+    stop = 3000
+    seen = _roll_then_stop(spec, stop, 6000)
+    on = _first(seen, lambda z: z.bay)
+    for t, zones in seen[spec.latency_ms :]:
+        still = zones.bay_still_ms
+        assert still is not None
+        # Rolling, the still time never reaches the move lag; from the stop it never
+        # claims more than the car has truly stood.
+        if t < stop:
+            assert still <= spec.move_lag_ms, t
+        else:
+            assert still <= t - stop, t
+        if t < on:
+            assert still == 0
+    # From the stop it rises within one frame plus the latency, then with the clock.
+    rising = _first([(t, z) for t, z in seen if t >= stop], lambda z: (z.bay_still_ms or 0) > 0)
+    assert rising - stop <= FRAME + spec.latency_ms + FRAME
+    end, last = seen[-1]
+    assert last.bay_still_ms is not None
+    assert last.bay_still_ms >= end - stop - (FRAME + spec.latency_ms + FRAME)
+
+
+def test_any_body_moving_in_the_bay_resets_the_still_time() -> None:
+    geometry = LaneGeometry()
+    model = CameraModel(CameraModelSpec.ideal())
+    standing = Vehicle(id=1, front_x_m=geometry.stop_line_x_m)
+    for t in range(0, 2010, 10):
+        zones = model.scan(t, [standing], geometry, NONE)
+    # Scans every 10 ms take a frame at 0, 70, ... 1960 ms.
+    assert zones.bay_still_ms == 1960
+    # A second car rolls in behind the standing one: from the next frame on the bay is
+    # no longer still.
+    for t in range(2010, 2500, 10):
+        behind = Vehicle(id=2, front_x_m=-20.0 + 2.0 * (t - 2010) / 1000.0, speed_mps=2.0)
+        zones = model.scan(t, [standing, behind], geometry, NONE)
+        assert zones.bay_still_ms == (1960 if t < 2030 else 0), t
+
+
+def test_no_standstill_without_bodies_and_none_while_faulted() -> None:
+    model = CameraModel(CameraModelSpec.ideal())
+    model.frame(0, _truth(bay=True), NONE)
+    assert model.zones(0).bay_still_ms is None
+    geometry = LaneGeometry()
+    model = CameraModel(CameraModelSpec.ideal())
+    assert model.scan(0, [], geometry, NONE).bay_still_ms == 0
+    blackout = frozenset({FaultKind.CAMERA_BLACKOUT})
+    zones = model.scan(67, [Vehicle(id=1, front_x_m=-1.0)], geometry, blackout)
+    assert zones.health is CameraHealth.FAULT and zones.bay_still_ms is None
