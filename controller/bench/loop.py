@@ -21,6 +21,7 @@ from controller.core.types import Command, CommandKind, Event, Inputs, LaneConfi
 from controller.iomap import coils_from_outputs, inputs_from_bits
 
 if TYPE_CHECKING:
+    from hw_sim.camera_model import CameraModel
     from hw_sim.plant import Plant
 
 __all__ = [
@@ -102,10 +103,12 @@ def run_loop(
     scan_ms: int = 10,
     record: bool = False,
     until: Callable[[Plant], bool] | None = None,
+    camera: CameraModel | None = None,
 ) -> LoopRun:
     """Run ``controller`` against ``plant`` for ``duration_ms`` simulated ms (or until ``until``).
 
-    ``record`` keeps a ``Sample`` per scan (the timeline and the step benchmark use it).
+    ``record`` keeps a ``Sample`` per scan (the timeline and the step benchmark use it);
+    ``camera`` adds the presence camera model's zones and standstill to the inputs.
     """
     if scan_ms < 1:
         raise ValueError(f"scan_ms: must be at least 1, got {scan_ms}")
@@ -119,7 +122,12 @@ def run_loop(
         now = plant.now_ms
         bits = io.read_discrete_inputs()
         status = io.read_input_registers()[0]
-        inputs = inputs_from_bits(bits, io_status=status)
+        zones = (
+            camera.scan(now, plant.vehicles, plant.geometry, plant.active_faults.camera)
+            if camera is not None
+            else None
+        )
+        inputs = inputs_from_bits(bits, io_status=status, camera=zones)
         outputs, events = controller.step(inputs, now)
         io.write_coils(coils_from_outputs(outputs))
         heartbeat = (heartbeat + 1) & 0xFFFF
