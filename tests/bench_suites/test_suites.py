@@ -215,14 +215,12 @@ def test_timeline_traces_one_whole_vehicle_cycle(throughput_result: dict[str, An
 
 def test_lost_time_is_counted_from_true_standstill(throughput_result: dict[str, Any]) -> None:
     """With the camera's standstill the core calls a vehicle stopped only after it stands
-    (at least ``standstill_ms`` later), so the dwell is really served and the core never
-    beats the physical bound: lost time >= 0 (the bay loop rule alone gave -0.15 s)."""
+    (at least ``standstill_ms`` later) and serves the whole dwell from the true standstill,
+    so it never beats the physical bound: lost time >= 0 (the bay loop rule alone gave
+    -0.15 s)."""
     r = throughput_result
     assert r["standstill_to_stopped_event_s"] >= r["standstill_ms"] / 1000.0
-    assert (
-        r["standstill_to_raise_s"]
-        >= (r["auto_release_ms"] + r["standstill_ms"] + r["warn_ms"]) / 1000.0
-    )
+    assert r["standstill_to_raise_s"] >= (r["auto_release_ms"] + r["warn_ms"]) / 1000.0
     for name in ("early_entry", "no_early_entry", "fixed_timer"):
         assert r["lost_time_per_vehicle_s"][name] >= 0.0, name
 

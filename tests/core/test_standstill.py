@@ -171,3 +171,29 @@ def test_a_camera_that_never_sees_standstill_holds_the_vehicle_only_so_long() ->
     assert d.kinds().index("standstill_fallback") < d.kinds().index("vehicle_stopped")
     d.hold(DOWN, 1000, dt=50, loop_bay=True, camera=_cam(40))
     assert [e.get("reason") for e in d.events if e.kind == "standstill_fallback"] == falls
+
+
+def test_auto_release_dwell_counts_from_the_camera_standstill() -> None:
+    """With auto-release, the dwell runs from when the camera saw the vehicle stand still,
+    not from INSPECTING (which starts standstill_ms later); without a figure, from INSPECTING."""
+    cfg = LaneConfig(auto_release_ms=2000)
+    d = Drive(cfg)
+    d.open_ready()
+    d.step(DOWN, loop_bay=True, camera=_cam(0))
+    d.step(DOWN, dt=cfg.presence_on_ms, loop_bay=True, camera=_cam(0))
+    d.step(DOWN, dt=50, loop_bay=True, camera=_cam(cfg.standstill_ms))
+    assert d.state.phase is Phase.INSPECTING
+    d.step(DOWN, dt=cfg.auto_release_ms - cfg.standstill_ms - 50, loop_bay=True, camera=_cam(1950))
+    assert d.state.phase is Phase.INSPECTING
+    d.step(DOWN, dt=50, loop_bay=True, camera=_cam(2000))
+    assert d.state.phase is Phase.WARNING
+
+    shadowed = Drive(cfg)
+    shadowed.open_ready()
+    shadowed.step(DOWN, loop_bay=True, camera=_cam(None))
+    shadowed.hold(DOWN, cfg.stop_debounce_ms + 100, dt=50, loop_bay=True, camera=_cam(None))
+    assert shadowed.state.phase is Phase.INSPECTING
+    shadowed.hold(DOWN, cfg.auto_release_ms - 200, dt=50, loop_bay=True, camera=_cam(None))
+    assert shadowed.state.phase is Phase.INSPECTING
+    shadowed.hold(DOWN, 300, dt=50, loop_bay=True, camera=_cam(None))
+    assert shadowed.state.phase is Phase.WARNING

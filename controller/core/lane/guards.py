@@ -54,8 +54,13 @@ def never_still(now: int, loop_bay_since: int, cfg: LaneConfig) -> bool:
 
 
 def _auto_release(v: View) -> bool:
+    """The dwell counts from when the vehicle stood still: a healthy camera reporting the
+    bay's standstill says when that was (INSPECTING itself starts standstill_ms later)."""
     auto = v.config.auto_release_ms
-    return auto is not None and v.cycle and v.now - v.state.phase_since >= auto
+    if auto is None or not v.cycle:
+        return False
+    still = v.still_ms
+    return v.now - v.state.phase_since >= auto or (still is not None and still >= auto)
 
 
 def _clear(v: View) -> bool:
