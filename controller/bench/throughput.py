@@ -10,6 +10,7 @@ the same vehicles and drivers in the same order for all three.
 The physical bound is computed from the plant's own parameters for those very
 vehicles: each one drives from the head of the queue to the stop line (its
 acceleration, braking and bay speed), stands for the auto-release dwell, the
+warn light flashes (``warn_ms``: DESIGN has it before any boom motion), the
 boom rises (``raise_ms``), the driver reacts (his drawn reaction time, plus his
 hesitation if he is hesitant), the vehicle drives off until its rear is clear
 of the boom (its length), and the boom comes down (``lower_ms``) before the
@@ -27,18 +28,17 @@ controller without early entry loses to an ideal one of its own policy).
 
 The bound counts the dwell from the moment the vehicle stands still at the
 line. So does the core: the camera model reports how long the bay has stood
-still (``bay_still_ms``, from the plant's truth with the real detector's lags)
-and the core starts INSPECTING, and the dwell, only once that reaches
-``standstill_ms``. ``standstill_to_stopped_event_s`` is the mean time from a
+still (``bay_still_ms``, from the plant's truth with the real detector's lags);
+the core starts INSPECTING once that reaches ``standstill_ms`` and auto-releases
+once it reaches the dwell. ``standstill_to_stopped_event_s`` is the mean time from a
 traced vehicle's true standstill to the core's ``vehicle_stopped`` (the
 standstill confirmation plus the camera's frame and latency; the bay loop rule
 alone fired about 1.8 s before standstill and let the core beat the bound).
 ``standstill_to_raise_s`` is how long vehicles really stood before the boom
-started up: the dwell plus that confirmation plus the warn light's
-``warn_ms``, which the bound does not count.
+started up: the dwell plus the warn light's ``warn_ms`` plus the camera's lag.
 ``early_entry_lost_time_at_full_dwell_s`` is the early-entry lost time had the
-boom started up exactly the dwell after true standstill, i.e. without the
-confirmation and the warn time.
+boom started up exactly the dwell and the warn after true standstill, i.e.
+without the camera's lag.
 """
 
 from __future__ import annotations
@@ -129,8 +129,10 @@ def bound_crossings(
     scenario: Scenario,
     dwell_ms: int,
     geometry: LaneGeometry | None = None,
+    warn_ms: int = 0,
 ) -> Bound:
-    """The ideal crossing times of ``specs`` in order, with and without early entry."""
+    """The ideal crossing times of ``specs`` in order, with and without early entry; the
+    boom starts up ``warn_ms`` after the dwell (the warn light before any motion)."""
     from hw_sim.geometry import LaneGeometry
 
     g = geometry or LaneGeometry()
@@ -144,7 +146,7 @@ def bound_crossings(
         for spec in specs:
             v, a, b, length = spec.bay_mps, spec.accel_mps2, spec.decel_mps2, spec.length_m
             stopped = enter + 1000.0 * travel_s(g.stop_line_x_m - queue_head_x, v, a, b)
-            start_up = max(stopped + dwell_ms, down)
+            start_up = max(stopped + dwell_ms + warn_ms, down)
             go = start_up + raise_ms + _reaction_ms(spec)
             cross = go + 1000.0 * travel_s(g.boom_x_m - g.stop_line_x_m, v, a)
             rear_clear = go + 1000.0 * travel_s(g.boom_span.end - g.stop_line_x_m + length, v, a)
@@ -248,7 +250,7 @@ def measure(name: str, *, minutes: float, seed: int = SEED) -> dict[str, Any]:
         raise RuntimeError(
             f"throughput {name}: only {len(times)} crossings in {minutes} min; run longer"
         )
-    bound = bound_crossings(specs, scenario, AUTO_RELEASE_MS)
+    bound = bound_crossings(specs, scenario, AUTO_RELEASE_MS, warn_ms=config.warn_ms)
     cycle = _steady_cycle_s(times, WARMUP_VEHICLES, last)
     bound_cycle = _steady_cycle_s(bound.crossings_ms, WARMUP_VEHICLES, last)
     serial_cycle = _steady_cycle_s(bound.serial_crossings_ms, WARMUP_VEHICLES, last)
@@ -408,7 +410,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "camera_model": CameraModelSpec().as_dict(),
         "early_entry_lost_time_at_full_dwell_s": round(
             results["early_entry"]["lost_time_per_vehicle_s"]
-            + AUTO_RELEASE_MS / 1000.0
+            + (AUTO_RELEASE_MS + LaneConfig().warn_ms) / 1000.0
             - trace["standstill_to_raise_s"],
             3,
         ),

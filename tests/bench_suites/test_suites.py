@@ -112,6 +112,8 @@ def test_bound_of_two_cars_matches_the_arithmetic_by_hand() -> None:
     # reaction, then 1 m to the barrier line in 1 s.
     first = 6625 + 2000 + 3000 + 500 + 1000
     assert bound.crossings_ms[0] == pytest.approx(first)
+    warned = throughput.bound_crossings([car, car], Scenario(), 2000, warn_ms=1500)
+    assert warned.crossings_ms[0] == pytest.approx(first + 1500)
     assert bound.serial_crossings_ms[0] == pytest.approx(first)
     # Early entry: the next car sets off when the first one's rear leaves the bay loop
     # (3.5 m from standstill: sqrt(3.5) s after it moved off).
