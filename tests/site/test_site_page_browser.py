@@ -156,7 +156,9 @@ def test_page_shows_every_lane_and_follows_a_pin_within_a_second(
     samples = [times[0][0] - _iso_ms(time) for (_, time), times in seen.items()]
     LATENCIES_MS.extend(samples)
     assert len(samples) >= 3
-    page.wait_for_selector("#chart rect.bar", timeout=20_000)
+    # A bar of an empty bucket has no height and is never "visible": wait for one with
+    # arrivals, which the queues that opened lane2 guarantee.
+    page.wait_for_selector('#chart rect.bar:not([data-arrivals="0"])', timeout=20_000)
     assert page.eval_on_selector("#chart", "s => s.querySelectorAll('path.cap').length") == 1
     assert page.text_content("#journal li[data-kind='pin']") is not None
     page.screenshot(path=str(tmp_path / "site-live.png"), full_page=True)
