@@ -192,6 +192,10 @@ def build_console(
             headers={"Cache-Control": "no-store"},
         )
 
+    # Acknowledgements made here, by alarm id: the journal's writer thread may not have
+    # stored the last one when the next request reads it back.
+    acked: dict[int, str] = {}
+
     async def acknowledge(request: web.Request) -> web.Response:
         session = need_session(request)
         who = {"user": session.user, "role": session.role.value, "remote": remote(request)}
@@ -211,11 +215,14 @@ def build_console(
             return web.json_response(
                 {"error": "unknown_alarm", "detail": f"no alarm {alarm_id}"}, status=404
             )
-        if found.acknowledged_by is not None:
+        by = found.acknowledged_by or acked.get(alarm_id)
+        if by is not None:
             return web.json_response(
-                {"error": "refused", "detail": f"acknowledged by {found.acknowledged_by}"},
-                status=409,
+                {"error": "refused", "detail": f"acknowledged by {by}"}, status=409
             )
+        if len(acked) >= 4096:
+            acked.pop(next(iter(acked)))
+        acked[alarm_id] = session.user
         eid = audit(lane, "alarm_acknowledged", alarm=alarm_id, alarm_kind=found.kind, **who)
         return web.json_response({"acknowledged": alarm_id, "event": eid})
 
