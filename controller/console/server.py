@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -31,7 +30,7 @@ from controller.console.host import LaneHost
 from controller.console.sessions import Session
 from controller.console.stream import EventStream, read_after
 from controller.console.users import ROLE_COMMANDS, Role, UsersError, UsersFile, can_acknowledge
-from controller.console.webauth import WebAuth, remote
+from controller.console.webauth import WebAuth, last_event_id, remote, static_file
 from controller.core.commands import refusals
 from controller.core.types import Command, CommandKind
 from controller.events import state_inputs
@@ -88,30 +87,11 @@ def build_console(
     need_session = auth.need_session
 
     async def page(request: web.Request) -> web.StreamResponse:
-        name = request.match_info.get("name") or "index.html"
-        item = static / name
-        if "/" in name or not item.is_file():
-            raise web.HTTPNotFound()
-        types = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
-        ctype = types.get(Path(name).suffix, "application/octet-stream")
-        return web.Response(
-            body=item.read_bytes(),
-            content_type=ctype,
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache"},
-        )
+        return static_file(static, request.match_info.get("name") or "index.html")
 
     async def events(request: web.Request) -> web.StreamResponse:
         session = need_session(request)
-        raw = request.headers.get("Last-Event-ID") or request.query.get("after")
-        last_id: int | None = None
-        if raw:
-            try:
-                last_id = max(0, int(raw))
-            except ValueError:
-                return web.json_response(
-                    {"error": "bad_field", "detail": "Last-Event-ID: an integer"}, status=400
-                )
+        last_id = last_event_id(request)
         token = session.token
 
         def enrich(state: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,11 @@ page journals is the caller's: each login, failure and refusal goes to ``audit``
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +24,16 @@ from aiohttp import web
 from controller.console.sessions import LoginLimiter, Session, SessionStore
 from controller.console.users import UsersError, UsersFile
 
-__all__ = ["COOKIE", "LOGIN_PATH", "SECURITY_HEADERS", "Audit", "WebAuth"]
+__all__ = [
+    "AUTH_JS",
+    "COOKIE",
+    "LOGIN_PATH",
+    "SECURITY_HEADERS",
+    "Audit",
+    "WebAuth",
+    "last_event_id",
+    "static_file",
+]
 
 COOKIE = "lanectl_session"
 LOGIN_PATH = "/api/login"
@@ -34,6 +46,38 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
+AUTH_JS = "auth.js"
+"""The login form, session and CSRF-carrying fetch that every page loads first."""
+_STATIC_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
+
+
+def static_file(folder: Traversable, name: str) -> web.Response:
+    """A file of a page's ``static`` folder; ``auth.js`` is the one every page shares."""
+    if name == AUTH_JS:
+        folder = resources.files("controller.console") / "static"
+    item = folder / name
+    if "/" in name or not item.is_file():
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=item.read_bytes(),
+        content_type=_STATIC_TYPES.get(Path(name).suffix, "application/octet-stream"),
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def last_event_id(request: web.Request) -> int | None:
+    """Where an event stream resumes: ``Last-Event-ID`` (a reconnect) or ``?after=``."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after")
+    if not raw:
+        return None
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "bad_field", "detail": "Last-Event-ID: an integer"}),
+            content_type="application/json",
+        ) from None
 
 
 class Audit(Protocol):

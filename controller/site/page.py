@@ -22,14 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from controller.console.sessions import Session
 from controller.console.users import Role, UsersError, UsersFile
-from controller.console.webauth import WebAuth, remote
+from controller.console.webauth import WebAuth, last_event_id, remote, static_file
 from controller.site.dayseries import DaySeries
 from controller.site.pageconf import SitePageConfig
 from controller.site.policy import LaneStatus, Pin, predicted_wait_ms
@@ -202,17 +201,8 @@ class SitePage:
     # ---- handlers ----
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info.get("name") or "site.html"
-        item = resources.files("controller.site") / "static" / name
-        if "/" in name or not item.is_file():
-            raise web.HTTPNotFound()
-        types = {".html": "text/html", ".css": "text/css", ".js": "text/javascript"}
-        return web.Response(
-            body=item.read_bytes(),
-            content_type=types.get(Path(name).suffix, "application/octet-stream"),
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache"},
-        )
+        folder = resources.files("controller.site") / "static"
+        return static_file(folder, request.match_info.get("name") or "site.html")
 
     async def pin(self, request: web.Request) -> web.Response:
         session = self.auth.need_session(request)
@@ -241,15 +231,7 @@ class SitePage:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         session = self.auth.need_session(request)
-        raw = request.headers.get("Last-Event-ID") or request.query.get("after")
-        last_id: int | None = None
-        if raw:
-            try:
-                last_id = max(0, int(raw))
-            except ValueError:
-                return web.json_response(
-                    {"error": "bad_field", "detail": "Last-Event-ID: an integer"}, status=400
-                )
+        last_id = last_event_id(request)
         resp = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
+from tests.browser import log_in
 from tests.console.harness import (
     PASSWORDS,
     ConsoleLane,
@@ -33,7 +34,6 @@ from tests.console.harness import (
 
 pytestmark = [pytest.mark.hil, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 FIRST_ARRIVAL_S = 25.0  # after the first test, even on a slow shared machine
 COMMAND_NAMES = (
     "release",
@@ -53,18 +53,6 @@ LATENCIES_MS: list[float] = []
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture(scope="module")
 def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleLane]:
     lane = start_console_lane(tmp_path_factory.mktemp("console"), first_arrival_s=FIRST_ARRIVAL_S)
     try:
@@ -73,24 +61,15 @@ def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleLane]:
         lane.stop()
 
 
-@pytest.fixture
-def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        pg.screenshot(path=str(tmp_path / "console.png"), full_page=True)
-        context.close()
-
-
 def _login(page: Page, lane: ConsoleLane, user: str) -> None:
-    page.goto(lane.url)
-    page.fill("#login-user", user)
-    page.fill("#login-password", PASSWORDS[user][1])
-    page.click("#login-submit")
-    page.wait_for_selector("#console", state="visible", timeout=5000)
-    page.wait_for_function("() => window.lanectl.lastState !== null", timeout=5000)
+    log_in(
+        page,
+        lane.url,
+        user,
+        PASSWORDS[user][1],
+        view="console",
+        ready="window.lanectl.lastState !== null",
+    )
 
 
 def _state(page: Page) -> dict[str, Any]:

@@ -277,7 +277,9 @@ def test_alarm_acknowledged_by_a_named_user(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("path", ["/", "/static/console.js", "/static/console.css"])
+@pytest.mark.parametrize(
+    "path", ["/", "/static/console.js", "/static/console.css", "/static/auth.js"]
+)
 def test_static_files_are_served_with_a_strict_policy(tmp_path: Path, path: str) -> None:
     """The page and its files come with a same-origin-only content security policy."""
 
@@ -287,6 +289,19 @@ def test_static_files_are_served_with_a_strict_policy(tmp_path: Path, path: str)
         assert "default-src 'self'" in r.headers["Content-Security-Policy"]
         assert r.headers["X-Frame-Options"] == "DENY"
         assert (await client.get("/static/../users.json")).status == 404
+
+    _run(tmp_path, body)
+
+
+def test_a_stream_resumed_from_a_bad_event_id_is_refused_by_name(tmp_path: Path) -> None:
+    """``Last-Event-ID`` or ``?after=`` that is not an integer: 400 naming the field."""
+
+    async def body(client: TestClient[Any, Any], lane: FakeLane, clock: Clock) -> None:
+        await _login(client, "olga")
+        for kwargs in ({"headers": {"Last-Event-ID": "x7"}}, {"params": {"after": "seven"}}):
+            r = await client.get("/events", **kwargs)  # type: ignore[arg-type]
+            assert r.status == 400
+            assert await r.json() == {"error": "bad_field", "detail": "Last-Event-ID: an integer"}
 
     _run(tmp_path, body)
 

@@ -323,6 +323,26 @@ def test_site_run_names_a_missing_users_file(tmp_path: Path) -> None:
     assert "web.users_file" in proc.stderr and "nobody.json" in proc.stderr
 
 
+def test_the_page_shares_the_consoles_login_and_refuses_a_bad_event_id(tmp_path: Path) -> None:
+    """The site page loads the console's own ``auth.js`` (one login for both pages), and a
+    stream resumed from an event id that is not an integer gets a 400 naming the field."""
+    from importlib import resources
+
+    shared = (resources.files("controller.console") / "static" / "auth.js").read_bytes()
+
+    async def body(client: TestClient[Any, Any], sup: Supervisor, page: SitePage) -> None:
+        html = await (await client.get("/")).text()
+        assert html.index('src="/static/auth.js"') < html.index('src="/static/site.js"')
+        r = await client.get("/static/auth.js")
+        assert r.status == 200 and await r.read() == shared
+        await _login(client, "vic")
+        r = await client.get("/events", headers={"Last-Event-ID": "later"})
+        assert r.status == 400
+        assert await r.json() == {"error": "bad_field", "detail": "Last-Event-ID: an integer"}
+
+    _run(tmp_path, body)
+
+
 @pytest.mark.hil
 def test_site_run_serves_the_page(tmp_path: Path) -> None:
     """``lanectl site run`` with ``[web]`` prints the page's URL next to the supervisor's;

@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from controller.children import Child, start_child, stop_child
 from controller.console.users import Role, UsersFile
 from controller.site.decisionlog import DecisionLog
+from tests.browser import log_in
 from tests.site.helpers import wait_until
 
 pytestmark = [pytest.mark.hil, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 LANES = ("lane1", "lane2", "lane3")
 SUPERVISOR_PW = "supervisor-page-pw"
 VIEWER_PW = "viewer-page-pw-1"
@@ -37,18 +37,6 @@ class Demo:
     child: Child
     workdir: Path
     url: str
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
@@ -78,24 +66,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         stop_child(child, 60.0)
 
 
-@pytest.fixture
-def page(browser: Browser, tmp_path: Path) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    try:
-        yield pg
-    finally:
-        pg.screenshot(path=str(tmp_path / "site.png"), full_page=True)
-        context.close()
-
-
 def _login(page: Page, demo: Demo, user: str, password: str) -> None:
-    page.goto(demo.url)
-    page.fill("#login-user", user)
-    page.fill("#login-password", password)
-    page.click("#login-submit")
-    page.wait_for_selector("#site", state="visible", timeout=5000)
-    page.wait_for_function("() => window.sitepage.last !== null", timeout=5000)
+    log_in(page, demo.url, user, password, view="site", ready="window.sitepage.last !== null")
 
 
 def _iso_ms(text: str) -> float:

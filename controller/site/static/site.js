@@ -14,55 +14,18 @@ let freshStream = false;
 
 const $ = (id) => document.getElementById(id);
 
-async function api(path, body) {
-  const opts = { credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    opts.method = "POST";
-    opts.headers["Content-Type"] = "application/json";
-    opts.headers["X-CSRF-Token"] = sitepage.me ? sitepage.me.csrf : "";
-    opts.body = JSON.stringify(body);
-  }
-  const resp = await fetch(path, opts);
-  let data = {};
-  try { data = await resp.json(); } catch (e) { data = {}; }
-  return { status: resp.status, data };
+const api = (path, body) => lanectlAuth.api(path, body);
+const showLogin = (message) => lanectlAuth.showLogin(message);
+
+function init() {
+  lanectlAuth.setup({ view: "site", state: sitepage, onStart: start, onStop: stopStream });
 }
 
-function showLogin(message) {
+function stopStream() {
   if (source) { source.close(); source = null; }
-  $("site").hidden = true;
-  $("logout").hidden = true;
-  $("login").hidden = false;
-  $("who").textContent = "";
-  $("login-error").textContent = message || "";
 }
 
-async function init() {
-  $("login-form").addEventListener("submit", onLogin);
-  $("logout").addEventListener("click", async () => {
-    await api("/api/logout", {});
-    sitepage.me = null;
-    showLogin("Logged out.");
-  });
-  const r = await api("/api/me");
-  if (r.status === 200) start(r.data); else showLogin("");
-}
-
-async function onLogin(ev) {
-  ev.preventDefault();
-  const r = await api("/api/login", { user: $("login-user").value,
-    password: $("login-password").value });
-  if (r.status === 200) { $("login-password").value = ""; start(r.data); return; }
-  $("login-error").textContent = r.status === 429 ? "Too many failed logins: wait a minute."
-    : (r.data.detail || "Login refused.");
-}
-
-function start(me) {
-  sitepage.me = me;
-  $("login").hidden = true;
-  $("site").hidden = false;
-  $("logout").hidden = false;
-  $("who").textContent = `${me.user} (${me.role})`;
+function start() {
   connect();
 }
 
