@@ -15,8 +15,10 @@ boom rises (``raise_ms``), the driver reacts (his drawn reaction time, plus his
 hesitation if he is hesitant), the vehicle drives off until its rear is clear
 of the boom (its length), and the boom comes down (``lower_ms``) before the
 next release. The next vehicle may set off as soon as the released one's
-rear has left the bay loop (the earliest S5 lets anyone in) and may stop at
-the line while the boom is still coming down. That is an ideal controller
+rear has left the bay (the earliest S5 lets anyone in): past the bay's end,
+where the camera's bay zone ends, 1.2 m beyond the end of the bay loop, which
+does not cover the last metres before the barrier zone. It may stop at the
+line while the boom is still coming down. That is an ideal controller
 that waits for nothing but physics and the contract; ``serial_bound`` is the
 same without the overlap (next vehicle in only once the boom is down).
 
@@ -150,7 +152,7 @@ def bound_crossings(
             go = start_up + raise_ms + _reaction_ms(spec)
             cross = go + 1000.0 * travel_s(g.boom_x_m - g.stop_line_x_m, v, a)
             rear_clear = go + 1000.0 * travel_s(g.boom_span.end - g.stop_line_x_m + length, v, a)
-            left_bay = go + 1000.0 * travel_s(g.bay_loop.end - g.stop_line_x_m + length, v, a)
+            left_bay = go + 1000.0 * travel_s(g.zone_bay.end - g.stop_line_x_m + length, v, a)
             down = rear_clear + lower_ms
             enter = max(left_bay, cross) if overlap else down
             out[overlap].append(cross)

@@ -115,10 +115,10 @@ def test_bound_of_two_cars_matches_the_arithmetic_by_hand() -> None:
     warned = throughput.bound_crossings([car, car], Scenario(), 2000, warn_ms=1500)
     assert warned.crossings_ms[0] == pytest.approx(first + 1500)
     assert bound.serial_crossings_ms[0] == pytest.approx(first)
-    # Early entry: the next car sets off when the first one's rear leaves the bay loop
-    # (3.5 m from standstill: sqrt(3.5) s after it moved off).
+    # Early entry: the next car sets off when the first one's rear leaves the bay, 0.2 m past
+    # the line: 4.7 m from standstill, 4 m of ramp in 2 s then 0.7 m at 4 m/s.
     assert bound.crossings_ms[1] - bound.crossings_ms[0] == pytest.approx(
-        -1000 + 1000 * math.sqrt(3.5) + 6625 + 2000 + 3000 + 500 + 1000
+        -1000 + 1000 * (2.0 + 0.7 / 4.0) + 6625 + 2000 + 3000 + 500 + 1000
     )
     # Serial: it sets off once the boom is down (rear clear after 2.4 s, then 3.5 s down).
     assert bound.serial_crossings_ms[1] - bound.serial_crossings_ms[0] == pytest.approx(
