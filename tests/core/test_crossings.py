@@ -271,6 +271,36 @@ def test_vehicle_backing_off_the_line_is_not_counted_by_the_dead_exit_loop_rule(
     assert d.state.count == 0 and not d.state.crossed
 
 
+def test_photocell_dying_under_the_released_vehicle_still_counts_it_once() -> None:
+    """The photocell sees the released car, then fails dark with the car still on the bay
+    loop and short of the exit loop (24 h soak, seed 23, no camera: this car was lost). Once
+    the car is off the bay loop and on the exit loop it is counted, once, by the exit loop."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True)
+    d.hold(UP, 300, dt=50, loop_bay=True, photocell=True)
+    d.hold(UP, 400, dt=50, loop_bay=True)  # dark under the body, not yet on the exit loop
+    d.hold(UP, 300, dt=50, loop_bay=True, loop_exit=True)
+    assert _crossings(d.events) == []
+    d.step(UP, loop_exit=True)
+    d.step(UP, loop_exit=True)
+    d.hold(UP, 1500, dt=50, loop_exit=True)
+    d.hold(UP, 2000, dt=50)
+    assert _crossings(d.events) == [("vehicle_passed", 1, "exit_loop")]
+    assert d.state.count == 1 and d.state.crossed
+
+
+def test_released_vehicle_backing_off_the_beam_is_not_counted_by_the_exit_loop() -> None:
+    """Seen by the photocell, then backing off it into the bay: the exit loop coming on for
+    another reason while the car still stands on the bay loop counts nothing."""
+    d = Drive().passing()
+    d.step(UP, loop_bay=True, photocell=True)
+    d.hold(UP, 300, dt=50, loop_bay=True, photocell=True)
+    d.hold(UP, 400, dt=50, loop_bay=True)
+    d.hold(UP, 2000, dt=50, loop_bay=True, loop_exit=True)
+    assert _crossings(d.events) == []
+    assert d.state.count == 0 and not d.state.crossed
+
+
 # -- faulty crossing sensors: the camera's barrier and exit zones as witnesses --------------
 
 CAM = CameraHealth.OK

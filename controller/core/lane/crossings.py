@@ -18,7 +18,8 @@ def crossings(v: View) -> None:
     latched blind, the exit loop's rising edge is. The vehicle expected across
     (``pending``) is also counted when the loops alone saw it go: it left the bay loop
     forward onto the exit loop without interrupting the photocell (which is then latched
-    blind), it left the exit loop with the photocell still occupied (stuck on, or a
+    blind), the photocell saw it and went dark before it reached the exit loop, it left
+    the exit loop with the photocell still occupied (stuck on, or a
     follower under it), it cleared the photocell with the bay loop empty but the exit
     loop not occupied (the exit loop is dead), or it is out of the bay and from under
     the boom when the bus returns, and on the exit loop or already at the line when the
@@ -160,6 +161,22 @@ def _sensor_crossing(v: View, blind: bool) -> tuple[bool, str, str, bool]:
             # still on it) says nothing about where the released vehicle is.
             crossing = unseen = True
             by = "camera" if s.camera_seen or cam_barrier else "exit_loop"
+        elif (
+            pending == PASS_RELEASE
+            and not blind
+            and not s.bus_lost
+            and s.photocell_seen
+            and not i.photocell
+            and i.loop_exit
+            and not bay
+            and s.exit_since > s.motion_since
+        ):
+            # The photocell saw the released vehicle, then went dark before the vehicle
+            # reached the exit loop (it failed under the body), so its clearing edge never
+            # met the exit loop. Out of the bay and on an exit loop that came on since the
+            # boom stopped: across.
+            crossing = True
+            by = "exit_loop"
         elif (
             not blind
             and not s.bus_lost
