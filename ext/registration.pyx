@@ -30,7 +30,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 cdef double _EPS = 1e-9
 
 cdef enum:
-    ROW_STEP = 4  # Lucas-Kanade uses every fourth row of the box
+    ROW_STEP = 8  # Lucas-Kanade uses every eighth row of the box
     FINE = 4  # block size of the fine block search; the coarse one pools 2 x 2 of them
     FINE_REACH = 2  # the fine search covers this many blocks around the coarse result
 
@@ -61,6 +61,38 @@ cdef Py_ssize_t _runs(
         else:
             open_run = False
     return count
+
+
+cdef void _blocks_aligned(
+    const uint8_t[:, ::1] image,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw,
+    int64_t* bsum, int64_t* bcnt,
+) noexcept nogil:
+    """``_blocks`` when no block straddles two cells (cell and box corner multiples of FINE).
+
+    Each block is kept or left out whole: the block sums are taken densely, with no
+    runs, and the mask is applied per block.
+    """
+    cdef Py_ssize_t by, bx, y, x
+    cdef int64_t acc
+    cdef const uint8_t* line
+    cdef const uint8_t* mline
+    for by in range(bh):
+        mline = &mask[(r0 + by * FINE) // cell, 0]
+        for bx in range(bw):
+            if mline[(c0 + bx * FINE) // cell]:
+                acc = 0
+                for y in range(r0 + by * FINE, r0 + by * FINE + FINE):
+                    line = &image[y, c0 + bx * FINE]
+                    for x in range(FINE):
+                        acc += line[x]
+                bsum[by * bw + bx] = acc
+                bcnt[by * bw + bx] = FINE * FINE
+            else:
+                bsum[by * bw + bx] = 0
+                bcnt[by * bw + bx] = 0
 
 
 cdef void _blocks(
@@ -147,7 +179,8 @@ cdef void _search(
     cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
     cdef const int32_t* frow
     cdef const int32_t* rrow
-    cdef int64_t f, r, n, sf, sr, sff, srr, sfr
+    cdef int32_t f, r, keep
+    cdef int64_t n, sf, sr, sff, srr, sfr
     cdef double vf, vr, dn, den, subx = 0.0, suby = 0.0
     cdef double cm, c0, cp, spread = 0.0
     for sy in range(cy - S, cy + S + 1):
@@ -162,15 +195,17 @@ cdef void _search(
                 frow = fm + by * bw
                 rrow = rm + (by - sy) * bw - sx
                 for bx in range(mx, bw - mx):
-                    f = frow[bx]
-                    r = rrow[bx]
-                    if f >= 0 and r >= 0:
-                        n += 1
-                        sf += f
-                        sr += r
-                        sff += f * f
-                        srr += r * r
-                        sfr += f * r
+                    # All ones when both blocks have kept pixels (means >= 0), else 0:
+                    # no branch in the innermost loop.
+                    keep = ~((frow[bx] | rrow[bx]) >> 31)
+                    f = frow[bx] & keep
+                    r = rrow[bx] & keep
+                    n += keep & 1
+                    sf += f
+                    sr += r
+                    sff += f * f
+                    srr += r * r
+                    sfr += f * r
             k = (sy - cy + S) * side + (sx - cx + S)
             costs[k] = 2.0
             vf = 0.0
@@ -397,8 +432,12 @@ def register(
     cdef double dx, dy
     cdef int64_t lk[N_SUMS]
     with nogil:
-        _blocks(frame, mask, cell, r0, c0, bh, bw, fs, fc, &runs[0])
-        _blocks(reference, mask, cell, r0, c0, bh, bw, rs, rc, &runs[0])
+        if cell % FINE == 0 and r0 % FINE == 0 and c0 % FINE == 0:
+            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fs, fc)
+            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, rs, rc)
+        else:
+            _blocks(frame, mask, cell, r0, c0, bh, bw, fs, fc, &runs[0])
+            _blocks(reference, mask, cell, r0, c0, bh, bw, rs, rc, &runs[0])
         _pool(fs, fc, bh, bw, pfs, pfc)
         _pool(rs, rc, bh, bw, prs, prc)
         _means(fs, fc, fm, n)

@@ -47,7 +47,7 @@ from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightOnly, LightOnlySettings
 from controller.vision.refresh import blend_cells
-from controller.vision.registration import Registration
+from controller.vision.registration import FINE, Registration
 from controller.vision.stillness import ZoneStillness
 from controller.vision.warp import shift_into
 from controller.vision.zones import Zone, ZoneError, ZoneGrid, edge_counts, zone_grid
@@ -903,10 +903,14 @@ _FINE_COLS = 640
 def _central_box(
     band: tuple[int, int, int, int], rows: int, cols: int
 ) -> tuple[int, int, int, int]:
-    """The middle of band, at most rows x cols (bounds the fine registration's cost)."""
+    """The middle of band, at most rows x cols (bounds the fine registration's cost).
+
+    Its corner is on the registration's block grid (so blocks are summed whole).
+    """
     r0, r1, c0, c1 = band
     h, w = min(rows, r1 - r0), min(cols, c1 - c0)
     top, left = r0 + (r1 - r0 - h) // 2, c0 + (c1 - c0 - w) // 2
+    top, left = top - (top - r0) % FINE, left - (left - c0) % FINE
     return (top, top + h, left, left + w)
 
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from controller.vision import _registration
 from controller.vision.kernel import grid_shape
 
-__all__ = ["LK_SUMS", "Registration", "Shift"]
+__all__ = ["FINE", "LK_SUMS", "Registration", "Shift"]
 
 LK_SUMS = ("n", "f", "r", "fr", "rr", "gx", "gy", "gxf", "gxr", "gyf", "gyr", "hxx", "hxy", "hyy")
 """Names of the integer sums of one Lucas-Kanade step, in the compiled pass's order."""

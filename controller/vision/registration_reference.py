@@ -29,8 +29,8 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Box = tuple[int, int, int, int]
 
-ROW_STEP = 4
-"""Lucas-Kanade uses every fourth row of the box."""
+ROW_STEP = 8
+"""Lucas-Kanade uses every eighth row of the box."""
 FINE = 4
 """Block size of the fine block search; the coarse one pools 2 x 2 of them."""
 FINE_REACH = 2
