@@ -324,6 +324,10 @@ class Detector:
         ones = np.ones((height, width), dtype=np.int64)
         self._area = _cell_sum(ones, cell).astype(np.float64)
         self._full_rows, self._full_cols = height // cell, width // cell
+        # Pixel counts a cell needs to be occupied or moving, as whole numbers: the
+        # kernel's counts are compared with them as they are, each frame.
+        self._occupied_min = np.ceil(settings.cell_fraction * self._area).astype(np.int32)
+        self._moving_min = np.ceil(settings.motion_fraction * self._area).astype(np.int32)
         self._state = {name: _ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = _ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
@@ -445,7 +449,7 @@ class Detector:
             self._gain_q8, self._offset = gain_q8, offset
             again = self._kernel(work, self._scratch)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
-        occupied = stats.ref_count >= s.cell_fraction * self._area
+        occupied = stats.ref_count >= self._occupied_min
         differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._work, self._work_padded = work, False
@@ -453,7 +457,7 @@ class Detector:
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & has_neighbour(body)
-        moving = stats.motion_count >= s.motion_fraction * self._area
+        moving = stats.motion_count >= self._moving_min
         self._diagnostics.update(
             stats.grey_sum,
             int(stats.motion_count.sum()),

@@ -11,6 +11,7 @@ their hold time, and clear only after their cause has been gone for
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,10 @@ class Diagnostics:
     def __init__(self, settings: DiagnosticsSettings, area: npt.NDArray[np.float64]) -> None:
         self.settings = settings
         self._area = area
+        self._inv_area = 1.0 / area
+        self._means = np.zeros(area.shape, dtype=np.float64)
+        self._squares = np.zeros(area.shape, dtype=np.float64)
+        self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
@@ -65,16 +70,25 @@ class Diagnostics:
         """One frame: its per-cell grey sums, how many pixels moved since the last frame,
         the cells seen occupied and those believed empty, and whether the sway was too big."""
         s = self.settings
-        means = grey_sum / self._area
-        mean = float(means.mean())
+        # Mean and spread of the cell means from their sum and sum of squares, in kept
+        # buffers (no BLAS: its threads would fight the scan loop for the cores).
+        means = np.multiply(grey_sum, self._inv_area, out=self._means)
+        size = means.size
+        mean = float(means.sum()) / size
+        square = float(np.multiply(means, means, out=self._squares).sum()) / size
+        spread = math.sqrt(max(0.0, square - mean * mean))
         identical = (
             self._prev_sum is not None
             and moved == 0
             and bool(np.array_equal(grey_sum, self._prev_sum))
         )
-        blinded = mean < s.blind_low or mean > s.blind_high or float(means.std()) < s.blind_texture
-        n = int(believed_empty.sum())
-        mismatch = n > 0 and float((occupied & believed_empty).sum()) / n > s.shaken_fraction
+        blinded = mean < s.blind_low or mean > s.blind_high or spread < s.blind_texture
+        n = int(np.count_nonzero(believed_empty))
+        mismatch = (
+            n > 0
+            and np.count_nonzero(np.logical_and(occupied, believed_empty, out=self._both)) / n
+            > s.shaken_fraction
+        )
         causes = {
             Fault.FROZEN: (identical, s.frozen_ms),
             Fault.BLINDED: (blinded, s.blind_ms),
