@@ -900,8 +900,8 @@ def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
     return outside
 
 
-_FINE_ROWS = 160
-_FINE_COLS = 640
+_FINE_ROWS = 128
+_FINE_COLS = 512
 
 
 def _central_box(
