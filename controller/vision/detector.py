@@ -376,6 +376,7 @@ class Detector:
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
         self._keep_all = np.ones((rows, cols), dtype=np.uint8)
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
+        self._zone_box = _cell_box(any_zone)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
         self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
         self._work: Frame = self._padded_frame
@@ -453,7 +454,7 @@ class Detector:
         differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._work, self._work_padded = work, False
-        body = occupied & ~self._light_only(occupied, stats.motion_count == 0)
+        body = occupied & ~self._light_only(occupied, stats.motion_count)
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & has_neighbour(body)
@@ -609,6 +610,9 @@ class Detector:
         self._grid, self._outside = placed
         self._masks = self._grid.masks
         self._zone_offset = offset
+        self._zone_box = _cell_box(~self._outside)
+        self._verdict[...] = False
+        self._verdict_valid[...] = False
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
         cells = self._outside.copy()
@@ -628,24 +632,28 @@ class Detector:
     def _light_only(
         self,
         occupied: npt.NDArray[np.bool_],
-        still: npt.NDArray[np.bool_],
+        motion_count: npt.NDArray[np.int32],
     ) -> npt.NDArray[np.bool_]:
         """Occupied cells whose pixels still follow the reference texture: light, not a body.
 
-        A cell none of whose pixels moved keeps last frame's verdict.
+        A cell none of whose pixels moved keeps last frame's verdict. Only zone
+        cells are looked at (the rest need no second look), so the work is done on
+        the zones' box of cells; outside it the answer is False.
         """
         c = self.settings.cell
-        reuse = occupied & still & self._verdict_valid
-        out = self._verdict & reuse
-        # Only zone cells decide anything; the rest need no second look.
-        test = occupied & ~self._outside & ~reuse
-        self._verdict_valid = reuse | test
+        r0, r1, c0, c1 = self._zone_box
+        occ = occupied[r0:r1, c0:c1]
+        valid = self._verdict_valid[r0:r1, c0:c1]
+        reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & valid
+        out = self._verdict[r0:r1, c0:c1]
+        out &= reuse
+        test = occ & ~self._outside[r0:r1, c0:c1] & ~reuse
+        np.logical_or(reuse, test, out=valid)
         idx_r, idx_c = np.nonzero(test)
         if idx_r.size:
-            light = self._light_windows(self._padded(), idx_r * c, idx_c * c)
+            light = self._light_windows(self._padded(), (idx_r + r0) * c, (idx_c + c0) * c)
             out[idx_r[light], idx_c[light]] = True
-        self._verdict = out.copy()
-        return out
+        return self._verdict.copy()
 
     def _light_windows(
         self, padded_f: Frame, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]
@@ -887,8 +895,17 @@ class Detector:
             out=self._ref_stats,
         )
         self._ref_means = sums.grey_sum / self._area
-        self._verdict_valid = np.zeros_like(self._verdict_valid)
+        self._verdict_valid[...] = False
         self._pad_into(self._padded_ref, self._reference)
+
+
+def _cell_box(cells: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """The smallest box (r0, r1, c0, c1) of the grid holding every cell set in cells."""
+    rows = np.nonzero(cells.any(axis=1))[0]
+    cols = np.nonzero(cells.any(axis=0))[0]
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    return (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
 
 
 def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
