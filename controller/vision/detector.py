@@ -383,7 +383,12 @@ class Detector:
         self._work_padded = False
         self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
-        self._fine_box = _central_box(self._band, _FINE_ROWS, _FINE_COLS)
+        # The box scales with the picture: the same stretch of road at any size.
+        self._fine_box = _central_box(
+            self._band,
+            max(_FINE_MIN_ROWS, _FINE_ROWS * height // 720),
+            max(_FINE_MIN_COLS, _FINE_COLS * width // 1280),
+        )
         self._registration = Registration(
             height, width, cell, self._fine_box, max_shift_px=settings.max_shift_px
         )
@@ -919,6 +924,10 @@ def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
 
 _FINE_ROWS = 128
 _FINE_COLS = 512
+"""The sway box's largest size at 1280x720; smaller pictures take the same share."""
+_FINE_MIN_ROWS = 48
+_FINE_MIN_COLS = 192
+"""The box never shrinks under this (the block search needs blocks to compare)."""
 
 
 def _central_box(
