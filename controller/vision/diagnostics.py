@@ -84,11 +84,8 @@ class Diagnostics:
         )
         blinded = mean < s.blind_low or mean > s.blind_high or spread < s.blind_texture
         n = int(np.count_nonzero(believed_empty))
-        mismatch = (
-            n > 0
-            and np.count_nonzero(np.logical_and(occupied, believed_empty, out=self._both)) / n
-            > s.shaken_fraction
-        )
+        both = int(np.count_nonzero(np.logical_and(occupied, believed_empty, out=self._both)))
+        mismatch = n > 0 and both / n > s.shaken_fraction
         causes = {
             Fault.FROZEN: (identical, s.frozen_ms),
             Fault.BLINDED: (blinded, s.blind_ms),

@@ -94,7 +94,9 @@ def test_odd_grids_and_random_selections_match_the_reference(
         _check(fit, grey_sum, area, ref_sum / area, cells)
 
 
-@pytest.mark.parametrize(("height", "width", "cell", "max_cells"), [(37, 53, 4, 20), (101, 67, 3, 97)])
+@pytest.mark.parametrize(
+    ("height", "width", "cell", "max_cells"), [(37, 53, 4, 20), (101, 67, 3, 97)]
+)
 def test_a_sparse_lattice_matches_the_reference(
     height: int, width: int, cell: int, max_cells: int
 ) -> None:
