@@ -796,9 +796,13 @@ class Detector:
         """The zone's standstill clock (``stillness``), on its box of this registered frame."""
         s = self.settings
         c = s.cell
+        if not self._state[name].on:
+            # An empty zone's clock only restarts: its picture is not needed.
+            self._still[name].clear(t_ms)
+            return
         r0, r1, c0, c1 = self._grid.boxes[name]
         self._still[name].update(
-            self._state[name].on,
+            True,
             np.ascontiguousarray(frame[r0 * c : r1 * c, c0 * c : c1 * c]),
             self._grid.touched[name][r0:r1, c0:c1],
             self._area[r0:r1, c0:c1],
