@@ -17,7 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Diagnostics", "DiagnosticsSettings", "Fault"]
+from controller.vision.light import lattice_step
+
+__all__ = ["LATTICE_CELLS", "Diagnostics", "DiagnosticsSettings", "Fault"]
+
+LATTICE_CELLS = 4096
+"""The picture's brightness and spread are read on at most this many cells."""
 
 
 class Fault(enum.Enum):
@@ -49,9 +54,12 @@ class Diagnostics:
     def __init__(self, settings: DiagnosticsSettings, area: npt.NDArray[np.float64]) -> None:
         self.settings = settings
         self._area = area
-        self._inv_area = 1.0 / area
-        self._means = np.zeros(area.shape, dtype=np.float64)
-        self._squares = np.zeros(area.shape, dtype=np.float64)
+        # Brightness and spread are read on a fixed lattice of at most LATTICE_CELLS
+        # cells, as the light fit reads them: a covered lens is covered everywhere.
+        self._step = lattice_step(area.shape[0], area.shape[1], LATTICE_CELLS)
+        self._inv_area = 1.0 / area[:: self._step, :: self._step]
+        self._means = np.zeros(self._inv_area.shape, dtype=np.float64)
+        self._squares = np.zeros(self._inv_area.shape, dtype=np.float64)
         self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
@@ -72,7 +80,8 @@ class Diagnostics:
         s = self.settings
         # Mean and spread of the cell means from their sum and sum of squares, in kept
         # buffers (no BLAS: its threads would fight the scan loop for the cores).
-        means = np.multiply(grey_sum, self._inv_area, out=self._means)
+        step = self._step
+        means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
         size = means.size
         mean = float(means.sum()) / size
         square = float(np.multiply(means, means, out=self._squares).sum()) / size
