@@ -338,7 +338,10 @@ class Detector:
         self._ref_scratch = np.zeros((height, width), dtype=np.uint8)
         self._ref_stats = new_cell_stats(height, width, cell)
         self._previous = np.zeros((height, width), dtype=np.uint8)
-        self._scratch = np.zeros((height, width), dtype=np.uint8)
+        # The kernel's outputs, overwritten frame after frame (the second for the pass
+        # made again when the light fit moved).
+        self._stats = new_cell_stats(height, width, cell)
+        self._stats_again = new_cell_stats(height, width, cell)
         self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
         self._offset = 0
@@ -447,13 +450,14 @@ class Detector:
         if math.hypot(*shift) >= 0.5 and not big_shift:
             work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
-        np.copyto(self._scratch, self._previous)
-        stats = self._kernel(work, self._previous)
+        stats = self._kernel(work, self._previous, self._stats)
         believed = self._believed_empty()
         gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
             self._gain_q8, self._offset = gain_q8, offset
-            again = self._kernel(work, self._scratch)
+            # Only the reference counts are wanted again: the previous frame is already
+            # this one (the first pass copied it), so this pass's motion is left unused.
+            again = self._kernel(work, self._previous, self._stats_again)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
         occupied = stats.ref_count >= self._occupied_min
         differs = occupied.copy()
@@ -509,7 +513,7 @@ class Detector:
                 f"{(self.height, self.width)}"
             )
 
-    def _kernel(self, frame: Frame, previous: Frame) -> CellStats:
+    def _kernel(self, frame: Frame, previous: Frame, out: CellStats) -> CellStats:
         assert self._reference is not None
         s = self.settings
         return frame_stats(
@@ -521,6 +525,7 @@ class Detector:
             offset=self._offset,
             ref_threshold=s.ref_threshold,
             motion_threshold=self._motion_threshold(),
+            out=out,
         )
 
     def _motion_threshold(self) -> int:

@@ -102,7 +102,11 @@ class Diagnostics:
         }
         for fault, (present, hold) in causes.items():
             self._track(fault, present, hold, t_ms)
-        self._prev_sum = grey_sum
+        if self._prev_sum is None:
+            self._prev_sum = grey_sum.copy()
+        else:
+            # The caller may overwrite grey_sum in place next frame: keep a copy.
+            np.copyto(self._prev_sum, grey_sum)
 
     def _track(self, fault: Fault, present: bool, hold: int, t_ms: int) -> None:
         if present:
