@@ -10,6 +10,7 @@ def register(
     r1: int,
     c0: int,
     c1: int,
+    fine: int,
     reach: int,
     iterations: int,
     sums: npt.NDArray[np.int64],

@@ -393,7 +393,12 @@ class Detector:
             max(_FINE_MIN_COLS, _FINE_COLS * width // 1280),
         )
         self._registration = Registration(
-            height, width, cell, self._fine_box, max_shift_px=settings.max_shift_px
+            height,
+            width,
+            cell,
+            self._fine_box,
+            max_shift_px=settings.max_shift_px,
+            fine=FINE * max(1, width // 640),
         )
         self._beyond = False
         self._last_shift = (0.0, 0.0)

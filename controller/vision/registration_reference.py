@@ -32,7 +32,7 @@ Box = tuple[int, int, int, int]
 ROW_STEP = 8
 """Lucas-Kanade uses every eighth row of the box."""
 FINE = 4
-"""Block size of the fine block search; the coarse one pools 2 x 2 of them."""
+"""Block size of the fine block search at 640x360 (the default); the coarse one pools 2 x 2."""
 FINE_REACH = 2
 """The fine search covers this many blocks either side of the coarse result."""
 
@@ -46,14 +46,18 @@ def keep_pixels(mask: npt.NDArray[np.uint8], cell: int, box: Box) -> npt.NDArray
 
 
 def blocks(
-    image: npt.NDArray[np.uint8], keep: npt.NDArray[np.bool_], box: Box, size: int
+    image: npt.NDArray[np.uint8],
+    keep: npt.NDArray[np.bool_],
+    box: Box,
+    size: int,
+    fine: int = FINE,
 ) -> tuple[I64, I64]:
-    """Sum and count of the kept pixels per size x size block (the box's whole FINE blocks)."""
+    """Sum and count of the kept pixels per size x size block (the box's whole fine blocks)."""
     r0, r1, c0, c1 = box
-    bh, bw = (r1 - r0) // FINE, (c1 - c0) // FINE
-    kept = np.where(keep, image[r0:r1, c0:c1].astype(np.int64), 0)[: bh * FINE, : bw * FINE]
-    count = keep[: bh * FINE, : bw * FINE].astype(np.int64)
-    if size != FINE:
+    bh, bw = (r1 - r0) // fine, (c1 - c0) // fine
+    kept = np.where(keep, image[r0:r1, c0:c1].astype(np.int64), 0)[: bh * fine, : bw * fine]
+    count = keep[: bh * fine, : bw * fine].astype(np.int64)
+    if size != fine:
         ph, pw = bh // 2, bw // 2
         kept, count = kept[: ph * size, : pw * size], count[: ph * size, : pw * size]
         bh, bw = ph, pw
@@ -199,22 +203,23 @@ def register_reference(
     box: Box,
     reach: int,
     iterations: int,
+    fine: int = FINE,
 ) -> tuple[float, ...]:
     """Same contract as the compiled pass:
     (dx, dy, block dx, block dy, texture, cost, coarse dx, coarse dy)."""
     keep = keep_pixels(mask, cell, box)
     coarse = search(
-        means(*blocks(frame, keep, box, 2 * FINE)),
-        means(*blocks(reference, keep, box, 2 * FINE)),
-        2 * FINE,
+        means(*blocks(frame, keep, box, 2 * fine, fine)),
+        means(*blocks(reference, keep, box, 2 * fine, fine)),
+        2 * fine,
         (0, 0),
         reach,
     )
-    centre = (math.floor(coarse[1] / FINE + 0.5), math.floor(coarse[0] / FINE + 0.5))
+    centre = (math.floor(coarse[1] / fine + 0.5), math.floor(coarse[0] / fine + 0.5))
     bx, by, cost, texture = search(
-        means(*blocks(frame, keep, box, FINE)),
-        means(*blocks(reference, keep, box, FINE)),
-        FINE,
+        means(*blocks(frame, keep, box, fine, fine)),
+        means(*blocks(reference, keep, box, fine, fine)),
+        fine,
         centre,
         FINE_REACH,
     )
