@@ -18,7 +18,7 @@ object inside the pass. The numpy reference
    The block means are in 1/16 grey level and every sum is an exact integer.
 3. From there, Gauss-Newton steps (Lucas-Kanade for a translation, with the
    frame's gain and offset against the reference fitted in each step) on
-   every fourth row of the box's interior. The shift is the same for every
+   every ``fine``-th row of the box's interior. The shift is the same for every
    pixel, so the frame is sampled bilinearly with weights in 1/256 of a pixel
    and every per-pixel sum is an exact integer; only the 2x2 solve is in
    floating point. A result more than two pixels from the block search's is
@@ -31,7 +31,6 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 cdef double _EPS = 1e-9
 
 cdef enum:
-    ROW_STEP = 8  # Lucas-Kanade uses every eighth row of the box
     FINE_REACH = 2  # the fine search covers this many blocks around the coarse result
 
 
@@ -255,6 +254,7 @@ cdef void _lk_sums(
     Py_ssize_t cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
     double dx, double dy,
+    Py_ssize_t row_step,
     int64_t* sums,
     Py_ssize_t* runs,
 ) noexcept nogil:
@@ -288,9 +288,9 @@ cdef void _lk_sums(
     hi_x = c1 - 1
     if hi_x > w - 1 - ix:
         hi_x = w - 1 - ix
-    y = r0 + 1 - ROW_STEP
+    y = r0 + 1 - row_step
     while True:
-        y += ROW_STEP
+        y += row_step
         if y >= r1 - 1:
             break
         fy = y + iy
@@ -375,12 +375,15 @@ def lk_sums(
     Py_ssize_t c1,
     double dx,
     double dy,
+    Py_ssize_t row_step,
     int64_t[::1] sums,
     Py_ssize_t[::1] runs,
 ):
     """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy)."""
     with nogil:
-        _lk_sums(frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, &sums[0], &runs[0])
+        _lk_sums(
+            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0]
+        )
 
 
 def register(
@@ -454,7 +457,9 @@ def register(
         dx = found[0]
         dy = found[1]
         for k in range(iterations):
-            _lk_sums(frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, lk, &runs[0])
+            _lk_sums(
+                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0]
+            )
             if not _lk_solve(lk, step):
                 break
             dx -= step[0]

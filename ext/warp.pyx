@@ -2,17 +2,18 @@
 """Undoing the camera's sway: the frame moved by a subpixel shift, bilinear, edges repeated.
 
 out(y, x) = src(y + dy, x + dx), sampled bilinearly with the shift's fraction
-in Q8 fixed point, the frame's edge pixels repeated beyond it: first down (the
-two source rows blended and rounded to a grey level), then across (the two
-columns of that blended and rounded again). Every sum fits 16 bits, so the
-loops run on eight or sixteen pixels at a time with the baseline instruction set. The Python
+in Q8 fixed point, the frame's edge pixels repeated beyond it. It is computed
+down, then across: the two source rows blended into a row of 16-bit sums (each
+fits: 255 * 256), then the two columns of that with 16 x 16 -> 32-bit products,
+rounded once, so the result is the four-tap sum's to the bit and both loops
+vectorise with the baseline instruction set. The Python
 wrapper (controller.vision.warp) checks the arguments and splits the shift
 into whole pixels and Q8 fractions; this pass trusts it and touches no Python
 object. The numpy reference (controller.vision.warp_reference) is the
 definition, to the bit.
 """
 
-from libc.stdint cimport uint8_t, uint16_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport free, malloc
 
 
@@ -38,7 +39,7 @@ def shift_bilinear(
     cdef const uint8_t* a
     cdef const uint8_t* b
     cdef uint8_t* o
-    cdef uint8_t* t = <uint8_t*>malloc(w + 1)
+    cdef uint16_t* t = <uint16_t*>malloc((w + 1) * sizeof(uint16_t))
     if t == NULL:
         raise MemoryError("warp: no memory for one row")
     # Columns whose two source columns both lie inside the frame.
@@ -51,19 +52,19 @@ def shift_bilinear(
             a = &src[_clamp(y + iy, h - 1), 0]
             b = &src[_clamp(y + iy + 1, h - 1), 0]
             o = &out[y, 0]
-            # Down, then across: every product fits 16 bits, so the loops vectorise.
+            # Down, then across; the same sum as the four taps, rounded once.
             for x in range(w):
-                t[x] = <uint8_t>((<uint16_t>(a[x] * hy) + <uint16_t>(b[x] * gy) + 128) >> 8)
+                t[x] = <uint16_t>(<uint16_t>a[x] * hy + <uint16_t>b[x] * gy)
             for x in range(xa):
                 x0 = _clamp(x + ix, w - 1)
                 x1 = _clamp(x + ix + 1, w - 1)
-                o[x] = <uint8_t>((t[x0] * hx + t[x1] * gx + 128) >> 8)
+                o[x] = <uint8_t>((<uint32_t>t[x0] * hx + <uint32_t>t[x1] * gx + 32768) >> 16)
             for x in range(xa, xb):
                 o[x] = <uint8_t>(
-                    (<uint16_t>(t[x + ix] * hx) + <uint16_t>(t[x + ix + 1] * gx) + 128) >> 8
+                    (<uint32_t>t[x + ix] * hx + <uint32_t>t[x + ix + 1] * gx + 32768) >> 16
                 )
             for x in range(xb, w):
                 x0 = _clamp(x + ix, w - 1)
                 x1 = _clamp(x + ix + 1, w - 1)
-                o[x] = <uint8_t>((t[x0] * hx + t[x1] * gx + 128) >> 8)
+                o[x] = <uint8_t>((<uint32_t>t[x0] * hx + <uint32_t>t[x1] * gx + 32768) >> 16)
     free(t)

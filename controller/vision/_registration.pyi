@@ -29,6 +29,7 @@ def lk_sums(
     c1: int,
     dx: float,
     dy: float,
+    row_step: int,
     sums: npt.NDArray[np.int64],
     runs: npt.NDArray[np.intp],
 ) -> None: ...

@@ -386,12 +386,7 @@ class Detector:
         self._work_padded = False
         self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
         self._band = _static_band(any_zone, cell, height, width)
-        # The box scales with the picture: the same stretch of road at any size.
-        self._fine_box = _central_box(
-            self._band,
-            max(_FINE_MIN_ROWS, _FINE_ROWS * height // 720),
-            max(_FINE_MIN_COLS, _FINE_COLS * width // 1280),
-        )
+        self._fine_box = _central_box(self._band, _FINE_ROWS, _FINE_COLS)
         self._registration = Registration(
             height,
             width,
@@ -625,9 +620,11 @@ class Detector:
         self._grid, self._outside = placed
         self._masks = self._grid.masks
         self._zone_offset = offset
-        self._zone_box = _cell_box(~self._outside)
-        self._verdict[...] = False
-        self._verdict_valid[...] = False
+        # The light-only maps work on the box of every placement's zones so far: a
+        # verdict kept from before the zones moved stays where it was.
+        r0, r1, c0, c1 = self._zone_box
+        n0, n1, m0, m1 = _cell_box(~self._outside)
+        self._zone_box = (min(r0, n0), max(r1, n1), min(c0, m0), max(c1, m1))
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
         cells = self._outside.copy()
@@ -936,12 +933,8 @@ def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
     return outside
 
 
-_FINE_ROWS = 128
-_FINE_COLS = 512
-"""The sway box's largest size at 1280x720; smaller pictures take the same share."""
-_FINE_MIN_ROWS = 48
-_FINE_MIN_COLS = 192
-"""The box never shrinks under this (the block search needs blocks to compare)."""
+_FINE_ROWS = 160
+_FINE_COLS = 640
 
 
 def _central_box(

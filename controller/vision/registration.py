@@ -80,6 +80,8 @@ class Registration:
             raise ValueError(f"fine: {fine} is outside 2..64")
         self.fine = fine
         """Block size of the fine search (pixels); the coarse one's is twice."""
+        self.row_step = fine
+        """Lucas-Kanade samples every row_step-th row of the box."""
         self.height, self.width, self.cell = height, width, cell
         self.box = box
         self.grid = grid_shape(height, width, cell)
@@ -142,6 +144,7 @@ class Registration:
             c1,
             float(dx),
             float(dy),
+            self.row_step,
             sums,
             self._runs,
         )

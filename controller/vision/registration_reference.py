@@ -29,8 +29,8 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Box = tuple[int, int, int, int]
 
-ROW_STEP = 8
-"""Lucas-Kanade uses every eighth row of the box."""
+ROW_STEP = 4
+"""Lucas-Kanade uses every fourth row of the box with 4-pixel blocks (every fine-th row)."""
 FINE = 4
 """Block size of the fine block search at 640x360 (the default); the coarse one pools 2 x 2."""
 FINE_REACH = 2
@@ -123,12 +123,13 @@ def lk_sums(
     box: Box,
     dx: float,
     dy: float,
+    row_step: int = ROW_STEP,
 ) -> dict[str, int]:
     """The integer sums of one Lucas-Kanade step at shift (dx, dy).
 
     F: the frame sampled at (y + dy, x + dx) in 1/256 grey levels, with
     bilinear weights in 1/256 pixel; R: the reference; GX, GY: its central
-    differences (twice the gradient). Over every fourth row of the box's
+    differences (twice the gradient). Over every ``row_step``-th row of the box's
     interior, the kept pixels whose samples lie inside the frame.
     """
     r0, r1, c0, c1 = box
@@ -136,7 +137,7 @@ def lk_sums(
     iy, ix = math.floor(dy), math.floor(dx)
     wy = math.floor((dy - iy) * 256.0 + 0.5)
     wx = math.floor((dx - ix) * 256.0 + 0.5)
-    ys = np.arange(r0 + 1, r1 - 1, ROW_STEP)
+    ys = np.arange(r0 + 1, r1 - 1, row_step)
     ys = ys[(ys + iy >= 0) & (ys + iy + 1 < h)]
     xs = np.arange(max(c0 + 1, -ix), min(c1 - 1, w - 1 - ix))
     sel = keep[ys - r0][:, xs - c0]
@@ -225,7 +226,7 @@ def register_reference(
     )
     dx, dy = bx, by
     for _ in range(iterations):
-        step = _lk_step(lk_sums(frame, reference, keep, box, dx, dy))
+        step = _lk_step(lk_sums(frame, reference, keep, box, dx, dy, fine))
         if step is None:
             break
         dx -= step[0]

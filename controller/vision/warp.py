@@ -1,10 +1,9 @@
 """Undoing sway: the frame moved back onto the reference by a subpixel shift.
 
 The compiled pass (``_warp``, defined by ``warp_reference.shift_reference``)
-samples the frame bilinearly at (x + dx, y + dy), down the rows then across
-(each rounded to a grey level, so every sum fits 16 bits and vectorises), with
-the shift's fractions in Q8 fixed point and the edge pixels repeated, into a
-buffer the caller keeps:
+samples the frame bilinearly at (x + dx, y + dy) with the shift's fractions in
+Q8 fixed point (down the rows, then across, rounded once) and the edge pixels
+repeated, into a buffer the caller keeps:
 no frame-sized temporary, no OpenCV thread pool. This wrapper checks the
 arguments and splits the shift.
 """

@@ -11,8 +11,7 @@ __all__ = ["shift_reference"]
 
 
 def shift_reference(frame: npt.NDArray[np.uint8], dx: float, dy: float) -> npt.NDArray[np.uint8]:
-    """Same contract as ``warp.shift_into``, written for clarity, not speed: blended down the
-    rows and rounded, then across the columns and rounded."""
+    """Same contract as ``warp.shift_into``, written for clarity, not speed."""
     h, w = frame.shape
     ix, fx = split_shift(dx)
     iy, fy = split_shift(dy)
@@ -21,8 +20,11 @@ def shift_reference(frame: npt.NDArray[np.uint8], dx: float, dy: float) -> npt.N
     x0, x1 = np.clip(xs, 0, w - 1), np.clip(xs + 1, 0, w - 1)
     y0, y1 = np.clip(ys, 0, h - 1), np.clip(ys + 1, 0, h - 1)
     f = frame.astype(np.int64)
-    # Down (rows y0, y1 blended and rounded), then across (columns x0, x1 of that).
-    down = ((256 - fy) * f[y0, :] + fy * f[y1, :] + 128) >> 8
-    total = (256 - fx) * down[:, x0] + fx * down[:, x1]
-    out: npt.NDArray[np.uint8] = ((total + 128) >> 8).astype(np.uint8)
+    total = (
+        (256 - fx) * (256 - fy) * f[np.ix_(y0, x0)]
+        + fx * (256 - fy) * f[np.ix_(y0, x1)]
+        + (256 - fx) * fy * f[np.ix_(y1, x0)]
+        + fx * fy * f[np.ix_(y1, x1)]
+    )
+    out: npt.NDArray[np.uint8] = ((total + 32768) >> 16).astype(np.uint8)
     return out

@@ -90,7 +90,14 @@ def test_larger_blocks_match_the_reference_and_measure_the_sway(dx: float, dy: f
     rng = np.random.default_rng(8)
     for cell, box in ((4, (501, 637, 381, 899)), (5, (500, 640, 380, 900))):
         odd = Registration(720, 1280, cell, box, max_shift_px=16.0, fine=8)
-        _compare(odd, moved, ref, (rng.random(odd.grid) < 0.8).astype(np.uint8))
+        mask = (rng.random(odd.grid) < 0.8).astype(np.uint8)
+        _compare(odd, moved, ref, mask)
+        # Lucas-Kanade samples every 8th row with 8-pixel blocks.
+        assert odd.row_step == 8
+        keep = keep_pixels(mask, cell, box)
+        got = odd.lk_sums(moved, ref, mask, dx, dy)
+        assert got == lk_sums(moved, ref, keep, box, dx, dy, 8)
+        assert got != lk_sums(moved, ref, keep, box, dx, dy, 4)
 
 
 def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame]) -> None:
@@ -103,7 +110,7 @@ def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame]) -> None:
         keep = keep_pixels(mask, 4, box)
         for dx, dy in ((0.0, 0.0), (-3.7, 2.2), (5.999, -0.001), (-0.5, -7.5)):
             got = reg.lk_sums(frame, ref, mask, dx, dy)
-            assert got == lk_sums(frame, ref, keep, box, dx, dy), (box, dx, dy)
+            assert got == lk_sums(frame, ref, keep, box, dx, dy, reg.row_step), (box, dx, dy)
             assert got["n"] > 0
 
 
