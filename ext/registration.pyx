@@ -8,16 +8,17 @@ object inside the pass. The numpy reference
 
 1. Over a box of the frame where no zone lies, the sum and count of the
    pixels the mask keeps (a vehicle crossing the box is left out) in each
-   4 x 4 block, for the frame and the reference; and the same for 8 x 8
-   blocks (2 x 2 of those).
-2. Coarse: the 8 x 8 block means of the frame correlated with the
+   ``fine`` x ``fine`` block (4 at 640x360; larger pictures take larger blocks,
+   the same stretch of road), for the frame and the reference; and the same
+   for blocks twice that size (2 x 2 of those).
+2. Coarse: the larger blocks' means of the frame correlated with the
    reference's at every shift of whole blocks up to ``reach`` (exposure
    changes do not matter), the best refined by a parabola per axis. Fine:
-   the same with the 4 x 4 blocks, two blocks either side of the coarse result.
+   the same with the fine blocks, two blocks either side of the coarse result.
    The block means are in 1/16 grey level and every sum is an exact integer.
 3. From there, Gauss-Newton steps (Lucas-Kanade for a translation, with the
    frame's gain and offset against the reference fitted in each step) on
-   every fourth row of the box's interior. The shift is the same for every
+   every ``fine``-th row of the box's interior. The shift is the same for every
    pixel, so the frame is sampled bilinearly with weights in 1/256 of a pixel
    and every per-pixel sum is an exact integer; only the 2x2 solve is in
    floating point. A result more than two pixels from the block search's is
@@ -30,8 +31,6 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 cdef double _EPS = 1e-9
 
 cdef enum:
-    ROW_STEP = 4  # Lucas-Kanade uses every fourth row of the box
-    FINE = 4  # block size of the fine block search; the coarse one pools 2 x 2 of them
     FINE_REACH = 2  # the fine search covers this many blocks around the coarse result
 
 
@@ -63,15 +62,47 @@ cdef Py_ssize_t _runs(
     return count
 
 
+cdef void _blocks_aligned(
+    const uint8_t[:, ::1] image,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t fine,
+    int64_t* bsum, int64_t* bcnt,
+) noexcept nogil:
+    """``_blocks`` when no block straddles two cells (cell and box corner multiples of fine).
+
+    Each block is kept or left out whole: the block sums are taken densely, with no
+    runs, and the mask is applied per block.
+    """
+    cdef Py_ssize_t by, bx, y, x
+    cdef int64_t acc
+    cdef const uint8_t* line
+    cdef const uint8_t* mline
+    for by in range(bh):
+        mline = &mask[(r0 + by * fine) // cell, 0]
+        for bx in range(bw):
+            if mline[(c0 + bx * fine) // cell]:
+                acc = 0
+                for y in range(r0 + by * fine, r0 + by * fine + fine):
+                    line = &image[y, c0 + bx * fine]
+                    for x in range(fine):
+                        acc += line[x]
+                bsum[by * bw + bx] = acc
+                bcnt[by * bw + bx] = fine * fine
+            else:
+                bsum[by * bw + bx] = 0
+                bcnt[by * bw + bx] = 0
+
+
 cdef void _blocks(
     const uint8_t[:, ::1] image,
     const uint8_t[:, ::1] mask,
     Py_ssize_t cell,
-    Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw,
+    Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t fine,
     int64_t* bsum, int64_t* bcnt,
     Py_ssize_t* runs,
 ) noexcept nogil:
-    """Sum and count of the kept pixels of each FINE x FINE block of the box (bh x bw blocks)."""
+    """Sum and count of the kept pixels of each fine x fine block of the box (bh x bw blocks)."""
     cdef Py_ssize_t y, x, k, count, a, b, lo, hi, j
     cdef int64_t acc
     cdef const uint8_t* line
@@ -81,21 +112,21 @@ cdef void _blocks(
         bsum[x] = 0
         bcnt[x] = 0
     cdef Py_ssize_t cell_row = -1
-    for y in range(r0, r0 + bh * FINE):
+    for y in range(r0, r0 + bh * fine):
         line = &image[y, 0]
         if y // cell != cell_row:
             cell_row = y // cell
-            count = _runs(&mask[cell_row, 0], cell, c0, c0 + bw * FINE, runs)
-        brow = bsum + ((y - r0) // FINE) * bw
-        crow = bcnt + ((y - r0) // FINE) * bw
+            count = _runs(&mask[cell_row, 0], cell, c0, c0 + bw * fine, runs)
+        brow = bsum + ((y - r0) // fine) * bw
+        crow = bcnt + ((y - r0) // fine) * bw
         for k in range(count):
             a = runs[2 * k]
             b = runs[2 * k + 1]
             # Block by block: the block's pixels of the run summed in a register.
-            j = (a - c0) // FINE
+            j = (a - c0) // fine
             lo = a
             while lo < b:
-                hi = c0 + (j + 1) * FINE
+                hi = c0 + (j + 1) * fine
                 if hi > b:
                     hi = b
                 acc = 0
@@ -147,7 +178,8 @@ cdef void _search(
     cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
     cdef const int32_t* frow
     cdef const int32_t* rrow
-    cdef int64_t f, r, n, sf, sr, sff, srr, sfr
+    cdef int32_t f, r, keep
+    cdef int64_t n, sf, sr, sff, srr, sfr
     cdef double vf, vr, dn, den, subx = 0.0, suby = 0.0
     cdef double cm, c0, cp, spread = 0.0
     for sy in range(cy - S, cy + S + 1):
@@ -162,15 +194,17 @@ cdef void _search(
                 frow = fm + by * bw
                 rrow = rm + (by - sy) * bw - sx
                 for bx in range(mx, bw - mx):
-                    f = frow[bx]
-                    r = rrow[bx]
-                    if f >= 0 and r >= 0:
-                        n += 1
-                        sf += f
-                        sr += r
-                        sff += f * f
-                        srr += r * r
-                        sfr += f * r
+                    # All ones when both blocks have kept pixels (means >= 0), else 0:
+                    # no branch in the innermost loop.
+                    keep = ~((frow[bx] | rrow[bx]) >> 31)
+                    f = frow[bx] & keep
+                    r = rrow[bx] & keep
+                    n += keep & 1
+                    sf += f
+                    sr += r
+                    sff += f * f
+                    srr += r * r
+                    sfr += f * r
             k = (sy - cy + S) * side + (sx - cx + S)
             costs[k] = 2.0
             vf = 0.0
@@ -220,6 +254,7 @@ cdef void _lk_sums(
     Py_ssize_t cell,
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
     double dx, double dy,
+    Py_ssize_t row_step,
     int64_t* sums,
     Py_ssize_t* runs,
 ) noexcept nogil:
@@ -253,9 +288,9 @@ cdef void _lk_sums(
     hi_x = c1 - 1
     if hi_x > w - 1 - ix:
         hi_x = w - 1 - ix
-    y = r0 + 1 - ROW_STEP
+    y = r0 + 1 - row_step
     while True:
-        y += ROW_STEP
+        y += row_step
         if y >= r1 - 1:
             break
         fy = y + iy
@@ -340,12 +375,15 @@ def lk_sums(
     Py_ssize_t c1,
     double dx,
     double dy,
+    Py_ssize_t row_step,
     int64_t[::1] sums,
     Py_ssize_t[::1] runs,
 ):
     """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy)."""
     with nogil:
-        _lk_sums(frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, &sums[0], &runs[0])
+        _lk_sums(
+            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0]
+        )
 
 
 def register(
@@ -357,6 +395,7 @@ def register(
     Py_ssize_t r1,
     Py_ssize_t c0,
     Py_ssize_t c1,
+    Py_ssize_t fine,
     Py_ssize_t reach,
     int iterations,
     int64_t[::1] sums,
@@ -366,18 +405,18 @@ def register(
 ):
     """Write (dx, dy, block dx, block dy, texture, cost, coarse dx, coarse dy) into out.
 
-    See the module docstring. The coarse search covers +-reach blocks of 2 * FINE
-    pixels; the fine one FINE_REACH blocks of FINE pixels around its result.
+    See the module docstring. The coarse search covers +-reach blocks of 2 * fine
+    pixels; the fine one FINE_REACH blocks of ``fine`` pixels around its result.
     ``cost`` is the fine search's (1 - correlation), ``texture`` the spread of the
     frame's fine block means (grey levels).
 
-    For a box of h rows and w columns, with bh = h // FINE and bw = w // FINE,
+    For a box of h rows and w columns, with bh = h // fine and bw = w // fine,
     ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) int64 (the last fifth
     for the int32 block means), ``scratch`` at least (2 * reach + 1) ** 2
     + (2 * FINE_REACH + 1) ** 2 doubles, ``runs`` at least w + 2.
     """
     cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
-    cdef Py_ssize_t bh = h // FINE, bw = w // FINE, n = bh * bw, pn = (bh // 2) * (bw // 2)
+    cdef Py_ssize_t bh = h // fine, bw = w // fine, n = bh * bw, pn = (bh // 2) * (bw // 2)
     cdef int64_t* fs = &sums[0]
     cdef int64_t* fc = fs + n
     cdef int64_t* rs = fc + n
@@ -392,43 +431,49 @@ def register(
     cdef int32_t* prm = pfm + pn
     cdef double* costs = &scratch[0]
     cdef double coarse[4]
-    cdef double fine[4]
+    cdef double found[4]
     cdef double step[2]
     cdef double dx, dy
     cdef int64_t lk[N_SUMS]
     with nogil:
-        _blocks(frame, mask, cell, r0, c0, bh, bw, fs, fc, &runs[0])
-        _blocks(reference, mask, cell, r0, c0, bh, bw, rs, rc, &runs[0])
+        if cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0:
+            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc)
+            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc)
+        else:
+            _blocks(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
+            _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
         _pool(fs, fc, bh, bw, pfs, pfc)
         _pool(rs, rc, bh, bw, prs, prc)
         _means(fs, fc, fm, n)
         _means(rs, rc, rm, n)
         _means(pfs, pfc, pfm, pn)
         _means(prs, prc, prm, pn)
-        _search(pfm, prm, bh // 2, bw // 2, 2 * FINE, 0, 0, reach, costs, coarse)
+        _search(pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse)
         _search(
-            fm, rm, bh, bw, FINE,
-            _nearest(coarse[1] / FINE), _nearest(coarse[0] / FINE), FINE_REACH,
-            costs + (2 * reach + 1) * (2 * reach + 1), fine,
+            fm, rm, bh, bw, fine,
+            _nearest(coarse[1] / fine), _nearest(coarse[0] / fine), FINE_REACH,
+            costs + (2 * reach + 1) * (2 * reach + 1), found,
         )
-        dx = fine[0]
-        dy = fine[1]
+        dx = found[0]
+        dy = found[1]
         for k in range(iterations):
-            _lk_sums(frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, lk, &runs[0])
+            _lk_sums(
+                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0]
+            )
             if not _lk_solve(lk, step):
                 break
             dx -= step[0]
             dy -= step[1]
             if fabs(step[0]) + fabs(step[1]) < 1e-3:
                 break
-        if (dx - fine[0]) * (dx - fine[0]) + (dy - fine[1]) * (dy - fine[1]) > 4.0:
-            dx = fine[0]
-            dy = fine[1]
+        if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > 4.0:
+            dx = found[0]
+            dy = found[1]
     out[0] = dx
     out[1] = dy
-    out[2] = fine[0]
-    out[3] = fine[1]
-    out[4] = fine[3]
-    out[5] = fine[2]
+    out[2] = found[0]
+    out[3] = found[1]
+    out[4] = found[3]
+    out[5] = found[2]
     out[6] = coarse[0]
     out[7] = coarse[1]

@@ -10,6 +10,7 @@ def fit_light(
     floor: float,
     factor: float,
     min_cells: int,
+    step: int,
     scratch: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
 ) -> None: ...

@@ -10,6 +10,7 @@ def register(
     r1: int,
     c0: int,
     c1: int,
+    fine: int,
     reach: int,
     iterations: int,
     sums: npt.NDArray[np.int64],
@@ -28,6 +29,7 @@ def lk_sums(
     c1: int,
     dx: float,
     dy: float,
+    row_step: int,
     sums: npt.NDArray[np.int64],
     runs: npt.NDArray[np.intp],
 ) -> None: ...

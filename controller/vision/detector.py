@@ -47,7 +47,7 @@ from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightOnly, LightOnlySettings
 from controller.vision.refresh import blend_cells
-from controller.vision.registration import Registration
+from controller.vision.registration import FINE, Registration
 from controller.vision.stillness import ZoneStillness
 from controller.vision.warp import shift_into
 from controller.vision.zones import Zone, ZoneError, ZoneGrid, edge_counts, zone_grid
@@ -324,6 +324,10 @@ class Detector:
         ones = np.ones((height, width), dtype=np.int64)
         self._area = _cell_sum(ones, cell).astype(np.float64)
         self._full_rows, self._full_cols = height // cell, width // cell
+        # Pixel counts a cell needs to be occupied or moving, as whole numbers: the
+        # kernel's counts are compared with them as they are, each frame.
+        self._occupied_min = np.ceil(settings.cell_fraction * self._area).astype(np.int32)
+        self._moving_min = np.ceil(settings.motion_fraction * self._area).astype(np.int32)
         self._state = {name: _ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = _ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
@@ -334,7 +338,10 @@ class Detector:
         self._ref_scratch = np.zeros((height, width), dtype=np.uint8)
         self._ref_stats = new_cell_stats(height, width, cell)
         self._previous = np.zeros((height, width), dtype=np.uint8)
-        self._scratch = np.zeros((height, width), dtype=np.uint8)
+        # The kernel's outputs, overwritten frame after frame (the second for the pass
+        # made again when the light fit moved).
+        self._stats = new_cell_stats(height, width, cell)
+        self._stats_again = new_cell_stats(height, width, cell)
         self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
         self._offset = 0
@@ -372,6 +379,7 @@ class Detector:
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
         self._keep_all = np.ones((rows, cols), dtype=np.uint8)
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
+        self._zone_box = _cell_box(any_zone)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
         self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
         self._work: Frame = self._padded_frame
@@ -380,7 +388,12 @@ class Detector:
         self._band = _static_band(any_zone, cell, height, width)
         self._fine_box = _central_box(self._band, _FINE_ROWS, _FINE_COLS)
         self._registration = Registration(
-            height, width, cell, self._fine_box, max_shift_px=settings.max_shift_px
+            height,
+            width,
+            cell,
+            self._fine_box,
+            max_shift_px=settings.max_shift_px,
+            fine=FINE * max(1, width // 640),
         )
         self._beyond = False
         self._last_shift = (0.0, 0.0)
@@ -437,23 +450,24 @@ class Detector:
         if math.hypot(*shift) >= 0.5 and not big_shift:
             work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
-        np.copyto(self._scratch, self._previous)
-        stats = self._kernel(work, self._previous)
+        stats = self._kernel(work, self._previous, self._stats)
         believed = self._believed_empty()
         gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
             self._gain_q8, self._offset = gain_q8, offset
-            again = self._kernel(work, self._scratch)
+            # Only the reference counts are wanted again: the previous frame is already
+            # this one (the first pass copied it), so this pass's motion is left unused.
+            again = self._kernel(work, self._previous, self._stats_again)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
-        occupied = stats.ref_count >= s.cell_fraction * self._area
+        occupied = stats.ref_count >= self._occupied_min
         differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._work, self._work_padded = work, False
-        body = occupied & ~self._light_only(occupied, stats.motion_count == 0)
+        body = occupied & ~self._light_only(occupied, stats.motion_count)
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & has_neighbour(body)
-        moving = stats.motion_count >= s.motion_fraction * self._area
+        moving = stats.motion_count >= self._moving_min
         self._diagnostics.update(
             stats.grey_sum,
             int(stats.motion_count.sum()),
@@ -499,7 +513,7 @@ class Detector:
                 f"{(self.height, self.width)}"
             )
 
-    def _kernel(self, frame: Frame, previous: Frame) -> CellStats:
+    def _kernel(self, frame: Frame, previous: Frame, out: CellStats) -> CellStats:
         assert self._reference is not None
         s = self.settings
         return frame_stats(
@@ -511,6 +525,7 @@ class Detector:
             offset=self._offset,
             ref_threshold=s.ref_threshold,
             motion_threshold=self._motion_threshold(),
+            out=out,
         )
 
     def _motion_threshold(self) -> int:
@@ -605,6 +620,11 @@ class Detector:
         self._grid, self._outside = placed
         self._masks = self._grid.masks
         self._zone_offset = offset
+        # The light-only maps work on the box of every placement's zones so far: a
+        # verdict kept from before the zones moved stays where it was.
+        r0, r1, c0, c1 = self._zone_box
+        n0, n1, m0, m1 = _cell_box(~self._outside)
+        self._zone_box = (min(r0, n0), max(r1, n1), min(c0, m0), max(c1, m1))
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
         cells = self._outside.copy()
@@ -624,24 +644,28 @@ class Detector:
     def _light_only(
         self,
         occupied: npt.NDArray[np.bool_],
-        still: npt.NDArray[np.bool_],
+        motion_count: npt.NDArray[np.int32],
     ) -> npt.NDArray[np.bool_]:
         """Occupied cells whose pixels still follow the reference texture: light, not a body.
 
-        A cell none of whose pixels moved keeps last frame's verdict.
+        A cell none of whose pixels moved keeps last frame's verdict. Only zone
+        cells are looked at (the rest need no second look), so the work is done on
+        the zones' box of cells; outside it the answer is False.
         """
         c = self.settings.cell
-        reuse = occupied & still & self._verdict_valid
-        out = self._verdict & reuse
-        # Only zone cells decide anything; the rest need no second look.
-        test = occupied & ~self._outside & ~reuse
-        self._verdict_valid = reuse | test
+        r0, r1, c0, c1 = self._zone_box
+        occ = occupied[r0:r1, c0:c1]
+        valid = self._verdict_valid[r0:r1, c0:c1]
+        reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & valid
+        out = self._verdict[r0:r1, c0:c1]
+        out &= reuse
+        test = occ & ~self._outside[r0:r1, c0:c1] & ~reuse
+        np.logical_or(reuse, test, out=valid)
         idx_r, idx_c = np.nonzero(test)
         if idx_r.size:
-            light = self._light_windows(self._padded(), idx_r * c, idx_c * c)
+            light = self._light_windows(self._padded(), (idx_r + r0) * c, (idx_c + c0) * c)
             out[idx_r[light], idx_c[light]] = True
-        self._verdict = out.copy()
-        return out
+        return self._verdict.copy()
 
     def _light_windows(
         self, padded_f: Frame, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]
@@ -779,9 +803,13 @@ class Detector:
         """The zone's standstill clock (``stillness``), on its box of this registered frame."""
         s = self.settings
         c = s.cell
+        if not self._state[name].on:
+            # An empty zone's clock only restarts: its picture is not needed.
+            self._still[name].clear(t_ms)
+            return
         r0, r1, c0, c1 = self._grid.boxes[name]
         self._still[name].update(
-            self._state[name].on,
+            True,
             np.ascontiguousarray(frame[r0 * c : r1 * c, c0 * c : c1 * c]),
             self._grid.touched[name][r0:r1, c0:c1],
             self._area[r0:r1, c0:c1],
@@ -883,8 +911,17 @@ class Detector:
             out=self._ref_stats,
         )
         self._ref_means = sums.grey_sum / self._area
-        self._verdict_valid = np.zeros_like(self._verdict_valid)
+        self._verdict_valid[...] = False
         self._pad_into(self._padded_ref, self._reference)
+
+
+def _cell_box(cells: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """The smallest box (r0, r1, c0, c1) of the grid holding every cell set in cells."""
+    rows = np.nonzero(cells.any(axis=1))[0]
+    cols = np.nonzero(cells.any(axis=0))[0]
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    return (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
 
 
 def _outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
@@ -903,10 +940,14 @@ _FINE_COLS = 640
 def _central_box(
     band: tuple[int, int, int, int], rows: int, cols: int
 ) -> tuple[int, int, int, int]:
-    """The middle of band, at most rows x cols (bounds the fine registration's cost)."""
+    """The middle of band, at most rows x cols (bounds the fine registration's cost).
+
+    Its corner is on the registration's block grid (so blocks are summed whole).
+    """
     r0, r1, c0, c1 = band
     h, w = min(rows, r1 - r0), min(cols, c1 - c0)
     top, left = r0 + (r1 - r0 - h) // 2, c0 + (c1 - c0 - w) // 2
+    top, left = top - (top - r0) % FINE, left - (left - c0) % FINE
     return (top, top + h, left, left + w)
 
 

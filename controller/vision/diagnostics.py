@@ -11,12 +11,18 @@ their hold time, and clear only after their cause has been gone for
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Diagnostics", "DiagnosticsSettings", "Fault"]
+from controller.vision.light import lattice_step
+
+__all__ = ["LATTICE_CELLS", "Diagnostics", "DiagnosticsSettings", "Fault"]
+
+LATTICE_CELLS = 4096
+"""The picture's brightness and spread are read on at most this many cells."""
 
 
 class Fault(enum.Enum):
@@ -48,6 +54,13 @@ class Diagnostics:
     def __init__(self, settings: DiagnosticsSettings, area: npt.NDArray[np.float64]) -> None:
         self.settings = settings
         self._area = area
+        # Brightness and spread are read on a fixed lattice of at most LATTICE_CELLS
+        # cells, as the light fit reads them: a covered lens is covered everywhere.
+        self._step = lattice_step(area.shape[0], area.shape[1], LATTICE_CELLS)
+        self._inv_area = 1.0 / area[:: self._step, :: self._step]
+        self._means = np.zeros(self._inv_area.shape, dtype=np.float64)
+        self._squares = np.zeros(self._inv_area.shape, dtype=np.float64)
+        self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
@@ -65,16 +78,23 @@ class Diagnostics:
         """One frame: its per-cell grey sums, how many pixels moved since the last frame,
         the cells seen occupied and those believed empty, and whether the sway was too big."""
         s = self.settings
-        means = grey_sum / self._area
-        mean = float(means.mean())
+        # Mean and spread of the cell means from their sum and sum of squares, in kept
+        # buffers (no BLAS: its threads would fight the scan loop for the cores).
+        step = self._step
+        means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
+        size = means.size
+        mean = float(means.sum()) / size
+        square = float(np.multiply(means, means, out=self._squares).sum()) / size
+        spread = math.sqrt(max(0.0, square - mean * mean))
         identical = (
             self._prev_sum is not None
             and moved == 0
             and bool(np.array_equal(grey_sum, self._prev_sum))
         )
-        blinded = mean < s.blind_low or mean > s.blind_high or float(means.std()) < s.blind_texture
-        n = int(believed_empty.sum())
-        mismatch = n > 0 and float((occupied & believed_empty).sum()) / n > s.shaken_fraction
+        blinded = mean < s.blind_low or mean > s.blind_high or spread < s.blind_texture
+        n = int(np.count_nonzero(believed_empty))
+        both = int(np.count_nonzero(np.logical_and(occupied, believed_empty, out=self._both)))
+        mismatch = n > 0 and both / n > s.shaken_fraction
         causes = {
             Fault.FROZEN: (identical, s.frozen_ms),
             Fault.BLINDED: (blinded, s.blind_ms),
@@ -82,7 +102,11 @@ class Diagnostics:
         }
         for fault, (present, hold) in causes.items():
             self._track(fault, present, hold, t_ms)
-        self._prev_sum = grey_sum
+        if self._prev_sum is None:
+            self._prev_sum = grey_sum.copy()
+        else:
+            # The caller may overwrite grey_sum in place next frame: keep a copy.
+            np.copyto(self._prev_sum, grey_sum)
 
     def _track(self, fault: Fault, present: bool, hold: int, t_ms: int) -> None:
         if present:

@@ -4,8 +4,10 @@ Exposure swings, clouds and auto-exposure change every grey level at once; a
 gain and offset fitted on the cells believed empty take that out before
 anything is compared, so a change of light makes no presence. The compiled
 pass (``_light``, defined by ``light_reference.fit_light_reference``) fits
-them over the cell means in one go; this wrapper checks the arguments, holds
-the scratch buffer and gives the result in the kernel's fixed point.
+them over the cell means in one go, on a fixed lattice of cells (every
+``step``-th row and column, at most ``max_cells`` of them: light is smooth over
+the picture); this wrapper checks the arguments, holds the scratch buffer and
+gives the result in the kernel's fixed point.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import numpy.typing as npt
 from controller.vision import _light
 from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX
 
-__all__ = ["LightFit", "LightSettings"]
+__all__ = ["LightFit", "LightSettings", "lattice_step"]
+
+
+def lattice_step(rows: int, cols: int, max_cells: int) -> int:
+    """The smallest spacing whose lattice of a rows x cols grid holds at most max_cells."""
+    step = 1
+    while -(-rows // step) * -(-cols // step) > max_cells:
+        step += 1
+    return step
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +42,14 @@ class LightSettings:
     factor: float = 2.5
     """Residuals up to this many times the median are kept for the second fit."""
     min_cells: int = 8
-    """Cells a fit needs; with fewer selected, every cell is used."""
+    """Cells a fit needs; with fewer selected, every cell of the lattice is used."""
+    max_cells: int = 4096
+    """The lattice of cells the fit samples holds at most this many (a 1280x720 grid of
+    4-pixel cells: every fourth row and column, 3600 cells)."""
+
+    def __post_init__(self) -> None:
+        if self.max_cells < 1:
+            raise ValueError(f"max_cells: {self.max_cells} is under 1")
 
 
 class LightFit:
@@ -44,6 +61,8 @@ class LightFit:
             raise ValueError(f"shape: {shape} has no cells")
         self.shape = (rows, cols)
         self.settings = settings
+        self.step = lattice_step(rows, cols, settings.max_cells)
+        """The lattice's spacing in cells, the same in both directions."""
         self._scratch = np.zeros(3 * rows * cols, dtype=np.float64)
         self._out = np.zeros(3, dtype=np.float64)
         self._all = np.ones(self.shape, dtype=np.uint8)
@@ -68,7 +87,8 @@ class LightFit:
                 raise ValueError(f"{name}: shape {array.shape} is not the grid's {self.shape}")
         s = self.settings
         selected = cells.view(np.uint8)
-        if int(np.count_nonzero(cells)) < s.min_cells:
+        step = self.step
+        if int(np.count_nonzero(cells[::step, ::step])) < s.min_cells:
             selected = self._all
         _light.fit_light(
             np.ascontiguousarray(grey_sum),
@@ -79,6 +99,7 @@ class LightFit:
             s.floor,
             s.factor,
             s.min_cells,
+            step,
             self._scratch,
             self._out,
         )

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from controller.vision import _registration
 from controller.vision.kernel import grid_shape
 
-__all__ = ["LK_SUMS", "Registration", "Shift"]
+__all__ = ["FINE", "LK_SUMS", "Registration", "Shift"]
 
 LK_SUMS = ("n", "f", "r", "fr", "rr", "gx", "gy", "gxf", "gxr", "gyf", "gyr", "hxx", "hxy", "hyy")
 """Names of the integer sums of one Lucas-Kanade step, in the compiled pass's order."""
@@ -33,7 +33,8 @@ MIN_TEXTURE = 0.5
 MAX_COST = 0.5
 """Block means that correlate under 0.5 at the best shift searched measure nothing."""
 FINE = 4
-"""Block size of the compiled pass's fine block search (pixels); the coarse one's is twice."""
+"""Block size of the compiled pass's fine block search at 640x360 (pixels), the default;
+the coarse one's is twice."""
 FINE_REACH = 2
 
 
@@ -66,6 +67,7 @@ class Registration:
         *,
         max_shift_px: float,
         iterations: int = 3,
+        fine: int = FINE,
     ) -> None:
         r0, r1, c0, c1 = box
         if not (0 <= r0 < r1 <= height and 0 <= c0 < c1 <= width):
@@ -74,15 +76,21 @@ class Registration:
             raise ValueError(f"cell: {cell} is outside 1..512")
         if iterations < 0:
             raise ValueError(f"iterations: must not be negative, got {iterations}")
+        if not 2 <= fine <= 64:
+            raise ValueError(f"fine: {fine} is outside 2..64")
+        self.fine = fine
+        """Block size of the fine search (pixels); the coarse one's is twice."""
+        self.row_step = fine
+        """Lucas-Kanade samples every row_step-th row of the box."""
         self.height, self.width, self.cell = height, width, cell
         self.box = box
         self.grid = grid_shape(height, width, cell)
-        bh, bw = (r1 - r0) // FINE, (c1 - c0) // FINE
-        # The coarse search's blocks are 2 * FINE pixels; it must leave some blocks to compare.
+        bh, bw = (r1 - r0) // fine, (c1 - c0) // fine
+        # The coarse search's blocks are 2 * fine pixels; it must leave some blocks to compare.
         self.reach = max(
             0,
             min(
-                math.ceil(max_shift_px / (2 * FINE)) + 1,
+                math.ceil(max_shift_px / (2 * fine)) + 1,
                 (bh // 2 - 3) // 2,
                 (bw // 2 - 3) // 2,
             ),
@@ -136,6 +144,7 @@ class Registration:
             c1,
             float(dx),
             float(dy),
+            self.row_step,
             sums,
             self._runs,
         )
@@ -161,6 +170,7 @@ class Registration:
             r1,
             c0,
             c1,
+            self.fine,
             self.reach,
             self.iterations,
             self._sums,
@@ -171,5 +181,5 @@ class Registration:
         dx, dy, _, _, texture, cost, cdx, cdy = (float(v) for v in self._out)
         if texture < MIN_TEXTURE or cost > MAX_COST:
             return Shift(0.0, 0.0, measured=False)
-        bound = self.reach * 2 * FINE - 1e-6
+        bound = self.reach * 2 * self.fine - 1e-6
         return Shift(dx, dy, beyond=abs(cdx) >= bound or abs(cdy) >= bound)

@@ -30,9 +30,9 @@ I64 = npt.NDArray[np.int64]
 Box = tuple[int, int, int, int]
 
 ROW_STEP = 4
-"""Lucas-Kanade uses every fourth row of the box."""
+"""Lucas-Kanade uses every fourth row of the box with 4-pixel blocks (every fine-th row)."""
 FINE = 4
-"""Block size of the fine block search; the coarse one pools 2 x 2 of them."""
+"""Block size of the fine block search at 640x360 (the default); the coarse one pools 2 x 2."""
 FINE_REACH = 2
 """The fine search covers this many blocks either side of the coarse result."""
 
@@ -46,14 +46,18 @@ def keep_pixels(mask: npt.NDArray[np.uint8], cell: int, box: Box) -> npt.NDArray
 
 
 def blocks(
-    image: npt.NDArray[np.uint8], keep: npt.NDArray[np.bool_], box: Box, size: int
+    image: npt.NDArray[np.uint8],
+    keep: npt.NDArray[np.bool_],
+    box: Box,
+    size: int,
+    fine: int = FINE,
 ) -> tuple[I64, I64]:
-    """Sum and count of the kept pixels per size x size block (the box's whole FINE blocks)."""
+    """Sum and count of the kept pixels per size x size block (the box's whole fine blocks)."""
     r0, r1, c0, c1 = box
-    bh, bw = (r1 - r0) // FINE, (c1 - c0) // FINE
-    kept = np.where(keep, image[r0:r1, c0:c1].astype(np.int64), 0)[: bh * FINE, : bw * FINE]
-    count = keep[: bh * FINE, : bw * FINE].astype(np.int64)
-    if size != FINE:
+    bh, bw = (r1 - r0) // fine, (c1 - c0) // fine
+    kept = np.where(keep, image[r0:r1, c0:c1].astype(np.int64), 0)[: bh * fine, : bw * fine]
+    count = keep[: bh * fine, : bw * fine].astype(np.int64)
+    if size != fine:
         ph, pw = bh // 2, bw // 2
         kept, count = kept[: ph * size, : pw * size], count[: ph * size, : pw * size]
         bh, bw = ph, pw
@@ -119,12 +123,13 @@ def lk_sums(
     box: Box,
     dx: float,
     dy: float,
+    row_step: int = ROW_STEP,
 ) -> dict[str, int]:
     """The integer sums of one Lucas-Kanade step at shift (dx, dy).
 
     F: the frame sampled at (y + dy, x + dx) in 1/256 grey levels, with
     bilinear weights in 1/256 pixel; R: the reference; GX, GY: its central
-    differences (twice the gradient). Over every fourth row of the box's
+    differences (twice the gradient). Over every ``row_step``-th row of the box's
     interior, the kept pixels whose samples lie inside the frame.
     """
     r0, r1, c0, c1 = box
@@ -132,7 +137,7 @@ def lk_sums(
     iy, ix = math.floor(dy), math.floor(dx)
     wy = math.floor((dy - iy) * 256.0 + 0.5)
     wx = math.floor((dx - ix) * 256.0 + 0.5)
-    ys = np.arange(r0 + 1, r1 - 1, ROW_STEP)
+    ys = np.arange(r0 + 1, r1 - 1, row_step)
     ys = ys[(ys + iy >= 0) & (ys + iy + 1 < h)]
     xs = np.arange(max(c0 + 1, -ix), min(c1 - 1, w - 1 - ix))
     sel = keep[ys - r0][:, xs - c0]
@@ -199,28 +204,29 @@ def register_reference(
     box: Box,
     reach: int,
     iterations: int,
+    fine: int = FINE,
 ) -> tuple[float, ...]:
     """Same contract as the compiled pass:
     (dx, dy, block dx, block dy, texture, cost, coarse dx, coarse dy)."""
     keep = keep_pixels(mask, cell, box)
     coarse = search(
-        means(*blocks(frame, keep, box, 2 * FINE)),
-        means(*blocks(reference, keep, box, 2 * FINE)),
-        2 * FINE,
+        means(*blocks(frame, keep, box, 2 * fine, fine)),
+        means(*blocks(reference, keep, box, 2 * fine, fine)),
+        2 * fine,
         (0, 0),
         reach,
     )
-    centre = (math.floor(coarse[1] / FINE + 0.5), math.floor(coarse[0] / FINE + 0.5))
+    centre = (math.floor(coarse[1] / fine + 0.5), math.floor(coarse[0] / fine + 0.5))
     bx, by, cost, texture = search(
-        means(*blocks(frame, keep, box, FINE)),
-        means(*blocks(reference, keep, box, FINE)),
-        FINE,
+        means(*blocks(frame, keep, box, fine, fine)),
+        means(*blocks(reference, keep, box, fine, fine)),
+        fine,
         centre,
         FINE_REACH,
     )
     dx, dy = bx, by
     for _ in range(iterations):
-        step = _lk_step(lk_sums(frame, reference, keep, box, dx, dy))
+        step = _lk_step(lk_sums(frame, reference, keep, box, dx, dy, fine))
         if step is None:
             break
         dx -= step[0]

@@ -43,6 +43,10 @@ class ZoneStillness:
         """How long the body has not moved at t_ms (0 when the zone is empty or it just moved)."""
         return 0 if self._since is None else t_ms - self._since
 
+    def clear(self, t_ms: int) -> None:
+        """The zone is empty at t_ms: the clock restarts and the picture is dropped."""
+        self._since, self._view, self._differs = t_ms, None, None
+
     def update(
         self,
         occupied: bool,
@@ -63,7 +67,7 @@ class ZoneStillness:
         threshold the grey levels that count a pixel as changed, fraction the share of a
         cell's pixels that must change."""
         if not occupied:
-            self._since, self._view, self._differs = t_ms, None, None
+            self.clear(t_ms)
             return
         last = self._view
         if last is None or last.shape != view.shape:

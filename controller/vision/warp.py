@@ -2,7 +2,8 @@
 
 The compiled pass (``_warp``, defined by ``warp_reference.shift_reference``)
 samples the frame bilinearly at (x + dx, y + dy) with the shift's fractions in
-Q8 fixed point and the edge pixels repeated, into a buffer the caller keeps:
+Q8 fixed point (down the rows, then across, rounded once) and the edge pixels
+repeated, into a buffer the caller keeps:
 no frame-sized temporary, no OpenCV thread pool. This wrapper checks the
 arguments and splits the shift.
 """

@@ -219,6 +219,8 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         y1 = min(height, math.ceil(float(poly[:, 1].max())))
         inside = np.zeros((rows, cols), dtype=np.float32)
         pr = pc = np.zeros(0, dtype=np.intp)
+        # The window of cells looked at: (cr0, cr1, cc0, cc1); every cell of the zone is in it.
+        cr0 = cr1 = cc0 = cc1 = 0
         if x1 > x0 and y1 > y0:
             # The window of whole cells around the zone's bounding box.
             cr0, cr1, cc0, cc1 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
@@ -240,13 +242,20 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         masks[zone.name] = mask
         interior[zone.name] = inside >= area
         touched[zone.name] = inside > 0
-        tr, tc = np.nonzero(inside > 0)
-        boxes[zone.name] = (int(tr.min()), int(tr.max()) + 1, int(tc.min()), int(tc.max()) + 1)
-        part = (inside > 0) & (inside < area)
-        part_r, part_c = np.nonzero(part)
-        index = np.full((rows, cols), -1, dtype=np.intp)
+        # Within the window only: the same cells in the same (row-major) order.
+        win = inside[cr0:cr1, cc0:cc1]
+        tr, tc = np.nonzero(win > 0)
+        boxes[zone.name] = (
+            int(tr.min()) + cr0,
+            int(tr.max()) + 1 + cr0,
+            int(tc.min()) + cc0,
+            int(tc.max()) + 1 + cc0,
+        )
+        part_r, part_c = np.nonzero((win > 0) & (win < area[cr0:cr1, cc0:cc1]))
+        index = np.full(win.shape, -1, dtype=np.intp)
         index[part_r, part_c] = np.arange(part_r.size)
-        owner = index[pr // cell, pc // cell]
+        part_r, part_c = part_r + cr0, part_c + cc0
+        owner = index[pr // cell - cr0, pc // cell - cc0]
         keep = owner >= 0
         # The centroid of the zone's pixels in a cell, against the cell's centre:
         # twice that moves a cell-sized window onto the zone's side.

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from controller.vision.kernel import frame_stats, grid_shape
-from controller.vision.light import LightFit, LightSettings
+from controller.vision.light import LightFit, LightSettings, lattice_step
 from controller.vision.light_reference import fit_light_reference
 from hw_sim.camera import CameraSpec, Condition, LaneCamera
 
@@ -38,7 +38,8 @@ def _check(
 ) -> tuple[float, float]:
     gain, offset = fit.fit(grey_sum, area, ref, cells)
     s = fit.settings
-    selected = cells if int(cells.sum()) >= s.min_cells else np.ones_like(cells)
+    step = fit.step
+    selected = cells if int(cells[::step, ::step].sum()) >= s.min_cells else np.ones_like(cells)
     want = fit_light_reference(
         grey_sum,
         area,
@@ -48,6 +49,7 @@ def _check(
         floor=s.floor,
         factor=s.factor,
         min_cells=s.min_cells,
+        step=step,
     )
     assert gain == pytest.approx(want[0], rel=1e-9, abs=1e-12)
     assert offset == pytest.approx(want[1], rel=1e-9, abs=1e-9)
@@ -90,6 +92,52 @@ def test_odd_grids_and_random_selections_match_the_reference(
     for share in (1.0, 0.8, 0.5, 0.1, 0.0):
         cells = rng.random(fit.shape) < share
         _check(fit, grey_sum, area, ref_sum / area, cells)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "cell", "max_cells"), [(37, 53, 4, 20), (101, 67, 3, 97)]
+)
+def test_a_sparse_lattice_matches_the_reference(
+    height: int, width: int, cell: int, max_cells: int
+) -> None:
+    """With a lattice coarser than the grid, the compiled fit still equals the reference."""
+    rng = np.random.default_rng(height + width)
+    reference = rng.integers(0, 256, (height, width)).astype(np.uint8)
+    frame = np.clip(reference * 0.8 + 9 + rng.normal(0, 3, reference.shape), 0, 255).astype(
+        np.uint8
+    )
+    ref_sum, area = _cell_means(reference, cell)
+    grey_sum, _ = _cell_means(frame, cell)
+    fit = LightFit(grid_shape(height, width, cell), LightSettings(max_cells=max_cells))
+    assert fit.step > 1
+    for share in (1.0, 0.5, 0.05):
+        _check(fit, grey_sum, area, ref_sum / area, rng.random(fit.shape) < share)
+
+
+def test_only_the_lattice_is_fitted() -> None:
+    """Cells off the lattice lit differently change nothing; on it, the fit follows them."""
+    rng = np.random.default_rng(4)
+    ref = rng.uniform(30, 220, (60, 80))
+    area = np.full(ref.shape, 16.0)
+    fit = LightFit(ref.shape, LightSettings(max_cells=1200))
+    assert fit.step == 2
+    on = np.zeros(ref.shape, dtype=bool)
+    on[::2, ::2] = True
+    means = np.where(on, ref * 0.6 + 20, ref * 1.5 - 30)
+    grey_sum = np.round(means * 16).astype(np.int64)
+    gain, offset = _check(fit, grey_sum, area, ref, np.ones(ref.shape, dtype=bool))
+    assert gain == pytest.approx(0.6, abs=0.01)
+    assert offset == pytest.approx(20.0, abs=1.0)
+
+
+def test_lattice_step_is_the_smallest_that_fits() -> None:
+    """1280x720 in 4-pixel cells (180 x 320) samples every 4th cell, 3600 of them."""
+    assert lattice_step(180, 320, 4096) == 4
+    assert lattice_step(90, 160, 4096) == 2
+    assert lattice_step(10, 10, 4096) == 1
+    assert lattice_step(7, 7, 1) == 7
+    with pytest.raises(ValueError, match="max_cells"):
+        LightSettings(max_cells=0)
 
 
 @pytest.mark.parametrize("value", [0, 255])

@@ -43,6 +43,7 @@ def _compare(reg: Registration, frame: Frame, ref: Frame, mask: Frame) -> None:
         box=reg.box,
         reach=reg.reach,
         iterations=reg.iterations,
+        fine=reg.fine,
     )
     assert compiled == pytest.approx(want, abs=TOL)
     if want[4] >= 0.5:
@@ -73,6 +74,32 @@ def test_compiled_matches_reference_and_measures_the_sway(
     assert not shift.beyond
 
 
+@pytest.mark.parametrize(("dx", "dy"), [(1.37, -0.84), (-4.6, 3.2), (7.3, -6.1)])
+def test_larger_blocks_match_the_reference_and_measure_the_sway(dx: float, dy: float) -> None:
+    """At 1280x720 the blocks are 8 pixels (the same stretch of road as 4 at 640x360):
+    both sides agree, the sway is found to 0.05 px, and odd masks and cells still agree."""
+    camera = LaneCamera(CameraSpec(width=1280, height=720), Condition.DAY, seed=4)
+    ref, frame = camera.render([], 0, 0), camera.render([], 0, 67)
+    reg = Registration(720, 1280, 4, (504, 632, 384, 896), max_shift_px=16.0, fine=8)
+    assert reg.fine == 8
+    moved = _moved(frame, dx, dy)
+    _compare(reg, moved, ref, np.ones(reg.grid, dtype=np.uint8))
+    shift = reg.measure(moved, ref, np.ones(reg.grid, dtype=np.uint8))
+    assert shift.dx == pytest.approx(dx, abs=0.05)
+    assert shift.dy == pytest.approx(dy, abs=0.05)
+    rng = np.random.default_rng(8)
+    for cell, box in ((4, (501, 637, 381, 899)), (5, (500, 640, 380, 900))):
+        odd = Registration(720, 1280, cell, box, max_shift_px=16.0, fine=8)
+        mask = (rng.random(odd.grid) < 0.8).astype(np.uint8)
+        _compare(odd, moved, ref, mask)
+        # Lucas-Kanade samples every 8th row with 8-pixel blocks.
+        assert odd.row_step == 8
+        keep = keep_pixels(mask, cell, box)
+        got = odd.lk_sums(moved, ref, mask, dx, dy)
+        assert got == lk_sums(moved, ref, keep, box, dx, dy, 8)
+        assert got != lk_sums(moved, ref, keep, box, dx, dy, 4)
+
+
 def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame]) -> None:
     """Every integer sum of a step equals numpy's, at shifts that sample outside the frame too."""
     ref, frame = scene
@@ -83,7 +110,7 @@ def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame]) -> None:
         keep = keep_pixels(mask, 4, box)
         for dx, dy in ((0.0, 0.0), (-3.7, 2.2), (5.999, -0.001), (-0.5, -7.5)):
             got = reg.lk_sums(frame, ref, mask, dx, dy)
-            assert got == lk_sums(frame, ref, keep, box, dx, dy), (box, dx, dy)
+            assert got == lk_sums(frame, ref, keep, box, dx, dy, reg.row_step), (box, dx, dy)
             assert got["n"] > 0
 
 
@@ -157,6 +184,8 @@ def test_bad_arguments_are_named_errors() -> None:
     reg = Registration(64, 96, 4, (0, 64, 0, 96), max_shift_px=8.0)
     good = np.zeros((64, 96), dtype=np.uint8)
     mask = np.ones(reg.grid, dtype=np.uint8)
+    with pytest.raises(ValueError, match="fine"):
+        Registration(100, 100, 4, (0, 100, 0, 100), max_shift_px=8.0, fine=1)
     with pytest.raises(ValueError, match="frame"):
         reg.measure(good.astype(np.int16), good, mask)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reference"):
