@@ -144,6 +144,8 @@ class CameraConfig:
     url: str
     zones: tuple[CameraZoneConfig, ...] = ()
     detector: Mapping[str, Any] = field(default_factory=dict)
+    process: bool = False
+    """Run the detector in a child process (``controller.vision.process``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,8 +545,9 @@ def _camera(r: _Reader) -> CameraConfig:
     detector = r.raw("detector") if r.has("detector") else {}
     if not isinstance(detector, dict):
         raise r.error("detector", "must be a table")
+    process = r.boolean("process", False)
     r.done()
-    return CameraConfig(url=url, zones=tuple(zones), detector=detector)
+    return CameraConfig(url=url, zones=tuple(zones), detector=detector, process=process)
 
 
 def _topic_level(r: _Reader, name: str, default: str) -> str:
