@@ -102,3 +102,21 @@ def test_load_options_need_load(capsys: pytest.CaptureFixture[str]) -> None:
     assert "go with --load" in capsys.readouterr().err
     assert main(["bench", "hil", "--load", "--load-parts", "gpu"]) == 2
     assert "--load-parts: load parts: gpu" in capsys.readouterr().err
+
+
+@pytest.mark.hil
+def test_bench_gil_measures_each_mode() -> None:
+    """``lanectl bench gil`` (quick): the probe ran in every mode, and the detector, in this
+    process and in its child, processed frames of the simulator's camera meanwhile."""
+    from controller.bench import SUITES
+    from controller.bench.gil import MODES
+
+    result = SUITES["gil"](True)
+    assert set(result["lateness_ms"]) == set(MODES)
+    for mode, rounds in result["lateness_ms"].items():
+        assert len(rounds) == 1
+        figures = rounds[0]
+        assert figures["n"] == int(result["seconds"] * 1000)
+        assert figures["max"] >= figures["p999"] >= figures["p99"] >= figures["p50"] >= 0
+        if mode != "none":
+            assert figures["frames"] > 0, (mode, figures)
