@@ -457,6 +457,7 @@ def run(
                 "scan_p99_ms": result.scan_p99_ms,
                 "late_p99_ms": result.late_p99_ms,
                 "read_p99_ms": result.read_p99_ms,
+                "bus_failures": result.bus_failures,
                 "scan_thread": result.scan_thread,
             }
             load += [{"scan_ms": scan_ms, **part} for part in result.load]

@@ -41,6 +41,9 @@ def test_bench_hil_load_runs_every_load_part(capsys: pytest.CaptureFixture[str])
         assert (thread["policy"], thread["priority"]) in (("fifo", SCAN_PRIORITY), ("other", 0))
         assert (thread["policy"] == "fifo") == (thread["priority_error"] is None)
         assert result["runs"][key]["read_p99_ms"] > 0
+        # Failed requests are counted (a reconnect explains an outlier), never negative.
+        assert isinstance(result["runs"][key]["bus_failures"], int)
+        assert result["runs"][key]["bus_failures"] >= 0
     parts = {(p["scan_ms"], p["name"]): p for p in result["load"]}
     assert set(parts) == {(ms, n) for ms in (5, 2) for n in ("detector", "sse", "mqtt")}
     for ms in (5, 2):
