@@ -144,6 +144,9 @@ class CameraConfig:
     url: str
     zones: tuple[CameraZoneConfig, ...] = ()
     detector: Mapping[str, Any] = field(default_factory=dict)
+    process: bool = True
+    """Run the detector in a child process (``controller.vision.process``), so that its
+    work never holds the GIL the scan thread needs; false: in a thread of this process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,8 +546,9 @@ def _camera(r: _Reader) -> CameraConfig:
     detector = r.raw("detector") if r.has("detector") else {}
     if not isinstance(detector, dict):
         raise r.error("detector", "must be a table")
+    process = r.boolean("process", True)
     r.done()
-    return CameraConfig(url=url, zones=tuple(zones), detector=detector)
+    return CameraConfig(url=url, zones=tuple(zones), detector=detector, process=process)
 
 
 def _topic_level(r: _Reader, name: str, default: str) -> str:

@@ -601,10 +601,12 @@ def endpoint_from_config(c: IoConfig) -> Endpoint:
 
 
 def make_camera(config: Config) -> CameraProvider | None:
-    """The presence detector from ``[camera]``, imported only when a camera is configured."""
+    """The presence detector from ``[camera]``, imported only when a camera is configured:
+    in this process, or in a child process with ``[camera] process = true``."""
     if config.camera is None:
         return None
-    module = importlib.import_module("controller.vision.presence")
+    name = "process" if config.camera.process else "presence"
+    module = importlib.import_module(f"controller.vision.{name}")
     provider: CameraProvider = module.from_config(config.camera)
     return provider
 

@@ -54,6 +54,12 @@ def _detector(quick: bool) -> Any:
     return detector.run(quick)
 
 
+def _gil(quick: bool) -> Any:
+    from controller.bench import gil
+
+    return gil.run(quick)
+
+
 def _throughput(quick: bool) -> Any:
     from controller.bench import throughput
 
@@ -68,5 +74,6 @@ SUITES: dict[str, Suite] = {
     "frame": _frame,
     "detector": _detector,
     "throughput": _throughput,
+    "gil": _gil,
 }
 """Suites in the order ``lanectl bench`` runs them when none is named."""

@@ -93,6 +93,9 @@ class HilRun:
     """The controller's Modbus round trip for a scan's reads (FC2 + FC4), p99."""
     scan_thread: dict[str, Any] | None = None
     """What the controller's scan thread got from the OS (priority, CPUs, timer slack)."""
+    bus_failures: int = 0
+    """Requests the controller saw fail (a reply later than ``timeout_ms``, a lost link):
+    each may cost a reconnect, and the edges meanwhile wait for it."""
 
 
 class Load(Protocol):
@@ -273,6 +276,7 @@ def _attempt(
         load=load.report() if load is not None else (),
         read_p99_ms=float(stats.get("read_p99_ms", 0.0) or 0.0),
         scan_thread=stats.get("thread") if isinstance(stats.get("thread"), dict) else None,
+        bus_failures=int(stats.get("bus_failures", 0) or 0),
     )
 
 
@@ -315,6 +319,7 @@ def run(quick: bool = False, periods: Sequence[int] = PERIODS_MS) -> dict[str, A
                 "scan_p99_ms": result.scan_p99_ms,
                 "late_p99_ms": result.late_p99_ms,
                 "read_p99_ms": result.read_p99_ms,
+                "bus_failures": result.bus_failures,
                 "scan_thread": result.scan_thread,
             }
             plot[key] = histogram(result.samples_ms, width=HIST_WIDTH_MS, limit=HIST_LIMIT_MS)

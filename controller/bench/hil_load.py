@@ -10,6 +10,22 @@ really run -- the pages received events, the broker delivered the lane's
 state messages to a subscriber, the detector logged processed frames -- and
 reported under ``load``; a part that could not start (no Mosquitto) is
 reported with why, and the benchmark runs without it.
+
+The camera is a simulator of its own (``lanectl sim`` on the ``checkpoint``
+scenario, its Modbus port unused), not the one behind the lane's I/O: on site
+the camera and the I/O module are separate devices, and a simulator rendering
+and JPEG-encoding 1280x720 frames shares its GIL with its own Modbus server,
+which then answers late -- the rig's delay, not the controller's (with the
+camera in the I/O simulator, ``sim_camera`` alone raised the read round trip's
+p99 from 7.1 to 12.5 ms at a 5 ms scan).
+
+``parts`` picks which load parts run (all by default), to find which of them
+costs the scan its deadlines: ``detector`` (the camera simulator and the
+controller's detector on it), ``sim_camera`` (only the camera simulator,
+which nobody reads: what that part of the rig costs the machine),
+``sse`` (the console and its event-stream pages) and ``mqtt``. ``camera_process``
+sets ``[camera] process`` (None: the config's default); the detector's part
+says where it ran.
 """
 
 from __future__ import annotations
@@ -29,17 +45,30 @@ from typing import Any
 
 from controller.bench.hil import HilError, measure_period
 from controller.bench.stats import summary
-from controller.children import Child
+from controller.children import Child, start_child, stop_child
 
-__all__ = ["CAMERA_FPS", "CAMERA_SIZE", "PERIODS_MS", "SSE_CLIENTS", "LaneLoad", "run"]
+__all__ = [
+    "CAMERA_FPS",
+    "CAMERA_SIZE",
+    "LOAD_PARTS",
+    "PERIODS_MS",
+    "SSE_CLIENTS",
+    "LaneLoad",
+    "parse_parts",
+    "run",
+]
 
 PERIODS_MS: tuple[int, ...] = (5, 2)
 CAMERA_SIZE = "1280x720"
 CAMERA_FPS = 25
 SSE_CLIENTS = 20
+LOAD_PARTS: tuple[str, ...] = ("detector", "sse", "mqtt", "sim_camera")
+"""Every load part; the default load is all but ``sim_camera`` (which ``detector`` includes)."""
+DEFAULT_PARTS: tuple[str, ...] = ("detector", "sse", "mqtt")
 QUIET_S = 6.0
 """The controller with its camera, console and publisher starts slower than the bare one."""
 CLIENT_TIMEOUT_S = 10.0
+CAMERA_START_S = 20.0
 _VIEWER = ("bench-viewer", "bench-viewer-password")
 _SITE = "bench"
 _LANE = "bench"
@@ -133,10 +162,31 @@ class SseClients:
             opened.set()
 
 
+def parse_parts(text: str) -> tuple[str, ...]:
+    """Load parts from a comma-separated list (``detector,sse``); ValueError names the
+    unknown ones."""
+    parts = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    unknown = [p for p in parts if p not in LOAD_PARTS]
+    if unknown or not parts:
+        raise ValueError(
+            f"load parts: {', '.join(unknown) or 'none given'}: use one or more of "
+            + ", ".join(LOAD_PARTS)
+        )
+    return parts
+
+
 class LaneLoad:
     """The load parts of one run (a fresh one per attempt): camera, console pages, MQTT."""
 
-    def __init__(self, workdir: Path, tag: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        tag: str,
+        parts: tuple[str, ...] = DEFAULT_PARTS,
+        camera_process: bool | None = None,
+    ) -> None:
+        self.parts = frozenset(parse_parts(",".join(parts)))
+        self.camera_process = camera_process
         self.dir = workdir / f"load-{tag}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.info_path = self.dir / "camera-info.json"
@@ -147,46 +197,46 @@ class LaneLoad:
         self.state_messages = 0
         self.sse: SseClients | None = None
         self.console_url = ""
+        self.camera_sim: Child | None = None
 
     def sim_args(self) -> list[str]:
-        return [
-            "--camera-port",
-            "0",
-            "--camera-size",
-            CAMERA_SIZE,
-            "--camera-fps",
-            str(CAMERA_FPS),
-            "--camera-info-out",
-            str(self.info_path),
-        ]
+        """Nothing: the I/O simulator serves no camera (the camera has its own)."""
+        return []
+
+    def _start_camera(self) -> None:
+        """The camera simulator, in a process of its own (stopped by ``stop``)."""
+        self.camera_sim, _ = start_child(
+            "camera-sim",
+            [
+                "sim",
+                "--scenario",
+                "checkpoint",
+                "--port",
+                "0",
+                "--camera-port",
+                "0",
+                "--camera-size",
+                CAMERA_SIZE,
+                "--camera-fps",
+                str(CAMERA_FPS),
+                "--camera-info-out",
+                str(self.info_path),
+            ],
+            self.dir,
+            "listening on",
+            timeout_s=CAMERA_START_S,
+            error=HilError,
+        )
 
     def config_toml(self) -> str:
-        from controller.console.users import Role, UsersFile
-
-        info = json.loads(self.info_path.read_text(encoding="utf-8"))
-        lines = [
-            "[camera]",
-            f"url = {json.dumps(str(info['url']))}",
-            "[camera.detector]",
-            f"frame_log = {json.dumps(str(self.frame_log))}",
-        ]
-        for zone in info["zones"]:
-            points = ", ".join(f"[{float(x)}, {float(y)}]" for x, y in zone["polygon"])
-            lines += [
-                "[[camera.zone]]",
-                f"name = {json.dumps(zone['name'])}",
-                f"polygon = [{points}]",
-            ]
-        users = UsersFile(self.dir / "users.json")
-        users.add(_VIEWER[0], Role.VIEWER, _VIEWER[1])
-        users.save()
-        lines += [
-            "[console]",
-            f"users_file = {json.dumps(str(self.dir / 'users.json'))}",
-            'host = "127.0.0.1"',
-            "port = 0",
-        ]
-        url = self._start_broker()
+        lines: list[str] = []
+        if self.parts & {"detector", "sim_camera"}:
+            self._start_camera()
+        if "detector" in self.parts:
+            lines += self._camera_toml()
+        if "sse" in self.parts:
+            lines += self._console_toml()
+        url = self._start_broker() if "mqtt" in self.parts else None
         if url is not None:
             password_file = self.dir / "lane-password"
             password_file.write_text(_LANE_PASSWORD + "\n", encoding="utf-8")
@@ -199,6 +249,37 @@ class LaneLoad:
                 f"password_file = {json.dumps(str(password_file))}",
             ]
         return "\n".join(lines) + "\n"
+
+    def _camera_toml(self) -> list[str]:
+        info = json.loads(self.info_path.read_text(encoding="utf-8"))
+        lines = ["[camera]", f"url = {json.dumps(str(info['url']))}"]
+        if self.camera_process is not None:
+            lines.append(f"process = {json.dumps(self.camera_process)}")
+        lines += [
+            "[camera.detector]",
+            f"frame_log = {json.dumps(str(self.frame_log))}",
+        ]
+        for zone in info["zones"]:
+            points = ", ".join(f"[{float(x)}, {float(y)}]" for x, y in zone["polygon"])
+            lines += [
+                "[[camera.zone]]",
+                f"name = {json.dumps(zone['name'])}",
+                f"polygon = [{points}]",
+            ]
+        return lines
+
+    def _console_toml(self) -> list[str]:
+        from controller.console.users import Role, UsersFile
+
+        users = UsersFile(self.dir / "users.json")
+        users.add(_VIEWER[0], Role.VIEWER, _VIEWER[1])
+        users.save()
+        return [
+            "[console]",
+            f"users_file = {json.dumps(str(self.dir / 'users.json'))}",
+            'host = "127.0.0.1"',
+            "port = 0",
+        ]
 
     def _start_broker(self) -> str | None:
         from controller.site.broker import Broker, BrokerError, User
@@ -217,6 +298,10 @@ class LaneLoad:
         return str(broker.url)
 
     def start(self, ctl: Child) -> None:
+        if self.broker is not None:
+            self._listen()
+        if "sse" not in self.parts:
+            return
         deadline = time.monotonic() + CLIENT_TIMEOUT_S
         prefix = "console listening on"
         while not (line := next((ln for ln in ctl.lines if ln.startswith(prefix)), "")):
@@ -224,8 +309,6 @@ class LaneLoad:
                 raise HilError(f"the controller's console did not start; see {ctl.log_path}")
             time.sleep(0.05)
         self.console_url = line[len(prefix) :].strip().rstrip("/")
-        if self.broker is not None:
-            self._listen()
         self.sse = SseClients(self.console_url, *_VIEWER, SSE_CLIENTS)
         self.sse.start()
 
@@ -265,24 +348,21 @@ class LaneLoad:
                 self.listener.stop()
                 self.listener = None
         finally:
-            if self.broker is not None:
-                self.broker.stop()  # never left behind, whatever the clients did
+            try:
+                if self.broker is not None:
+                    self.broker.stop()  # never left behind, whatever the clients did
+            finally:
+                if self.camera_sim is not None:
+                    stop_child(self.camera_sim)
+                    self.camera_sim = None
 
     def report(self) -> tuple[dict[str, Any], ...]:
         parts: list[dict[str, Any]] = []
-        try:
-            frames = json.loads(self.frame_log.read_text(encoding="utf-8")).get("frames", [])
-        except (OSError, ValueError) as exc:
-            parts.append({"name": "detector", "ran": False, "why": f"no frame log: {exc}"})
-        else:
-            parts.append(
-                {
-                    "name": "detector",
-                    "ran": len(frames) > 0,
-                    "frames": len(frames),
-                    "camera": f"{CAMERA_SIZE}@{CAMERA_FPS}",
-                }
-            )
+        camera = f"{CAMERA_SIZE}@{CAMERA_FPS}"
+        if "sim_camera" in self.parts:
+            parts.append({"name": "sim_camera", "ran": self.info_path.is_file(), "camera": camera})
+        if "detector" in self.parts:
+            parts.append(self._detector_report(camera))
         if self.sse is not None:
             per_page = [sum(c.values()) for c in self.sse.counts]
             kinds: collections.Counter[str] = collections.Counter()
@@ -301,7 +381,7 @@ class LaneLoad:
             )
         if self.mqtt_missing is not None:
             parts.append({"name": "mqtt", "ran": False, "why": self.mqtt_missing})
-        else:
+        elif "mqtt" in self.parts:
             parts.append(
                 {
                     "name": "mqtt",
@@ -311,14 +391,48 @@ class LaneLoad:
             )
         return tuple(parts)
 
+    def _detector_report(self, camera: str) -> dict[str, Any]:
+        try:
+            frames = json.loads(self.frame_log.read_text(encoding="utf-8")).get("frames", [])
+        except (OSError, ValueError) as exc:
+            return {"name": "detector", "ran": False, "why": f"no frame log: {exc}"}
+        return {
+            "name": "detector",
+            "ran": len(frames) > 0,
+            "frames": len(frames),
+            "camera": camera,
+            "camera_sim": "own process",
+            "process": self._camera_process(),
+        }
 
-def _fresh_load(workdir: Path, scan_ms: int, attempt: Iterator[int]) -> LaneLoad:
-    return LaneLoad(workdir, f"{scan_ms}ms-{next(attempt)}")
+    def _camera_process(self) -> bool:
+        """Where the detector ran: as asked, else the config's default."""
+        if self.camera_process is not None:
+            return self.camera_process
+        from controller.config import CameraConfig
+
+        return CameraConfig(url="").process
 
 
-def run(quick: bool = False, periods: tuple[int, ...] = PERIODS_MS) -> dict[str, Any]:
+def _fresh_load(
+    workdir: Path,
+    scan_ms: int,
+    attempt: Iterator[int],
+    parts: tuple[str, ...],
+    camera_process: bool | None,
+) -> LaneLoad:
+    return LaneLoad(workdir, f"{scan_ms}ms-{next(attempt)}", parts, camera_process)
+
+
+def run(
+    quick: bool = False,
+    periods: tuple[int, ...] = PERIODS_MS,
+    parts: tuple[str, ...] = DEFAULT_PARTS,
+    camera_process: bool | None = None,
+) -> dict[str, Any]:
     """``{"edge_to_coil_ms": {"5": {p50, p99, ...}, "2": ...}, "overrun_share": {...},
     "load": [...], "runs": {...}}``; ``load`` lists each part per scan period."""
+    parts = parse_parts(",".join(parts))
     seconds = 4.0 if quick else 30.0
     latency: dict[str, Any] = {}
     overruns: dict[str, float] = {}
@@ -327,7 +441,9 @@ def run(quick: bool = False, periods: tuple[int, ...] = PERIODS_MS) -> dict[str,
     with tempfile.TemporaryDirectory(prefix="lanectl-bench-hil-load-") as tmp:
         workdir = Path(tmp)
         for scan_ms in periods:
-            make = functools.partial(_fresh_load, workdir, scan_ms, itertools.count(1))
+            make = functools.partial(
+                _fresh_load, workdir, scan_ms, itertools.count(1), parts, camera_process
+            )
             result = measure_period(scan_ms, seconds, workdir, quiet_s=QUIET_S, load=make)
             key = str(scan_ms)
             latency[key] = summary(result.samples_ms)
@@ -341,6 +457,7 @@ def run(quick: bool = False, periods: tuple[int, ...] = PERIODS_MS) -> dict[str,
                 "scan_p99_ms": result.scan_p99_ms,
                 "late_p99_ms": result.late_p99_ms,
                 "read_p99_ms": result.read_p99_ms,
+                "bus_failures": result.bus_failures,
                 "scan_thread": result.scan_thread,
             }
             load += [{"scan_ms": scan_ms, **part} for part in result.load]

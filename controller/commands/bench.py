@@ -48,6 +48,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "detector on a 1280x720 camera, 20 console event streams and the MQTT publisher",
     )
     parser.add_argument(
+        "--load-parts",
+        metavar="LIST",
+        help="with --load: only these load parts, comma-separated "
+        "(detector, sse, mqtt, sim_camera; default detector,sse,mqtt)",
+    )
+    parser.add_argument(
+        "--camera-process",
+        choices=("true", "false"),
+        help="with --load: set the lane's [camera] process (default: the config's default)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -95,13 +106,15 @@ def _render(result: Any) -> str:
     return json.dumps(result, indent=2)
 
 
-def _run_suite(name: str, quick: bool, load: bool = False) -> tuple[Any, bool]:
+def _run_suite(
+    name: str, quick: bool, load: bool = False, load_args: dict[str, Any] | None = None
+) -> tuple[Any, bool]:
     """(result, ok): a suite that raises yields ``{"error": ...}`` instead of stopping the run."""
     try:
         if load:
             from controller.bench import hil_load
 
-            return hil_load.run(quick), True
+            return hil_load.run(quick, **(load_args or {})), True
         return SUITES[name](quick), True
     except Exception as exc:  # any failure of a benchmark is reported, then exits non-zero
         message = f"{type(exc).__name__}: {exc}"
@@ -126,6 +139,20 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    load_args: dict[str, Any] = {}
+    if (args.load_parts is not None or args.camera_process is not None) and not args.load:
+        print("lanectl bench: --load-parts and --camera-process go with --load", file=sys.stderr)
+        return 2
+    if args.load_parts is not None:
+        from controller.bench.hil_load import parse_parts
+
+        try:
+            load_args["parts"] = parse_parts(args.load_parts)
+        except ValueError as exc:
+            print(f"lanectl bench: --load-parts: {exc}", file=sys.stderr)
+            return 2
+    if args.camera_process is not None:
+        load_args["camera_process"] = args.camera_process == "true"
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -133,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     before = machine()
     for name in names:
         start = time.monotonic()
-        results[name], ok = _run_suite(name, args.quick, args.load)
+        results[name], ok = _run_suite(name, args.quick, args.load, load_args)
         failed = failed or not ok
         if args.out is not None:
             (args.out / f"{name}.json").write_text(json.dumps(results[name], indent=2) + "\n")
