@@ -28,7 +28,7 @@ from controller.console.counts import COUNT_KINDS, shift_counts
 from controller.console.errors import ConsoleError
 from controller.console.host import LaneHost
 from controller.console.sessions import Session
-from controller.console.stream import EventStream, read_after
+from controller.console.stream import EncodedMessages, EventStream, read_after
 from controller.console.users import ROLE_COMMANDS, Role, UsersError, UsersFile, can_acknowledge
 from controller.console.webauth import WebAuth, last_event_id, remote, static_file
 from controller.core.commands import refusals
@@ -84,6 +84,7 @@ def build_console(
         clock=clock,
     )
     sessions = auth.sessions
+    encoded = EncodedMessages()
     need_session = auth.need_session
 
     async def page(request: web.Request) -> web.StreamResponse:
@@ -115,6 +116,8 @@ def build_console(
             camera=(lambda: camera_view(camera)) if camera is not None else None,
             max_s=float(config.stream_max_s),
             ended=ended,
+            audience=session.role.value,
+            encoded=encoded,
         )
         return await stream.serve(request, last_id)
 

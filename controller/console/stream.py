@@ -13,15 +13,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from controller.console.host import LaneHost
+from controller.events import HubMessage
 from controller.journal import read_events_after
 
-__all__ = ["BACKLOG", "EventStream", "event_from_row"]
+__all__ = ["BACKLOG", "EncodedMessages", "EventStream", "event_from_row"]
 
 BACKLOG = 50
 """Events a fresh page (no Last-Event-ID) is sent from the journal, to show the last events."""
@@ -45,6 +47,34 @@ def event_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "wall": row.get("wall"),
         "data": data,
     }
+
+
+class EncodedMessages:
+    """Each hub message encoded once per audience, not once per page.
+
+    Every page gets the same message object from the hub; twenty pages encoding (and, for
+    a state, vetting every command) twenty times held the interpreter lock that long
+    against the scan thread. A page's state depends on its role only, so the role is the
+    audience. The message itself is kept with its bytes, so a recycled ``id`` never hits.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, str], tuple[HubMessage, bytes]] = OrderedDict()
+        self.encoded = 0
+
+    def get(self, msg: HubMessage, audience: str, encode: Callable[[HubMessage], bytes]) -> bytes:
+        key = (id(msg), audience)
+        hit = self._items.get(key)
+        if hit is not None and hit[0] is msg:
+            return hit[1]
+        data = encode(msg)
+        self.encoded += 1
+        self._items[key] = (msg, data)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return data
 
 
 def _now_iso() -> str:
@@ -83,8 +113,13 @@ class EventStream:
         camera: Callable[[], dict[str, Any] | None] | None,
         max_s: float,
         ended: Callable[[], bool],
+        audience: str = "",
+        encoded: EncodedMessages | None = None,
     ) -> None:
         self.lane = lane
+        self.audience = audience
+        """Pages of one audience get the same state (``enrich_state`` depends on it only)."""
+        self.encoded = encoded or EncodedMessages()
         self.enrich_state = enrich_state
         self.camera = camera
         self.max_s = max_s
@@ -129,12 +164,11 @@ class EventStream:
                         continue
                     if msg.id > self.sent + 1:
                         await self._catch_up(resp, msg.id - 1)
-                    data = _live_event(msg.id, msg.data)
-                    await self._send(resp, "journal", data, msg.id)
+                    await resp.write(self.encoded.get(msg, "", _journal_message))
                     self.sent = msg.id
                     last_write = loop.time()
                 elif msg is not None:
-                    await self._send(resp, "state", self.enrich_state(msg.data))
+                    await resp.write(self.encoded.get(msg, self.audience, self._state_message))
                     last_write = loop.time()
                 if self.camera is not None and loop.time() - camera_checked >= 0.2:
                     camera_checked = loop.time()
@@ -155,13 +189,26 @@ class EventStream:
         # Ids the journal no longer holds (its ring was cut) are not waited for again.
         self.sent = max(self.sent, upto)
 
+    def _state_message(self, msg: HubMessage) -> bytes:
+        return _encode("state", self.enrich_state(msg.data))
+
     @staticmethod
     async def _send(
         resp: web.StreamResponse, event: str, data: dict[str, Any], eid: int | None = None
     ) -> None:
-        text = json.dumps(data, separators=(",", ":"), default=str)
-        head = f"id: {eid}\n" if eid is not None else ""
-        await resp.write(f"{head}event: {event}\ndata: {text}\n\n".encode())
+        await resp.write(_encode(event, data, eid))
+
+
+def _encode(event: str, data: dict[str, Any], eid: int | None = None) -> bytes:
+    """One SSE message."""
+    text = json.dumps(data, separators=(",", ":"), default=str)
+    head = f"id: {eid}\n" if eid is not None else ""
+    return f"{head}event: {event}\ndata: {text}\n\n".encode()
+
+
+def _journal_message(msg: HubMessage) -> bytes:
+    eid = msg.id or 0
+    return _encode("journal", _live_event(eid, msg.data), eid)
 
 
 def _live_event(eid: int, data: dict[str, Any]) -> dict[str, Any]:
