@@ -66,6 +66,7 @@ __all__ = [
     "DayPoint",
     "LanePlant",
     "PlantFactory",
+    "ScanObserver",
     "SimConfig",
     "SimResult",
     "run_site_sim",
@@ -133,6 +134,11 @@ class LanePlant(Protocol):
 
 PlantFactory = Callable[[int], LanePlant]
 """Builds the plant of lane ``index`` (0-based)."""
+
+ScanObserver = Callable[[str, int, ScanState, Inputs], None]
+"""Called after every scan of a lane with its name, the time, its core's new state and the
+inputs it scanned: what the lane's runtime would hand its MQTT publisher (tests compare the
+supervisor's estimates from those messages with the sim's truth)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,9 +270,16 @@ class _Lane:
     """One lane: its core's state, its plant, and what the supervisor knows of it."""
 
     def __init__(
-        self, name: str, plant: LanePlant, config: LaneConfig, service_vph: float, skip_idle: bool
+        self,
+        name: str,
+        plant: LanePlant,
+        config: LaneConfig,
+        service_vph: float,
+        skip_idle: bool,
+        observer: ScanObserver | None = None,
     ):
         self.skip_idle = skip_idle
+        self.observer = observer
         self.name = name
         self.plant = plant
         self.state: ScanState = initial_state(config)
@@ -348,6 +361,8 @@ class _Lane:
         result = scan(self.state, inputs, t)
         self.quiet_scans = self.quiet_scans + 1 if result.state is self.state else 0
         self.state = result.state
+        if self.observer is not None:
+            self.observer(self.name, t, result.state, inputs)
         coils = None
         if result.outputs is not self.written:
             coils = coils_from_outputs(result.outputs)
@@ -452,11 +467,14 @@ def past_days(config: SimConfig) -> DayHistory | None:
     return DayHistory.from_days(days)
 
 
-def run_site_sim(config: SimConfig, factory: PlantFactory) -> SimResult:
-    """Run the site for ``config.hours`` simulated hours with the plants ``factory`` builds."""
+def run_site_sim(
+    config: SimConfig, factory: PlantFactory, observer: ScanObserver | None = None
+) -> SimResult:
+    """Run the site for ``config.hours`` simulated hours with the plants ``factory`` builds;
+    ``observer`` (if any) sees every lane's every scan."""
     wall0 = time.perf_counter()
     lanes = [
-        _Lane(f"L{i + 1}", factory(i), config.lane, config.service_vph, config.skip_idle)
+        _Lane(f"L{i + 1}", factory(i), config.lane, config.service_vph, config.skip_idle, observer)
         for i in range(config.lanes)
     ]
     by_name = {lane.name: lane for lane in lanes}
