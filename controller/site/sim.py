@@ -103,8 +103,10 @@ QUEUE_RULES = PolicyConfig(
 
 BUDGET_SPAN_MS = 3_600_000
 """With ``--budget``: each lane-hour spent beyond the plan (past the reserve) doubles the bounds."""
-BUDGET_RESERVE_MS = 1_800_000
-"""With ``--budget``: the lane-time kept in hand, for the lanes still closing when the day ends."""
+BUDGET_RESERVE_MS = 3_600_000
+"""With ``--budget``: the lane-time kept in hand. From the late evening the plan runs one lane,
+the fewest the rule may run, so a debt left then is never repaid: with half a lane-hour in
+hand the day ended 0.2-0.6 % over the plan on four of seeds 1-7."""
 
 _COMMAND_RETRY_MS = 5000
 _SERVICE_ALPHA = 0.2

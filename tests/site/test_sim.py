@@ -16,7 +16,7 @@ import pytest
 
 from controller.cli import main
 from controller.site.policy import Action
-from controller.site.sim import QUEUE_RULES, SimConfig, SimResult, run_site_sim
+from controller.site.sim import BUDGET_RESERVE_MS, QUEUE_RULES, SimConfig, SimResult, run_site_sim
 from hw_sim.site_lane import SiteLanes
 
 
@@ -191,4 +191,4 @@ def test_budget_raises_the_bounds_once_the_plans_lane_hours_are_spent() -> None:
         assert isinstance(scale, float) and isinstance(bound, int)
         base = QUEUE_RULES.open_wait_ms if d.action is Action.OPEN else QUEUE_RULES.close_wait_ms
         assert bound == pytest.approx(base * scale, rel=0.01)
-        assert int(d.get("budget_ms") or 0) < 1_800_000  # less than the reserve left in hand
+        assert int(d.get("budget_ms") or 0) < BUDGET_RESERVE_MS  # less than the reserve in hand
