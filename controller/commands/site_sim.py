@@ -69,6 +69,11 @@ def register(sub: Any) -> None:
         "--staff", type=_positive_int, help="lanes the staff on duty can run (default: all)"
     )
     parser.add_argument(
+        "--budget",
+        action="store_true",
+        help="queue policy: keep to the fixed plan's lane-hours (its bounds rise as they run out)",
+    )
+    parser.add_argument(
         "--scan-ms", type=int, default=100, help="each lane's scan and plant step (default 100)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -108,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             start_h=args.start,
             staff=args.staff,
             scan_ms=args.scan_ms,
+            budget=args.budget,
         )
     except ValueError as exc:
         print(f"lanectl site sim: {exc}", file=sys.stderr)

@@ -21,6 +21,13 @@ The rules, in the order they are applied:
    under ``close_wait_ms`` (below the opening bound: hysteresis) for
    ``close_dwell_ms``, and the lane has been open ``min_open_ms``.
 
+With a staffing plan (``SiteView.budget_ms``: the lane-time the site's plan has had so far
+minus the lane-time staffed so far) and ``budget_span_ms`` set, both bounds of 4 and 5 are
+raised while the site has spent beyond the plan: doubled for each ``budget_span_ms`` spent
+beyond ``budget_reserve_ms`` in hand, never lowered, at most ``budget_max_scale`` times.
+The live rule then moves the plan's lane-hours to where the queues are instead of adding
+to them.
+
 The predicted wait is the larger of two: the live queue at the serving lanes
 over their capacity (what a driver arriving now has ahead), and the wait the
 arrival rate gives at that capacity in the long run (Erlang C with the
@@ -46,6 +53,7 @@ __all__ = [
     "PolicyConfig",
     "PolicyState",
     "SiteView",
+    "budget_scale",
     "decide",
     "erlang_c",
     "fixed_plan",
@@ -118,6 +126,9 @@ class SiteView:
     """Arrival rate the rule plans for: the site sim's forecast of the next minutes
     (``controller.site.forecast``), the supervisor's measured rate (0 when unknown: the rule
     then looks at queues only)."""
+    budget_ms: int | None = None
+    """Lane-time (ms) the staffing plan has had so far minus the lane-time staffed so far
+    (negative: spent beyond the plan); None: no plan known (no budget)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.staff, bool) or not isinstance(self.staff, int) or self.staff < 0:
@@ -127,6 +138,10 @@ class SiteView:
             raise ValueError(f"lanes: duplicate lane names in {names}")
         if not (math.isfinite(self.arrival_vph) and self.arrival_vph >= 0):
             raise ValueError(f"arrival_vph: must be a non-negative number, got {self.arrival_vph}")
+        if self.budget_ms is not None and (
+            isinstance(self.budget_ms, bool) or not isinstance(self.budget_ms, int)
+        ):
+            raise ValueError(f"budget_ms: must be an integer or None, got {self.budget_ms!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +156,12 @@ class PolicyConfig:
     min_lanes: int = 1
     service_cv2: float = 0.1
     """Squared coefficient of variation of a lane's service time (0 fixed, 1 exponential)."""
+    budget_span_ms: int = 0
+    """Lane-time spent beyond the plan that doubles both bounds; 0: no budget."""
+    budget_reserve_ms: int = 0
+    """Lane-time to keep in hand: the bounds rise once less than this is left."""
+    budget_max_scale: float = 8.0
+    """The bounds rise at most this many times."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -150,12 +171,16 @@ class PolicyConfig:
             "close_dwell_ms",
             "min_open_ms",
             "min_lanes",
+            "budget_span_ms",
+            "budget_reserve_ms",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: must be a non-negative integer, got {value!r}")
         if not (math.isfinite(self.service_cv2) and 0 <= self.service_cv2 <= 4):
             raise ValueError(f"service_cv2: must be in [0, 4], got {self.service_cv2!r}")
+        if not (math.isfinite(self.budget_max_scale) and self.budget_max_scale >= 1):
+            raise ValueError(f"budget_max_scale: must be >= 1, got {self.budget_max_scale!r}")
         if self.close_wait_ms >= self.open_wait_ms:
             raise ValueError(
                 f"close_wait_ms: {self.close_wait_ms} must be under open_wait_ms "
@@ -234,6 +259,14 @@ def predicted_wait_ms(
         / 2
     )
     return round(max(live, steady))
+
+
+def budget_scale(config: PolicyConfig, budget_ms: int | None) -> float:
+    """How many times the wait bounds are raised for the lane-time spent beyond the plan."""
+    if config.budget_span_ms == 0 or budget_ms is None:
+        return 1.0
+    spent = (config.budget_reserve_ms - budget_ms) / config.budget_span_ms
+    return min(config.budget_max_scale, max(1.0, math.pow(2.0, min(spent, 64.0))))
 
 
 def _decision(
@@ -319,6 +352,9 @@ def decide(
                 )
         return PolicyState(), ()
 
+    scale = budget_scale(config, site.budget_ms)
+    open_bound = round(config.open_wait_ms * scale)
+    close_bound = round(config.close_wait_ms * scale)
     queue = sum(o.queue for o in serving)
     capacity = sum(o.service_vph for o in serving)
     wait = predicted_wait_ms(queue, capacity, len(serving), site.arrival_vph, config.service_cv2)
@@ -331,9 +367,12 @@ def decide(
         "arrival_vph": round(site.arrival_vph, 1),
         "capacity_vph": round(capacity, 1),
     }
+    if site.budget_ms is not None and config.budget_span_ms:
+        figures["budget_ms"] = site.budget_ms
+        figures["bound_scale"] = round(scale, 3)
 
     # 4. Open one more.
-    if wait > config.open_wait_ms:
+    if wait > open_bound:
         since = state.above_since_ms if state.above_since_ms is not None else now
         if now - since >= config.open_dwell_ms:
             for lane in candidates:
@@ -344,7 +383,7 @@ def decide(
                             lane,
                             now,
                             "wait_above_bound",
-                            bound_ms=config.open_wait_ms,
+                            bound_ms=open_bound,
                             above_since_ms=since,
                             **figures,
                         ),
@@ -371,7 +410,7 @@ def decide(
         site.arrival_vph,
         config.service_cv2,
     )
-    if fewer >= config.close_wait_ms:
+    if fewer >= close_bound:
         return PolicyState(), ()
     since = state.below_since_ms if state.below_since_ms is not None else now
     if now - since < config.close_dwell_ms:
@@ -382,7 +421,7 @@ def decide(
             lane,
             now,
             "queues_fell",
-            bound_ms=config.close_wait_ms,
+            bound_ms=close_bound,
             wait_one_fewer_ms=fewer,
             below_since_ms=since,
             **figures,

@@ -6,11 +6,17 @@ clock (the caller passes ``now_ms``), so a test scripts lane states and ticks.
 
 Estimates, from what a lane publishes:
 
-- Queue: ``queue.waiting_min`` (the bay and approach loops, one vehicle each) plus
-  one vehicle per service time the approach loop has stood occupied
-  (``queue.approach_occupied_ms``): a loop that stays covered means vehicles stand
-  on it, and a lane that serves one vehicle per service time has let that many
-  join behind it.
+- Queue (vehicles waiting before the entry signal, as the policy counts it): the
+  vehicle on the approach loop, plus half a vehicle per service time the loop has
+  stood covered (``queue.approach_occupied_ms``). The vehicle in the bay is being
+  served and is not counted. A loop that stays covered means the queue reaches back
+  over it; the lane served one vehicle per service time meanwhile, each replaced on
+  the loop, so the covered time alone does not say how many joined behind. A whole
+  vehicle per service time (the earlier estimate, with the bay's vehicle added)
+  gave about twice the true queue against the site sim's truth, and its growth,
+  counted as arrivals on top of the vehicles served, put the arrival rate 20 % over
+  the true one under a rush; half a vehicle matches the sim's queue within about
+  a vehicle per lane, saturated or not (``tests/site/test_tracker_sim.py``).
 - Service rate: each lane's own, from its completed services. When its count
   rises, the next vehicle stood on the approach loop at the previous rise and
   the bay and approach never stood empty since (the lane never waited for
@@ -179,9 +185,10 @@ class Tracker:
         q = state.get("queue")
         if not isinstance(q, dict):
             return 0
-        waiting = _nonneg_int(q.get("waiting_min"))
+        if q.get("approach") is not True:
+            return 0
         occupied = _nonneg_int(q.get("approach_occupied_ms"))
-        return waiting + int(occupied * self.lane_service_vph(lane) // _MS_PER_HOUR)
+        return 1 + int(occupied * self.lane_service_vph(lane) // (2 * _MS_PER_HOUR))
 
     def unavailable(self, lane: str) -> str:
         t = self.lanes[lane]

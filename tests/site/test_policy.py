@@ -12,6 +12,7 @@ from controller.site.policy import (
     PolicyConfig,
     PolicyState,
     SiteView,
+    budget_scale,
     decide,
     erlang_c,
     fixed_plan,
@@ -287,12 +288,68 @@ def test_decide_is_deterministic() -> None:
     assert a == b and a[1]
 
 
+BUDGET = PolicyConfig(
+    open_wait_ms=120_000,
+    open_dwell_ms=0,
+    close_wait_ms=30_000,
+    close_dwell_ms=0,
+    min_open_ms=0,
+    budget_span_ms=3_600_000,
+    budget_reserve_ms=1_800_000,
+    budget_max_scale=8.0,
+)
+HOUR = 3_600_000
+
+
+def test_budget_scale_doubles_per_span_spent_past_the_reserve() -> None:
+    """In hand beyond the reserve: base bounds; each lane-hour less doubles them, up to the cap."""
+    assert budget_scale(BUDGET, None) == 1.0  # no plan known
+    assert budget_scale(CFG, -10 * HOUR) == 1.0  # no budget configured
+    assert budget_scale(BUDGET, 5 * HOUR) == 1.0  # never lowered
+    assert budget_scale(BUDGET, HOUR // 2) == pytest.approx(1.0)
+    assert budget_scale(BUDGET, -HOUR // 2) == pytest.approx(2.0)
+    assert budget_scale(BUDGET, -3 * HOUR // 2) == pytest.approx(4.0)
+    assert budget_scale(BUDGET, -100 * HOUR) == 8.0
+
+
+def _budget_decide(views: list[LaneView], budget_ms: int | None) -> list[tuple[str, str, int]]:
+    site = SiteView(now_ms=HOUR, staff=3, lanes=tuple(views), budget_ms=budget_ms)
+    _, decisions = decide(BUDGET, PolicyState(above_since_ms=0, below_since_ms=0), site)
+    return [(d.action.value, d.lane, int(d.get("bound_ms") or 0)) for d in decisions]
+
+
+def test_budget_spent_raises_the_opening_bound() -> None:
+    """A 180 s wait opens a lane while the plan's lane-hours last, not once they are spent."""
+    views = [lane("L1", LaneStatus.OPEN, queue=4), lane("L2")]  # 4/80 h = 180 s
+    assert _budget_decide(views, 2 * HOUR) == [("open", "L2", 120_000)]
+    assert _budget_decide(views, None) == [("open", "L2", 120_000)]
+    assert _budget_decide(views, -HOUR // 2) == []  # bound 240 s
+    site = SiteView(now_ms=HOUR, staff=3, lanes=tuple(views), budget_ms=-HOUR // 2)
+    _, decisions = decide(BUDGET, PolicyState(above_since_ms=0), site)
+    assert decisions == ()
+    (d,) = decide(BUDGET, PolicyState(above_since_ms=0), SiteView(HOUR, 3, tuple(views), 0.0, 0))[1]
+    assert d.get("budget_ms") == 0 and d.get("bound_scale") == pytest.approx(1.414, abs=0.001)
+
+
+def test_budget_spent_raises_the_closing_bound() -> None:
+    """One lane fewer would give 45 s: kept open within budget (30 s bound), closed beyond it."""
+    views = [lane("L1", LaneStatus.OPEN, queue=1), lane("L2", LaneStatus.OPEN)]
+    assert _budget_decide(views, HOUR) == []
+    assert _budget_decide(views, -HOUR // 2) == [("close", "L2", 60_000)]
+
+
 def test_bad_config_and_views_name_the_field() -> None:
     """Bad bounds and views are errors that name the field."""
     with pytest.raises(ValueError, match="close_wait_ms"):
         PolicyConfig(open_wait_ms=10_000, close_wait_ms=10_000)
     with pytest.raises(ValueError, match="min_open_ms"):
         PolicyConfig(min_open_ms=-1)
+    with pytest.raises(ValueError, match="budget_span_ms"):
+        PolicyConfig(budget_span_ms=-1)
+    with pytest.raises(ValueError, match="budget_max_scale"):
+        PolicyConfig(budget_max_scale=0.5)
+    with pytest.raises(ValueError, match="budget_ms"):
+        SiteView(now_ms=0, staff=1, lanes=(), budget_ms=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="L1: queue"):
         lane("L1", LaneStatus.OPEN, queue=-1)
     with pytest.raises(ValueError, match="staff"):

@@ -16,7 +16,7 @@ import pytest
 
 from controller.cli import main
 from controller.site.policy import Action
-from controller.site.sim import QUEUE_RULES, SimConfig, SimResult, run_site_sim
+from controller.site.sim import BUDGET_RESERVE_MS, QUEUE_RULES, SimConfig, SimResult, run_site_sim
 from hw_sim.site_lane import SiteLanes
 
 
@@ -168,3 +168,27 @@ def test_skipping_idle_lanes_changes_nothing() -> None:
     assert fast.scans < full.scans
     assert fast.summary() == full.summary()
     assert fast.waits_ms == full.waits_ms and fast.timeline == full.timeline
+
+
+def test_budget_raises_the_bounds_once_the_plans_lane_hours_are_spent() -> None:
+    """Midday, when the plan runs two lanes: the live rule alone opens a third now and then and
+    spends more than the plan; with the plan's lane-hours as its budget it raises its bounds
+    once they are spent (each decision says by how much) and spends less."""
+    kw: dict[str, object] = {"lanes": 3, "hours": 2.0, "policy": "queue", "seed": 1, "start_h": 11}
+    free = _run(**kw)
+    kept = _run(**kw, budget=True)
+    planned = 2 * 2.0  # the fixed plan: two lanes in each of the two hours
+    print(
+        f"\nlane-h: plan {planned}, live rule {free.lane_hours:.3f}, budget {kept.lane_hours:.3f}"
+    )
+    assert free.lane_hours > planned + 0.5
+    assert kept.lane_hours < free.lane_hours - 0.1
+    assert all(d.get("bound_scale") is None for d in free.decisions)
+    raised = [d for d in kept.decisions if float(d.get("bound_scale") or 0) > 1.0]
+    assert raised
+    for d in raised:
+        scale, bound = d.get("bound_scale"), d.get("bound_ms")
+        assert isinstance(scale, float) and isinstance(bound, int)
+        base = QUEUE_RULES.open_wait_ms if d.action is Action.OPEN else QUEUE_RULES.close_wait_ms
+        assert bound == pytest.approx(base * scale, rel=0.01)
+        assert int(d.get("budget_ms") or 0) < BUDGET_RESERVE_MS  # less than the reserve in hand

@@ -63,7 +63,7 @@ def _lane_state(mode: str, phase: str = "READY", **extra: Any) -> dict[str, Any]
         "bus_ok": True,
         "time": "2026-01-01T00:00:00.000+00:00",
         "signals": {"entry": "red", "lane_use": "open", "alarm": False},
-        "queue": {"in_bay": True, "approach": False, "waiting_min": 1, "approach_occupied_ms": 0},
+        "queue": {"in_bay": True, "approach": True, "waiting_min": 2, "approach_occupied_ms": 0},
         "counts": {"vehicles": 3, "since_boot": {"vehicle_passed": 3}},
         **extra,
     }

@@ -51,23 +51,26 @@ def _site(*lanes: tuple[str, str], staff: int = 3) -> Tracker:
 def test_queue_estimate_from_the_loops() -> None:
     t = _site(("a", "OPEN"))
     assert t.queue("a") == 0
-    # 60 vph: one vehicle a minute; the approach loop covered 5 min -> 5 more behind the 2.
+    # 60 vph: one vehicle a minute; the approach loop covered 5 min -> the vehicle on it and
+    # half a vehicle per minute behind it (2.5 -> 2); the one in the bay is not waiting.
     t.on_state("a", _state("OPEN", approach_ms=300_000), 1000)
-    assert t.queue("a") == 7
+    assert t.queue("a") == 3
+    t.on_state("a", _state("OPEN", approach_ms=30_000), 1500)
+    assert t.queue("a") == 1
     t.on_state("a", {"mode": "OPEN", "queue": "garbage"}, 2000)
     assert t.queue("a") == 0
 
 
 def test_opens_a_closed_lane_when_the_wait_stays_above_the_bound() -> None:
     t = _site(("a", "OPEN"), ("b", "CLOSED"))
-    t.on_state("a", _state("OPEN", approach_ms=180_000), 100_000)  # 2 + 3 = 5 min of queue
+    t.on_state("a", _state("OPEN", approach_ms=180_000), 100_000)  # 1 + 1 = 2 min of queue
     _, first = t.tick(100_000)
     assert first == ()  # above the bound, but not yet for open_dwell_ms
     _, early = t.tick(105_000)
     assert early == ()
     _, made = t.tick(110_000)
     assert [(d.action, d.lane, d.reason) for d in made] == [(Action.OPEN, "b", "wait_above_bound")]
-    assert made[0].get("queue") == 5 and int(made[0].get("predicted_wait_ms") or 0) > 60_000
+    assert made[0].get("queue") == 2 and int(made[0].get("predicted_wait_ms") or 0) > 60_000
     # Pending: the same decision is not sent again while the lane's state catches up...
     _, again = t.tick(111_000)
     assert again == ()
@@ -113,10 +116,10 @@ def test_arrival_rate_from_counts_and_queue_growth() -> None:
     t.on_state("a", _state("OPEN", vehicles=10), 0)
     t.tick(0)
     assert t.arrival_vph() == 0.0
-    # 12 served in 6 minutes and the queue grew from 0 to 2 + 3: 17 arrivals in 0.1 h.
+    # 12 served in 6 minutes and the queue grew from 0 to 1 + 1: 14 arrivals in 0.1 h.
     t.on_state("a", _state("OPEN", vehicles=22, approach_ms=180_000), 360_000)
     t.tick(360_000)
-    assert t.arrival_vph() == pytest.approx(170.0)
+    assert t.arrival_vph() == pytest.approx(140.0)
     # A lane restart that resets its count is not a negative arrival; counting goes on.
     served = t.served
     t.on_state("a", _state("OPEN", vehicles=0, approach_ms=180_000), 370_000)
