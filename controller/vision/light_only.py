@@ -17,7 +17,7 @@ import numpy.typing as npt
 from controller.vision import _light_only
 from controller.vision.light_only_reference import STATS, quantile_place
 
-__all__ = ["LightOnly", "LightOnlySettings"]
+__all__ = ["LightOnly", "LightOnlySettings", "pad_into"]
 
 Frame = npt.NDArray[np.uint8]
 
@@ -117,3 +117,20 @@ class LightOnly:
         )
         self._light = light
         return light.view(np.bool_)
+
+
+def pad_into(buffer: Frame, image: Frame, margin: int) -> Frame:
+    """Copy image into buffer with its edge pixels repeated into the margin (no allocation).
+
+    The light-only windows reach ``margin`` pixels past a cell, and past the
+    picture's edge for its edge cells: the frame and the reference are both
+    looked at through such padded copies.
+    """
+    m = margin
+    h, w = image.shape
+    buffer[m : m + h, m : m + w] = image
+    buffer[:m, m : m + w] = image[0]
+    buffer[m + h :, m : m + w] = image[-1]
+    buffer[:, :m] = buffer[:, m : m + 1]
+    buffer[:, m + w :] = buffer[:, m + w - 1 : m + w]
+    return buffer

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision import _zone_edges
+from controller.vision.cells import CellGroups
 from controller.vision.kernel import GAIN_Q8_MAX, OFFSET_MAX, grid_shape
 
 __all__ = [
@@ -29,10 +30,13 @@ __all__ = [
     "Zone",
     "ZoneError",
     "ZoneGrid",
+    "cell_box",
     "cell_masks",
     "dump_zones",
     "edge_counts",
+    "largest_body",
     "load_zones",
+    "outside_cells",
     "parse_zones",
     "pixel_mask",
     "zone_grid",
@@ -337,3 +341,47 @@ def _cell_sums(
     padded[:height, :width] = values
     summed: npt.NDArray[np.float32] = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     return summed
+
+
+def cell_box(cells: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """The smallest box (r0, r1, c0, c1) of the grid holding every cell set in cells."""
+    rows = np.nonzero(cells.any(axis=1))[0]
+    cols = np.nonzero(cells.any(axis=0))[0]
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    return (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+
+
+def outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
+    """The cells no zone holds."""
+    any_zone = np.zeros_like(next(iter(grid.masks.values())))
+    for mask in grid.masks.values():
+        any_zone |= mask
+    outside: npt.NDArray[np.bool_] = ~any_zone
+    return outside
+
+
+def largest_body(
+    grid: ZoneGrid,
+    name: str,
+    groups: CellGroups,
+    body: npt.NDArray[np.bool_],
+    differs: npt.NDArray[np.bool_],
+    edge_body: npt.NDArray[np.bool_],
+) -> int:
+    """The body cells of a zone's largest group of touching ones (its parts of edge cells too).
+
+    A vehicle is one body; specks of misregistered texture scattered along
+    a zone's edges are many small ones, however many they add up to. A cell
+    that differs but passed for light, with body cells on both sides of it,
+    joins them into one group without counting itself. ``edge_body``: per
+    cell the zone's edge cuts, whether a body covers the zone's part of it.
+    """
+    r0, r1, c0, c1 = grid.boxes[name]
+    cells = body[r0:r1, c0:c1] & grid.interior[name][r0:r1, c0:c1]
+    edge = grid.edges[name]
+    cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = True
+    if not cells.any():
+        return 0
+    may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
+    return groups.largest(cells, may_bridge)
