@@ -47,21 +47,14 @@ from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Faul
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightOnly, LightOnlySettings, pad_into
+from controller.vision.placement import Placements, SwayAnchor
 from controller.vision.refresh import blend_cells, note_known, refresh_cells
-from controller.vision.registration import (
-    FINE,
-    FINE_COLS,
-    FINE_ROWS,
-    Registration,
-    central_box,
-    static_band,
-)
+from controller.vision.registration import SwayMeter
 from controller.vision.settings import DetectorSettings, SettingsError
 from controller.vision.stillness import ZoneStillness
 from controller.vision.warp import shift_into
 from controller.vision.zones import (
     Zone,
-    ZoneError,
     ZoneGrid,
     cell_box,
     edge_counts,
@@ -120,8 +113,6 @@ class Detection:
 
 _OUTSIDE = "\x00outside"
 _DEFAULT_SETTINGS = DetectorSettings()
-_PLACED_MAX = 16
-"""Zone placements kept built (a mast rests within a pixel or two)."""
 
 
 class Detector:
@@ -148,9 +139,7 @@ class Detector:
         self._rows, self._cols = rows, cols
         self._outside = outside_cells(self._grid)
         any_zone = ~self._outside
-        self._placed: dict[tuple[float, float], tuple[ZoneGrid, npt.NDArray[np.bool_]]] = {
-            (0.0, 0.0): (self._grid, self._outside)
-        }
+        self._placements = Placements(zones, self._grid)
         ones = np.ones((height, width), dtype=np.int64)
         self._area = cell_sum(ones, cell).astype(np.float64)
         self._full_rows, self._full_cols = height // cell, width // cell
@@ -189,8 +178,7 @@ class Detector:
             ),
             self._area,
         )
-        self._sway_sum = [0.0, 0.0]
-        self._sway_n = 0
+        self._anchor_at = SwayAnchor(settings.anchor_frames, settings.anchor_px)
         self._unswayed = 0
         self._margin = 2
         self._light_test = LightOnly(
@@ -207,7 +195,6 @@ class Detector:
         self._verdict = np.zeros((rows, cols), dtype=bool)
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
-        self._keep_all = np.ones((rows, cols), dtype=np.uint8)
         self._verdict_valid = np.zeros((rows, cols), dtype=bool)
         self._zone_box = cell_box(any_zone)
         pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
@@ -215,18 +202,7 @@ class Detector:
         self._work: Frame = self._padded_frame
         self._work_padded = False
         self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
-        self._band = static_band(any_zone, cell, height, width)
-        self._fine_box = central_box(self._band, FINE_ROWS, FINE_COLS)
-        self._registration = Registration(
-            height,
-            width,
-            cell,
-            self._fine_box,
-            max_shift_px=settings.max_shift_px,
-            fine=FINE * max(1, width // 640),
-        )
-        self._beyond = False
-        self._last_shift = (0.0, 0.0)
+        self._sway = SwayMeter(any_zone, height, width, cell, settings.max_shift_px)
         self._light = LightFit((rows, cols))
         self._groups = CellGroups()
 
@@ -251,8 +227,7 @@ class Detector:
         self._previous[...] = frame
         self._gain_q8, self._offset = GAIN_ONE, 0
         self._update_ref_stats()
-        self._sway_sum = [0.0, 0.0]
-        self._sway_n = 0
+        self._anchor_at.reset()
         if self._zone_offset != (0.0, 0.0):
             self._place_zones((0.0, 0.0))
 
@@ -272,7 +247,7 @@ class Detector:
             self.reset_reference(self._warmup_median())
             self._warmup.clear()
         shift = self._measure_shift(frame)
-        big_shift = self._beyond or math.hypot(*shift) > s.max_shift_px
+        big_shift = self._sway.beyond or math.hypot(*shift) > s.max_shift_px
         self._unswayed = 0 if math.hypot(*shift) >= s.steady_px else self._unswayed + 1
         if not big_shift:
             self._anchor(shift)
@@ -388,75 +363,28 @@ class Detector:
         return median
 
     def _measure_shift(self, frame: Frame) -> tuple[float, float]:
-        """Sway of the picture against the reference, measured where no zone lies.
-
-        The cells that differed from the reference last frame (a vehicle crossing
-        the box) are left out, unless that would leave less than a third of the box.
-        When nothing can be measured, the last shift measured stands.
-        """
+        """Sway of the picture against the reference (``registration.SwayMeter``)."""
         if self._reference is None:
             return (0.0, 0.0)
-        keep = (~self._prev_differs).view(np.uint8)
-        r0, r1, c0, c1 = self._fine_box
-        c = self.settings.cell
-        box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
-        if int(box_cells.sum()) * 3 < box_cells.size:
-            keep = self._keep_all
-        shift = self._registration.measure(frame, self._reference, keep)
-        self._beyond = shift.beyond
-        if not shift.measured:
-            # Traffic filling the box, or a picture without texture there: a mast
-            # does not jump in one frame, so the last sway measured stands.
-            return self._last_shift
-        self._last_shift = (round(shift.dx, 2), round(shift.dy, 2))
-        return self._last_shift
+        return self._sway.measure(frame, self._reference, self._prev_differs)
 
     def _anchor(self, shift: tuple[float, float]) -> None:
-        """Keep the zones where the mast rests, seen in the reference's coordinates.
-
-        Zones (and the truth) are drawn for the mast at rest, but the reference
-        is wherever the mast was when it was taken, and every frame's sway is
-        undone onto the reference: on a swaying mast the picture sits a few
-        pixels off the zones. The mean of the measured sway is where the mast
-        rests; the zones are laid that far off instead, so neither the
-        reference nor the frames are resampled again.
-        """
-        s = self.settings
-        self._sway_sum[0] += shift[0]
-        self._sway_sum[1] += shift[1]
-        self._sway_n += 1
-        if self._sway_n < s.anchor_frames:
-            return
-        ox, oy = -self._sway_sum[0] / self._sway_n, -self._sway_sum[1] / self._sway_n
-        if math.hypot(ox - self._zone_offset[0], oy - self._zone_offset[1]) >= s.anchor_px:
-            self._place_zones((round(ox * 4) / 4, round(oy * 4) / 4))
+        """Keep the zones where the mast rests, seen in the reference's coordinates
+        (``placement``)."""
+        offset = self._anchor_at.add(shift, self._zone_offset)
+        if offset is not None:
+            self._place_zones(offset)
 
     def _place_zones(self, offset: tuple[float, float]) -> None:
-        """Cell maps of the zones moved by offset pixels (the reference's view of the lane).
-
-        Offsets are quarter pixels and each one's cell maps are built once
-        (from the zones' own windows of cells, about a millisecond): a mast
-        swinging around its rest costs no rebuild per frame. Whole pixels
-        would be too coarse: a zone drawn to a lane line then takes in a
-        sliver of the line's shimmer.
-        """
+        """Lay the zones moved by offset pixels (``placement.Placements``, each built once)."""
         if offset == self._zone_offset:
             return
-        placed = self._placed.get(offset)
+        placed = self._placements.get(
+            offset, lambda moved: zone_grid(moved, self.height, self.width, self.settings.cell)
+        )
         if placed is None:
-            dx, dy = offset
-            moved = [
-                Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in self._zones
-            ]
-            try:
-                grid = zone_grid(moved, self.height, self.width, self.settings.cell)
-            except ZoneError:
-                # A zone at the frame's edge would leave the picture: keep it where it is.
-                return
-            placed = (grid, outside_cells(grid))
-            if len(self._placed) >= _PLACED_MAX:
-                self._placed.pop(next(iter(self._placed)))
-            self._placed[offset] = placed
+            # A zone at the frame's edge would leave the picture: keep it where it is.
+            return
         self._grid, self._outside = placed
         self._masks = self._grid.masks
         self._zone_offset = offset

@@ -28,6 +28,7 @@ __all__ = [
     "LK_SUMS",
     "Registration",
     "Shift",
+    "SwayMeter",
     "central_box",
     "static_band",
 ]
@@ -235,3 +236,66 @@ def static_band(
     if (r1 - r0) * (c1 - c0) * 5 < height * width or min(r1 - r0, c1 - c0) < 32:
         return (0, height, 0, width)
     return best
+
+
+class SwayMeter:
+    """Each frame's sway against the reference, measured in a box where no zone lies.
+
+    The box is the middle of the largest band of the frame no zone touches
+    (``static_band``, ``central_box``): vehicles move inside zones, and
+    measuring outside them keeps a passing vehicle from looking like a moving
+    camera.
+    """
+
+    def __init__(
+        self,
+        any_zone: npt.NDArray[np.bool_],
+        height: int,
+        width: int,
+        cell: int,
+        max_shift_px: float,
+    ) -> None:
+        self.cell = cell
+        self.band = static_band(any_zone, cell, height, width)
+        self.box = central_box(self.band, FINE_ROWS, FINE_COLS)
+        self.registration = Registration(
+            height,
+            width,
+            cell,
+            self.box,
+            max_shift_px=max_shift_px,
+            fine=FINE * max(1, width // 640),
+        )
+        self._keep_all = np.ones(any_zone.shape, dtype=np.uint8)
+        self.beyond = False
+        """The last frame measured moved further than ``max_shift_px``."""
+        self.last = (0.0, 0.0)
+        """The last sway measured (pixels, to a hundredth)."""
+
+    def measure(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        prev_differs: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """Sway of frame against reference.
+
+        The cells that differed from the reference last frame (``prev_differs``:
+        a vehicle crossing the box) are left out, unless that would leave less
+        than a third of the box. When nothing can be measured, the last shift
+        measured stands.
+        """
+        keep = (~prev_differs).view(np.uint8)
+        r0, r1, c0, c1 = self.box
+        c = self.cell
+        box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
+        if int(box_cells.sum()) * 3 < box_cells.size:
+            keep = self._keep_all
+        shift = self.registration.measure(frame, reference, keep)
+        self.beyond = shift.beyond
+        if not shift.measured:
+            # Traffic filling the box, or a picture without texture there: a mast
+            # does not jump in one frame, so the last sway measured stands.
+            return self.last
+        self.last = (round(shift.dx, 2), round(shift.dy, 2))
+        return self.last
