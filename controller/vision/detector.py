@@ -46,7 +46,7 @@ from controller.vision.debounce import ZoneState, debounce
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
-from controller.vision.light_only import LightOnly, LightOnlySettings, pad_into
+from controller.vision.light_only import LightCells, LightOnlySettings
 from controller.vision.placement import Placements, SwayAnchor
 from controller.vision.refresh import blend_cells, note_known, refresh_cells
 from controller.vision.registration import SwayMeter
@@ -57,7 +57,7 @@ from controller.vision.zones import (
     Zone,
     ZoneGrid,
     cell_box,
-    edge_counts,
+    edge_bodies,
     largest_body,
     outside_cells,
     zone_grid,
@@ -180,28 +180,25 @@ class Detector:
         )
         self._anchor_at = SwayAnchor(settings.anchor_frames, settings.anchor_px)
         self._unswayed = 0
-        self._margin = 2
-        self._light_test = LightOnly(
+        margin = 2
+        self._light_cells = LightCells(
             LightOnlySettings(
-                win=cell + 2 * self._margin,
+                win=cell + 2 * margin,
                 trim=settings.light_trim,
                 across=settings.thin_px + 1,
                 texture_min=settings.texture_min,
                 light_corr=settings.light_corr,
                 light_contrast=settings.light_contrast,
                 light_residual=settings.light_residual,
-            )
+            ),
+            height,
+            width,
+            cell,
+            margin,
         )
-        self._verdict = np.zeros((rows, cols), dtype=bool)
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
-        self._verdict_valid = np.zeros((rows, cols), dtype=bool)
         self._zone_box = cell_box(any_zone)
-        pad_shape = (height + 2 * self._margin + cell, width + 2 * self._margin + cell)
-        self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
-        self._work: Frame = self._padded_frame
-        self._work_padded = False
-        self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
         self._sway = SwayMeter(any_zone, height, width, cell, settings.max_shift_px)
         self._light = LightFit((rows, cols))
         self._groups = CellGroups()
@@ -267,8 +264,15 @@ class Detector:
         occupied = stats.ref_count >= self._occupied_min
         differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
-        self._work, self._work_padded = work, False
-        body = occupied & ~self._light_only(occupied, stats.motion_count)
+        self._light_cells.new_frame(
+            work,
+            steady=self._unswayed >= s.steady_frames,
+            gain=self._gain_q8 / GAIN_ONE,
+            offset=float(self._offset),
+        )
+        body = occupied & ~self._light_cells.cells(
+            occupied, stats.motion_count, self._outside, self._zone_box
+        )
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & has_neighbour(body)
@@ -402,59 +406,6 @@ class Detector:
                 cells |= self._masks[name]
         return cells
 
-    def _padded(self) -> Frame:
-        """This frame with its edge pixels repeated into the margin (copied once per frame)."""
-        if not self._work_padded:
-            pad_into(self._padded_frame, self._work, self._margin)
-            self._work_padded = True
-        return self._padded_frame
-
-    def _light_only(
-        self,
-        occupied: npt.NDArray[np.bool_],
-        motion_count: npt.NDArray[np.int32],
-    ) -> npt.NDArray[np.bool_]:
-        """Occupied cells whose pixels still follow the reference texture: light, not a body.
-
-        A cell none of whose pixels moved keeps last frame's verdict. Only zone
-        cells are looked at (the rest need no second look), so the work is done on
-        the zones' box of cells; outside it the answer is False.
-        """
-        c = self.settings.cell
-        r0, r1, c0, c1 = self._zone_box
-        occ = occupied[r0:r1, c0:c1]
-        valid = self._verdict_valid[r0:r1, c0:c1]
-        reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & valid
-        out = self._verdict[r0:r1, c0:c1]
-        out &= reuse
-        test = occ & ~self._outside[r0:r1, c0:c1] & ~reuse
-        np.logical_or(reuse, test, out=valid)
-        idx_r, idx_c = np.nonzero(test)
-        if idx_r.size:
-            light = self._light_windows(self._padded(), (idx_r + r0) * c, (idx_c + c0) * c)
-            out[idx_r[light], idx_c[light]] = True
-        return self._verdict.copy()
-
-    def _light_windows(
-        self, padded_f: Frame, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]
-    ) -> npt.NDArray[np.bool_]:
-        """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?
-
-        The compiled test (``light_only``) against the same windows of the padded
-        reference. Until the camera is steady it leaves out the worst-fitting pixels
-        whatever their shape: undoing sway resamples the picture and leaves the
-        markings' edges, blurred, in the difference.
-        """
-        return self._light_test.windows(
-            padded_f,
-            self._padded_ref,
-            ys,
-            xs,
-            steady=self._unswayed >= self.settings.steady_frames,
-            gain=self._gain_q8 / GAIN_ONE,
-            offset=float(self._offset),
-        )
-
     def _zone_count(
         self,
         name: str,
@@ -466,37 +417,22 @@ class Detector:
         return largest_body(self._grid, name, self._groups, body, differs, edge_body)
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
-        """Per zone, its part-covered cells where a body covers the zone's own pixels.
-
-        The kernel's test on the zone's pixels of the cell only, so a vehicle
-        is in a zone from its first two pixel columns there, and not while it
-        only covers the part of a shared cell that belongs next door. The
-        light-only test then looks at a cell-sized window moved onto the
-        zone's side of the edge: a headlight beam ahead of a vehicle is light
-        there even while the vehicle fills the rest of the cell.
-        """
+        """Per zone, its part-covered cells where a body covers the zone's own pixels
+        (``zones.edge_bodies``)."""
         assert self._reference is not None
         s = self.settings
-        out: dict[str, npt.NDArray[np.bool_]] = {}
-        limit_y = self._padded_frame.shape[0] - s.cell - 2 * self._margin
-        limit_x = self._padded_frame.shape[1] - s.cell - 2 * self._margin
-        for name, edge in self._grid.edges.items():
-            counts = edge_counts(
-                frame,
-                self._reference,
-                edge,
-                gain_q8=self._gain_q8,
-                offset=self._offset,
-                threshold=s.ref_threshold,
-            )
-            hit = counts >= np.maximum(2.0, s.edge_fraction * edge.inside)
-            if hit.any():
-                k = np.nonzero(hit)[0]
-                ys = np.clip(edge.rows[k] * s.cell + edge.toward[k, 0], 0, limit_y)
-                xs = np.clip(edge.cols[k] * s.cell + edge.toward[k, 1], 0, limit_x)
-                hit[k[self._light_windows(self._padded(), ys, xs)]] = False
-            out[name] = hit
-        return out
+        return edge_bodies(
+            frame,
+            self._reference,
+            self._grid,
+            cell=s.cell,
+            gain_q8=self._gain_q8,
+            offset=self._offset,
+            threshold=s.ref_threshold,
+            fraction=s.edge_fraction,
+            light=self._light_cells.windows,
+            limit=(self._light_cells.limit_y, self._light_cells.limit_x),
+        )
 
     def _stillness(self, name: str, frame: Frame, t_ms: int) -> None:
         """The zone's standstill clock (``stillness``), on its box of this registered frame."""
@@ -571,5 +507,4 @@ class Detector:
             out=self._ref_stats,
         )
         self._ref_means = sums.grey_sum / self._area
-        self._verdict_valid[...] = False
-        pad_into(self._padded_ref, self._reference, self._margin)
+        self._light_cells.new_reference(self._reference)

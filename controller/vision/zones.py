@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ __all__ = [
     "cell_box",
     "cell_masks",
     "dump_zones",
+    "edge_bodies",
     "edge_counts",
     "largest_body",
     "load_zones",
@@ -385,3 +386,42 @@ def largest_body(
         return 0
     may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
     return groups.largest(cells, may_bridge)
+
+
+def edge_bodies(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    grid: ZoneGrid,
+    *,
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    fraction: float,
+    light: Callable[[npt.NDArray[np.intp], npt.NDArray[np.intp]], npt.NDArray[np.bool_]],
+    limit: tuple[int, int],
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per zone, its part-covered cells where a body covers the zone's own pixels.
+
+    The kernel's test on the zone's pixels of the cell only (``edge_counts``;
+    ``fraction`` of them, and at least two), so a vehicle is in a zone from its
+    first two pixel columns there, and not while it only covers the part of a
+    shared cell that belongs next door. The light-only test (``light``, on
+    windows at (ys, xs), each at most ``limit``) then looks at a cell-sized
+    window moved onto the zone's side of the edge: a headlight beam ahead of a
+    vehicle is light there even while the vehicle fills the rest of the cell.
+    """
+    limit_y, limit_x = limit
+    out: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, edge in grid.edges.items():
+        counts = edge_counts(
+            frame, reference, edge, gain_q8=gain_q8, offset=offset, threshold=threshold
+        )
+        hit = counts >= np.maximum(2.0, fraction * edge.inside)
+        if hit.any():
+            k = np.nonzero(hit)[0]
+            ys = np.clip(edge.rows[k] * cell + edge.toward[k, 0], 0, limit_y)
+            xs = np.clip(edge.cols[k] * cell + edge.toward[k, 1], 0, limit_x)
+            hit[k[light(ys, xs)]] = False
+        out[name] = hit
+    return out
