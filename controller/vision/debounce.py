@@ -11,12 +11,14 @@ the reference (it was only explained away as light for a frame).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import numpy.typing as npt
 
 from controller.vision.settings import DetectorSettings
 
-__all__ = ["ZoneState", "debounce"]
+__all__ = ["ZoneState", "believed_empty", "debounce"]
 
 
 class ZoneState:
@@ -97,3 +99,19 @@ def debounce(
         state.pending_since = None
         if not state.on:
             state.empty_since = t_ms
+
+
+def believed_empty(
+    states: Mapping[str, ZoneState],
+    names: Sequence[str],
+    masks: Mapping[str, npt.NDArray[np.bool_]],
+    outside: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """The cells believed empty: those no zone holds, and those of zones neither on nor raw
+    (the light fit and the shake check look only at them)."""
+    cells = outside.copy()
+    for name in names:
+        state = states[name]
+        if not state.on and not state.raw:
+            cells |= masks[name]
+    return cells

@@ -23,26 +23,40 @@ standstill clock (``stillness``) says how long the body in it has not moved.
 Diagnostics turn a frozen, blinded or shaken picture into a fault, never into
 "empty".
 
-The stages, each in its own module, the compiled ones beside a numpy
-reference (``*_reference``) and a ``.pyi``: ``registration``, ``warp``,
-``kernel`` (beside ``reference``), ``light``, ``light_only``, ``zones``
-(beside ``zones_reference``), ``cells``, ``stillness``, ``refresh`` (the
-blend; which cells may refresh is decided here) and ``diagnostics``;
-``presence`` runs this detector for the lane. The debounce and the refresh
-policy are still here.
+Pipeline, per frame, in order (each stage its own module; a compiled one sits
+beside its numpy twin ``*_reference.py`` and its ``_*.pyi``):
+
+1. ``registration`` -- the sway against the reference (``SwayMeter``); then
+   ``placement`` lays the zones where the mast rests and ``warp`` undoes the sway.
+2. ``kernel`` (twin: ``reference``) -- per cell, pixels off the corrected
+   reference and off the previous frame, and grey sums.
+3. ``light`` -- the global gain/offset fitted on cells believed empty.
+4. ``light_only`` -- cells that only changed light (shadows, beams) set aside
+   (``LightCells``).
+5. ``zones`` -- the cells a zone's edge cuts judged on its own pixels
+   (``edge_bodies``).
+6. ``diagnostics`` -- frozen, blind, shaken: faults, never "empty".
+7. per zone: ``zones.largest_body`` (grouping in ``cells``) counts its body,
+   ``debounce`` turns raw presence into on/off in milliseconds (``ZoneState``),
+   ``stillness`` gives its ``still_ms``.
+8. ``refresh`` -- which cells may refresh (``refresh_cells``) and the blend.
+
+``settings`` holds ``DetectorSettings``; ``detection`` the answer
+(``Detection``); ``presence`` runs this detector for the lane. This module only
+wires the stages and keeps the buffers they share from frame to frame.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from controller.vision.cells import CellGroups, cell_sum, has_neighbour
-from controller.vision.debounce import ZoneState, debounce
+from controller.vision.debounce import ZoneState, believed_empty, debounce
+from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
@@ -72,43 +86,6 @@ __all__ = [
 ]
 
 Frame = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """The detector's answer for one frame."""
-
-    t_ms: int
-    occupied: tuple[tuple[str, bool], ...]
-    """Debounced presence per zone, in zone order."""
-    raw: tuple[tuple[str, bool], ...]
-    """Undebounced presence per zone (for diagnosis)."""
-    faults: frozenset[Fault]
-    gain_q8: int
-    offset: int
-    shift_px: tuple[float, float]
-    ready: bool = True
-    """False while the first reference is still being built (nothing can be seen yet)."""
-    still_ms: tuple[tuple[str, int], ...] = ()
-    """Per zone, how long the body in it has not moved (0 when it moved this frame or the
-    zone is empty), from the difference between registered frames inside the zone."""
-
-    def zone(self, name: str) -> bool:
-        for key, value in self.occupied:
-            if key == name:
-                return value
-        raise KeyError(f"no zone named {name!r}")
-
-    def still(self, name: str) -> int:
-        """``still_ms`` of the zone named name."""
-        for key, value in self.still_ms:
-            if key == name:
-                return value
-        raise KeyError(f"no zone named {name!r}")
-
-    @property
-    def healthy(self) -> bool:
-        return self.ready and not self.faults
 
 
 _OUTSIDE = "\x00outside"
@@ -399,12 +376,7 @@ class Detector:
         self._zone_box = (min(r0, n0), max(r1, n1), min(c0, m0), max(c1, m1))
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
-        cells = self._outside.copy()
-        for name in self.zone_names:
-            state = self._state[name]
-            if not state.on and not state.raw:
-                cells |= self._masks[name]
-        return cells
+        return believed_empty(self._state, self.zone_names, self._masks, self._outside)
 
     def _zone_count(
         self,
