@@ -57,10 +57,10 @@ import numpy.typing as npt
 from controller.vision.cells import CellGroups, cell_sum, has_neighbour
 from controller.vision.debounce import ZoneState, believed_empty, debounce
 from controller.vision.detection import Detection
-from controller.vision.diagnostics import Diagnostics, DiagnosticsSettings, Fault
+from controller.vision.diagnostics import Diagnostics, Fault
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
-from controller.vision.light_only import LightCells, LightOnlySettings
+from controller.vision.light_only import LightCells
 from controller.vision.placement import Placements, SwayAnchor
 from controller.vision.refresh import blend_cells, note_known, refresh_cells
 from controller.vision.registration import SwayMeter
@@ -113,13 +113,11 @@ class Detector:
         self._grid: ZoneGrid = zone_grid(zones, height, width, cell)
         self._masks = self._grid.masks
         rows, cols = self._masks[self.zone_names[0]].shape
-        self._rows, self._cols = rows, cols
         self._outside = outside_cells(self._grid)
         any_zone = ~self._outside
         self._placements = Placements(zones, self._grid)
         ones = np.ones((height, width), dtype=np.int64)
         self._area = cell_sum(ones, cell).astype(np.float64)
-        self._full_rows, self._full_cols = height // cell, width // cell
         # Pixel counts a cell needs to be occupied or moving, as whole numbers: the
         # kernel's counts are compared with them as they are, each frame.
         self._occupied_min = np.ceil(settings.cell_fraction * self._area).astype(np.int32)
@@ -142,37 +140,11 @@ class Detector:
         self._gain_q8 = GAIN_ONE
         self._offset = 0
         self._last_refresh = -(10**12)
-        self._diagnostics = Diagnostics(
-            DiagnosticsSettings(
-                frozen_ms=settings.frozen_ms,
-                blind_low=settings.blind_low,
-                blind_high=settings.blind_high,
-                blind_texture=settings.blind_texture,
-                blind_ms=settings.blind_ms,
-                shaken_fraction=settings.shaken_fraction,
-                shaken_ms=settings.shaken_ms,
-                clear_ms=settings.fault_clear_ms,
-            ),
-            self._area,
-        )
+        self._diagnostics = Diagnostics(settings.diagnostics(), self._area)
         self._anchor_at = SwayAnchor(settings.anchor_frames, settings.anchor_px)
         self._unswayed = 0
         margin = 2
-        self._light_cells = LightCells(
-            LightOnlySettings(
-                win=cell + 2 * margin,
-                trim=settings.light_trim,
-                across=settings.thin_px + 1,
-                texture_min=settings.texture_min,
-                light_corr=settings.light_corr,
-                light_contrast=settings.light_contrast,
-                light_residual=settings.light_residual,
-            ),
-            height,
-            width,
-            cell,
-            margin,
-        )
+        self._light_cells = LightCells(settings.light_only(margin), height, width, cell, margin)
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
         self._zone_box = cell_box(any_zone)

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from controller.vision.diagnostics import DiagnosticsSettings
+from controller.vision.light_only import LightOnlySettings
+
 __all__ = ["DetectorSettings", "SettingsError"]
 
 
@@ -151,6 +154,32 @@ class DetectorSettings:
             raise SettingsError(f"detector.refresh_alpha: {self.refresh_alpha} is outside (0, 1]")
         if self.zone_cells < 1:
             raise SettingsError("detector.zone_cells: must be at least 1")
+
+    def diagnostics(self) -> DiagnosticsSettings:
+        """The diagnostics stage's part of these settings."""
+        return DiagnosticsSettings(
+            frozen_ms=self.frozen_ms,
+            blind_low=self.blind_low,
+            blind_high=self.blind_high,
+            blind_texture=self.blind_texture,
+            blind_ms=self.blind_ms,
+            shaken_fraction=self.shaken_fraction,
+            shaken_ms=self.shaken_ms,
+            clear_ms=self.fault_clear_ms,
+        )
+
+    def light_only(self, margin: int) -> LightOnlySettings:
+        """The light-only stage's part of these settings, for windows a cell plus margin wide
+        on each side."""
+        return LightOnlySettings(
+            win=self.cell + 2 * margin,
+            trim=self.light_trim,
+            across=self.thin_px + 1,
+            texture_min=self.texture_min,
+            light_corr=self.light_corr,
+            light_contrast=self.light_contrast,
+            light_residual=self.light_residual,
+        )
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, object], source: str = "detector") -> DetectorSettings:
