@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from controller.vision import _cells
 
-__all__ = ["CellGroups", "has_neighbour"]
+__all__ = ["CellGroups", "cell_sum", "has_neighbour"]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -56,3 +56,13 @@ def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     out[:, 1:] |= cells[:, :-1]
     out[:, :-1] |= cells[:, 1:]
     return out
+
+
+def cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:
+    """Per cell of the grid, the sum of values over its pixels (edge cells part-filled)."""
+    height, width = values.shape
+    rows, cols = -(-height // cell), -(-width // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=np.int64)
+    padded[:height, :width] = values
+    summed: npt.NDArray[np.int64] = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    return summed

@@ -5,6 +5,8 @@ light; a body hides it. The compiled pass (``_light_only``, defined by
 ``light_only_reference.light_windows_reference``) judges cell-sized windows of
 the padded frame against the same windows of the padded reference; this
 wrapper checks the arguments, holds the scratch buffers and gives the verdicts.
+``LightCells`` runs it for the detector: on padded copies of the frame and the
+reference, keeping a cell's verdict while none of its pixels moves.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy.typing as npt
 from controller.vision import _light_only
 from controller.vision.light_only_reference import STATS, quantile_place
 
-__all__ = ["LightOnly", "LightOnlySettings"]
+__all__ = ["LightCells", "LightOnly", "LightOnlySettings", "pad_into"]
 
 Frame = npt.NDArray[np.uint8]
 
@@ -117,3 +119,115 @@ class LightOnly:
         )
         self._light = light
         return light.view(np.bool_)
+
+
+def pad_into(buffer: Frame, image: Frame, margin: int) -> Frame:
+    """Copy image into buffer with its edge pixels repeated into the margin (no allocation).
+
+    The light-only windows reach ``margin`` pixels past a cell, and past the
+    picture's edge for its edge cells: the frame and the reference are both
+    looked at through such padded copies.
+    """
+    m = margin
+    h, w = image.shape
+    buffer[m : m + h, m : m + w] = image
+    buffer[:m, m : m + w] = image[0]
+    buffer[m + h :, m : m + w] = image[-1]
+    buffer[:, :m] = buffer[:, m : m + 1]
+    buffer[:, m + w :] = buffer[:, m + w - 1 : m + w]
+    return buffer
+
+
+class LightCells:
+    """The light-only test as the detector runs it, frame after frame.
+
+    The frame and the reference are looked at through copies padded by
+    ``margin`` (the reference's made when it changes, the frame's only if some
+    window of it is looked at). A cell none of whose pixels moved keeps last
+    frame's verdict, until the reference changes.
+    """
+
+    def __init__(
+        self, settings: LightOnlySettings, height: int, width: int, cell: int, margin: int
+    ) -> None:
+        self.test = LightOnly(settings)
+        self.cell = cell
+        self.margin = margin
+        rows, cols = -(-height // cell), -(-width // cell)
+        pad_shape = (height + 2 * margin + cell, width + 2 * margin + cell)
+        self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
+        self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
+        self._work: Frame = self._padded_frame
+        self._work_padded = False
+        self._verdict = np.zeros((rows, cols), dtype=bool)
+        self._valid = np.zeros((rows, cols), dtype=bool)
+        self._steady = False
+        self._gain = 1.0
+        self._offset = 0.0
+        self.limit_y = pad_shape[0] - cell - 2 * margin
+        """The last row a window may start at in the padded frame."""
+        self.limit_x = pad_shape[1] - cell - 2 * margin
+        """The last column a window may start at in the padded frame."""
+
+    def new_reference(self, reference: Frame) -> None:
+        """The reference changed: its padded copy is made again, no verdict is kept."""
+        self._valid[...] = False
+        pad_into(self._padded_ref, reference, self.margin)
+
+    def new_frame(self, frame: Frame, *, steady: bool, gain: float, offset: float) -> None:
+        """This frame's picture and light fit, for the windows looked at until the next.
+
+        ``steady``: the camera has not swayed for a while; until then the test
+        leaves out the worst-fitting pixels whatever their shape: undoing sway
+        resamples the picture and leaves the markings' edges, blurred, in the
+        difference.
+        """
+        self._work, self._work_padded = frame, False
+        self._steady, self._gain, self._offset = steady, gain, offset
+
+    def _padded(self) -> Frame:
+        """This frame with its edge pixels repeated into the margin (copied once per frame)."""
+        if not self._work_padded:
+            pad_into(self._padded_frame, self._work, self.margin)
+            self._work_padded = True
+        return self._padded_frame
+
+    def windows(self, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?"""
+        return self.test.windows(
+            self._padded(),
+            self._padded_ref,
+            ys,
+            xs,
+            steady=self._steady,
+            gain=self._gain,
+            offset=self._offset,
+        )
+
+    def cells(
+        self,
+        occupied: npt.NDArray[np.bool_],
+        motion_count: npt.NDArray[np.int32],
+        outside: npt.NDArray[np.bool_],
+        box: tuple[int, int, int, int],
+    ) -> npt.NDArray[np.bool_]:
+        """Occupied cells whose pixels still follow the reference texture: light, not a body.
+
+        Only zone cells (not ``outside``) are looked at (the rest need no second
+        look), so the work is done on the zones' box of cells; outside it the
+        answer is False.
+        """
+        c = self.cell
+        r0, r1, c0, c1 = box
+        occ = occupied[r0:r1, c0:c1]
+        valid = self._valid[r0:r1, c0:c1]
+        reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & valid
+        out = self._verdict[r0:r1, c0:c1]
+        out &= reuse
+        test = occ & ~outside[r0:r1, c0:c1] & ~reuse
+        np.logical_or(reuse, test, out=valid)
+        idx_r, idx_c = np.nonzero(test)
+        if idx_r.size:
+            light = self.windows((idx_r + r0) * c, (idx_c + c0) * c)
+            out[idx_r[light], idx_c[light]] = True
+        return self._verdict.copy()

@@ -1,7 +1,9 @@
 """Reference refresh: the frame blended into the empty-lane reference where allowed.
 
-Which cells may refresh is the detector's policy; this stage does the
-per-pixel work compiled (``_refresh``, defined by
+Which cells may refresh is the policy (``refresh_cells``): a zone the
+controller knows is empty tracks drift, and takes a real change in only after
+``absorb_ms`` of disagreement; standalone, only a quiet, empty lane refreshes.
+The per-pixel work (``blend_cells``) is compiled (``_refresh``, defined by
 ``refresh_reference.blend_cells_reference``), touching only the pixels of
 those cells: the light-corrected frame ((frame - offset) / gain) is blended
 in with weight ``alpha``, in drift-only cells only where it is within
@@ -11,13 +13,16 @@ in with weight ``alpha``, in drift-only cells only where it is within
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from controller.vision import _refresh
+from controller.vision.debounce import ZoneState
+from controller.vision.settings import DetectorSettings
 
-__all__ = ["MIN_GAIN", "blend_cells"]
+__all__ = ["MIN_GAIN", "blend_cells", "note_known", "refresh_cells"]
 
 MIN_GAIN = 1e-3
 """A fitted gain under this is taken as this (a black frame divides by nothing)."""
@@ -74,3 +79,71 @@ def blend_cells(
             float(drift_px),
         )
     )
+
+
+def note_known(states: Mapping[str, ZoneState], names: Sequence[str], t_ms: int) -> None:
+    """Start (or stop) each zone's clock of being known empty by the controller."""
+    for name in names:
+        state = states[name]
+        if not state.known_empty:
+            state.known_since = None
+        elif state.known_since is None:
+            state.known_since = t_ms
+
+
+def refresh_cells(
+    states: Mapping[str, ZoneState],
+    names: Sequence[str],
+    outside_state: ZoneState,
+    masks: Mapping[str, npt.NDArray[np.bool_]],
+    outside: npt.NDArray[np.bool_],
+    differs: npt.NDArray[np.bool_],
+    s: DetectorSettings,
+    t_ms: int,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """The cells that may refresh now, and those of them that may only track drift.
+
+    ``differs``: cells that differ from the reference (before the light-only
+    test). A controller-known-empty zone only tracks slow drift there; a
+    headlight beam or shadow from a vehicle next door is not taken in, it
+    is left to the light-only test. Only ``absorb_ms`` of disagreement, or
+    an empty lane without a controller, takes a real difference in. The
+    cells no zone holds (``outside``) refresh when quiet.
+    """
+    cells = np.zeros(outside.shape, dtype=bool)
+    drift_only = np.zeros(outside.shape, dtype=bool)
+    blocked: list[str] = []
+    lane_empty_ms = min(
+        -1 if st.empty_since is None else t_ms - st.empty_since for st in (states[n] for n in names)
+    )
+    for name in (*names, None):
+        state = outside_state if name is None else states[name]
+        quiet = state.last_motion is None or t_ms - state.last_motion >= s.quiet_ms
+        if name is None:
+            eligible = quiet
+            mask = outside
+        elif s.standalone:
+            # Without a controller only an empty lane refreshes: a vehicle's
+            # beams and shadow reach into the zones next to it.
+            eligible = quiet and lane_empty_ms >= s.standalone_refresh_ms
+            mask = masks[name]
+        else:
+            # The controller knows the zone is empty. If the camera still
+            # sees something there, it keeps saying so for absorb_ms (the
+            # core reports the disagreement) before the change is taken in.
+            known = state.known_since is not None
+            seen = state.on or state.raw
+            absorb = known and t_ms - (state.known_since or t_ms) >= s.absorb_ms
+            eligible = quiet and known and (not seen or absorb)
+            mask = masks[name]
+            if eligible and not (seen and absorb):
+                drift_only |= mask
+        if eligible:
+            cells |= mask
+        elif name is not None:
+            blocked.append(name)
+    # A cell shared with a zone that may not refresh is left alone.
+    for name in blocked:
+        cells &= ~masks[name]
+    cells &= ~(drift_only & differs)
+    return cells, drift_only

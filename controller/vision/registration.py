@@ -21,7 +21,17 @@ import numpy.typing as npt
 from controller.vision import _registration
 from controller.vision.kernel import grid_shape
 
-__all__ = ["FINE", "LK_SUMS", "Registration", "Shift"]
+__all__ = [
+    "FINE",
+    "FINE_COLS",
+    "FINE_ROWS",
+    "LK_SUMS",
+    "Registration",
+    "Shift",
+    "SwayMeter",
+    "central_box",
+    "static_band",
+]
 
 LK_SUMS = ("n", "f", "r", "fr", "rr", "gx", "gy", "gxf", "gxr", "gyf", "gyr", "hxx", "hxy", "hyy")
 """Names of the integer sums of one Lucas-Kanade step, in the compiled pass's order."""
@@ -183,3 +193,109 @@ class Registration:
             return Shift(0.0, 0.0, measured=False)
         bound = self.reach * 2 * self.fine - 1e-6
         return Shift(dx, dy, beyond=abs(cdx) >= bound or abs(cdy) >= bound)
+
+
+FINE_ROWS = 160
+FINE_COLS = 640
+"""The fine registration's box is at most this big (bounds its cost)."""
+
+
+def central_box(band: tuple[int, int, int, int], rows: int, cols: int) -> tuple[int, int, int, int]:
+    """The middle of band, at most rows x cols (bounds the fine registration's cost).
+
+    Its corner is on the registration's block grid (so blocks are summed whole).
+    """
+    r0, r1, c0, c1 = band
+    h, w = min(rows, r1 - r0), min(cols, c1 - c0)
+    top, left = r0 + (r1 - r0 - h) // 2, c0 + (c1 - c0 - w) // 2
+    top, left = top - (top - r0) % FINE, left - (left - c0) % FINE
+    return (top, top + h, left, left + w)
+
+
+def static_band(
+    any_zone: npt.NDArray[np.bool_], cell: int, height: int, width: int
+) -> tuple[int, int, int, int]:
+    """The largest full-width or full-height band of the frame that no zone touches.
+
+    Vehicles move inside zones; measuring sway outside them keeps a passing
+    vehicle from looking like a moving camera. Falls back to the whole frame
+    when no band is at least a fifth of it.
+    """
+    rows = np.nonzero(any_zone.any(axis=1))[0]
+    cols = np.nonzero(any_zone.any(axis=0))[0]
+    top, bottom = int(rows[0]) * cell, min(height, (int(rows[-1]) + 1) * cell)
+    left, right = int(cols[0]) * cell, min(width, (int(cols[-1]) + 1) * cell)
+    bands = [
+        (bottom, height, 0, width),
+        (0, top, 0, width),
+        (0, height, right, width),
+        (0, height, 0, left),
+    ]
+    best = max(bands, key=lambda b: (b[1] - b[0]) * (b[3] - b[2]))
+    r0, r1, c0, c1 = best
+    if (r1 - r0) * (c1 - c0) * 5 < height * width or min(r1 - r0, c1 - c0) < 32:
+        return (0, height, 0, width)
+    return best
+
+
+class SwayMeter:
+    """Each frame's sway against the reference, measured in a box where no zone lies.
+
+    The box is the middle of the largest band of the frame no zone touches
+    (``static_band``, ``central_box``): vehicles move inside zones, and
+    measuring outside them keeps a passing vehicle from looking like a moving
+    camera.
+    """
+
+    def __init__(
+        self,
+        any_zone: npt.NDArray[np.bool_],
+        height: int,
+        width: int,
+        cell: int,
+        max_shift_px: float,
+    ) -> None:
+        self.cell = cell
+        self.band = static_band(any_zone, cell, height, width)
+        self.box = central_box(self.band, FINE_ROWS, FINE_COLS)
+        self.registration = Registration(
+            height,
+            width,
+            cell,
+            self.box,
+            max_shift_px=max_shift_px,
+            fine=FINE * max(1, width // 640),
+        )
+        self._keep_all = np.ones(any_zone.shape, dtype=np.uint8)
+        self.beyond = False
+        """The last frame measured moved further than ``max_shift_px``."""
+        self.last = (0.0, 0.0)
+        """The last sway measured (pixels, to a hundredth)."""
+
+    def measure(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        prev_differs: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """Sway of frame against reference.
+
+        The cells that differed from the reference last frame (``prev_differs``:
+        a vehicle crossing the box) are left out, unless that would leave less
+        than a third of the box. When nothing can be measured, the last shift
+        measured stands.
+        """
+        keep = (~prev_differs).view(np.uint8)
+        r0, r1, c0, c1 = self.box
+        c = self.cell
+        box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
+        if int(box_cells.sum()) * 3 < box_cells.size:
+            keep = self._keep_all
+        shift = self.registration.measure(frame, reference, keep)
+        self.beyond = shift.beyond
+        if not shift.measured:
+            # Traffic filling the box, or a picture without texture there: a mast
+            # does not jump in one frame, so the last sway measured stands.
+            return self.last
+        self.last = (round(shift.dx, 2), round(shift.dy, 2))
+        return self.last

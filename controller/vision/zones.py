@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision import _zone_edges
+from controller.vision.cells import CellGroups
 from controller.vision.kernel import GAIN_Q8_MAX, OFFSET_MAX, grid_shape
 
 __all__ = [
@@ -29,10 +30,14 @@ __all__ = [
     "Zone",
     "ZoneError",
     "ZoneGrid",
+    "cell_box",
     "cell_masks",
     "dump_zones",
+    "edge_bodies",
     "edge_counts",
+    "largest_body",
     "load_zones",
+    "outside_cells",
     "parse_zones",
     "pixel_mask",
     "zone_grid",
@@ -337,3 +342,86 @@ def _cell_sums(
     padded[:height, :width] = values
     summed: npt.NDArray[np.float32] = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
     return summed
+
+
+def cell_box(cells: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
+    """The smallest box (r0, r1, c0, c1) of the grid holding every cell set in cells."""
+    rows = np.nonzero(cells.any(axis=1))[0]
+    cols = np.nonzero(cells.any(axis=0))[0]
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    return (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+
+
+def outside_cells(grid: ZoneGrid) -> npt.NDArray[np.bool_]:
+    """The cells no zone holds."""
+    any_zone = np.zeros_like(next(iter(grid.masks.values())))
+    for mask in grid.masks.values():
+        any_zone |= mask
+    outside: npt.NDArray[np.bool_] = ~any_zone
+    return outside
+
+
+def largest_body(
+    grid: ZoneGrid,
+    name: str,
+    groups: CellGroups,
+    body: npt.NDArray[np.bool_],
+    differs: npt.NDArray[np.bool_],
+    edge_body: npt.NDArray[np.bool_],
+) -> int:
+    """The body cells of a zone's largest group of touching ones (its parts of edge cells too).
+
+    A vehicle is one body; specks of misregistered texture scattered along
+    a zone's edges are many small ones, however many they add up to. A cell
+    that differs but passed for light, with body cells on both sides of it,
+    joins them into one group without counting itself. ``edge_body``: per
+    cell the zone's edge cuts, whether a body covers the zone's part of it.
+    """
+    r0, r1, c0, c1 = grid.boxes[name]
+    cells = body[r0:r1, c0:c1] & grid.interior[name][r0:r1, c0:c1]
+    edge = grid.edges[name]
+    cells[edge.rows[edge_body] - r0, edge.cols[edge_body] - c0] = True
+    if not cells.any():
+        return 0
+    may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
+    return groups.largest(cells, may_bridge)
+
+
+def edge_bodies(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    grid: ZoneGrid,
+    *,
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    fraction: float,
+    light: Callable[[npt.NDArray[np.intp], npt.NDArray[np.intp]], npt.NDArray[np.bool_]],
+    limit: tuple[int, int],
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per zone, its part-covered cells where a body covers the zone's own pixels.
+
+    The kernel's test on the zone's pixels of the cell only (``edge_counts``;
+    ``fraction`` of them, and at least two), so a vehicle is in a zone from its
+    first two pixel columns there, and not while it only covers the part of a
+    shared cell that belongs next door. The light-only test (``light``, on
+    windows at (ys, xs), each at most ``limit``) then looks at a cell-sized
+    window moved onto the zone's side of the edge: a headlight beam ahead of a
+    vehicle is light there even while the vehicle fills the rest of the cell.
+    """
+    limit_y, limit_x = limit
+    out: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, edge in grid.edges.items():
+        counts = edge_counts(
+            frame, reference, edge, gain_q8=gain_q8, offset=offset, threshold=threshold
+        )
+        hit = counts >= np.maximum(2.0, fraction * edge.inside)
+        if hit.any():
+            k = np.nonzero(hit)[0]
+            ys = np.clip(edge.rows[k] * cell + edge.toward[k, 0], 0, limit_y)
+            xs = np.clip(edge.cols[k] * cell + edge.toward[k, 1], 0, limit_x)
+            hit[k[light(ys, xs)]] = False
+        out[name] = hit
+    return out

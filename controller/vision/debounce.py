@@ -1,0 +1,117 @@
+"""Per-zone debounce: a zone's raw presence becomes its on/off state, in milliseconds.
+
+The frame stages say, per frame, how many body cells a zone holds; a shadow
+or a splash of rain can make that flicker for a frame or two. This stage
+keeps a handful of numbers per zone (``ZoneState``) and switches a zone on or
+off only after its raw state has held for the time the settings give: short
+when the change came with motion, longer when it came without, and a little
+longer when a large body vanished at once while its cells still differ from
+the reference (it was only explained away as light for a frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from controller.vision.settings import DetectorSettings
+
+__all__ = ["ZoneState", "believed_empty", "debounce"]
+
+
+class ZoneState:
+    """What the detector keeps of one zone between frames (times in ms)."""
+
+    __slots__ = (
+        "abrupt",
+        "count",
+        "empty_since",
+        "known_empty",
+        "known_since",
+        "last_motion",
+        "on",
+        "pending_since",
+        "raw",
+    )
+
+    def __init__(self) -> None:
+        self.on = False
+        self.raw = False
+        self.count = 0
+        self.abrupt = False
+        self.pending_since: int | None = None
+        self.last_motion: int | None = None
+        self.empty_since: int | None = None
+        self.known_empty = False
+        self.known_since: int | None = None
+
+
+def debounce(
+    state: ZoneState,
+    s: DetectorSettings,
+    count: int,
+    *,
+    mask: npt.NDArray[np.bool_],
+    touched: npt.NDArray[np.bool_],
+    moving: npt.NDArray[np.bool_],
+    differs: npt.NDArray[np.bool_],
+    prev_occupied: npt.NDArray[np.bool_],
+    t_ms: int,
+) -> None:
+    """Update state with this frame's body count of its zone.
+
+    ``mask``/``touched``: the zone's cells and the cells it touches;
+    ``moving``, ``differs``: this frame's moving cells and cells differing from
+    the reference; ``prev_occupied``: last frame's occupied cells.
+    """
+    before = state.count
+    state.count = count
+    state.raw = count >= s.zone_cells
+    if (moving & touched).any():
+        state.last_motion = t_ms
+    if state.raw or state.on:
+        state.empty_since = None
+    elif state.empty_since is None:
+        state.empty_since = t_ms
+    if state.raw == state.on:
+        state.pending_since = None
+        return
+    if state.pending_since is None:
+        state.pending_since = t_ms
+        # All at once, and the picture still differs there: the cells were only
+        # explained away as light this frame.
+        state.abrupt = (
+            not state.raw
+            and before >= 3 * s.zone_cells
+            and 2 * int((differs & prev_occupied & mask).sum()) >= before
+        )
+    recent = state.last_motion is not None and t_ms - state.last_motion <= s.motion_hold_ms
+    if state.raw:
+        needed = s.motion_on_ms if recent else s.on_ms
+    elif recent:
+        needed = max(s.motion_off_ms, s.abrupt_off_ms) if state.abrupt else s.motion_off_ms
+    else:
+        needed = s.off_ms
+    if t_ms - state.pending_since >= needed:
+        state.on = state.raw
+        state.pending_since = None
+        if not state.on:
+            state.empty_since = t_ms
+
+
+def believed_empty(
+    states: Mapping[str, ZoneState],
+    names: Sequence[str],
+    masks: Mapping[str, npt.NDArray[np.bool_]],
+    outside: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.bool_]:
+    """The cells believed empty: those no zone holds, and those of zones neither on nor raw
+    (the light fit and the shake check look only at them)."""
+    cells = outside.copy()
+    for name in names:
+        state = states[name]
+        if not state.on and not state.raw:
+            cells |= masks[name]
+    return cells
