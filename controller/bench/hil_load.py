@@ -448,17 +448,6 @@ def run(
             key = str(scan_ms)
             latency[key] = summary(result.samples_ms)
             overruns[key] = round(result.overruns / result.scans, 4) if result.scans else 0.0
-            runs[key] = {
-                "seconds": result.seconds,
-                "controller_ready_s": result.controller_ready_s,
-                "scans": result.scans,
-                "overruns": result.overruns,
-                "scan_p50_ms": result.scan_p50_ms,
-                "scan_p99_ms": result.scan_p99_ms,
-                "late_p99_ms": result.late_p99_ms,
-                "read_p99_ms": result.read_p99_ms,
-                "bus_failures": result.bus_failures,
-                "scan_thread": result.scan_thread,
-            }
+            runs[key] = result.as_run()
             load += [{"scan_ms": scan_ms, **part} for part in result.load]
     return {"edge_to_coil_ms": latency, "overrun_share": overruns, "load": load, "runs": runs}

@@ -448,3 +448,29 @@ def test_run_loop_rejects_a_bad_scan_period() -> None:
     plant = Plant(throughput.saturated_scenario(), 1, probe=False)
     with pytest.raises(ValueError, match="scan_ms"):
         run_loop(plant, CoreController(LaneConfig()), duration_ms=100, scan_ms=0)
+
+
+def test_io_module_priority_says_what_the_os_granted() -> None:
+    """The I/O simulator's threads go on SCHED_FIFO where the OS allows it; a refusal keeps
+    it time-shared and is reported, never raised. Either way the answer matches the OS."""
+    import os
+    import subprocess
+    import sys
+
+    from controller.bench.hil import SIM_PRIORITY, io_module_priority
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        got = io_module_priority(proc.pid)
+        policy = os.sched_getscheduler(proc.pid)
+        if got["policy"] == "fifo":
+            assert policy == os.SCHED_FIFO and got["threads"] >= 1 and got["error"] is None
+            assert os.sched_getparam(proc.pid).sched_priority == SIM_PRIORITY
+        else:
+            assert policy != os.SCHED_FIFO and got["priority"] == 0 and got["error"]
+        assert got["priority_asked"] == SIM_PRIORITY
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    gone = io_module_priority(proc.pid)
+    assert gone["policy"] == "other" and "No such file" in str(gone["error"])
