@@ -28,11 +28,6 @@ __all__ = ["BACKLOG", "EncodedMessages", "EventStream", "event_from_row"]
 BACKLOG = 50
 """Events a fresh page (no Last-Event-ID) is sent from the journal, to show the last events."""
 KEEPALIVE_S = 15.0
-STATE_EVERY_S = 0.1
-"""At most one state message per page in this time: a person follows ten a second at most,
-and a lane under test pulses changes state thirty times a second. A state that comes
-sooner is held, replaced by any newer one, and sent when the time is up: the page always
-ends on the newest state, at most this late. Journal events are never held."""
 CATCH_UP_WAIT_S = 2.0
 """How long a journal read waits for events the writer thread has not committed yet."""
 
@@ -158,13 +153,8 @@ class EventStream:
             await self._catch_up(resp, target)
             last_camera: dict[str, Any] | None = None
             last_write = camera_checked = loop.time()
-            held: HubMessage | None = None
-            state_at = -STATE_EVERY_S
             while not self.ended() and loop.time() < deadline:
-                now = loop.time()
-                wait = min(0.2 if self.camera else 1.0, max(0.0, deadline - now))
-                if held is not None:
-                    wait = min(wait, max(0.0, state_at + STATE_EVERY_S - now))
+                wait = min(0.2 if self.camera else 1.0, max(0.0, deadline - loop.time()))
                 try:
                     msg = await asyncio.wait_for(sub.get(), wait)
                 except TimeoutError:
@@ -178,11 +168,8 @@ class EventStream:
                     self.sent = msg.id
                     last_write = loop.time()
                 elif msg is not None:
-                    held = msg
-                if held is not None and loop.time() - state_at >= STATE_EVERY_S:
-                    await resp.write(self.encoded.get(held, self.audience, self._state_message))
-                    held = None
-                    state_at = last_write = loop.time()
+                    await resp.write(self.encoded.get(msg, self.audience, self._state_message))
+                    last_write = loop.time()
                 if self.camera is not None and loop.time() - camera_checked >= 0.2:
                     camera_checked = loop.time()
                     view = self.camera()
