@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.bench.hil import SCAN_PRIORITY, HilError
-from controller.bench.hil_load import CAMERA_FPS, CAMERA_SIZE
+from controller.bench.hil_load import CAMERA_FPS, CAMERA_SIZE, camera_sim_args
 from controller.children import Children
 
 __all__ = ["MODES", "lateness", "run"]
@@ -88,21 +88,7 @@ def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
         with Children(workdir, error=HilError, start_timeout_s=20.0) as children:
             sim, _ = children.start(
                 "sim-camera",
-                [
-                    "sim",
-                    "--scenario",
-                    "checkpoint",
-                    "--port",
-                    "0",
-                    "--camera-port",
-                    "0",
-                    "--camera-size",
-                    CAMERA_SIZE,
-                    "--camera-fps",
-                    str(CAMERA_FPS),
-                    "--camera-info-out",
-                    str(info_path),
-                ],
+                camera_sim_args(info_path),
                 "listening on",
             )
             info = json.loads(info_path.read_text(encoding="utf-8"))

@@ -54,6 +54,7 @@ __all__ = [
     "PERIODS_MS",
     "SSE_CLIENTS",
     "LaneLoad",
+    "camera_sim_args",
     "parse_parts",
     "run",
 ]
@@ -74,6 +75,16 @@ _SITE = "bench"
 _LANE = "bench"
 _LANE_PASSWORD = "bench-lane-password"
 _STORE = ("bench-store", "bench-store-password")
+
+
+def camera_sim_args(info_path: Path) -> list[str]:
+    """``lanectl sim`` serving only the bench camera; it writes its stream's URL to
+    ``info_path``."""
+    return [
+        *("sim", "--scenario", "checkpoint", "--port", "0", "--camera-port", "0"),
+        *("--camera-size", CAMERA_SIZE, "--camera-fps", str(CAMERA_FPS)),
+        *("--camera-info-out", str(info_path)),
+    ]
 
 
 class SseClients:
@@ -207,21 +218,7 @@ class LaneLoad:
         """The camera simulator, in a process of its own (stopped by ``stop``)."""
         self.camera_sim, _ = start_child(
             "camera-sim",
-            [
-                "sim",
-                "--scenario",
-                "checkpoint",
-                "--port",
-                "0",
-                "--camera-port",
-                "0",
-                "--camera-size",
-                CAMERA_SIZE,
-                "--camera-fps",
-                str(CAMERA_FPS),
-                "--camera-info-out",
-                str(self.info_path),
-            ],
+            camera_sim_args(self.info_path),
             self.dir,
             "listening on",
             timeout_s=CAMERA_START_S,
