@@ -167,3 +167,30 @@ def test_no_boom_motion_after_estop_release_until_reset() -> None:
     d.step(UP, commands=cmd(CommandKind.RESET_FAULT))
     r = d.hold(UP, 1000, dt=50)
     assert r.state.mode is Mode.CLOSED and r.outputs.barrier_lower
+
+
+def test_reversal_while_the_up_limit_still_reads_on_drives_the_boom_back_up() -> None:
+    """A tailgater under a boom that has only just left its up limit (the limit still read on,
+    one Modbus read behind the coil) reverses it: the boom is driven back up, and its leaving
+    the limit is motion, not an "up limit lost" fault at rest (S8)."""
+    d = Drive().clearing()
+    d.hold(UP, d.state.config.clear_delay_ms, dt=50)
+    r = d.step(UP)
+    assert r.state.phase is Phase.LOWERING and r.outputs.barrier_lower
+    d.events.clear()
+    r = d.step(UP, photocell=True)
+    assert r.state.phase is Phase.RAISING and r.outputs.barrier_raise
+    r = d.step(Inputs(), photocell=True)
+    assert r.outputs.barrier_raise and not r.state.faults
+    r = d.step(UP, photocell=True)
+    assert not r.outputs.barrier_raise
+    r = d.hold(UP, 500, dt=5, photocell=True)
+    assert not r.state.faults and r.state.mode is Mode.OPEN
+    assert d.kinds() == ["boom_reversed"]
+
+
+def test_boom_leaving_its_up_limit_at_rest_is_still_a_fault() -> None:
+    """S8 keeps its teeth: a boom at rest on its up limit that loses it latches the fault."""
+    d = Drive().clearing()
+    r = d.step(Inputs())
+    assert "up_limit_lost" in r.state.faults and r.state.phase is Phase.HALTED

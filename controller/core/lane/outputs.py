@@ -45,9 +45,13 @@ def outputs(v: View, mode: Mode, phase: Phase, crossed: bool) -> Outputs:
         ch["entry"] = entry
         ch["entry_since"] = now
     raise_, lower, exit_green, warn = PHASE_OUTPUTS[phase]
-    if raise_ and i.barrier_up:
+    # A limit that reads on stops the drive toward it, except just after a reversal: the
+    # boom driven the other way has left that limit while the read is one scan behind the
+    # coil, so it is driven back until it reads the limit again with this drive on (else
+    # its leaving the limit would look like S8's "limit lost" at rest).
+    if raise_ and i.barrier_up and s.motion is not Motion.LOWERING:
         raise_ = False
-    if lower and i.barrier_down:
+    if lower and i.barrier_down and s.motion is not Motion.RAISING:
         lower = False
     if not i.bus_ok or i.motor_fault:
         # Stale inputs: the boom's position and what is under it are unknown.
