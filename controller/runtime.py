@@ -89,6 +89,14 @@ _YIELD_BEFORE_NS = 1_500_000
 replies), up to 1 ms before the deadline; the rest is slept precisely."""
 _HALT_POLL_S = 0.05
 MAX_COMMANDS_PER_SCAN = 4
+STATE_EVERY_MS = 100
+"""Inputs, boom position and lights reach the hub at most once in this time of the scan
+clock (a new mode, phase, count, bus state or fault goes out at once). A change after a
+quiet spell goes out at once; changes that come sooner are held and the newest goes out
+once the time is up, so every listener ends on the newest state, at most this late. A
+person follows ten changes a second at most, while a lane under test changed state thirty
+times a second, and every page and the MQTT publisher relayed each one, holding the
+interpreter against the scan thread. Journal events are never held."""
 MAX_QUEUED_COMMANDS = 64
 
 
@@ -217,6 +225,7 @@ class Runtime:
         self._snapshot_written = False
         self.hub = Hub()
         self._published_key: tuple[int, ...] = ()
+        self._published_ms = -STATE_EVERY_MS
         if config.lane.open_on_start:
             self._commands.append(Command(CommandKind.OPEN_LANE, "config"))
 
@@ -543,7 +552,9 @@ class Runtime:
             self._write_persisted()
 
     def _publish_state(self, now_ms: int, bus_ok: bool) -> None:
-        """Hand the lane's view to the hub when something an operator sees has changed.
+        """Hand the lane's view to the hub when something an operator sees has changed: a new
+        mode, phase, count, bus state or fault at once, inputs, the boom's position and the
+        lights at most once per ``STATE_EVERY_MS`` (a held change is checked every scan).
 
         The key is a handful of ints, so an unchanged scan costs one tuple compare; the
         boom's position counts in 5 % steps so a moving boom is not 200 messages a second.
@@ -551,18 +562,19 @@ class Runtime:
         bits = 0
         for i, bit in enumerate(self._bits):
             bits |= int(bit) << i
-        key = (
+        urgent = (
             core.mode_phase_code(self.state),
-            bits,
-            self._regs[1] // 50,
             core.vehicle_count(self.state),
             int(bus_ok),
             len(self.state.lane.faults),
-            hash(self.state.safety.prev),
         )
+        key = (*urgent, bits, self._regs[1] // 50, hash(self.state.safety.prev))
         if key == self._published_key:
             return
+        if urgent == self._published_key[:4] and now_ms - self._published_ms < STATE_EVERY_MS:
+            return
         self._published_key = key
+        self._published_ms = now_ms
         self.hub.publish_state(
             {
                 "lane": self.config.lane.name,

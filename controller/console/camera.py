@@ -4,6 +4,8 @@ the latest frame as an MJPEG stream (a few frames a second) for an ``<img>``."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -11,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
-__all__ = ["MJPEG_FPS", "camera_view", "mjpeg"]
+__all__ = ["MJPEG_FPS", "SharedCameraView", "camera_view", "mjpeg"]
 
 MJPEG_FPS = 4.0
 _BOUNDARY = "lanectlframe"
@@ -37,6 +39,33 @@ def camera_view(camera: Any) -> dict[str, Any] | None:
         ],
         "faults": sorted(f.value for f in view.faults),
     }
+
+
+class SharedCameraView:
+    """One camera view for every page's stream, taken at most once per ``every_s``: each
+    stream asks five times a second, and twenty pages each taking their own copied the
+    camera's frame a hundred times a second on the controller's event loop."""
+
+    def __init__(
+        self,
+        camera: Any,
+        every_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if every_s <= 0:
+            raise ValueError(f"camera view: every_s must be > 0, got {every_s}")
+        self._camera = camera
+        self._every_s = every_s
+        self._clock = clock
+        self._taken_at: float | None = None
+        self._view: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any] | None:
+        now = self._clock()
+        if self._taken_at is None or now - self._taken_at >= self._every_s:
+            self._view = camera_view(self._camera)
+            self._taken_at = now
+        return self._view
 
 
 def _jpeg(frame: npt.NDArray[np.uint8]) -> bytes:

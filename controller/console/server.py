@@ -23,7 +23,7 @@ from aiohttp import web
 from controller.config import ConsoleConfig, is_loopback
 from controller.console.alarms import RELEVANT_KINDS, build_alarms
 from controller.console.audit import audit
-from controller.console.camera import camera_view, mjpeg
+from controller.console.camera import SharedCameraView, mjpeg
 from controller.console.counts import COUNT_KINDS, shift_counts
 from controller.console.errors import ConsoleError
 from controller.console.host import LaneHost
@@ -85,6 +85,7 @@ def build_console(
     )
     sessions = auth.sessions
     encoded = EncodedMessages()
+    shared_view = SharedCameraView(lane.camera) if hasattr(lane.camera, "view") else None
     need_session = auth.need_session
 
     async def page(request: web.Request) -> web.StreamResponse:
@@ -109,11 +110,10 @@ def build_console(
             # only requests a person makes do.
             return not sessions.alive(token)
 
-        camera = lane.camera if hasattr(lane.camera, "view") else None
         stream = EventStream(
             lane,
             enrich_state=enrich,
-            camera=(lambda: camera_view(camera)) if camera is not None else None,
+            camera=shared_view,
             max_s=float(config.stream_max_s),
             ended=ended,
             audience=session.role.value,

@@ -85,17 +85,27 @@ def _wall_ms(text: str) -> float:
     return dt.datetime.fromisoformat(text).timestamp() * 1000.0
 
 
+STATE_CHANGING = frozenset({"mode_changed", "fault_latched", "vehicle_released"})
+"""Journal events whose scan always changes the state the page is sent."""
+
+
 def _collect_latency(page: Page, lane: ConsoleLane) -> list[float]:
-    """Page arrival of each state minus the journal time of its scan's first event."""
+    """For each state-changing journal event since the page's first state: the page's
+    arrival of the first live state at least as new as the event's scan, minus the event's
+    journal time (the runtime sends at most one state per 100 ms, the newest)."""
     arrivals: list[dict[str, Any]] = page.evaluate("window.lanectl.states")
-    first_wall: dict[int, float] = {}
+    if not arrivals:
+        return []
+    first_seq = int(arrivals[0]["seq"])
+    live = [a for a in arrivals if not a["replayed"]]
+    samples: list[float] = []
     for ev in journal_events(lane.journal):
-        first_wall.setdefault(int(ev["seq"]), _wall_ms(ev["wall"]))
-    samples = [
-        a["t"] - first_wall[a["seq"]]
-        for a in arrivals
-        if a["seq"] in first_wall and not a["replayed"]
-    ]
+        seq = int(ev["seq"])
+        if ev["kind"] not in STATE_CHANGING or seq <= first_seq:
+            continue
+        shown = next((a for a in live if int(a["seq"]) >= seq), None)
+        if shown is not None:  # else not on the page yet: the caller counts the samples
+            samples.append(shown["t"] - _wall_ms(ev["wall"]))
     LATENCIES_MS.extend(samples)
     return samples
 

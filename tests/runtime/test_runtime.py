@@ -345,3 +345,54 @@ def test_late_first_reply_is_tolerated_like_any_other(tmp_path: Path) -> None:
     asyncio.run(go2())
     rt2.journal.close()
     assert rt2.status()["core"]["mode"] == "FAULT"
+
+
+def test_inputs_reach_the_hub_at_most_every_100_ms_and_a_new_mode_at_once(
+    tmp_path: Path,
+) -> None:
+    """Input changes within STATE_EVERY_MS of the last state are held and the newest goes
+    out when the time is up; a new mode goes out at once; events are never held."""
+    from controller.runtime import STATE_EVERY_MS
+
+    rt, fake = _runtime(tmp_path)
+    published: list[tuple[int, str, bool]] = []
+    events: list[str] = []
+
+    async def scan(
+        now_ms: int, approach: bool | None = None, command: CommandKind | None = None
+    ) -> None:
+        if approach is not None:
+            fake.bits[0] = approach
+        if command is not None:
+            rt.submit(Command(command, "api"))
+        await rt.scan_once(now_ms)
+
+    async def go() -> None:
+        assert await rt._try_connect()
+        with rt.hub.subscribe("test") as sub:
+            await scan(0)  # opens on start: at once
+            await scan(200, approach=True)  # quiet since 0: at once
+            await scan(210, approach=False)  # held
+            await scan(220, approach=True)  # held, newer
+            await scan(230, approach=False)  # held, newest
+            await scan(240, command=CommandKind.CLOSE_LANE)  # a new mode: at once
+            await scan(250, approach=True)  # held
+            await scan(330)  # 90 ms after the mode: still held
+            await scan(340)  # the newest goes out
+            await scan(450)  # nothing changed since: nothing
+            while (msg := sub.get_nowait()) is not None:
+                if msg.kind == "state":
+                    d = msg.data
+                    published.append((d["now_ms"], d["core"]["mode"], d["inputs"]["loop_approach"]))
+                else:
+                    events.append(msg.data["kind"])
+
+    asyncio.run(go())
+    rt.journal.close()
+    assert STATE_EVERY_MS == 100
+    assert published[1:] == [
+        (200, "OPEN", True),
+        (240, "CLOSED", False),
+        (340, "CLOSED", True),
+    ]
+    assert events.count("mode_changed") == 2
