@@ -110,8 +110,9 @@ password_file = "mqtt.pass"
 
 class EventPump:
     """Asks each lane's API for a command its core refuses (``maintenance_off`` outside
-    maintenance) ``per_s`` times a second: each is a ``command_rejected`` event, so the
-    lanes journal a steady stream of events whatever their traffic does."""
+    maintenance) ``per_s`` times a second: the API refuses each (409) and journals it as an
+    ``api_command`` event, so the lanes journal a steady stream of events whatever their
+    traffic does."""
 
     def __init__(self, lanes: list[SimLane], per_s: float = 20.0) -> None:
         self.lanes = lanes
