@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -137,8 +137,14 @@ class EventPump:
                 req = urllib.request.Request(
                     f"{lane.api_url}/commands/maintenance_off", method="POST", data=b""
                 )
-                with contextlib.suppress(OSError), urllib.request.urlopen(req, timeout=1.0):
-                    self.sent += 1
+                try:
+                    with urllib.request.urlopen(req, timeout=1.0):
+                        pass
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 409:  # refused and journaled, as meant
+                        self.sent += 1
+                except OSError:
+                    pass
 
 
 def journal_ids(journal: Path) -> list[int]:
