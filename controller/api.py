@@ -2,8 +2,10 @@
 
 It runs in the scan loop's event loop.
 
-It only queues commands for the next scan and reads status; the core decides
-whether a command is accepted (a rejected one is a ``command_rejected`` event).
+A command is vetted with the core's own ``commands.refusal`` on the lane's last state
+and inputs, as the console and the MQTT path do: one the core would refuse is answered
+409 with the core's reason and never queued; one it would take is queued for the next
+scan (202). Each is journaled as ``api_command`` with its source, address and outcome.
 It binds to 127.0.0.1 by default; bound anywhere else it refuses to start
 without a bearer token, because anyone who reaches it can raise the barrier.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,12 +22,16 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from controller.config import ApiConfig, is_loopback
+from controller.core.commands import refusal
+from controller.core.scan import ScanState
 from controller.core.types import Command, CommandKind
+from controller.events import Hub, state_inputs
 
 __all__ = [
     "COMMAND_NAMES",
     "ApiError",
     "ApiServer",
+    "CommandJournal",
     "CommandSink",
     "build_app",
     "start_api",
@@ -39,8 +46,34 @@ class ApiError(Exception):
     """The API cannot start as configured (e.g. no token on a non-loopback address)."""
 
 
+class CommandJournal(Protocol):
+    """Where an ``api_command`` row goes: the lane's journal (``controller.journal.Journal``)."""
+
+    @property
+    def lock(self) -> threading.RLock: ...
+
+    def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> int: ...
+
+
 class CommandSink(Protocol):
-    """What the API drives: the runtime (or a test double)."""
+    """What the API drives: the runtime (or a test double). ``state`` and ``hub.last_state``
+    are what the core's refusal is judged on; ``journal``, ``seq`` and ``now_ms`` place the
+    ``api_command`` row."""
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def journal(self) -> CommandJournal: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def now_ms(self) -> int: ...
+
+    @property
+    def state(self) -> ScanState: ...
 
     def submit(self, command: Command) -> None: ...
 
@@ -84,17 +117,41 @@ def build_app(
     async def get_commands(request: web.Request) -> web.Response:
         return web.json_response({"commands": sorted(COMMAND_NAMES)})
 
-    def _submit(name: str, source: str) -> web.Response:
+    def _journal(kind: CommandKind, source: str, remote: str, reason: str) -> None:
+        data = {"command": kind.value, "source": source, "remote": remote, "queued": not reason}
+        if reason:
+            data["reason"] = reason
+        seq, now_ms = sink.seq, sink.now_ms
+        body = json.dumps(
+            {"kind": "api_command", "at_ms": now_ms, "data": data}, separators=(",", ":")
+        )
+        # One lock across the id and the publish, as the runtime takes it: an event the scan
+        # journals meanwhile cannot reach the hub before this one.
+        with sink.journal.lock:
+            eid = sink.journal.record_event(seq, now_ms, "api_command", body)
+            sink.hub.publish_event(
+                eid, {"kind": "api_command", "seq": seq, "at_ms": now_ms, "body": body}
+            )
+
+    def _submit(name: str, source: str, remote: str) -> web.Response:
         name = _ALIASES.get(name, name)
         kind = COMMAND_NAMES.get(name)
         if kind is None:
             return _error(
                 404, "unknown_command", f"{name!r}; known: {', '.join(sorted(COMMAND_NAMES))}"
             )
+        reason = refusal(sink.state.lane, state_inputs(sink.hub.last_state), kind)
+        if reason:
+            _journal(kind, source, remote, reason)
+            return web.json_response(
+                {"error": "refused", "command": kind.value, "detail": reason}, status=409
+            )
         try:
             sink.submit(Command(kind, source))
         except OverflowError as exc:
+            _journal(kind, source, remote, str(exc))
             return _error(503, "busy", str(exc))
+        _journal(kind, source, remote, "")
         return web.json_response({"queued": kind.value, "source": source}, status=202)
 
     async def _read_json(request: web.Request) -> dict[str, Any] | web.Response:
@@ -129,7 +186,7 @@ def build_app(
         source = _source(body)
         if isinstance(source, web.Response):
             return source
-        return _submit(request.match_info["name"], source)
+        return _submit(request.match_info["name"], source, request.remote or "")
 
     async def post_command(request: web.Request) -> web.Response:
         body = await _read_json(request)
@@ -141,7 +198,7 @@ def build_app(
         source = _source(body)
         if isinstance(source, web.Response):
             return source
-        return _submit(name, source)
+        return _submit(name, source, request.remote or "")
 
     app = web.Application(middlewares=[auth], client_max_size=max_body_bytes)
     app.router.add_get("/status", get_status)

@@ -66,6 +66,7 @@ PASSAGE_KINDS = frozenset({"vehicle_passed", "tailgate", "run_through"})
 SHELL_EVENT_KINDS = frozenset(
     {
         "remote_command",
+        "api_command",
         "login",
         "login_failed",
         "login_throttled",
@@ -76,8 +77,8 @@ SHELL_EVENT_KINDS = frozenset(
         "csrf_refused",
     }
 )
-"""Events the shell journals beside the core's (who sent a command over MQTT, what people
-did at the console): the replay re-runs the core only, so it does not expect them."""
+"""Events the shell journals beside the core's (who sent a command over MQTT or the API,
+what people did at the console): the replay re-runs the core only, so it does not expect them."""
 APPEND_ONLY_TABLES = ("runs", "events", "passages", "persisted", "run_stats", "cuts")
 RING_TABLES = ("snapshots", "recording")
 SCHEMA_VERSION = "1"

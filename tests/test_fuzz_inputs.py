@@ -26,12 +26,12 @@ from hypothesis.extra import numpy as hnp
 
 from controller.api import COMMAND_NAMES, build_app
 from controller.config import parse_config
-from controller.core.types import Command
 from controller.io.modbus import BusError, ModbusIo, TcpEndpoint
 from controller.runtime import Runtime
 from controller.vision.detector import Detector
 from controller.vision.kernel import frame_stats
 from controller.vision.zones import Zone
+from tests.runtime.api_sink import MemorySink
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -294,19 +294,6 @@ def test_scan_loop_turns_garbage_into_a_bus_fault(tmp_path: Path) -> None:
 # ---- control API ------------------------------------------------------------------------
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.commands: list[Command] = []
-
-    def submit(self, command: Command) -> None:
-        if len(self.commands) >= 50:
-            raise OverflowError("command queue is full")
-        self.commands.append(command)
-
-    def status(self) -> dict[str, Any]:
-        return {"lane": "fuzz"}
-
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: (
@@ -329,15 +316,15 @@ names = st.one_of(st.sampled_from(sorted(COMMAND_NAMES)), st.text(min_size=1, ma
 @given(body=bodies, name=names, path=st.sampled_from(["/command", "/commands/{}"]))
 def test_api_answers_any_request_with_a_named_status(body: bytes, name: str, path: str) -> None:
     """Any body to either command route gets 202 or a 4xx whose JSON names the error; a 202
-    queued exactly one command."""
-    sink = Sink()
+    queued exactly one command (409 ``refused``: one the closed lane's core would refuse)."""
+    sink = MemorySink(lane="fuzz")
 
     async def go() -> None:
         app = build_app(sink, token=None, max_body_bytes=512)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             url = path.format(name) if "{}" in path else path
             r = await client.post(url, data=body, headers={"Content-Type": "application/json"})
-            assert r.status in (202, 400, 404, 405, 413), r.status
+            assert r.status in (202, 400, 404, 405, 409, 413), r.status
             if r.status == 202:
                 assert len(sink.commands) == 1
             else:
@@ -349,6 +336,7 @@ def test_api_answers_any_request_with_a_named_status(body: bytes, name: str, pat
                         "bad_field",
                         "unknown_command",
                         "body_too_large",
+                        "refused",
                     ), payload
                 else:
                     # aiohttp's own router answers odd paths (encoded slashes...) itself.
@@ -361,7 +349,7 @@ def test_api_answers_any_request_with_a_named_status(body: bytes, name: str, pat
 def test_api_huge_bodies_are_413(size: int) -> None:
     """A body over max_body_bytes is refused 413 body_too_large, with or without a
     Content-Length, and nothing is queued."""
-    sink = Sink()
+    sink = MemorySink(lane="fuzz")
 
     async def go() -> None:
         app = build_app(sink, token=None, max_body_bytes=512)

@@ -1,5 +1,10 @@
-"""The shift's counts from the journal: vehicles passed, sent aside, violations, mean
-inspection time, and the same per 15 minutes for the page's chart."""
+"""The shift on the console: the runtime's ``ShiftStats`` figures, and its chart.
+
+The totals (passed, sent aside, violations, mean inspection) are the runtime's own
+``ShiftStats`` (``Runtime.status()["shift"]``), never counted again here. The chart is
+the vehicles per 15 minutes over the last ``shift_hours``: each bar is a ``ShiftStats``
+of its quarter hour fed with the journal's rows, so a bar counts what the totals count.
+"""
 
 from __future__ import annotations
 
@@ -7,72 +12,51 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["BUCKET_MIN", "COUNT_KINDS", "shift_counts"]
+from controller.console.host import LaneHost
+from controller.stats import ShiftStats, utc_day_start
+
+__all__ = ["BUCKET_MIN", "COUNT_KINDS", "shift_chart", "shift_figures"]
 
 BUCKET_MIN = 15
-COUNT_KINDS = (
-    "vehicle_stopped",
-    "vehicle_released",
-    "vehicle_sent_aside",
-    "vehicle_passed",
-    "tailgate",
-    "run_through",
-)
+COUNT_KINDS = ("run_through", "tailgate", "vehicle_passed", "vehicle_sent_aside")
+"""The kinds a bar counts (a bar has no inspection time, so no ``vehicle_stopped``)."""
 
 
-def _bucket(wall: dt.datetime, start: dt.datetime) -> int:
-    return int((wall - start).total_seconds() // (BUCKET_MIN * 60))
+def shift_figures(lane: LaneHost) -> dict[str, Any]:
+    """``Runtime.status()["shift"]`` without the rest of the status: the runtime's
+    ``ShiftStats``, or a fresh one when the UTC day has turned with no event yet (the
+    runtime starts its new shift at the next event or status)."""
+    day = utc_day_start()
+    shift = lane.shift
+    return (shift if shift.since_wall == day else ShiftStats(day)).as_dict()
 
 
-def shift_counts(
+def shift_chart(
     rows: Iterable[dict[str, Any]], *, now: dt.datetime, shift_hours: int
 ) -> dict[str, Any]:
-    """Counts over the last ``shift_hours`` (journal rows oldest first, ``now`` aware UTC).
-
-    Buckets are aligned to the quarter hour; inspection time runs from a vehicle's
-    stop to its release or send-aside in the same run.
-    """
+    """Bars of ``BUCKET_MIN`` over the last ``shift_hours`` (journal rows oldest first,
+    ``now`` aware UTC), aligned to the quarter hour."""
     end = now.replace(second=0, microsecond=0)
     end = end - dt.timedelta(minutes=end.minute % BUCKET_MIN) + dt.timedelta(minutes=BUCKET_MIN)
     start = end - dt.timedelta(hours=shift_hours)
+    step = dt.timedelta(minutes=BUCKET_MIN)
     n = shift_hours * 60 // BUCKET_MIN
-    buckets = [{"passed": 0, "sent_aside": 0, "violations": 0} for _ in range(n)]
-    totals = {"passed": 0, "sent_aside": 0, "violations": 0}
-    stopped: dict[int, int] = {}
-    inspections: list[int] = []
+    bars = [ShiftStats((start + step * i).isoformat()) for i in range(n)]
     for row in rows:
         wall = dt.datetime.fromisoformat(str(row["wall"]))
-        if wall < start:
-            continue
-        kind = str(row["kind"])
-        run = int(row["run"])
-        at_ms = int(row["at_ms"])
-        if kind == "vehicle_stopped":
-            stopped[run] = at_ms
-            continue
-        if kind in ("vehicle_released", "vehicle_sent_aside") and run in stopped:
-            inspections.append(at_ms - stopped.pop(run))
-        key = {
-            "vehicle_passed": "passed",
-            "vehicle_sent_aside": "sent_aside",
-            "tailgate": "violations",
-            "run_through": "violations",
-        }.get(kind)
-        if key is None:
-            continue
-        totals[key] += 1
-        i = _bucket(wall, start)
+        i = int((wall - start) // step)
         if 0 <= i < n:
-            buckets[i][key] += 1
-    mean_s = round(sum(inspections) / len(inspections) / 1000.0, 1) if inspections else None
+            bars[i].apply(str(row["kind"]), str(row["body"]))
     return {
         "since": start.isoformat(timespec="seconds"),
         "bucket_minutes": BUCKET_MIN,
-        **totals,
-        "mean_inspection_s": mean_s,
-        "inspections": len(inspections),
         "buckets": [
-            {"start": (start + dt.timedelta(minutes=BUCKET_MIN * i)).isoformat(), **b}
-            for i, b in enumerate(buckets)
+            {
+                "start": (start + step * i).isoformat(),
+                "passed": bar.passed,
+                "sent_aside": bar.sent_aside,
+                "violations": bar.violations,
+            }
+            for i, bar in enumerate(bars)
         ],
     }

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from controller.core.scan import ScanState
 from controller.core.types import Command
 from controller.events import Hub
+from controller.stats import ShiftStats
 
 __all__ = ["JournalLike", "LaneHost"]
 
@@ -27,5 +28,7 @@ class LaneHost(Protocol):
     now_ms: int
     state: ScanState
     camera: Any
+    shift: ShiftStats
+    """The shift's statistics the runtime keeps (``status()["shift"]``): the page's counts."""
 
     def submit(self, command: Command) -> None: ...

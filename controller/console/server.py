@@ -24,7 +24,7 @@ from controller.config import ConsoleConfig, is_loopback
 from controller.console.alarms import RELEVANT_KINDS, build_alarms
 from controller.console.audit import audit
 from controller.console.camera import SharedCameraView, mjpeg
-from controller.console.counts import COUNT_KINDS, shift_counts
+from controller.console.counts import COUNT_KINDS, shift_chart, shift_figures
 from controller.console.errors import ConsoleError
 from controller.console.host import LaneHost
 from controller.console.sessions import Session
@@ -101,6 +101,7 @@ def build_console(
             return {
                 **state,
                 "commands": command_view(lane, state, session.role),
+                "shift": shift_figures(lane),
                 "bay_since_ms": lane_state.bay_since,
                 "phase_since_ms": lane_state.phase_since,
             }
@@ -214,7 +215,8 @@ def build_console(
         rows = await asyncio.to_thread(
             read_events, lane.journal.path, limit=_COUNT_ROWS, kinds=COUNT_KINDS
         )
-        data = shift_counts(rows, now=dt.datetime.now(dt.UTC), shift_hours=config.shift_hours)
+        chart = shift_chart(rows, now=dt.datetime.now(dt.UTC), shift_hours=config.shift_hours)
+        data = {"shift": shift_figures(lane), **chart}
         return web.json_response(data, headers={"Cache-Control": "no-store"})
 
     async def camera_stream(request: web.Request) -> web.StreamResponse:

@@ -1,14 +1,17 @@
 """The supervisor's tables of ``site.toml``: ``[supervisor]``, ``[supervisor.policy]``,
-``[supervisor.pins]``. Every problem is a ``ConfigError`` naming the file and the key."""
+``[supervisor.pins]``, ``[supervisor.budget]``. Every problem is a ``ConfigError`` naming
+the file and the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from controller.config import ConfigError, read_toml
+from controller.site.budget import HOURS, BudgetConfig
 from controller.site.pageconf import SitePageConfig, parse_page
 from controller.site.policy import Pin, PolicyConfig
 from controller.site.siteconf import SiteMqtt, _Table, parse_site_mqtt
@@ -35,6 +38,9 @@ class SupervisorConfig:
     pins: dict[str, Pin] = field(default_factory=dict)
     page: SitePageConfig | None = None
     """``[web]``: the site page (``controller.site.page``); None: no page."""
+    budget: BudgetConfig | None = None
+    """``[supervisor.budget]``: the lane-hours budget (``controller.site.budget``); None:
+    none (``policy`` then has no ``budget_span_ms``)."""
 
 
 def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
@@ -46,12 +52,47 @@ def _number(t: _Table, key: str, default: float, lo: float, hi: float) -> float:
     return float(value)
 
 
+_MS_PER_HOUR = 3_600_000
+
+
+def _budget(path: Path, raw: Any, staff: int) -> BudgetConfig:
+    t = _Table(path, "supervisor.budget", raw)
+    plan = t.raw.pop("lanes_by_hour", None)
+    if plan is None:
+        raise t.error(
+            "lanes_by_hour", f"missing: the lanes the plan staffs in each of the {HOURS} hours"
+        )
+    if not isinstance(plan, list) or len(plan) != HOURS:
+        got = len(plan) if isinstance(plan, list) else type(plan).__name__
+        raise t.error(
+            "lanes_by_hour", f"must be a list of {HOURS} integers (hour 0 first), got {got}"
+        )
+    for hour, lanes in enumerate(plan):
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or not 0 <= lanes <= staff:
+            raise t.error(
+                "lanes_by_hour",
+                f"hour {hour}: {lanes!r}: must be an integer in 0..{staff} (supervisor.staff)",
+            )
+    span_h = _number(t, "span_lane_hours", 1.0, 0.001, 1000.0)
+    reserve_h = _number(t, "reserve_lane_hours", 1.0, 0.0, 1000.0)
+    max_scale = _number(t, "max_scale", 8.0, 1.0, 1000.0)
+    t.done()
+    return BudgetConfig(
+        lanes_by_hour=tuple(plan),
+        span_ms=round(span_h * _MS_PER_HOUR),
+        reserve_ms=round(reserve_h * _MS_PER_HOUR),
+        max_scale=max_scale,
+    )
+
+
 def _policy(path: Path, raw: Any) -> PolicyConfig:
     t = _Table(path, "supervisor.policy", raw)
     kwargs: dict[str, Any] = {}
     for f in fields(PolicyConfig):
         if f.name not in t.raw:
             continue
+        if f.name.startswith("budget_"):
+            raise t.error(f.name, "set the lane-hours budget in [supervisor.budget]")
         if f.name == "service_cv2":
             kwargs[f.name] = _number(t, f.name, 0.1, 0.0, 4.0)
         else:
@@ -84,6 +125,15 @@ def parse_supervisor(data: dict[str, Any], path: Path) -> SupervisorConfig:
     if user is None or user.role != "supervisor":
         raise t.error("username", f"{username!r} is not a [[users]] entry with role supervisor")
     staff = t.integer("staff", 1, 0, 1000)
+    budget: BudgetConfig | None = None
+    if "budget" in t.raw:
+        budget = _budget(path, t.raw.pop("budget"), staff)
+        policy = dataclasses.replace(
+            policy,
+            budget_span_ms=budget.span_ms,
+            budget_reserve_ms=budget.reserve_ms,
+            budget_max_scale=budget.max_scale,
+        )
     tick_s = _number(t, "tick_s", 5.0, 0.05, 3600.0)
     service_vph = _number(t, "service_vph", 80.0, 1.0, 10_000.0)
     timeout_s = _number(t, "command_timeout_s", 15.0, 0.1, 3600.0)
@@ -111,6 +161,7 @@ def parse_supervisor(data: dict[str, Any], path: Path) -> SupervisorConfig:
         policy,
         pins,
         page,
+        budget,
     )
 
 

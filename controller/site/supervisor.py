@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import time
 import uuid
@@ -28,9 +29,10 @@ from typing import Any
 from aiohttp import web
 
 from controller.logs import get_logger
+from controller.site.budget import LaneBudget
 from controller.site.decisionlog import DecisionLog
 from controller.site.mqtt import LinkDown, Message, MqttLink
-from controller.site.policy import Decision, Pin
+from controller.site.policy import Decision, LaneStatus, Pin
 from controller.site.supconf import SupervisorConfig
 from controller.site.supmetrics import SupervisorMetrics
 from controller.site.tracker import Tracker
@@ -73,6 +75,10 @@ class Supervisor:
         self.listeners: list[Callable[[], None]] = []
         """Called after anything the site page shows may have changed."""
         self.page_url = ""
+        self.budget = None if config.budget is None else LaneBudget(config.budget.lanes_by_hour)
+        """``[supervisor.budget]``'s account, advanced at each tick."""
+        self.wall: Callable[[], dt.datetime] = _local_now
+        """The local time whose hour picks the plan's lanes."""
 
     def _restore_pins(self) -> dict[str, str | None]:
         """Pins set over HTTP outlive a restart: the journal's last word per lane, over the
@@ -135,6 +141,12 @@ class Supervisor:
     def tick(self) -> tuple[Decision, ...]:
         """One policy step: decide, publish, journal."""
         now = self.now_ms()
+        if self.budget is not None:
+            wall = self.wall()
+            lanes = self.tracker.view(now).lanes
+            staffed = sum(1 for v in lanes if v.status is LaneStatus.OPEN)
+            self.budget.advance(now, wall.toordinal(), wall.hour, staffed)
+            self.tracker.budget_ms = self.budget.budget_ms
         site, decisions = self.tracker.tick(now)
         for d in decisions:
             key = (d.action.value, d.reason)
@@ -313,3 +325,7 @@ def _lane_dict(v: Any) -> dict[str, Any]:
         "unavailable": v.unavailable,
         "pin": None if v.pin is None else v.pin.value,
     }
+
+
+def _local_now() -> dt.datetime:
+    return dt.datetime.now().astimezone()

@@ -109,6 +109,8 @@ class Tracker:
     """Vehicles served by all lanes since the tracker started (rises of their counts)."""
     samples: deque[tuple[int, int, int]] = field(default_factory=deque)
     """(now_ms, served, total queue) at each tick, for the arrival rate."""
+    budget_ms: int | None = None
+    """``SiteView.budget_ms``, set by the supervisor from its lane-hours budget (None: none)."""
 
     def track(self, lane: str) -> LaneTrack:
         if lane not in self.lanes:
@@ -241,6 +243,7 @@ class Tracker:
             staff=self.staff,
             lanes=tuple(views),
             arrival_vph=self.arrival_vph(),
+            budget_ms=self.budget_ms,
         )
 
     # ---- the tick ----

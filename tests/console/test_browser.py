@@ -180,6 +180,17 @@ def test_page_follows_a_car_and_release_raises_the_boom(page: Page, lane: Consol
     assert commands[0]["data"]["outcome"] == "queued"
     released = journal_events(lane.journal, ("vehicle_released",))
     assert [r["data"]["source"] for r in released] == ["web:olga"]
+    # The shift's counts on the page are the runtime's ShiftStats, as the bearer API's
+    # status gives them.
+    wait_until(lambda: journal_events(lane.journal, ("vehicle_passed",)), 20.0, "the car passed")
+    wait_until(lambda: page.inner_text("#count-passed") == "1", 5.0, "the page's count")
+    with urllib.request.urlopen(f"{lane.api_url}/status", timeout=2.0) as resp:
+        shift = json.loads(resp.read())["shift"]
+    assert (shift["passed"], shift["inspections"]) == (1, 1)
+    assert page.inner_text("#count-aside") == str(shift["sent_aside"])
+    assert page.inner_text("#count-violations") == str(shift["violations"])
+    mean, _, rest = page.inner_text("#count-inspection").partition(" s ")
+    assert float(mean) == shift["mean_inspection_s"] > 0 and rest == "(1)"
     _collect_latency(page, lane)
 
 

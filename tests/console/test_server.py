@@ -24,6 +24,7 @@ from controller.core.commands import refusal
 from controller.core.types import Command, CommandKind, LaneConfig
 from controller.events import Hub
 from controller.journal import Journal, read_events
+from controller.stats import ShiftStats, utc_day_start
 
 PASSWORD = "password-for-tests"
 
@@ -46,6 +47,7 @@ class FakeLane:
         self.now_ms = 0
         self.state = core.initial_state(LaneConfig())
         self.camera = None
+        self.shift = ShiftStats(utc_day_start())
         self.submitted: list[Command] = []
 
     def submit(self, command: Command) -> None:
@@ -54,6 +56,7 @@ class FakeLane:
     def core_event(self, kind: str, **data: Any) -> int:
         body = json.dumps({"kind": kind, "at_ms": self.now_ms, "data": data})
         eid = self.journal.record_event(self.seq, self.now_ms, kind, body)
+        self.shift.apply(kind, body)  # as the runtime does with each event it journals
         self.hub.publish_event(
             eid, {"kind": kind, "seq": self.seq, "at_ms": self.now_ms, "body": body}
         )
@@ -261,7 +264,7 @@ def test_alarm_acknowledged_by_a_named_user(tmp_path: Path) -> None:
         alarms = (await (await client.get("/api/alarms")).json())["alarms"]
         assert alarms[0]["status"] == "cleared" and alarms[0]["cleared"] is not None
         counts = await (await client.get("/api/counts")).json()
-        assert counts["passed"] == 1 and sum(b["passed"] for b in counts["buckets"]) == 1
+        assert counts["shift"]["passed"] == 1 and sum(b["passed"] for b in counts["buckets"]) == 1
         assert len(counts["buckets"]) == 8 * 4
 
     lane = _run(tmp_path, body)
@@ -275,6 +278,50 @@ def test_alarm_acknowledged_by_a_named_user(tmp_path: Path) -> None:
             "alarm_kind": "fault_latched",
         }
     ]
+
+
+def test_shift_counts_are_the_runtimes_shift_stats(tmp_path: Path) -> None:
+    """After passages, an inspection timed from stop to release, a send-aside and a
+    tailgate, the counts in the page's state and in ``/api/counts`` are the lane's
+    ``ShiftStats`` figures (what ``status()["shift"]`` gives), and the chart's bars add up
+    to the same totals."""
+    seen: dict[str, Any] = {}
+
+    async def body(client: TestClient[Any, Any], lane: FakeLane, clock: Clock) -> None:
+        await _login(client, "olga")
+        lane.core_event("vehicle_stopped")
+        lane.now_ms += 4000
+        lane.core_event("vehicle_released")
+        lane.core_event("vehicle_passed", count=1)
+        lane.core_event("tailgate", count=2)
+        lane.core_event("vehicle_stopped")
+        lane.now_ms += 9000
+        lane.core_event("vehicle_sent_aside")
+        lane.core_event("vehicle_stopped")
+        lane.now_ms += 3000
+        lane.core_event("vehicle_released")
+        lane.core_event("vehicle_passed", count=3)
+        lane.hub.publish_state({"lane": "t", "now_ms": lane.now_ms, "seq": lane.seq})
+        resp = await client.get("/events", headers={"Last-Event-ID": str(lane.hub.last_event_id)})
+        for _ in range(5):
+            event, data, _ = (await _read_events(resp, 1))[0]
+            if event == "state":
+                seen["state"] = data["shift"]
+                break
+        resp.close()
+        seen["api"] = await (await client.get("/api/counts")).json()
+        seen["stats"] = lane.shift.as_dict()
+
+    lane = _run(tmp_path, body)
+    stats = seen["stats"]
+    rebuilt = ShiftStats.from_journal(lane.journal.path, utc_day_start()).as_dict()
+    assert stats == rebuilt
+    assert (stats["passed"], stats["sent_aside"], stats["violations"]) == (2, 1, 1)
+    assert (stats["inspections"], stats["mean_inspection_s"]) == (3, round(16 / 3, 3))
+    assert seen["state"] == stats
+    assert seen["api"]["shift"] == stats
+    bars = seen["api"]["buckets"]
+    assert [sum(b[k] for b in bars) for k in ("passed", "sent_aside", "violations")] == [2, 1, 1]
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,9 @@ def test_cycle_zero_contacts_zero_lost_replay_identical(tmp_path: Path, lanes: l
 
 
 def test_every_api_command(tmp_path: Path, lanes: list[Lane]) -> None:
-    """Each operator command sent through `lanectl ctl` reaches the core and changes its mode."""
+    """Each operator command sent through `lanectl ctl` reaches the core and changes its mode;
+    one the core would refuse (release, send-aside, reset with an empty bay and no fault) is
+    refused by the API with the core's reason, exit 1, and never reaches the core."""
     scenario = tmp_path / "empty.toml"
     scenario.write_text(
         '[scenario]\nname = "empty"\n[traffic]\nschedule_s = [3600]\n', encoding="utf-8"
@@ -102,50 +104,76 @@ def test_every_api_command(tmp_path: Path, lanes: list[Lane]) -> None:
     lane = start_lane(tmp_path, str(scenario), open_on_start=False)
     lanes.append(lane)
 
-    def ctl(*words: str) -> dict[str, object]:
+    def ctl(*words: str) -> tuple[int, dict[str, object]]:
         out = subprocess.run(
             [sys.executable, "-m", "controller.cli", "ctl", "--url", lane.api_url, *words],
             capture_output=True,
             text=True,
             timeout=30,
-            check=True,
         )
         reply: dict[str, object] = json.loads(out.stdout)
-        return reply
+        return out.returncode, reply
 
     def mode_is(mode: str) -> bool:
         return bool(lane.status()["core"]["mode"] == mode)
 
     wait_for(lambda: lane.status()["bus"]["connected"], 20.0, "the controller to connect")
     wait_for(lambda: mode_is("CLOSED"), 10.0, "mode CLOSED")
-    steps: list[tuple[tuple[str, ...], str]] = [
-        (("open",), "OPEN"),
-        (("close",), "CLOSED"),
-        (("maintenance", "on"), "MAINTENANCE"),
-        (("manual", "raise"), "MAINTENANCE"),
-        (("manual", "lower"), "MAINTENANCE"),
-        (("maintenance", "off"), "CLOSED"),
-        (("emergency", "on"), "EMERGENCY_OPEN"),
-        (("emergency", "off"), "CLOSED"),
-        (("open",), "OPEN"),
-        (("release",), "OPEN"),
-        (("send-aside",), "OPEN"),
-        (("reset",), "OPEN"),
+    # (words, the mode after, the start of the core's reason when it refuses)
+    steps: list[tuple[tuple[str, ...], str, str]] = [
+        (("open",), "OPEN", ""),
+        (("open",), "OPEN", "lane is OPEN"),
+        (("close",), "CLOSED", ""),
+        (("maintenance", "on"), "MAINTENANCE", ""),
+        (("manual", "raise"), "MAINTENANCE", ""),
+        (("manual", "lower"), "MAINTENANCE", ""),
+        (("maintenance", "off"), "CLOSED", ""),
+        (("emergency", "on"), "EMERGENCY_OPEN", ""),
+        (("emergency", "off"), "CLOSED", ""),
+        (("open",), "OPEN", ""),
+        (("release",), "OPEN", "not valid in phase"),
+        (("send-aside",), "OPEN", "not valid in phase"),
+        (("reset",), "OPEN", "no fault latched"),
     ]
-    for words, mode in steps:
-        reply = ctl(*words)
-        assert "queued" in reply, (words, reply)
+    refused: list[str] = []
+    for words, mode, reason in steps:
+        code, reply = ctl(*words)
+        if reason:
+            assert code == 1 and reply["error"] == "refused", (words, reply)
+            assert str(reply["detail"]).startswith(reason), (words, reply)
+            refused.append(str(reply["detail"]))
+        else:
+            assert code == 0 and "queued" in reply, (words, reply)
         wait_for(lambda mode=mode: mode_is(mode), 15.0, f"mode {mode} after {words}")
-    status = ctl("status")
-    assert status["lane"] == "hil"
+    code, status = ctl("status")
+    assert code == 0 and status["lane"] == "hil"
     wait_for(lambda: len(read_events(lane.journal)) >= 6, 5.0, "mode events in the journal")
+    wait_for(
+        lambda: sum(e["kind"] == "api_command" for e in read_events(lane.journal)) == len(steps),
+        5.0,
+        "every API command in the journal",
+    )
     events = read_events(lane.journal)
     modes = [json.loads(e["body"]).get("data", {}).get("mode") for e in events]
     for mode in ("OPEN", "CLOSED", "MAINTENANCE", "EMERGENCY_OPEN"):
         assert mode in modes, (mode, modes)
     kinds = [e["kind"] for e in events]
-    # Release and send-aside with an empty bay are refused by the core, and say so.
-    assert kinds.count("command_rejected") >= 2, kinds
+    # What the API refused never reached the core: no command_rejected, and the refusals
+    # are journaled with the reasons the client was given.
+    assert "command_rejected" not in kinds, kinds
+    api = [json.loads(e["body"])["data"] for e in events if e["kind"] == "api_command"]
+    assert [d["reason"] for d in api if not d["queued"]] == refused
+    assert [d["command"] for d in api if d["queued"]] == [
+        "open_lane",
+        "close_lane",
+        "maintenance_on",
+        "manual_raise",
+        "manual_lower",
+        "maintenance_off",
+        "emergency_open_on",
+        "emergency_open_off",
+        "open_lane",
+    ]
 
 
 def test_bus_loss_latches_fault_then_reconnects(tmp_path: Path, lanes: list[Lane]) -> None:

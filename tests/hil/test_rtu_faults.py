@@ -316,15 +316,15 @@ def _believed(requests: list[RequestRecord], windows: list[FaultWindow]) -> list
 
 def _reopen(lane: Lane, what: str) -> None:
     """The operator's part after a latched bus fault: reset, then open; again if the
-    bus was lost once more meanwhile (a reset is refused until the bus is back)."""
+    bus was lost once more meanwhile: the API refuses a reset, 409, until the bus is back)."""
 
     def done() -> bool:
         core = api_status(lane.url)["core"]
         if core["fault_latched"]:
-            assert api_post(lane.url, "reset") == 202
+            assert api_post(lane.url, "reset") in (202, 409)
             return False
         if core["mode"] != "OPEN":
-            assert api_post(lane.url, "open") == 202
+            assert api_post(lane.url, "open") in (202, 409)
             return False
         return True
 

@@ -16,28 +16,16 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import web
 
 from controller.api import ApiError, start_api
 from controller.config import ApiConfig, ConfigError, load_config
-from controller.core.types import Command
 from tests.hil.harness import Proc, start_proc, stop_proc, wait_for
+from tests.runtime.api_sink import MemorySink
 
 TOKEN = "s3cr3t-LANE-token-7f3a9c"
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.commands: list[Command] = []
-
-    def submit(self, command: Command) -> None:
-        self.commands.append(command)
-
-    def status(self) -> dict[str, Any]:
-        return {"lane": "t"}
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "lane-pc.example"])
@@ -55,7 +43,7 @@ def test_non_loopback_without_token_refused_before_binding(
 
     async def go() -> None:
         with pytest.raises(ApiError, match=r"api\.token"):
-            await start_api(Sink(), ApiConfig(host=host, port=8080, token=None))
+            await start_api(MemorySink(), ApiConfig(host=host, port=8080, token=None))
 
     asyncio.run(go())
     assert attempts == []
@@ -72,7 +60,7 @@ def test_loopback_without_token_is_allowed(monkeypatch: pytest.MonkeyPatch) -> N
 
     async def go() -> None:
         for host in ("127.0.0.1", "::1", "localhost"):
-            server = await start_api(Sink(), ApiConfig(host=host, port=8080, token=None))
+            server = await start_api(MemorySink(), ApiConfig(host=host, port=8080, token=None))
             await server.close()
 
     asyncio.run(go())
@@ -123,8 +111,9 @@ def _request(url: str, path: str, *, token: str | None, data: bytes | None = Non
 
 
 def test_token_in_a_running_controller_never_logged(tmp_path: Path) -> None:
-    """Against `lanectl run` with a token file: wrong or missing token 401, right token 202;
-    afterwards neither the process's log nor the journal holds the token."""
+    """Against `lanectl run` with a token file: wrong or missing token 401, right token an
+    answer (202, or 409 for a command the core refuses); afterwards neither the process's
+    log nor the journal holds the token."""
     token_file = tmp_path / "api.token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     journal = tmp_path / "journal.sqlite"
@@ -154,7 +143,8 @@ token_file = "{token_file}"
         assert _request(url, "/status", token=TOKEN + "x") == 401
         assert _request(url, "/commands/close", token="nope", data=b"") == 401
         assert _request(url, "/status", token=TOKEN) == 200
-        assert _request(url, "/commands/close", token=TOKEN, data=b"") == 202
+        # The right token gets an answer: 409 for close, which the closed lane's core refuses.
+        assert _request(url, "/commands/close", token=TOKEN, data=b"") == 409
         body = json.dumps({"command": "open", "source": "kiosk"}).encode()
         assert _request(url, "/command", token=TOKEN, data=body) == 202
         # The operator's client sends it too (from $LANECTL_TOKEN / --token).

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,8 +110,9 @@ password_file = "mqtt.pass"
 
 class EventPump:
     """Asks each lane's API for a command its core refuses (``maintenance_off`` outside
-    maintenance) ``per_s`` times a second: each is a ``command_rejected`` event, so the
-    lanes journal a steady stream of events whatever their traffic does."""
+    maintenance) ``per_s`` times a second: the API refuses each (409) and journals it as an
+    ``api_command`` event, so the lanes journal a steady stream of events whatever their
+    traffic does."""
 
     def __init__(self, lanes: list[SimLane], per_s: float = 20.0) -> None:
         self.lanes = lanes
@@ -136,8 +137,14 @@ class EventPump:
                 req = urllib.request.Request(
                     f"{lane.api_url}/commands/maintenance_off", method="POST", data=b""
                 )
-                with contextlib.suppress(OSError), urllib.request.urlopen(req, timeout=1.0):
-                    self.sent += 1
+                try:
+                    with urllib.request.urlopen(req, timeout=1.0):
+                        pass
+                except urllib.error.HTTPError as exc:
+                    if exc.code == 409:  # refused and journaled, as meant
+                        self.sent += 1
+                except OSError:
+                    pass
 
 
 def journal_ids(journal: Path) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,30 +95,31 @@ def test_lane_state_commands_and_last_will(
         ]
         assert "repeat" in str(remote[1]["error"]) and "retained" in str(remote[2]["error"])
         assert remote[3]["refused"] is True and "refused" not in remote[0]
-        # The API queues it and the scan refuses it: the same words.
+        # The API refuses it too, before it is queued: the same words, and no
+        # command_rejected from the core.
         req = urllib.request.Request(
             f"{lane.api_url}/commands/release", method="POST", data=b'{"source": "carol"}'
         )
-        with urllib.request.urlopen(req, timeout=5.0) as resp:
-            assert resp.status == 202
-        wait_until(
-            lambda: any(
-                r["source"] == "api:carol" for r in _events(lane.journal, "command_rejected")
-            ),
-            20,
-            "the API's release rejected by the core",
-        )
-        rejected = _events(lane.journal, "command_rejected")
-        api_reason = next(r["reason"] for r in rejected if r["source"] == "api:carol")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=5.0)
+        assert refused.value.code == 409
+        api_reason = json.loads(refused.value.read())["detail"]
         assert remote[3]["error"] == api_reason and str(api_reason).startswith("not valid in phase")
-        assert not any(r["source"] == "mqtt:bob" for r in rejected)
+        wait_until(
+            lambda: any(r["source"] == "api:carol" for r in _events(lane.journal, "api_command")),
+            20,
+            "the API's refusal journaled",
+        )
+        (api,) = [r for r in _events(lane.journal, "api_command") if r["source"] == "api:carol"]
+        assert api["queued"] is False and api["reason"] == api_reason
+        assert not _events(lane.journal, "command_rejected")
         # The events of those commands went out on the event topic, ids in journal order.
         wait_until(
             lambda: any(
-                json.loads(p)["kind"] == "command_rejected" for p in seen.payloads(f"{base}/event")
+                json.loads(p)["kind"] == "api_command" for p in seen.payloads(f"{base}/event")
             ),
             20,
-            "command_rejected on the event topic",
+            "api_command on the event topic",
         )
         ids = [json.loads(p)["id"] for p in seen.payloads(f"{base}/event")]
         assert ids == sorted(set(ids)) and ids[0] == 1

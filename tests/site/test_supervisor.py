@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,157 @@ def test_each_lane_measures_its_own_service_rate() -> None:
         count += 1
         t.on_state("a", _lane_state(count, bay=True, approach=True), now)
     assert t.lane_service_vph("a") == pytest.approx(40.0, rel=0.02)
+
+
+BUDGET = """service_vph = 60.0
+[supervisor.policy]
+open_wait_ms = 60000
+open_dwell_ms = 10000
+close_wait_ms = 20000
+close_dwell_ms = 30000
+min_open_ms = 60000
+"""
+
+
+def test_budget_config_reads_named_keys(tmp_path: Path) -> None:
+    """``[supervisor.budget]``: the plan per hour and the bounds' answer to a debt, in
+    lane-hours, reach the policy as its budget_* settings."""
+    plan = [1] * 6 + [2] * 12 + [1] * 6
+    cfg = load_supervisor(
+        _write(
+            tmp_path,
+            f"[supervisor.budget]\nlanes_by_hour = {plan}\nspan_lane_hours = 0.5\n"
+            "reserve_lane_hours = 2\nmax_scale = 4.5\n",
+        )
+    )
+    assert cfg.budget is not None and cfg.budget.lanes_by_hour == tuple(plan)
+    p = cfg.policy
+    assert (p.budget_span_ms, p.budget_reserve_ms, p.budget_max_scale) == (
+        1_800_000,
+        7_200_000,
+        4.5,
+    )
+    defaults = load_supervisor(_write(tmp_path, f"[supervisor.budget]\nlanes_by_hour = {plan}\n"))
+    p = defaults.policy
+    assert (p.budget_span_ms, p.budget_reserve_ms, p.budget_max_scale) == (
+        3_600_000,
+        3_600_000,
+        8.0,
+    )
+    none = load_supervisor(_write(tmp_path, ""))
+    assert none.budget is None and none.policy.budget_span_ms == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        ("[supervisor.budget]\nspan_lane_hours = 1", "lanes_by_hour", "missing"),
+        ("[supervisor.budget]\nlanes_by_hour = [1, 1]", "lanes_by_hour", "24 integers"),
+        ("[supervisor.budget]\nlanes_by_hour = 2", "lanes_by_hour", "got int"),
+        (f"[supervisor.budget]\nlanes_by_hour = {[1] * 23 + [3]}", "lanes_by_hour", "hour 23"),
+        (
+            f"[supervisor.budget]\nlanes_by_hour = {[1] * 7 + [-1] + [1] * 16}",
+            "lanes_by_hour",
+            "hour 7",
+        ),
+        (f"[supervisor.budget]\nlanes_by_hour = {[1] * 23 + ['2']}", "lanes_by_hour", "'2'"),
+        (
+            f"[supervisor.budget]\nlanes_by_hour = {[1] * 24}\nspan_lane_hours = 0",
+            "span_lane_hours",
+            "0.001..1000",
+        ),
+        (
+            f"[supervisor.budget]\nlanes_by_hour = {[1] * 24}\nreserve_lane_hours = -1",
+            "reserve_lane_hours",
+            "0.0..1000",
+        ),
+        (
+            f"[supervisor.budget]\nlanes_by_hour = {[1] * 24}\nmax_scale = 0.5",
+            "max_scale",
+            "1.0..1000",
+        ),
+        (
+            f'[supervisor.budget]\nlanes_by_hour = {[1] * 24}\nmax_scale = "x"',
+            "max_scale",
+            "number",
+        ),
+        (f"[supervisor.budget]\nlanes_by_hour = {[1] * 24}\nhours = 8", "hours", "unknown key"),
+        (
+            "[supervisor.policy]\nbudget_span_ms = 1000",
+            "policy.budget_span_ms",
+            "[supervisor.budget]",
+        ),
+    ],
+)
+def test_budget_config_errors_name_key_and_file(
+    tmp_path: Path, extra: str, key: str, words: str
+) -> None:
+    """Each bad value of the budget is a ConfigError naming the file, the key and the rule."""
+    path = _write(tmp_path, extra)
+    with pytest.raises(ConfigError) as err:
+        load_supervisor(path)
+    full = key if key.startswith("policy.") else f"budget.{key}"
+    assert err.value.key == f"supervisor.{full}" and err.value.path == str(path)
+    assert words in err.value.message, err.value.message
+
+
+def _budget_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budget: str
+) -> tuple[Supervisor, list[int]]:
+    """A supervisor over scripted lanes: ``a`` open with a long queue, ``b`` closed; its
+    clock (``now_ms``) and local time (10:00) are the test's."""
+    cfg = load_supervisor(_write(tmp_path, BUDGET + budget))
+    sup = Supervisor(cfg)
+    clock = [0]
+    monkeypatch.setattr(sup, "now_ms", lambda: clock[0])
+    sup.wall = lambda: dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
+    for name, mode in (("a", "OPEN"), ("b", "CLOSED")):
+        sup.tracker.on_availability(name, {"status": "online", "boot": "b"})
+        sup.tracker.on_state(name, _state(mode), 0)
+    # 1 + 7.5 vehicles waiting at 60 vph: about 8 min, over any bound below.
+    sup.tracker.on_state("a", _state("OPEN", approach_ms=900_000), 0)
+    return sup, clock
+
+
+def _decisions(sup: Supervisor, clock: list[int]) -> list[dict[str, Any]]:
+    for now in range(0, 15_000, 5_000):
+        clock[0] = now
+        sup.tick()
+    rows = [r["body"] for r in sup.journal.rows("decision")]
+    sup.journal.close()
+    return rows
+
+
+def test_running_supervisor_decisions_carry_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a plan of no lanes at 10:00, lane ``a`` staffed 10 s is 10 s beyond it: the
+    journaled decision to open ``b`` carries budget_ms -10000 and the bounds' scale for
+    10 s over a 36 s span, its bound raised by that. With a plan of 2 lanes then, 1 staffed
+    leaves 10 s in hand: the bounds stay put."""
+    budget = "[supervisor.budget]\nlanes_by_hour = {}\nspan_lane_hours = 0.01\n"
+    budget += "reserve_lane_hours = 0\n"
+    sup, clock = _budget_supervisor(tmp_path, monkeypatch, budget.format([0] * 24))
+    (row,) = _decisions(sup, clock)
+    assert (row["action"], row["lane"], row["reason"]) == ("open", "b", "wait_above_bound")
+    scale = 2 ** (10_000 / 36_000)
+    assert row["budget_ms"] == -10_000 and row["bound_scale"] == round(scale, 3)
+    assert row["bound_ms"] == round(60_000 * scale)
+    later = tmp_path / "later"
+    later.mkdir()
+    sup, clock = _budget_supervisor(later, monkeypatch, budget.format([0] * 10 + [2] + [0] * 13))
+    (row,) = _decisions(sup, clock)
+    assert row["budget_ms"] == 10_000 and row["bound_scale"] == 1.0
+    assert row["bound_ms"] == 60_000
+
+
+def test_supervisor_without_budget_decides_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``[supervisor.budget]``: the same lanes give the same decision at the plain bound,
+    with no budget figures."""
+    sup, clock = _budget_supervisor(tmp_path, monkeypatch, "")
+    (row,) = _decisions(sup, clock)
+    assert (row["action"], row["lane"]) == ("open", "b")
+    assert "budget_ms" not in row and "bound_scale" not in row
+    assert row["bound_ms"] == 60_000

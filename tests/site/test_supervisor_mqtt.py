@@ -192,7 +192,8 @@ def test_supervisor_opens_a_closed_lane_and_keeps_a_pinned_one_closed(
 def test_supervisor_opens_a_lane_when_the_queue_at_the_other_grows(
     tmp_path: Path, lane_procs: list[Proc]
 ) -> None:
-    """A saturated lane's published loops give a queue whose wait is over the bound."""
+    """A saturated lane's published loops give a queue whose wait is over the bound; the
+    decision carries the lane-hours budget of ``[supervisor.budget]``."""
     broker = start_site_broker(tmp_path)
     try:
         with Listener(broker, "store", "pw-store-0123", f"lanectl/{SITE}/+/state") as seen:
@@ -203,9 +204,12 @@ def test_supervisor_opens_a_lane_when_the_queue_at_the_other_grows(
                 30,
                 "lane1 open, lane2 closed",
             )
+            # A plan of both lanes all day, nothing kept in hand: the budget only grows
+            # (one lane staffed of two), so the bounds stay put while it is counted.
             policy = (
                 "[supervisor.policy]\nopen_wait_ms = 20000\nopen_dwell_ms = 1000\n"
                 "close_wait_ms = 10000\nmin_open_ms = 600000\n"
+                f"[supervisor.budget]\nlanes_by_hour = {[2] * 24}\nreserve_lane_hours = 0\n"
             )
             config = _site_toml(tmp_path, broker, policy)
             sup, _ = start_proc(
@@ -229,6 +233,8 @@ def test_supervisor_opens_a_lane_when_the_queue_at_the_other_grows(
         # 80 vph: each vehicle waiting is 45 s, over the 20 s bound.
         assert body["queue"] >= 1 and body["predicted_wait_ms"] >= 45_000 * body["queue"]
         assert body["bound_ms"] == 20_000 and body["lanes"]["lane1"]["queue"] == body["queue"]
+        # The running supervisor gave the policy its lane-hours budget.
+        assert body["budget_ms"] >= 0 and body["bound_scale"] == 1.0
     finally:
         for proc in reversed(lane_procs):
             stop_proc(proc)

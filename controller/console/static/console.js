@@ -13,8 +13,8 @@ const COMMANDS = [
 const ALARM_KINDS = new Set(["fault_latched", "camera_fault", "camera_restored", "bus_lost",
   "bus_restored", "stuck_loop", "sensor_disagreement", "safety_override", "motor_fault",
   "fault_reset", "alarm_acknowledged"]);
-const COUNT_KINDS = new Set(["vehicle_passed", "vehicle_sent_aside", "tailgate", "run_through",
-  "vehicle_released"]);
+// The kinds that change a bar of the chart (the totals come with each state).
+const COUNT_KINDS = new Set(["vehicle_passed", "vehicle_sent_aside", "tailgate", "run_through"]);
 const MAX_EVENTS_SHOWN = 100;
 const PHASE_WORDS = {
   START: "finding where the boom is", READY: "ready for the next vehicle",
@@ -149,6 +149,17 @@ function renderState(s) {
   $("bus").textContent = s.bus_ok ? "ok" : "LOST";
   tickStanding();
   renderCommands(s.commands || {});
+  if (s.shift) renderShift(s.shift);
+}
+
+// The runtime's ShiftStats, as the state message carries them (status()["shift"]).
+function renderShift(c) {
+  $("count-passed").textContent = c.passed;
+  $("count-aside").textContent = c.sent_aside;
+  $("count-violations").textContent = c.violations;
+  $("count-inspection").textContent = c.mean_inspection_s === null ? "-"
+    : `${c.mean_inspection_s} s (${c.inspections})`;
+  $("count-since").textContent = new Date(c.since).toLocaleString();
 }
 
 function tickStanding() {
@@ -248,13 +259,7 @@ async function refreshAlarms() {
 async function refreshCounts() {
   const r = await api("/api/counts");
   if (r.status !== 200) return;
-  const c = r.data;
-  $("count-passed").textContent = c.passed;
-  $("count-aside").textContent = c.sent_aside;
-  $("count-violations").textContent = c.violations;
-  $("count-inspection").textContent = c.mean_inspection_s === null ? "-"
-    : `${c.mean_inspection_s} s (${c.inspections})`;
-  drawChart(c.buckets);
+  drawChart(r.data.buckets);
 }
 
 function svgEl(name, attrs) {
