@@ -202,7 +202,7 @@ class Runtime:
         self._heartbeat = 0
         self._hr_written: tuple[int, int] | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._last_inputs_json = ""
+        self._last_inputs: Inputs | None = None
         self.seq = self.journal.first_seq
         self.times = ScanTimes()
         self.late_times = ScanTimes()
@@ -528,13 +528,14 @@ class Runtime:
             self.log.info("bus_timeout", error=str(exc), missed=self._missed)
 
     def _journal_scan(self, inputs: Inputs, now_ms: int, result: core.ScanResult) -> None:
-        encoded = codec.encode_inputs(inputs)
-        changed = encoded != self._last_inputs_json
-        self._last_inputs_json = encoded
+        # Equal inputs encode equally: the JSON is built only for a scan whose inputs
+        # changed (encoding every scan cost about 80 us of a 2 ms scan).
+        encoded = None if inputs == self._last_inputs else codec.encode_inputs(inputs)
+        self._last_inputs = inputs
         coils = 0
         for i, bit in enumerate(coils_from_outputs(result.outputs)):
             coils |= int(bit) << i
-        self.journal.record_scan(self.seq, now_ms, encoded if changed else None, coils)
+        self.journal.record_scan(self.seq, now_ms, encoded, coils)
         if result.events:
             shift = self._shift()
             for event in result.events:

@@ -251,9 +251,9 @@ class ModbusIo:
                 raise BusError(name, "not connected")
         self.requests += 1
         try:
-            reply: ModbusPDU = await asyncio.wait_for(
-                client.execute(False, request), self.timeout_s
-            )
+            # A timeout scope, not wait_for: no task per request (four requests a scan).
+            async with asyncio.timeout(self.timeout_s):
+                reply: ModbusPDU = await client.execute(False, request)
         except TimeoutError:
             raise self._mismatch(
                 name, f"no reply within {self.timeout_s * 1000:.0f} ms", timeout=True
