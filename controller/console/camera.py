@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from aiohttp import web
 
-__all__ = ["MJPEG_FPS", "SharedCameraView", "camera_view", "mjpeg"]
+__all__ = ["MJPEG_FPS", "SharedCameraView", "SharedJpeg", "camera_view", "mjpeg"]
 
 MJPEG_FPS = 4.0
 _BOUNDARY = "lanectlframe"
@@ -75,9 +75,36 @@ def _jpeg(frame: npt.NDArray[np.uint8]) -> bytes:
     return bytes(buf)
 
 
-async def mjpeg(request: web.Request, camera: Any, max_s: float) -> web.StreamResponse:
+class SharedJpeg:
+    """The camera's latest frame as JPEG, encoded once per frame for every page: each page
+    encoding its own copy made twenty pages twenty 1280x720 encodings per frame."""
+
+    def __init__(self, camera: Any) -> None:
+        self._camera = camera
+        self._lock = asyncio.Lock()
+        self._seq = -1
+        self._data = b""
+        self.encoded = 0
+        """Frames encoded so far."""
+
+    async def latest(self) -> tuple[int, bytes] | None:
+        """The newest frame's sequence number and JPEG, None before the first frame."""
+        async with self._lock:
+            view = self._camera.view()
+            if view.frame is None:
+                return None
+            if view.seq != self._seq:
+                self._data = await asyncio.to_thread(_jpeg, view.frame)
+                self._seq = view.seq
+                self.encoded += 1
+            return self._seq, self._data
+
+
+async def mjpeg(
+    request: web.Request, frames: SharedJpeg | None, max_s: float
+) -> web.StreamResponse:
     """multipart/x-mixed-replace of the latest frames until the client goes or ``max_s``."""
-    if camera is None or not hasattr(camera, "view"):
+    if frames is None:
         raise web.HTTPNotFound(text="no camera configured")
     resp = web.StreamResponse(
         headers={
@@ -91,10 +118,9 @@ async def mjpeg(request: web.Request, camera: Any, max_s: float) -> web.StreamRe
     last_seq = -1
     try:
         while loop.time() < deadline:
-            view = camera.view()
-            if view.frame is not None and view.seq != last_seq:
-                last_seq = view.seq
-                data = await asyncio.to_thread(_jpeg, view.frame)
+            latest = await frames.latest()
+            if latest is not None and latest[0] != last_seq:
+                last_seq, data = latest
                 head = (
                     f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                     f"Content-Length: {len(data)}\r\n\r\n"

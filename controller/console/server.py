@@ -23,7 +23,7 @@ from aiohttp import web
 from controller.config import ConsoleConfig, is_loopback
 from controller.console.alarms import RELEVANT_KINDS, build_alarms
 from controller.console.audit import audit
-from controller.console.camera import SharedCameraView, mjpeg
+from controller.console.camera import SharedCameraView, SharedJpeg, mjpeg
 from controller.console.counts import COUNT_KINDS, shift_chart, shift_figures
 from controller.console.errors import ConsoleError
 from controller.console.host import LaneHost
@@ -85,7 +85,9 @@ def build_console(
     )
     sessions = auth.sessions
     encoded = EncodedMessages()
-    shared_view = SharedCameraView(lane.camera) if hasattr(lane.camera, "view") else None
+    has_camera = hasattr(lane.camera, "view")
+    shared_view = SharedCameraView(lane.camera) if has_camera else None
+    shared_jpeg = SharedJpeg(lane.camera) if has_camera else None
     need_session = auth.need_session
 
     async def page(request: web.Request) -> web.StreamResponse:
@@ -221,7 +223,7 @@ def build_console(
 
     async def camera_stream(request: web.Request) -> web.StreamResponse:
         need_session(request)
-        return await mjpeg(request, lane.camera, config.session_minutes * 60.0)
+        return await mjpeg(request, shared_jpeg, config.session_minutes * 60.0)
 
     app = web.Application(middlewares=[auth.guard], client_max_size=4096)
     app.router.add_get("/", page)

@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from controller.config import Config, ConfigError, parse_config
-from controller.console.camera import camera_view, mjpeg
+from controller.console.camera import SharedJpeg, camera_view, mjpeg
 from controller.core.types import CameraHealth, CameraZones
 from controller.runtime import make_camera
 from controller.vision import process as proc_mod
@@ -297,7 +297,7 @@ def test_console_camera_stream_through_the_child() -> None:
 
     async def go() -> tuple[bytes, dict[str, Any] | None]:
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await mjpeg(request, provider, 1.0)
+            return await mjpeg(request, SharedJpeg(provider), 1.0)
 
         app = web.Application()
         app.router.add_get("/camera.mjpg", handler)
