@@ -151,17 +151,57 @@ cdef void _pool(
             pc[j] = c[i] + c[i + 1] + c[i + bw] + c[i + bw + 1]
 
 
-cdef void _means(const int64_t* s, const int64_t* c, int32_t* out, Py_ssize_t n) noexcept nogil:
-    """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel."""
-    cdef Py_ssize_t i
+cdef Py_ssize_t _means(
+    const int64_t* s, const int64_t* c, int32_t* out, Py_ssize_t n
+) noexcept nogil:
+    """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel.
+
+    Returns how many blocks have no kept pixel.
+    """
+    cdef Py_ssize_t i, empty = 0
     for i in range(n):
-        out[i] = <int32_t>((16 * s[i] + c[i] // 2) // c[i]) if c[i] > 0 else -1
+        if c[i] > 0:
+            out[i] = <int32_t>((16 * s[i] + c[i] // 2) // c[i])
+        else:
+            out[i] = -1
+            empty += 1
+    return empty
+
+
+cdef void _prefix(
+    const int32_t* m, Py_ssize_t bh, Py_ssize_t bw, int64_t* ps, int64_t* pss
+) noexcept nogil:
+    """2-D prefix sums of the means and of their squares, (bh + 1) x (bw + 1) each."""
+    cdef Py_ssize_t y, x, w1 = bw + 1
+    cdef int64_t row, row2, v
+    for x in range(w1):
+        ps[x] = 0
+        pss[x] = 0
+    for y in range(bh):
+        row = 0
+        row2 = 0
+        ps[(y + 1) * w1] = 0
+        pss[(y + 1) * w1] = 0
+        for x in range(bw):
+            v = m[y * bw + x]
+            row += v
+            row2 += v * v
+            ps[(y + 1) * w1 + x + 1] = ps[y * w1 + x + 1] + row
+            pss[(y + 1) * w1 + x + 1] = pss[y * w1 + x + 1] + row2
+
+
+cdef inline int64_t _rect(
+    const int64_t* p, Py_ssize_t w1, Py_ssize_t y0, Py_ssize_t y1, Py_ssize_t x0, Py_ssize_t x1
+) noexcept nogil:
+    """Sum over rows y0..y1-1, columns x0..x1-1 from a prefix table of row length w1."""
+    return p[y1 * w1 + x1] - p[y0 * w1 + x1] - p[y1 * w1 + x0] + p[y0 * w1 + x0]
 
 
 cdef void _search(
     const int32_t* fm, const int32_t* rm,
     Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t size,
     Py_ssize_t cy, Py_ssize_t cx, Py_ssize_t S, double* costs, double* result,
+    bint full, int64_t* prefix,
 ) noexcept nogil:
     """Block search: the shift of the frame's block means against the reference's.
 
@@ -173,6 +213,11 @@ cdef void _search(
     axis by a parabola through its neighbours, in pixels (blocks of ``size``):
     result = (x, y, cost, spread), the spread being the frame blocks' standard
     deviation (grey levels) at the best shift.
+
+    When every block of both has kept pixels (``full``), every pair is kept: the
+    count and the frame's sums are the same at every shift, the reference's come
+    from its prefix sums (``prefix``: 2 (bh + 1) (bw + 1) int64 of scratch), and
+    only the cross sum is taken per shift -- the same integers, fewer passes.
     """
     cdef Py_ssize_t sy, sx, by, bx, k, best = -1, side = 2 * S + 1
     cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
@@ -182,6 +227,18 @@ cdef void _search(
     cdef int64_t n, sf, sr, sff, srr, sfr
     cdef double vf, vr, dn, den, subx = 0.0, suby = 0.0
     cdef double cm, c0, cp, spread = 0.0
+    cdef Py_ssize_t w1 = bw + 1
+    cdef int64_t* rps = prefix
+    cdef int64_t* rpss = prefix + (bh + 1) * w1
+    cdef int64_t full_n = 0, full_sf = 0, full_sff = 0
+    if full:
+        _prefix(rm, bh, bw, rps, rpss)
+        for by in range(my, bh - my):
+            frow = fm + by * bw
+            for bx in range(mx, bw - mx):
+                full_n += 1
+                full_sf += frow[bx]
+                full_sff += frow[bx] * frow[bx]
     for sy in range(cy - S, cy + S + 1):
         for sx in range(cx - S, cx + S + 1):
             n = 0
@@ -190,21 +247,33 @@ cdef void _search(
             sff = 0
             srr = 0
             sfr = 0
-            for by in range(my, bh - my):
-                frow = fm + by * bw
-                rrow = rm + (by - sy) * bw - sx
-                for bx in range(mx, bw - mx):
-                    # All ones when both blocks have kept pixels (means >= 0), else 0:
-                    # no branch in the innermost loop.
-                    keep = ~((frow[bx] | rrow[bx]) >> 31)
-                    f = frow[bx] & keep
-                    r = rrow[bx] & keep
-                    n += keep & 1
-                    sf += f
-                    sr += r
-                    sff += f * f
-                    srr += r * r
-                    sfr += f * r
+            if full:
+                n = full_n
+                sf = full_sf
+                sff = full_sff
+                sr = _rect(rps, w1, my - sy, bh - my - sy, mx - sx, bw - mx - sx)
+                srr = _rect(rpss, w1, my - sy, bh - my - sy, mx - sx, bw - mx - sx)
+                for by in range(my, bh - my):
+                    frow = fm + by * bw
+                    rrow = rm + (by - sy) * bw - sx
+                    for bx in range(mx, bw - mx):
+                        sfr += frow[bx] * rrow[bx]
+            else:
+                for by in range(my, bh - my):
+                    frow = fm + by * bw
+                    rrow = rm + (by - sy) * bw - sx
+                    for bx in range(mx, bw - mx):
+                        # All ones when both blocks have kept pixels (means >= 0), else 0:
+                        # no branch in the innermost loop.
+                        keep = ~((frow[bx] | rrow[bx]) >> 31)
+                        f = frow[bx] & keep
+                        r = rrow[bx] & keep
+                        n += keep & 1
+                        sf += f
+                        sr += r
+                        sff += f * f
+                        srr += r * r
+                        sfr += f * r
             k = (sy - cy + S) * side + (sx - cx + S)
             costs[k] = 2.0
             vf = 0.0
@@ -257,8 +326,14 @@ cdef void _lk_sums(
     Py_ssize_t row_step,
     int64_t* sums,
     Py_ssize_t* runs,
+    bint frame_only,
 ) noexcept nogil:
     """The integer sums of one Lucas-Kanade step at shift (dx, dy), in N_SUMS order.
+
+    With ``frame_only`` only the sums that involve the frame (f, fr, gxf, gyf) are
+    taken and written; the others are left as they are. They depend on the reference
+    and on which pixels are summed only, so they are the same at any shift with the
+    same whole-pixel part (the caller keeps them from the step before).
 
     F is the frame sampled at (y + dy, x + dx) in 1/256 grey levels, with
     bilinear weights in 1/256 pixel; R the reference; GX, GY its central
@@ -302,6 +377,18 @@ cdef void _lk_sums(
         ru = &reference[y - 1, 0]
         rd = &reference[y + 1, 0]
         count = _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs)
+        if frame_only:
+            for k in range(count):
+                for x in range(runs[2 * k], runs[2 * k + 1]):
+                    f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
+                         + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
+                    gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
+                    gy = <int32_t>rd[x] - <int32_t>ru[x]
+                    sf += f
+                    sfr += f * rm[x]
+                    sgxf += gx * f
+                    sgyf += gy * f
+            continue
         for k in range(count):
             for x in range(runs[2 * k], runs[2 * k + 1]):
                 f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
@@ -323,20 +410,36 @@ cdef void _lk_sums(
                 hxy += gx * gy
                 hyy += gy * gy
             n += runs[2 * k + 1] - runs[2 * k]
-    sums[0] = n
     sums[1] = sf
-    sums[2] = sr
     sums[3] = sfr
+    sums[7] = sgxf
+    sums[9] = sgyf
+    if frame_only:
+        return
+    sums[0] = n
+    sums[2] = sr
     sums[4] = srr
     sums[5] = sgx
     sums[6] = sgy
-    sums[7] = sgxf
     sums[8] = sgxr
-    sums[9] = sgyf
     sums[10] = sgyr
     sums[11] = hxx
     sums[12] = hxy
     sums[13] = hyy
+
+
+cdef void _lk_span(
+    Py_ssize_t h, Py_ssize_t w,
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
+    double dx, double dy, Py_ssize_t* span,
+) noexcept nogil:
+    """The rows [span[0], span[1]) and columns [span[2], span[3]) ``_lk_sums`` samples at
+    (dx, dy) (its rows are r0 + 1 + k * row_step among them): one span, the same pixels."""
+    cdef Py_ssize_t iy = <Py_ssize_t>floor(dy), ix = <Py_ssize_t>floor(dx)
+    span[0] = r0 + 1 if r0 + 1 > -iy else -iy
+    span[1] = r1 - 1 if r1 - 1 < h - 1 - iy else h - 1 - iy
+    span[2] = c0 + 1 if c0 + 1 > -ix else -ix
+    span[3] = c1 - 1 if c1 - 1 < w - 1 - ix else w - 1 - ix
 
 
 cdef int _lk_solve(const int64_t* s, double* step) noexcept nogil:
@@ -382,7 +485,8 @@ def lk_sums(
     """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy)."""
     with nogil:
         _lk_sums(
-            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0]
+            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0],
+            False,
         )
 
 
@@ -411,8 +515,8 @@ def register(
     frame's fine block means (grey levels).
 
     For a box of h rows and w columns, with bh = h // fine and bw = w // fine,
-    ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) int64 (the last fifth
-    for the int32 block means), ``scratch`` at least (2 * reach + 1) ** 2
+    ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) + 2 * (bh + 1) * (bw + 1)
+    int64 (a fifth for the int32 block means, the rest for the searches' prefix sums), ``scratch`` at least (2 * reach + 1) ** 2
     + (2 * FINE_REACH + 1) ** 2 doubles, ``runs`` at least w + 2.
     """
     cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
@@ -435,6 +539,10 @@ def register(
     cdef double step[2]
     cdef double dx, dy
     cdef int64_t lk[N_SUMS]
+    cdef int64_t* prefix = <int64_t*>(prm + pn)
+    cdef bint full, pfull, frame_only
+    cdef Py_ssize_t span[4]
+    cdef Py_ssize_t last[4]
     with nogil:
         if cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0:
             _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc)
@@ -444,21 +552,32 @@ def register(
             _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
         _pool(fs, fc, bh, bw, pfs, pfc)
         _pool(rs, rc, bh, bw, prs, prc)
-        _means(fs, fc, fm, n)
-        _means(rs, rc, rm, n)
-        _means(pfs, pfc, pfm, pn)
-        _means(prs, prc, prm, pn)
-        _search(pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse)
+        full = _means(fs, fc, fm, n) + _means(rs, rc, rm, n) == 0
+        pfull = _means(pfs, pfc, pfm, pn) + _means(prs, prc, prm, pn) == 0
+        _search(
+            pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse, pfull, prefix
+        )
         _search(
             fm, rm, bh, bw, fine,
             _nearest(coarse[1] / fine), _nearest(coarse[0] / fine), FINE_REACH,
-            costs + (2 * reach + 1) * (2 * reach + 1), found,
+            costs + (2 * reach + 1) * (2 * reach + 1), found, full, prefix,
         )
         dx = found[0]
         dy = found[1]
         for k in range(iterations):
+            # The reference's sums stand while the same pixels are summed.
+            _lk_span(frame.shape[0], frame.shape[1], r0, r1, c0, c1, dx, dy, span)
+            frame_only = k > 0 and (
+                span[0] == last[0] and span[1] == last[1]
+                and span[2] == last[2] and span[3] == last[3]
+            )
+            last[0] = span[0]
+            last[1] = span[1]
+            last[2] = span[2]
+            last[3] = span[3]
             _lk_sums(
-                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0]
+                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0],
+                frame_only,
             )
             if not _lk_solve(lk, step):
                 break

@@ -106,7 +106,10 @@ class Registration:
             ),
         )
         self.iterations = iterations
-        self._sums = np.zeros(5 * (bh * bw + (bh // 2) * (bw // 2)), dtype=np.int64)
+        # Block sums, counts and means, then the searches' prefix sums.
+        self._sums = np.zeros(
+            5 * (bh * bw + (bh // 2) * (bw // 2)) + 2 * (bh + 1) * (bw + 1), dtype=np.int64
+        )
         self._scratch = np.zeros(
             (2 * self.reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2, dtype=np.float64
         )
