@@ -68,25 +68,32 @@ cdef void _blocks_aligned(
     Py_ssize_t cell,
     Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t fine,
     int64_t* bsum, int64_t* bcnt,
+    Py_ssize_t* cols,
 ) noexcept nogil:
     """``_blocks`` when no block straddles two cells (cell and box corner multiples of fine).
 
     Each block is kept or left out whole: the block sums are taken densely, with no
-    runs, and the mask is applied per block.
+    runs, and the mask is applied per block. ``cols`` is scratch for bw * fine sums.
     """
-    cdef Py_ssize_t by, bx, y, x
+    cdef Py_ssize_t by, bx, y, x, width = bw * fine
     cdef int64_t acc
     cdef const uint8_t* line
     cdef const uint8_t* mline
     for by in range(bh):
+        # The block row's column sums first (one pass per row, no per-block loop),
+        # then each block's from its columns.
+        for x in range(width):
+            cols[x] = 0
+        for y in range(r0 + by * fine, r0 + by * fine + fine):
+            line = &image[y, c0]
+            for x in range(width):
+                cols[x] += line[x]
         mline = &mask[(r0 + by * fine) // cell, 0]
         for bx in range(bw):
             if mline[(c0 + bx * fine) // cell]:
                 acc = 0
-                for y in range(r0 + by * fine, r0 + by * fine + fine):
-                    line = &image[y, c0 + bx * fine]
-                    for x in range(fine):
-                        acc += line[x]
+                for x in range(bx * fine, bx * fine + fine):
+                    acc += cols[x]
                 bsum[by * bw + bx] = acc
                 bcnt[by * bw + bx] = fine * fine
             else:
@@ -316,6 +323,24 @@ cdef enum:
     N_SUMS = 14  # n, f, r, fr, rr, gx, gy, gxf, gxr, gyf, gyr, hxx, hxy, hyy
 
 
+cdef enum:
+    CHUNK = 128  # pixels per 32-bit partial sum of a Lucas-Kanade step: 128 * 65280 * 255 < 2**31
+
+
+cdef Py_ssize_t _chunks(const Py_ssize_t* runs, Py_ssize_t count, Py_ssize_t* chunks) noexcept nogil:
+    """The runs cut into pieces of at most CHUNK columns, as [start, end) pairs; their count."""
+    cdef Py_ssize_t k, a, b, n = 0
+    for k in range(count):
+        a = runs[2 * k]
+        b = runs[2 * k + 1]
+        while a < b:
+            chunks[2 * n] = a
+            chunks[2 * n + 1] = a + CHUNK if a + CHUNK < b else b
+            a = chunks[2 * n + 1]
+            n += 1
+    return n
+
+
 cdef void _lk_sums(
     const uint8_t[:, ::1] frame,
     const uint8_t[:, ::1] reference,
@@ -349,6 +374,7 @@ cdef void _lk_sums(
     cdef int32_t w00 = (256 - wy) * (256 - wx), w01 = (256 - wy) * wx
     cdef int32_t w10 = wy * (256 - wx), w11 = wy * wx
     cdef int32_t f, r, gx, gy
+    cdef int32_t a_f, a_r, a_fr, a_rr, a_gx, a_gy, a_gxf, a_gxr, a_gyf, a_gyr, a_xx, a_xy, a_yy
     cdef int64_t n = 0, sf = 0, sr = 0, sfr = 0, srr = 0
     cdef int64_t sgx = 0, sgy = 0, sgxf = 0, sgxr = 0, sgyf = 0, sgyr = 0
     cdef int64_t hxx = 0, hxy = 0, hyy = 0
@@ -357,6 +383,7 @@ cdef void _lk_sums(
     cdef const uint8_t* rm
     cdef const uint8_t* ru
     cdef const uint8_t* rd
+    cdef Py_ssize_t* chunks = runs + (c1 - c0) + 2
     lo_x = c0 + 1
     if lo_x < -ix:
         lo_x = -ix
@@ -376,40 +403,67 @@ cdef void _lk_sums(
         rm = &reference[y, 0]
         ru = &reference[y - 1, 0]
         rd = &reference[y + 1, 0]
-        count = _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs)
+        count = _chunks(runs, _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs), chunks)
+        # A chunk's sums fit in 32 bits (at most CHUNK pixels, each product under
+        # 65280 * 255): taken so per chunk (the compiler can then vectorise), added
+        # up in 64.
         if frame_only:
-            for k in range(count):
-                for x in range(runs[2 * k], runs[2 * k + 1]):
+            for k in range(2 * count):
+                if k % 2:
+                    continue
+                a_f = a_fr = a_gxf = a_gyf = 0
+                for x in range(chunks[k], chunks[k + 1]):
                     f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
                          + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
                     gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
                     gy = <int32_t>rd[x] - <int32_t>ru[x]
-                    sf += f
-                    sfr += f * rm[x]
-                    sgxf += gx * f
-                    sgyf += gy * f
+                    a_f += f
+                    a_fr += f * rm[x]
+                    a_gxf += gx * f
+                    a_gyf += gy * f
+                sf += a_f
+                sfr += a_fr
+                sgxf += a_gxf
+                sgyf += a_gyf
             continue
-        for k in range(count):
-            for x in range(runs[2 * k], runs[2 * k + 1]):
+        for k in range(2 * count):
+            if k % 2:
+                continue
+            a_f = a_r = a_fr = a_rr = a_gx = a_gy = a_gxf = a_gxr = a_gyf = a_gyr = 0
+            a_xx = a_xy = a_yy = 0
+            for x in range(chunks[k], chunks[k + 1]):
                 f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
                      + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
                 r = rm[x]
                 gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
                 gy = <int32_t>rd[x] - <int32_t>ru[x]
-                sf += f
-                sr += r
-                sfr += f * r
-                srr += r * r
-                sgx += gx
-                sgy += gy
-                sgxf += gx * f
-                sgxr += gx * r
-                sgyf += gy * f
-                sgyr += gy * r
-                hxx += gx * gx
-                hxy += gx * gy
-                hyy += gy * gy
-            n += runs[2 * k + 1] - runs[2 * k]
+                a_f += f
+                a_r += r
+                a_fr += f * r
+                a_rr += r * r
+                a_gx += gx
+                a_gy += gy
+                a_gxf += gx * f
+                a_gxr += gx * r
+                a_gyf += gy * f
+                a_gyr += gy * r
+                a_xx += gx * gx
+                a_xy += gx * gy
+                a_yy += gy * gy
+            sf += a_f
+            sr += a_r
+            sfr += a_fr
+            srr += a_rr
+            sgx += a_gx
+            sgy += a_gy
+            sgxf += a_gxf
+            sgxr += a_gxr
+            sgyf += a_gyf
+            sgyr += a_gyr
+            hxx += a_xx
+            hxy += a_xy
+            hyy += a_yy
+            n += chunks[k + 1] - chunks[k]
     sums[1] = sf
     sums[3] = sfr
     sums[7] = sgxf
@@ -482,7 +536,10 @@ def lk_sums(
     int64_t[::1] sums,
     Py_ssize_t[::1] runs,
 ):
-    """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy)."""
+    """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy).
+
+    ``runs`` holds at least 3 * (c1 - c0) + 10 values (as ``register``'s).
+    """
     with nogil:
         _lk_sums(
             frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0],
@@ -516,8 +573,9 @@ def register(
 
     For a box of h rows and w columns, with bh = h // fine and bw = w // fine,
     ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) + 2 * (bh + 1) * (bw + 1)
-    int64 (a fifth for the int32 block means, the rest for the searches' prefix sums), ``scratch`` at least (2 * reach + 1) ** 2
-    + (2 * FINE_REACH + 1) ** 2 doubles, ``runs`` at least w + 2.
+    int64 (a fifth for the int32 block means, the rest for the searches' prefix sums),
+    ``scratch`` at least (2 * reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2 doubles,
+    ``runs`` at least 3 * w + 10 (the runs, then their chunks).
     """
     cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
     cdef Py_ssize_t bh = h // fine, bw = w // fine, n = bh * bw, pn = (bh // 2) * (bw // 2)
@@ -545,8 +603,8 @@ def register(
     cdef Py_ssize_t last[4]
     with nogil:
         if cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0:
-            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc)
-            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc)
+            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
+            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
         else:
             _blocks(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
             _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])

@@ -113,7 +113,8 @@ class Registration:
         self._scratch = np.zeros(
             (2 * self.reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2, dtype=np.float64
         )
-        self._runs = np.zeros(c1 - c0 + 2, dtype=np.intp)
+        # The column runs a row's mask keeps, then the same cut into chunks.
+        self._runs = np.zeros(3 * (c1 - c0) + 10, dtype=np.intp)
         self._out = np.zeros(8, dtype=np.float64)
 
     def _check(
