@@ -26,7 +26,7 @@ object inside the pass. The numpy reference
 """
 
 from libc.math cimport fabs, floor, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 cdef double _EPS = 1e-9
 
@@ -204,6 +204,10 @@ cdef inline int64_t _rect(
     return p[y1 * w1 + x1] - p[y0 * w1 + x1] - p[y1 * w1 + x0] + p[y0 * w1 + x0]
 
 
+cdef enum:
+    PIECE = 256  # blocks per 32-bit partial sum of the search: 256 * 4080 * 4080 < 2**32
+
+
 cdef void _search(
     const int32_t* fm, const int32_t* rm,
     Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t size,
@@ -238,6 +242,8 @@ cdef void _search(
     cdef int64_t* rps = prefix
     cdef int64_t* rpss = prefix + (bh + 1) * w1
     cdef int64_t full_n = 0, full_sf = 0, full_sff = 0
+    cdef Py_ssize_t x0, x1
+    cdef uint32_t uf, ur, u_n, u_f, u_r, u_ff, u_rr, u_fr
     if full:
         _prefix(rm, bh, bw, rps, rpss)
         for by in range(my, bh - my):
@@ -254,6 +260,8 @@ cdef void _search(
             sff = 0
             srr = 0
             sfr = 0
+            # Means are under 4096 (1/16 of 255, rounded): a piece of at most PIECE blocks
+            # sums its products in 32 unsigned bits, and the pieces add up in 64.
             if full:
                 n = full_n
                 sf = full_sf
@@ -263,24 +271,41 @@ cdef void _search(
                 for by in range(my, bh - my):
                     frow = fm + by * bw
                     rrow = rm + (by - sy) * bw - sx
-                    for bx in range(mx, bw - mx):
-                        sfr += frow[bx] * rrow[bx]
+                    x0 = mx
+                    while x0 < bw - mx:
+                        x1 = x0 + PIECE if x0 + PIECE < bw - mx else bw - mx
+                        u_fr = 0
+                        for bx in range(x0, x1):
+                            u_fr += <uint32_t>frow[bx] * <uint32_t>rrow[bx]
+                        sfr += u_fr
+                        x0 = x1
             else:
                 for by in range(my, bh - my):
                     frow = fm + by * bw
                     rrow = rm + (by - sy) * bw - sx
-                    for bx in range(mx, bw - mx):
-                        # All ones when both blocks have kept pixels (means >= 0), else 0:
-                        # no branch in the innermost loop.
-                        keep = ~((frow[bx] | rrow[bx]) >> 31)
-                        f = frow[bx] & keep
-                        r = rrow[bx] & keep
-                        n += keep & 1
-                        sf += f
-                        sr += r
-                        sff += f * f
-                        srr += r * r
-                        sfr += f * r
+                    x0 = mx
+                    while x0 < bw - mx:
+                        x1 = x0 + PIECE if x0 + PIECE < bw - mx else bw - mx
+                        u_n = u_f = u_r = u_ff = u_rr = u_fr = 0
+                        for bx in range(x0, x1):
+                            # All ones when both blocks have kept pixels (means >= 0), else
+                            # 0: no branch in the innermost loop.
+                            keep = ~((frow[bx] | rrow[bx]) >> 31)
+                            uf = <uint32_t>(frow[bx] & keep)
+                            ur = <uint32_t>(rrow[bx] & keep)
+                            u_n += <uint32_t>(keep & 1)
+                            u_f += uf
+                            u_r += ur
+                            u_ff += uf * uf
+                            u_rr += ur * ur
+                            u_fr += uf * ur
+                        n += u_n
+                        sf += u_f
+                        sr += u_r
+                        sff += u_ff
+                        srr += u_rr
+                        sfr += u_fr
+                        x0 = x1
             k = (sy - cy + S) * side + (sx - cx + S)
             costs[k] = 2.0
             vf = 0.0
