@@ -34,7 +34,7 @@ beside its numpy twin ``*_reference.py`` and its ``_*.pyi``):
 4. ``light_only`` -- cells that only changed light (shadows, beams) set aside
    (``LightCells``).
 5. ``zones`` -- the cells a zone's edge cuts judged on its own pixels
-   (``edge_bodies``).
+   (``edge_bodies``, every zone in one pass by ``edge_bodies.EdgeBodies``).
 6. ``diagnostics`` -- frozen, blind, shaken: faults, never "empty".
 7. per zone: ``zones.largest_body`` (grouping in ``cells``) counts its body,
    ``debounce`` turns raw presence into on/off in milliseconds (``ZoneState``),
@@ -58,6 +58,7 @@ from controller.vision.cells import CellGroups, cell_sum, has_neighbour
 from controller.vision.debounce import ZoneState, believed_empty, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
+from controller.vision.edge_bodies import EdgeBodies
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightCells
@@ -71,7 +72,6 @@ from controller.vision.zones import (
     Zone,
     ZoneGrid,
     cell_box,
-    edge_bodies,
     largest_body,
     outside_cells,
     zone_grid,
@@ -145,6 +145,13 @@ class Detector:
         self._unswayed = 0
         margin = 2
         self._light_cells = LightCells(settings.light_only(margin), height, width, cell, margin)
+        self._edges = EdgeBodies(
+            height,
+            width,
+            cell,
+            settings.edge_fraction,
+            (self._light_cells.limit_y, self._light_cells.limit_x),
+        )
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
         self._zone_box = cell_box(any_zone)
@@ -362,20 +369,16 @@ class Detector:
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels
-        (``zones.edge_bodies``)."""
+        (``zones.edge_bodies``, every zone in one pass: ``edge_bodies.EdgeBodies``)."""
         assert self._reference is not None
-        s = self.settings
-        return edge_bodies(
+        return self._edges.find(
             frame,
             self._reference,
             self._grid,
-            cell=s.cell,
             gain_q8=self._gain_q8,
             offset=self._offset,
-            threshold=s.ref_threshold,
-            fraction=s.edge_fraction,
+            threshold=self.settings.ref_threshold,
             light=self._light_cells.windows,
-            limit=(self._light_cells.limit_y, self._light_cells.limit_x),
         )
 
     def _stillness(self, name: str, frame: Frame, t_ms: int) -> None:
