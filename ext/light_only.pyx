@@ -54,6 +54,7 @@ def light_windows(
     const Py_ssize_t[::1] ys,
     const Py_ssize_t[::1] xs,
     Py_ssize_t win,
+    Py_ssize_t margin,
     Py_ssize_t lo,
     bint between,
     bint steady,
@@ -73,6 +74,9 @@ def light_windows(
 
     ``scratch`` holds at least 7 * win * win values; ``lo`` and ``between`` give the
     quantile's place: sorted[lo], and whether it lies strictly before sorted[lo + 1].
+    The windows lie on the images padded by ``margin`` pixels (edge pixels repeated,
+    as far as a window reaches): pixel (y, x) of a window is the images' pixel
+    (y - margin, x - margin) brought inside them. With no margin they lie inside.
     """
     cdef Py_ssize_t count = ys.shape[0], k, i, j, p, q, di, dj, m, npix = win * win
     cdef int64_t* fv = &scratch[0]
@@ -92,18 +96,31 @@ def light_windows(
     cdef double n, cov, var_r, var_f, mean_f, mean_r, fk, rk, corr, slope, brighter, left
     cdef double x, y, w
     cdef bint ok
+    cdef Py_ssize_t h = frame.shape[0], wd = frame.shape[1], fy, fx
     with nogil:
         for k in range(count):
-            y0 = ys[k]
-            x0 = xs[k]
+            y0 = ys[k] - margin
+            x0 = xs[k] - margin
+            if y0 >= 0 and x0 >= 0 and y0 + win <= h and x0 + win <= wd:
+                for i in range(win):
+                    for j in range(win):
+                        fv[i * win + j] = frame[y0 + i, x0 + j]
+                        rv[i * win + j] = reference[y0 + i, x0 + j]
+            else:
+                for i in range(win):
+                    fy = y0 + i
+                    fy = 0 if fy < 0 else (h - 1 if fy >= h else fy)
+                    for j in range(win):
+                        fx = x0 + j
+                        fx = 0 if fx < 0 else (wd - 1 if fx >= wd else fx)
+                        fv[i * win + j] = frame[fy, fx]
+                        rv[i * win + j] = reference[fy, fx]
             sf = sr = sxf = syf = sxr = syr = 0
             for i in range(win):
                 cy = 2 * i - (win - 1)
                 for j in range(win):
                     cx = 2 * j - (win - 1)
                     p = i * win + j
-                    fv[p] = frame[y0 + i, x0 + j]
-                    rv[p] = reference[y0 + i, x0 + j]
                     sf += fv[p]
                     sr += rv[p]
                     sxf += cx * fv[p]

@@ -7,6 +7,7 @@ def light_windows(
     ys: npt.NDArray[np.intp],
     xs: npt.NDArray[np.intp],
     win: int,
+    margin: int,
     lo: int,
     between: bool,
     steady: bool,

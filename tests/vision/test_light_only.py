@@ -184,3 +184,41 @@ def test_bad_arguments_are_named_errors() -> None:
         LightOnly(_settings(8, across=9))
     with pytest.raises(ValueError, match="trim"):
         LightOnly(_settings(8, trim=1.0))
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "margin", "past"), [(180, 320, 2, 4), (67, 93, 3, 0), (41, 71, 1, 5)]
+)
+def test_margin_reads_the_images_as_padded(height: int, width: int, margin: int, past: int) -> None:
+    """Windows on images read as padded (edge pixels repeated) are the windows on padded
+    copies, to the verdict and every figure, over every place a window may take: the
+    corners and edges included."""
+    camera = LaneCamera(CameraSpec(width=width, height=height), Condition.SHADOWS, seed=5)
+    reference = camera.render([], 0, 0)
+    frame = camera.render([Vehicle(id=1, front_x_m=-3.0)], 0, 3000)
+    win = 8
+    pad = ((margin, margin + past), (margin, margin + past))
+    padded_frame = np.pad(frame, pad, mode="edge")
+    padded_ref = np.pad(reference, pad, mode="edge")
+    ys, xs = _all_windows(padded_frame.shape, win, 1)
+    test = LightOnly(_settings(win))
+    for steady in (True, False):
+        want = _check(test, padded_frame, padded_ref, ys, xs, steady=steady, gain=1.1, offset=2.0)
+        want_stats = test.stats.copy()
+        got = test.windows(
+            frame, reference, ys, xs, steady=steady, gain=1.1, offset=2.0, margin=margin, past=past
+        )
+        assert np.array_equal(got, want)
+        assert np.array_equal(test.stats, want_stats)
+    with pytest.raises(ValueError, match="leaves the padded"):
+        test.windows(
+            frame,
+            reference,
+            ys[-1:] + 1,
+            xs[-1:],
+            steady=True,
+            gain=1.0,
+            offset=0.0,
+            margin=margin,
+            past=past,
+        )
