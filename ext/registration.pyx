@@ -227,8 +227,8 @@ cdef void _search(
 
     When every block of both has kept pixels (``full``), every pair is kept: the
     count and the frame's sums are the same at every shift, the reference's come
-    from its prefix sums (``prefix``: 2 (bh + 1) (bw + 1) int64 of scratch), and
-    only the cross sum is taken per shift -- the same integers, fewer passes.
+    from its prefix sums (``prefix``, from ``_prefix``), and only the cross sum is
+    taken per shift -- the same integers, fewer passes.
     """
     cdef Py_ssize_t sy, sx, by, bx, k, best = -1, side = 2 * S + 1
     cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
@@ -245,7 +245,6 @@ cdef void _search(
     cdef Py_ssize_t x0, x1
     cdef uint32_t uf, ur, u_n, u_f, u_r, u_ff, u_rr, u_fr
     if full:
-        _prefix(rm, bh, bw, rps, rpss)
         for by in range(my, bh - my):
             frow = fm + by * bw
             for bx in range(mx, bw - mx):
@@ -588,6 +587,8 @@ def register(
     double[::1] scratch,
     Py_ssize_t[::1] runs,
     double[::1] out,
+    int64_t[::1] kept,
+    bint same,
 ):
     """Write (dx, dy, block dx, block dy, texture, cost, coarse dx, coarse dy) into out.
 
@@ -596,9 +597,15 @@ def register(
     ``cost`` is the fine search's (1 - correlation), ``texture`` the spread of the
     frame's fine block means (grey levels).
 
+    What comes of the reference alone (its block sums, means and prefix sums in
+    ``sums``; its Lucas-Kanade sums and the pixels they cover in ``kept``, 5 + N_SUMS
+    int64) is kept from call to call: with ``same`` the caller says the reference and
+    the mask are those of the last call with these buffers, and it is used again.
+
     For a box of h rows and w columns, with bh = h // fine and bw = w // fine,
     ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) + 2 * (bh + 1) * (bw + 1)
-    int64 (a fifth for the int32 block means, the rest for the searches' prefix sums),
+    + 2 * (bh // 2 + 1) * (bw // 2 + 1) int64 (a fifth for the int32 block means, the
+    rest for the searches' prefix sums),
     ``scratch`` at least (2 * reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2 doubles,
     ``runs`` at least 3 * w + 10 (the runs, then their chunks).
     """
@@ -623,22 +630,36 @@ def register(
     cdef double dx, dy
     cdef int64_t lk[N_SUMS]
     cdef int64_t* prefix = <int64_t*>(prm + pn)
+    cdef int64_t* pprefix = prefix + 2 * (bh + 1) * (bw + 1)
+    cdef bint aligned = cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0
     cdef bint full, pfull, frame_only
     cdef Py_ssize_t span[4]
-    cdef Py_ssize_t last[4]
+    cdef Py_ssize_t j
+    cdef int64_t* last = &kept[0]
     with nogil:
-        if cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0:
+        if not same:
+            # A new reference or mask: what came of the old one is dropped.
+            last[0] = 0
+            if aligned:
+                _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+            else:
+                _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+            _pool(rs, rc, bh, bw, prs, prc)
+            _means(rs, rc, rm, n)
+            _means(prs, prc, prm, pn)
+            _prefix(rm, bh, bw, prefix, prefix + (bh + 1) * (bw + 1))
+            _prefix(prm, bh // 2, bw // 2, pprefix, pprefix + (bh // 2 + 1) * (bw // 2 + 1))
+        if aligned:
             _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
-            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
         else:
             _blocks(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
-            _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
         _pool(fs, fc, bh, bw, pfs, pfc)
-        _pool(rs, rc, bh, bw, prs, prc)
-        full = _means(fs, fc, fm, n) + _means(rs, rc, rm, n) == 0
-        pfull = _means(pfs, pfc, pfm, pn) + _means(prs, prc, prm, pn) == 0
+        # One mask for both: a block has no kept pixel in the frame where it has none
+        # in the reference.
+        full = _means(fs, fc, fm, n) == 0
+        pfull = _means(pfs, pfc, pfm, pn) == 0
         _search(
-            pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse, pfull, prefix
+            pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse, pfull, pprefix
         )
         _search(
             fm, rm, bh, bw, fine,
@@ -648,20 +669,26 @@ def register(
         dx = found[0]
         dy = found[1]
         for k in range(iterations):
-            # The reference's sums stand while the same pixels are summed.
+            # The reference's sums stand while the same pixels are summed (``last``:
+            # valid, then the span they cover, then the sums).
             _lk_span(frame.shape[0], frame.shape[1], r0, r1, c0, c1, dx, dy, span)
-            frame_only = k > 0 and (
-                span[0] == last[0] and span[1] == last[1]
-                and span[2] == last[2] and span[3] == last[3]
+            frame_only = last[0] != 0 and (
+                span[0] == last[1] and span[1] == last[2]
+                and span[2] == last[3] and span[3] == last[4]
             )
-            last[0] = span[0]
-            last[1] = span[1]
-            last[2] = span[2]
-            last[3] = span[3]
+            if frame_only:
+                for j in range(N_SUMS):
+                    lk[j] = last[5 + j]
             _lk_sums(
                 frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0],
                 frame_only,
             )
+            if not frame_only:
+                last[0] = 1
+                for j in range(4):
+                    last[1 + j] = span[j]
+                for j in range(N_SUMS):
+                    last[5 + j] = lk[j]
             if not _lk_solve(lk, step):
                 break
             dx -= step[0]

@@ -455,3 +455,4 @@ class Detector:
         )
         self._ref_means = sums.grey_sum / self._area
         self._light_cells.new_reference(self._reference)
+        self._sway.reference_changed()
