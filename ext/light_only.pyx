@@ -152,26 +152,45 @@ def light_windows(
                 # Grey opening with an across x across square: what survives at half
                 # its misfit or more is part of a structure that wide, and is kept
                 # (only thinner lines, a boom or a cable, are left out).
+                # Both steps one axis at a time (a square's min or max is the min or max
+                # of its rows'), in ``tmp``, free once the quantile is known.
                 m = win - across + 1
                 for p in range(npix):
                     opened[p] = 0
                 if m > 0:
-                    for i in range(m):
+                    # Erosion: eroded[i, j] = min of mis over the square at (i, j).
+                    for i in range(win):
                         for j in range(m):
                             e = mis[i * win + j]
-                            for di in range(across):
-                                for dj in range(across):
-                                    if mis[(i + di) * win + j + dj] < e:
-                                        e = mis[(i + di) * win + j + dj]
-                            eroded[i * m + j] = e
+                            for dj in range(1, across):
+                                if mis[i * win + j + dj] < e:
+                                    e = mis[i * win + j + dj]
+                            tmp[i * m + j] = e
                     for i in range(m):
                         for j in range(m):
-                            e = eroded[i * m + j]
-                            for di in range(across):
-                                for dj in range(across):
-                                    q = (i + di) * win + j + dj
-                                    if e > opened[q]:
-                                        opened[q] = e
+                            e = tmp[i * m + j]
+                            for di in range(1, across):
+                                if tmp[(i + di) * m + j] < e:
+                                    e = tmp[(i + di) * m + j]
+                            eroded[i * m + j] = e
+                    # Dilation: opened[y, x] = max of eroded over the squares holding
+                    # (y, x) (misfits are not negative: 0 where none does).
+                    for i in range(m):
+                        for q in range(win):
+                            e = 0
+                            for j in range(q - across + 1 if q >= across - 1 else 0,
+                                           q + 1 if q < m else m):
+                                if eroded[i * m + j] > e:
+                                    e = eroded[i * m + j]
+                            tmp[i * win + q] = e
+                    for p in range(win):
+                        for q in range(win):
+                            e = 0
+                            for i in range(p - across + 1 if p >= across - 1 else 0,
+                                           p + 1 if p < m else m):
+                                if tmp[i * win + q] > e:
+                                    e = tmp[i * win + q]
+                            opened[p * win + q] = e
                 for p in range(npix):
                     if not keep[p] and 2 * opened[p] >= mis[p]:
                         keep[p] = 1

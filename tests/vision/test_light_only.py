@@ -222,3 +222,18 @@ def test_margin_reads_the_images_as_padded(height: int, width: int, margin: int,
             margin=margin,
             past=past,
         )
+
+
+@pytest.mark.parametrize(("win", "across"), [(7, 1), (7, 2), (8, 4), (6, 6), (9, 5)])
+def test_every_opening_width_matches_the_reference(win: int, across: int) -> None:
+    """The steady camera's opening (taken one axis at a time) for every width up to the
+    window's own, on a shadow over texture with thin and thick bodies in it."""
+    rng = np.random.default_rng(win * 10 + across)
+    reference = rng.integers(0, 256, (40, 52), dtype=np.uint8)
+    frame = np.clip(reference * 0.7 + rng.normal(0, 2, reference.shape), 0, 255).astype(np.uint8)
+    frame[5:7, :] = 250  # a cable two pixels thick
+    frame[20:30, 10:22] = rng.integers(0, 256, (10, 12), dtype=np.uint8)  # a body
+    test = LightOnly(_settings(win, across=across))
+    ys, xs = _all_windows(frame.shape, win, 1)
+    light = _check(test, frame, reference, ys, xs, steady=True)
+    assert light.any() and not light.all()
