@@ -19,7 +19,7 @@ the padded frame and the padded reference:
 """
 
 from libc.math cimport sqrt
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from kth cimport kth_smallest
 
@@ -279,3 +279,45 @@ def light_windows(
             stats[k, 3] = var_r
             stats[k, 4] = brighter
             stats[k, 5] = left
+
+
+def select_cells(
+    const uint8_t[:, ::1] occupied,
+    const int32_t[:, ::1] motion_count,
+    const uint8_t[:, ::1] outside,
+    uint8_t[:, ::1] valid,
+    uint8_t[:, ::1] verdict,
+    Py_ssize_t r0,
+    Py_ssize_t r1,
+    Py_ssize_t c0,
+    Py_ssize_t c1,
+    Py_ssize_t cell,
+    Py_ssize_t[::1] ys,
+    Py_ssize_t[::1] xs,
+):
+    """Which cells of the box (r0:r1, c0:c1) need a light-only look this frame; their count.
+
+    An occupied cell none of whose pixels moved, with a verdict kept since the
+    reference last changed (``valid``), keeps it; every other cell's verdict is
+    dropped. An occupied zone cell (not ``outside``) without a kept verdict is to
+    be looked at: its window's corner (row * cell, column * cell) goes into ys, xs
+    (room for every cell of the box), row by row. ``valid`` then holds the cells
+    kept or looked at. The numpy reference
+    (controller.vision.light_only_reference.select_cells_reference) is the definition.
+    """
+    cdef Py_ssize_t r, c, count = 0
+    cdef bint occ, reuse, test
+    with nogil:
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                occ = occupied[r, c] != 0
+                reuse = occ and motion_count[r, c] == 0 and valid[r, c] != 0
+                if not reuse:
+                    verdict[r, c] = 0
+                test = occ and outside[r, c] == 0 and not reuse
+                valid[r, c] = reuse or test
+                if test:
+                    ys[count] = r * cell
+                    xs[count] = c * cell
+                    count += 1
+    return count

@@ -153,6 +153,9 @@ class LightCells:
         self._reference = np.zeros((height, width), dtype=np.uint8)
         self._verdict = np.zeros((rows, cols), dtype=bool)
         self._valid = np.zeros((rows, cols), dtype=bool)
+        # The corners of the windows looked at this frame (``_light_only.select_cells``).
+        self._ys = np.zeros(0, dtype=np.intp)
+        self._xs = np.zeros(0, dtype=np.intp)
         self._steady = False
         self._gain = 1.0
         self._offset = 0.0
@@ -206,19 +209,40 @@ class LightCells:
 
         Only zone cells (not ``outside``) are looked at (the rest need no second
         look), so the work is done on the zones' box of cells; outside it the
-        answer is False.
+        answer is False. Which cells keep their verdict and which are looked at is
+        compiled (``_light_only.select_cells``, defined by
+        ``light_only_reference.select_cells_reference``).
         """
         c = self.cell
         r0, r1, c0, c1 = box
-        occ = occupied[r0:r1, c0:c1]
-        valid = self._valid[r0:r1, c0:c1]
-        reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & valid
-        out = self._verdict[r0:r1, c0:c1]
-        out &= reuse
-        test = occ & ~outside[r0:r1, c0:c1] & ~reuse
-        np.logical_or(reuse, test, out=valid)
-        idx_r, idx_c = np.nonzero(test)
-        if idx_r.size:
-            light = self.windows((idx_r + r0) * c, (idx_c + c0) * c)
-            out[idx_r[light], idx_c[light]] = True
+        rows, cols = self._valid.shape
+        if not (0 <= r0 <= r1 <= rows and 0 <= c0 <= c1 <= cols):
+            raise ValueError(f"box: {box} is not inside the {cols}x{rows} cell grid")
+        for name, array in (("occupied", occupied), ("outside", outside)):
+            if array.dtype != np.bool_ or array.shape != (rows, cols):
+                raise ValueError(f"{name}: expected a bool array of the grid's shape")
+        if motion_count.dtype != np.int32 or motion_count.shape != (rows, cols):
+            raise ValueError("motion_count: expected an int32 array of the grid's shape")
+        size = (r1 - r0) * (c1 - c0)
+        if self._ys.size < size:
+            self._ys = np.zeros(size, dtype=np.intp)
+            self._xs = np.zeros(size, dtype=np.intp)
+        count = _light_only.select_cells(
+            np.ascontiguousarray(occupied).view(np.uint8),
+            np.ascontiguousarray(motion_count),
+            np.ascontiguousarray(outside).view(np.uint8),
+            self._valid.view(np.uint8),
+            self._verdict.view(np.uint8),
+            r0,
+            r1,
+            c0,
+            c1,
+            c,
+            self._ys,
+            self._xs,
+        )
+        if count:
+            ys, xs = self._ys[:count], self._xs[:count]
+            light = self.windows(ys, xs)
+            self._verdict[ys[light] // c, xs[light] // c] = True
         return self._verdict.copy()

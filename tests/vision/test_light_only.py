@@ -237,3 +237,66 @@ def test_every_opening_width_matches_the_reference(win: int, across: int) -> Non
     ys, xs = _all_windows(frame.shape, win, 1)
     light = _check(test, frame, reference, ys, xs, steady=True)
     assert light.any() and not light.all()
+
+
+def test_cells_to_look_at_are_the_references_frame_after_frame() -> None:
+    """``select_cells`` against its numpy reference over frames with state carried: the
+    verdicts kept and dropped, the cells marked valid and the windows' corners, in order,
+    on random grids and boxes that reach the grid's edges."""
+    from controller.vision import _light_only
+    from controller.vision.light_only_reference import select_cells_reference
+
+    rng = np.random.default_rng(21)
+    rows, cols, cell = 23, 37, 4
+    valid = np.zeros((rows, cols), dtype=bool)
+    verdict = np.zeros((rows, cols), dtype=bool)
+    want_valid, want_verdict = valid.copy(), verdict.copy()
+    ys = np.zeros(rows * cols, dtype=np.intp)
+    xs = np.zeros(rows * cols, dtype=np.intp)
+    outside = rng.random((rows, cols)) < 0.3
+    looked = kept = 0
+    for frame in range(12):
+        occupied = rng.random((rows, cols)) < 0.6
+        motion = ((rng.random((rows, cols)) < 0.4) * rng.integers(1, 9)).astype(np.int32)
+        box = (
+            (0, rows, 0, cols)
+            if frame % 3 == 0
+            else (int(rng.integers(0, 5)), rows - 2, 3, int(rng.integers(20, cols + 1)))
+        )
+        # Some verdicts set, as the light-only test leaves them.
+        light = rng.random((rows, cols)) < 0.5
+        verdict |= valid & light
+        want_verdict |= want_valid & light
+        kept += int((verdict & valid).sum())
+        count = _light_only.select_cells(
+            occupied.view(np.uint8),
+            np.ascontiguousarray(motion),
+            outside.view(np.uint8),
+            valid.view(np.uint8),
+            verdict.view(np.uint8),
+            *box,
+            cell,
+            ys,
+            xs,
+        )
+        want_ys, want_xs = select_cells_reference(
+            occupied, motion, outside, want_valid, want_verdict, box, cell
+        )
+        looked += count
+        assert np.array_equal(ys[:count], want_ys), frame
+        assert np.array_equal(xs[:count], want_xs), frame
+        assert np.array_equal(valid, want_valid), frame
+        assert np.array_equal(verdict, want_verdict), frame
+    assert looked and kept
+
+
+def test_cells_name_a_box_outside_the_grid() -> None:
+    from controller.vision.light_only import LightCells
+    from controller.vision.settings import DetectorSettings
+
+    cells = LightCells(DetectorSettings().light_only(2), 40, 60, 4, 2)
+    grid = np.zeros((10, 15), dtype=bool)
+    with pytest.raises(ValueError, match="box"):
+        cells.cells(grid, np.zeros((10, 15), dtype=np.int32), grid, (0, 11, 0, 15))
+    with pytest.raises(ValueError, match="motion_count"):
+        cells.cells(grid, np.zeros((10, 15), dtype=np.int64), grid, (0, 10, 0, 15))
