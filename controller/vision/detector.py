@@ -125,6 +125,8 @@ class Detector:
         self._state = {name: ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
+        # Per zone, the buffer its box of the frame is copied into for its clock.
+        self._still_view: dict[str, Frame] = {}
         self._reference: Frame | None = None
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
@@ -390,9 +392,14 @@ class Detector:
             self._still[name].clear(t_ms)
             return
         r0, r1, c0, c1 = self._grid.boxes[name]
+        box = frame[r0 * c : r1 * c, c0 * c : c1 * c]
+        view = self._still_view.get(name)
+        if view is None or view.shape != box.shape:
+            view = self._still_view[name] = np.empty(box.shape, dtype=np.uint8)
+        np.copyto(view, box)
         self._still[name].update(
             True,
-            np.ascontiguousarray(frame[r0 * c : r1 * c, c0 * c : c1 * c]),
+            view,
             self._grid.touched[name][r0:r1, c0:c1],
             self._area[r0:r1, c0:c1],
             cell=c,
