@@ -26,7 +26,7 @@ object inside the pass. The numpy reference
 """
 
 from libc.math cimport fabs, floor, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 cdef double _EPS = 1e-9
 
@@ -365,6 +365,24 @@ cdef Py_ssize_t _chunks(const Py_ssize_t* runs, Py_ssize_t count, Py_ssize_t* ch
     return n
 
 
+cdef inline const int32_t* _sample(
+    const uint8_t* a, const uint8_t* b, Py_ssize_t n, int32_t wx, int32_t wy,
+    uint16_t* t, int32_t* f,
+) noexcept nogil:
+    """f[x] = the rows a, b sampled at x + wx / 256 and wy / 256 between them, for x < n
+    (n <= CHUNK), in 1/256 grey levels: down, then across, rounded once -- the four-tap
+    sum ((256 - wy)(256 - wx) a[x] + (256 - wy) wx a[x + 1] + wy (256 - wx) b[x]
+    + wy wx b[x + 1] + 128) >> 8 to the bit (each down sum fits 16 bits: 255 * 256)."""
+    cdef Py_ssize_t x
+    cdef uint16_t hy = <uint16_t>(256 - wy), gy = <uint16_t>wy
+    cdef int32_t hx = 256 - wx
+    for x in range(n + 1):
+        t[x] = <uint16_t>(<uint16_t>a[x] * hy + <uint16_t>b[x] * gy)
+    for x in range(n):
+        f[x] = (hx * <int32_t>t[x] + wx * <int32_t>t[x + 1] + 128) >> 8
+    return f
+
+
 cdef void _lk_sums(
     const uint8_t[:, ::1] frame,
     const uint8_t[:, ::1] reference,
@@ -395,8 +413,6 @@ cdef void _lk_sums(
     cdef Py_ssize_t iy = <Py_ssize_t>fdy, ix = <Py_ssize_t>fdx
     cdef int32_t wy = <int32_t>floor((dy - fdy) * 256.0 + 0.5)
     cdef int32_t wx = <int32_t>floor((dx - fdx) * 256.0 + 0.5)
-    cdef int32_t w00 = (256 - wy) * (256 - wx), w01 = (256 - wy) * wx
-    cdef int32_t w10 = wy * (256 - wx), w11 = wy * wx
     cdef int32_t f, r, gx, gy
     cdef int32_t a_f, a_r, a_fr, a_rr, a_gx, a_gy, a_gxf, a_gxr, a_gyf, a_gyr, a_xx, a_xy, a_yy
     cdef int64_t n = 0, sf = 0, sr = 0, sfr = 0, srr = 0
@@ -408,6 +424,9 @@ cdef void _lk_sums(
     cdef const uint8_t* ru
     cdef const uint8_t* rd
     cdef Py_ssize_t* chunks = runs + (c1 - c0) + 2
+    cdef uint16_t tb[CHUNK + 1]
+    cdef int32_t fb[CHUNK]
+    cdef const int32_t* fs
     lo_x = c0 + 1
     if lo_x < -ix:
         lo_x = -ix
@@ -436,9 +455,10 @@ cdef void _lk_sums(
                 if k % 2:
                     continue
                 a_f = a_fr = a_gxf = a_gyf = 0
+                fs = _sample(f0 + chunks[k] + ix, f1 + chunks[k] + ix,
+                             chunks[k + 1] - chunks[k], wx, wy, tb, fb) - chunks[k]
                 for x in range(chunks[k], chunks[k + 1]):
-                    f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
-                         + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
+                    f = fs[x]
                     gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
                     gy = <int32_t>rd[x] - <int32_t>ru[x]
                     a_f += f
@@ -455,9 +475,10 @@ cdef void _lk_sums(
                 continue
             a_f = a_r = a_fr = a_rr = a_gx = a_gy = a_gxf = a_gxr = a_gyf = a_gyr = 0
             a_xx = a_xy = a_yy = 0
+            fs = _sample(f0 + chunks[k] + ix, f1 + chunks[k] + ix,
+                         chunks[k + 1] - chunks[k], wx, wy, tb, fb) - chunks[k]
             for x in range(chunks[k], chunks[k + 1]):
-                f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
-                     + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
+                f = fs[x]
                 r = rm[x]
                 gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
                 gy = <int32_t>rd[x] - <int32_t>ru[x]
