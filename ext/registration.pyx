@@ -73,27 +73,30 @@ cdef void _blocks_aligned(
     """``_blocks`` when no block straddles two cells (cell and box corner multiples of fine).
 
     Each block is kept or left out whole: the block sums are taken densely, with no
-    runs, and the mask is applied per block. ``cols`` is scratch for bw * fine sums.
+    runs, and the mask is applied per block. ``cols`` is scratch for bw * fine 16-bit
+    column sums (fine <= 64).
     """
     cdef Py_ssize_t by, bx, y, x, width = bw * fine
     cdef int64_t acc
     cdef const uint8_t* line
     cdef const uint8_t* mline
+    # Column sums of at most 64 rows fit 16 bits (64 * 255).
+    cdef uint16_t* col16 = <uint16_t*>cols
     for by in range(bh):
         # The block row's column sums first (one pass per row, no per-block loop),
         # then each block's from its columns.
         for x in range(width):
-            cols[x] = 0
+            col16[x] = 0
         for y in range(r0 + by * fine, r0 + by * fine + fine):
             line = &image[y, c0]
             for x in range(width):
-                cols[x] += line[x]
+                col16[x] += line[x]
         mline = &mask[(r0 + by * fine) // cell, 0]
         for bx in range(bw):
             if mline[(c0 + bx * fine) // cell]:
                 acc = 0
                 for x in range(bx * fine, bx * fine + fine):
-                    acc += cols[x]
+                    acc += col16[x]
                 bsum[by * bw + bx] = acc
                 bcnt[by * bw + bx] = fine * fine
             else:
