@@ -26,7 +26,7 @@ object inside the pass. The numpy reference
 """
 
 from libc.math cimport fabs, floor, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 cdef double _EPS = 1e-9
 
@@ -162,7 +162,7 @@ cdef void _pool(
 
 
 cdef Py_ssize_t _means(
-    const int64_t* s, const int64_t* c, int32_t* out, Py_ssize_t n
+    const int64_t* s, const int64_t* c, int16_t* out, Py_ssize_t n
 ) noexcept nogil:
     """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel.
 
@@ -171,7 +171,7 @@ cdef Py_ssize_t _means(
     cdef Py_ssize_t i, empty = 0
     for i in range(n):
         if c[i] > 0:
-            out[i] = <int32_t>((16 * s[i] + c[i] // 2) // c[i])
+            out[i] = <int16_t>((16 * s[i] + c[i] // 2) // c[i])
         else:
             out[i] = -1
             empty += 1
@@ -179,7 +179,7 @@ cdef Py_ssize_t _means(
 
 
 cdef void _prefix(
-    const int32_t* m, Py_ssize_t bh, Py_ssize_t bw, int64_t* ps, int64_t* pss
+    const int16_t* m, Py_ssize_t bh, Py_ssize_t bw, int64_t* ps, int64_t* pss
 ) noexcept nogil:
     """2-D prefix sums of the means and of their squares, (bh + 1) x (bw + 1) each."""
     cdef Py_ssize_t y, x, w1 = bw + 1
@@ -209,10 +209,11 @@ cdef inline int64_t _rect(
 
 cdef enum:
     PIECE = 256  # blocks per 32-bit partial sum of the search: 256 * 4080 * 4080 < 2**32
+    # (and 128 * 4080 * 4080 < 2**31 for the signed sums)
 
 
 cdef void _search(
-    const int32_t* fm, const int32_t* rm,
+    const int16_t* fm, const int16_t* rm,
     Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t size,
     Py_ssize_t cy, Py_ssize_t cx, Py_ssize_t S, double* costs, double* result,
     bint full, int64_t* prefix,
@@ -235,8 +236,8 @@ cdef void _search(
     """
     cdef Py_ssize_t sy, sx, by, bx, k, best = -1, side = 2 * S + 1
     cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
-    cdef const int32_t* frow
-    cdef const int32_t* rrow
+    cdef const int16_t* frow
+    cdef const int16_t* rrow
     cdef int32_t f, r, keep
     cdef int64_t n, sf, sr, sff, srr, sfr
     cdef double vf, vr, dn, den, subx = 0.0, suby = 0.0
@@ -247,6 +248,7 @@ cdef void _search(
     cdef int64_t full_n = 0, full_sf = 0, full_sff = 0
     cdef Py_ssize_t x0, x1
     cdef uint32_t uf, ur, u_n, u_f, u_r, u_ff, u_rr, u_fr
+    cdef int32_t a_fr
     if full:
         for by in range(my, bh - my):
             frow = fm + by * bw
@@ -275,11 +277,12 @@ cdef void _search(
                     rrow = rm + (by - sy) * bw - sx
                     x0 = mx
                     while x0 < bw - mx:
-                        x1 = x0 + PIECE if x0 + PIECE < bw - mx else bw - mx
-                        u_fr = 0
+                        # 16-bit products summed in 32 signed bits: half a piece.
+                        x1 = x0 + PIECE // 2 if x0 + PIECE // 2 < bw - mx else bw - mx
+                        a_fr = 0
                         for bx in range(x0, x1):
-                            u_fr += <uint32_t>frow[bx] * <uint32_t>rrow[bx]
-                        sfr += u_fr
+                            a_fr += <int32_t>frow[bx] * <int32_t>rrow[bx]
+                        sfr += a_fr
                         x0 = x1
             else:
                 for by in range(my, bh - my):
@@ -628,7 +631,7 @@ def register(
 
     For a box of h rows and w columns, with bh = h // fine and bw = w // fine,
     ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) + 2 * (bh + 1) * (bw + 1)
-    + 2 * (bh // 2 + 1) * (bw // 2 + 1) int64 (a fifth for the int32 block means, the
+    + 2 * (bh // 2 + 1) * (bw // 2 + 1) int64 (a fifth holds the 16-bit block means, the
     rest for the searches' prefix sums),
     ``scratch`` at least (2 * reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2 doubles,
     ``runs`` at least 3 * w + 10 (the runs, then their chunks).
@@ -643,17 +646,18 @@ def register(
     cdef int64_t* pfc = pfs + pn
     cdef int64_t* prs = pfc + pn
     cdef int64_t* prc = prs + pn
-    cdef int32_t* fm = <int32_t*>(prc + pn)
-    cdef int32_t* rm = fm + n
-    cdef int32_t* pfm = rm + n
-    cdef int32_t* prm = pfm + pn
+    # The block means (at most 4080, or -1) in 16 bits, in the room of n + pn int64.
+    cdef int16_t* fm = <int16_t*>(prc + pn)
+    cdef int16_t* rm = fm + n
+    cdef int16_t* pfm = rm + n
+    cdef int16_t* prm = pfm + pn
     cdef double* costs = &scratch[0]
     cdef double coarse[4]
     cdef double found[4]
     cdef double step[2]
     cdef double dx, dy
     cdef int64_t lk[N_SUMS]
-    cdef int64_t* prefix = <int64_t*>(prm + pn)
+    cdef int64_t* prefix = prc + pn + n + pn
     cdef int64_t* pprefix = prefix + 2 * (bh + 1) * (bw + 1)
     cdef bint aligned = cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0
     cdef bint full, pfull, frame_only
