@@ -136,7 +136,13 @@ class Detector:
         self._previous = np.zeros((height, width), dtype=np.uint8)
         # The kernel's outputs, overwritten frame after frame (the second for the pass
         # made again when the light fit moved).
-        self._stats = new_cell_stats(height, width, cell)
+        # Two, frame about: last frame's grey sums stay as they are for the freeze
+        # check (``Diagnostics`` holds them, not a copy).
+        self._stats_pair = (
+            new_cell_stats(height, width, cell),
+            new_cell_stats(height, width, cell),
+        )
+        self._flip = 0
         self._stats_again = new_cell_stats(height, width, cell)
         self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
@@ -210,7 +216,8 @@ class Detector:
         if math.hypot(*shift) >= 0.5 and not big_shift:
             work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
-        stats = self._kernel(work, self._previous, self._stats)
+        self._flip ^= 1
+        stats = self._kernel(work, self._previous, self._stats_pair[self._flip])
         believed = self._believed_empty()
         gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
@@ -242,6 +249,7 @@ class Detector:
             believed,
             big_shift,
             t_ms,
+            kept=True,
         )
         for name in self.zone_names:
             count = self._zone_count(name, body, differs, edge_body[name])
