@@ -19,7 +19,7 @@ the padded frame and the padded reference:
 """
 
 from libc.math cimport sqrt
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from kth cimport kth_smallest
 
@@ -54,6 +54,7 @@ def light_windows(
     const Py_ssize_t[::1] ys,
     const Py_ssize_t[::1] xs,
     Py_ssize_t win,
+    Py_ssize_t margin,
     Py_ssize_t lo,
     bint between,
     bint steady,
@@ -73,6 +74,9 @@ def light_windows(
 
     ``scratch`` holds at least 7 * win * win values; ``lo`` and ``between`` give the
     quantile's place: sorted[lo], and whether it lies strictly before sorted[lo + 1].
+    The windows lie on the images padded by ``margin`` pixels (edge pixels repeated,
+    as far as a window reaches): pixel (y, x) of a window is the images' pixel
+    (y - margin, x - margin) brought inside them. With no margin they lie inside.
     """
     cdef Py_ssize_t count = ys.shape[0], k, i, j, p, q, di, dj, m, npix = win * win
     cdef int64_t* fv = &scratch[0]
@@ -92,18 +96,31 @@ def light_windows(
     cdef double n, cov, var_r, var_f, mean_f, mean_r, fk, rk, corr, slope, brighter, left
     cdef double x, y, w
     cdef bint ok
+    cdef Py_ssize_t h = frame.shape[0], wd = frame.shape[1], fy, fx
     with nogil:
         for k in range(count):
-            y0 = ys[k]
-            x0 = xs[k]
+            y0 = ys[k] - margin
+            x0 = xs[k] - margin
+            if y0 >= 0 and x0 >= 0 and y0 + win <= h and x0 + win <= wd:
+                for i in range(win):
+                    for j in range(win):
+                        fv[i * win + j] = frame[y0 + i, x0 + j]
+                        rv[i * win + j] = reference[y0 + i, x0 + j]
+            else:
+                for i in range(win):
+                    fy = y0 + i
+                    fy = 0 if fy < 0 else (h - 1 if fy >= h else fy)
+                    for j in range(win):
+                        fx = x0 + j
+                        fx = 0 if fx < 0 else (wd - 1 if fx >= wd else fx)
+                        fv[i * win + j] = frame[fy, fx]
+                        rv[i * win + j] = reference[fy, fx]
             sf = sr = sxf = syf = sxr = syr = 0
             for i in range(win):
                 cy = 2 * i - (win - 1)
                 for j in range(win):
                     cx = 2 * j - (win - 1)
                     p = i * win + j
-                    fv[p] = frame[y0 + i, x0 + j]
-                    rv[p] = reference[y0 + i, x0 + j]
                     sf += fv[p]
                     sr += rv[p]
                     sxf += cx * fv[p]
@@ -135,26 +152,45 @@ def light_windows(
                 # Grey opening with an across x across square: what survives at half
                 # its misfit or more is part of a structure that wide, and is kept
                 # (only thinner lines, a boom or a cable, are left out).
+                # Both steps one axis at a time (a square's min or max is the min or max
+                # of its rows'), in ``tmp``, free once the quantile is known.
                 m = win - across + 1
                 for p in range(npix):
                     opened[p] = 0
                 if m > 0:
-                    for i in range(m):
+                    # Erosion: eroded[i, j] = min of mis over the square at (i, j).
+                    for i in range(win):
                         for j in range(m):
                             e = mis[i * win + j]
-                            for di in range(across):
-                                for dj in range(across):
-                                    if mis[(i + di) * win + j + dj] < e:
-                                        e = mis[(i + di) * win + j + dj]
-                            eroded[i * m + j] = e
+                            for dj in range(1, across):
+                                if mis[i * win + j + dj] < e:
+                                    e = mis[i * win + j + dj]
+                            tmp[i * m + j] = e
                     for i in range(m):
                         for j in range(m):
-                            e = eroded[i * m + j]
-                            for di in range(across):
-                                for dj in range(across):
-                                    q = (i + di) * win + j + dj
-                                    if e > opened[q]:
-                                        opened[q] = e
+                            e = tmp[i * m + j]
+                            for di in range(1, across):
+                                if tmp[(i + di) * m + j] < e:
+                                    e = tmp[(i + di) * m + j]
+                            eroded[i * m + j] = e
+                    # Dilation: opened[y, x] = max of eroded over the squares holding
+                    # (y, x) (misfits are not negative: 0 where none does).
+                    for i in range(m):
+                        for q in range(win):
+                            e = 0
+                            for j in range(q - across + 1 if q >= across - 1 else 0,
+                                           q + 1 if q < m else m):
+                                if eroded[i * m + j] > e:
+                                    e = eroded[i * m + j]
+                            tmp[i * win + q] = e
+                    for p in range(win):
+                        for q in range(win):
+                            e = 0
+                            for i in range(p - across + 1 if p >= across - 1 else 0,
+                                           p + 1 if p < m else m):
+                                if tmp[i * win + q] > e:
+                                    e = tmp[i * win + q]
+                            opened[p * win + q] = e
                 for p in range(npix):
                     if not keep[p] and 2 * opened[p] >= mis[p]:
                         keep[p] = 1
@@ -243,3 +279,45 @@ def light_windows(
             stats[k, 3] = var_r
             stats[k, 4] = brighter
             stats[k, 5] = left
+
+
+def select_cells(
+    const uint8_t[:, ::1] occupied,
+    const int32_t[:, ::1] motion_count,
+    const uint8_t[:, ::1] outside,
+    uint8_t[:, ::1] valid,
+    uint8_t[:, ::1] verdict,
+    Py_ssize_t r0,
+    Py_ssize_t r1,
+    Py_ssize_t c0,
+    Py_ssize_t c1,
+    Py_ssize_t cell,
+    Py_ssize_t[::1] ys,
+    Py_ssize_t[::1] xs,
+):
+    """Which cells of the box (r0:r1, c0:c1) need a light-only look this frame; their count.
+
+    An occupied cell none of whose pixels moved, with a verdict kept since the
+    reference last changed (``valid``), keeps it; every other cell's verdict is
+    dropped. An occupied zone cell (not ``outside``) without a kept verdict is to
+    be looked at: its window's corner (row * cell, column * cell) goes into ys, xs
+    (room for every cell of the box), row by row. ``valid`` then holds the cells
+    kept or looked at. The numpy reference
+    (controller.vision.light_only_reference.select_cells_reference) is the definition.
+    """
+    cdef Py_ssize_t r, c, count = 0
+    cdef bint occ, reuse, test
+    with nogil:
+        for r in range(r0, r1):
+            for c in range(c0, c1):
+                occ = occupied[r, c] != 0
+                reuse = occ and motion_count[r, c] == 0 and valid[r, c] != 0
+                if not reuse:
+                    verdict[r, c] = 0
+                test = occ and outside[r, c] == 0 and not reuse
+                valid[r, c] = reuse or test
+                if test:
+                    ys[count] = r * cell
+                    xs[count] = c * cell
+                    count += 1
+    return count

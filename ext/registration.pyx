@@ -26,7 +26,7 @@ object inside the pass. The numpy reference
 """
 
 from libc.math cimport fabs, floor, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 cdef double _EPS = 1e-9
 
@@ -68,25 +68,35 @@ cdef void _blocks_aligned(
     Py_ssize_t cell,
     Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t fine,
     int64_t* bsum, int64_t* bcnt,
+    Py_ssize_t* cols,
 ) noexcept nogil:
     """``_blocks`` when no block straddles two cells (cell and box corner multiples of fine).
 
     Each block is kept or left out whole: the block sums are taken densely, with no
-    runs, and the mask is applied per block.
+    runs, and the mask is applied per block. ``cols`` is scratch for bw * fine 16-bit
+    column sums (fine <= 64).
     """
-    cdef Py_ssize_t by, bx, y, x
+    cdef Py_ssize_t by, bx, y, x, width = bw * fine
     cdef int64_t acc
     cdef const uint8_t* line
     cdef const uint8_t* mline
+    # Column sums of at most 64 rows fit 16 bits (64 * 255).
+    cdef uint16_t* col16 = <uint16_t*>cols
     for by in range(bh):
+        # The block row's column sums first (one pass per row, no per-block loop),
+        # then each block's from its columns.
+        for x in range(width):
+            col16[x] = 0
+        for y in range(r0 + by * fine, r0 + by * fine + fine):
+            line = &image[y, c0]
+            for x in range(width):
+                col16[x] += line[x]
         mline = &mask[(r0 + by * fine) // cell, 0]
         for bx in range(bw):
             if mline[(c0 + bx * fine) // cell]:
                 acc = 0
-                for y in range(r0 + by * fine, r0 + by * fine + fine):
-                    line = &image[y, c0 + bx * fine]
-                    for x in range(fine):
-                        acc += line[x]
+                for x in range(bx * fine, bx * fine + fine):
+                    acc += col16[x]
                 bsum[by * bw + bx] = acc
                 bcnt[by * bw + bx] = fine * fine
             else:
@@ -151,17 +161,62 @@ cdef void _pool(
             pc[j] = c[i] + c[i + 1] + c[i + bw] + c[i + bw + 1]
 
 
-cdef void _means(const int64_t* s, const int64_t* c, int32_t* out, Py_ssize_t n) noexcept nogil:
-    """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel."""
-    cdef Py_ssize_t i
+cdef Py_ssize_t _means(
+    const int64_t* s, const int64_t* c, int16_t* out, Py_ssize_t n
+) noexcept nogil:
+    """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel.
+
+    Returns how many blocks have no kept pixel.
+    """
+    cdef Py_ssize_t i, empty = 0
     for i in range(n):
-        out[i] = <int32_t>((16 * s[i] + c[i] // 2) // c[i]) if c[i] > 0 else -1
+        if c[i] > 0:
+            out[i] = <int16_t>((16 * s[i] + c[i] // 2) // c[i])
+        else:
+            out[i] = -1
+            empty += 1
+    return empty
+
+
+cdef void _prefix(
+    const int16_t* m, Py_ssize_t bh, Py_ssize_t bw, int64_t* ps, int64_t* pss
+) noexcept nogil:
+    """2-D prefix sums of the means and of their squares, (bh + 1) x (bw + 1) each."""
+    cdef Py_ssize_t y, x, w1 = bw + 1
+    cdef int64_t row, row2, v
+    for x in range(w1):
+        ps[x] = 0
+        pss[x] = 0
+    for y in range(bh):
+        row = 0
+        row2 = 0
+        ps[(y + 1) * w1] = 0
+        pss[(y + 1) * w1] = 0
+        for x in range(bw):
+            v = m[y * bw + x]
+            row += v
+            row2 += v * v
+            ps[(y + 1) * w1 + x + 1] = ps[y * w1 + x + 1] + row
+            pss[(y + 1) * w1 + x + 1] = pss[y * w1 + x + 1] + row2
+
+
+cdef inline int64_t _rect(
+    const int64_t* p, Py_ssize_t w1, Py_ssize_t y0, Py_ssize_t y1, Py_ssize_t x0, Py_ssize_t x1
+) noexcept nogil:
+    """Sum over rows y0..y1-1, columns x0..x1-1 from a prefix table of row length w1."""
+    return p[y1 * w1 + x1] - p[y0 * w1 + x1] - p[y1 * w1 + x0] + p[y0 * w1 + x0]
+
+
+cdef enum:
+    PIECE = 256  # blocks per 32-bit partial sum of the search: 256 * 4080 * 4080 < 2**32
+    # (and 128 * 4080 * 4080 < 2**31 for the signed sums)
 
 
 cdef void _search(
-    const int32_t* fm, const int32_t* rm,
+    const int16_t* fm, const int16_t* rm,
     Py_ssize_t bh, Py_ssize_t bw, Py_ssize_t size,
     Py_ssize_t cy, Py_ssize_t cx, Py_ssize_t S, double* costs, double* result,
+    bint full, int64_t* prefix,
 ) noexcept nogil:
     """Block search: the shift of the frame's block means against the reference's.
 
@@ -173,15 +228,34 @@ cdef void _search(
     axis by a parabola through its neighbours, in pixels (blocks of ``size``):
     result = (x, y, cost, spread), the spread being the frame blocks' standard
     deviation (grey levels) at the best shift.
+
+    When every block of both has kept pixels (``full``), every pair is kept: the
+    count and the frame's sums are the same at every shift, the reference's come
+    from its prefix sums (``prefix``, from ``_prefix``), and only the cross sum is
+    taken per shift -- the same integers, fewer passes.
     """
     cdef Py_ssize_t sy, sx, by, bx, k, best = -1, side = 2 * S + 1
     cdef Py_ssize_t my = (cy if cy > 0 else -cy) + S, mx = (cx if cx > 0 else -cx) + S
-    cdef const int32_t* frow
-    cdef const int32_t* rrow
+    cdef const int16_t* frow
+    cdef const int16_t* rrow
     cdef int32_t f, r, keep
     cdef int64_t n, sf, sr, sff, srr, sfr
     cdef double vf, vr, dn, den, subx = 0.0, suby = 0.0
     cdef double cm, c0, cp, spread = 0.0
+    cdef Py_ssize_t w1 = bw + 1
+    cdef int64_t* rps = prefix
+    cdef int64_t* rpss = prefix + (bh + 1) * w1
+    cdef int64_t full_n = 0, full_sf = 0, full_sff = 0
+    cdef Py_ssize_t x0, x1
+    cdef uint32_t uf, ur, u_n, u_f, u_r, u_ff, u_rr, u_fr
+    cdef int32_t a_fr
+    if full:
+        for by in range(my, bh - my):
+            frow = fm + by * bw
+            for bx in range(mx, bw - mx):
+                full_n += 1
+                full_sf += frow[bx]
+                full_sff += frow[bx] * frow[bx]
     for sy in range(cy - S, cy + S + 1):
         for sx in range(cx - S, cx + S + 1):
             n = 0
@@ -190,21 +264,53 @@ cdef void _search(
             sff = 0
             srr = 0
             sfr = 0
-            for by in range(my, bh - my):
-                frow = fm + by * bw
-                rrow = rm + (by - sy) * bw - sx
-                for bx in range(mx, bw - mx):
-                    # All ones when both blocks have kept pixels (means >= 0), else 0:
-                    # no branch in the innermost loop.
-                    keep = ~((frow[bx] | rrow[bx]) >> 31)
-                    f = frow[bx] & keep
-                    r = rrow[bx] & keep
-                    n += keep & 1
-                    sf += f
-                    sr += r
-                    sff += f * f
-                    srr += r * r
-                    sfr += f * r
+            # Means are under 4096 (1/16 of 255, rounded): a piece of at most PIECE blocks
+            # sums its products in 32 unsigned bits, and the pieces add up in 64.
+            if full:
+                n = full_n
+                sf = full_sf
+                sff = full_sff
+                sr = _rect(rps, w1, my - sy, bh - my - sy, mx - sx, bw - mx - sx)
+                srr = _rect(rpss, w1, my - sy, bh - my - sy, mx - sx, bw - mx - sx)
+                for by in range(my, bh - my):
+                    frow = fm + by * bw
+                    rrow = rm + (by - sy) * bw - sx
+                    x0 = mx
+                    while x0 < bw - mx:
+                        # 16-bit products summed in 32 signed bits: half a piece.
+                        x1 = x0 + PIECE // 2 if x0 + PIECE // 2 < bw - mx else bw - mx
+                        a_fr = 0
+                        for bx in range(x0, x1):
+                            a_fr += <int32_t>frow[bx] * <int32_t>rrow[bx]
+                        sfr += a_fr
+                        x0 = x1
+            else:
+                for by in range(my, bh - my):
+                    frow = fm + by * bw
+                    rrow = rm + (by - sy) * bw - sx
+                    x0 = mx
+                    while x0 < bw - mx:
+                        x1 = x0 + PIECE if x0 + PIECE < bw - mx else bw - mx
+                        u_n = u_f = u_r = u_ff = u_rr = u_fr = 0
+                        for bx in range(x0, x1):
+                            # All ones when both blocks have kept pixels (means >= 0), else
+                            # 0: no branch in the innermost loop.
+                            keep = ~((frow[bx] | rrow[bx]) >> 31)
+                            uf = <uint32_t>(frow[bx] & keep)
+                            ur = <uint32_t>(rrow[bx] & keep)
+                            u_n += <uint32_t>(keep & 1)
+                            u_f += uf
+                            u_r += ur
+                            u_ff += uf * uf
+                            u_rr += ur * ur
+                            u_fr += uf * ur
+                        n += u_n
+                        sf += u_f
+                        sr += u_r
+                        sff += u_ff
+                        srr += u_rr
+                        sfr += u_fr
+                        x0 = x1
             k = (sy - cy + S) * side + (sx - cx + S)
             costs[k] = 2.0
             vf = 0.0
@@ -247,6 +353,42 @@ cdef enum:
     N_SUMS = 14  # n, f, r, fr, rr, gx, gy, gxf, gxr, gyf, gyr, hxx, hxy, hyy
 
 
+cdef enum:
+    CHUNK = 128  # pixels per 32-bit partial sum of a Lucas-Kanade step: 128 * 65280 * 255 < 2**31
+
+
+cdef Py_ssize_t _chunks(const Py_ssize_t* runs, Py_ssize_t count, Py_ssize_t* chunks) noexcept nogil:
+    """The runs cut into pieces of at most CHUNK columns, as [start, end) pairs; their count."""
+    cdef Py_ssize_t k, a, b, n = 0
+    for k in range(count):
+        a = runs[2 * k]
+        b = runs[2 * k + 1]
+        while a < b:
+            chunks[2 * n] = a
+            chunks[2 * n + 1] = a + CHUNK if a + CHUNK < b else b
+            a = chunks[2 * n + 1]
+            n += 1
+    return n
+
+
+cdef inline const int32_t* _sample(
+    const uint8_t* a, const uint8_t* b, Py_ssize_t n, int32_t wx, int32_t wy,
+    uint16_t* t, int32_t* f,
+) noexcept nogil:
+    """f[x] = the rows a, b sampled at x + wx / 256 and wy / 256 between them, for x < n
+    (n <= CHUNK), in 1/256 grey levels: down, then across, rounded once -- the four-tap
+    sum ((256 - wy)(256 - wx) a[x] + (256 - wy) wx a[x + 1] + wy (256 - wx) b[x]
+    + wy wx b[x + 1] + 128) >> 8 to the bit (each down sum fits 16 bits: 255 * 256)."""
+    cdef Py_ssize_t x
+    cdef uint16_t hy = <uint16_t>(256 - wy), gy = <uint16_t>wy
+    cdef int32_t hx = 256 - wx
+    for x in range(n + 1):
+        t[x] = <uint16_t>(<uint16_t>a[x] * hy + <uint16_t>b[x] * gy)
+    for x in range(n):
+        f[x] = (hx * <int32_t>t[x] + wx * <int32_t>t[x + 1] + 128) >> 8
+    return f
+
+
 cdef void _lk_sums(
     const uint8_t[:, ::1] frame,
     const uint8_t[:, ::1] reference,
@@ -257,8 +399,14 @@ cdef void _lk_sums(
     Py_ssize_t row_step,
     int64_t* sums,
     Py_ssize_t* runs,
+    bint frame_only,
 ) noexcept nogil:
     """The integer sums of one Lucas-Kanade step at shift (dx, dy), in N_SUMS order.
+
+    With ``frame_only`` only the sums that involve the frame (f, fr, gxf, gyf) are
+    taken and written; the others are left as they are. They depend on the reference
+    and on which pixels are summed only, so they are the same at any shift with the
+    same whole-pixel part (the caller keeps them from the step before).
 
     F is the frame sampled at (y + dy, x + dx) in 1/256 grey levels, with
     bilinear weights in 1/256 pixel; R the reference; GX, GY its central
@@ -271,9 +419,8 @@ cdef void _lk_sums(
     cdef Py_ssize_t iy = <Py_ssize_t>fdy, ix = <Py_ssize_t>fdx
     cdef int32_t wy = <int32_t>floor((dy - fdy) * 256.0 + 0.5)
     cdef int32_t wx = <int32_t>floor((dx - fdx) * 256.0 + 0.5)
-    cdef int32_t w00 = (256 - wy) * (256 - wx), w01 = (256 - wy) * wx
-    cdef int32_t w10 = wy * (256 - wx), w11 = wy * wx
     cdef int32_t f, r, gx, gy
+    cdef int32_t a_f, a_r, a_fr, a_rr, a_gx, a_gy, a_gxf, a_gxr, a_gyf, a_gyr, a_xx, a_xy, a_yy
     cdef int64_t n = 0, sf = 0, sr = 0, sfr = 0, srr = 0
     cdef int64_t sgx = 0, sgy = 0, sgxf = 0, sgxr = 0, sgyf = 0, sgyr = 0
     cdef int64_t hxx = 0, hxy = 0, hyy = 0
@@ -282,6 +429,10 @@ cdef void _lk_sums(
     cdef const uint8_t* rm
     cdef const uint8_t* ru
     cdef const uint8_t* rd
+    cdef Py_ssize_t* chunks = runs + (c1 - c0) + 2
+    cdef uint16_t tb[CHUNK + 1]
+    cdef int32_t fb[CHUNK]
+    cdef const int32_t* fs
     lo_x = c0 + 1
     if lo_x < -ix:
         lo_x = -ix
@@ -301,42 +452,99 @@ cdef void _lk_sums(
         rm = &reference[y, 0]
         ru = &reference[y - 1, 0]
         rd = &reference[y + 1, 0]
-        count = _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs)
-        for k in range(count):
-            for x in range(runs[2 * k], runs[2 * k + 1]):
-                f = (w00 * f0[x + ix] + w01 * f0[x + ix + 1]
-                     + w10 * f1[x + ix] + w11 * f1[x + ix + 1] + 128) >> 8
+        count = _chunks(runs, _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs), chunks)
+        # A chunk's sums fit in 32 bits (at most CHUNK pixels, each product under
+        # 65280 * 255): taken so per chunk (the compiler can then vectorise), added
+        # up in 64.
+        if frame_only:
+            for k in range(2 * count):
+                if k % 2:
+                    continue
+                a_f = a_fr = a_gxf = a_gyf = 0
+                fs = _sample(f0 + chunks[k] + ix, f1 + chunks[k] + ix,
+                             chunks[k + 1] - chunks[k], wx, wy, tb, fb) - chunks[k]
+                for x in range(chunks[k], chunks[k + 1]):
+                    f = fs[x]
+                    gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
+                    gy = <int32_t>rd[x] - <int32_t>ru[x]
+                    a_f += f
+                    a_fr += f * rm[x]
+                    a_gxf += gx * f
+                    a_gyf += gy * f
+                sf += a_f
+                sfr += a_fr
+                sgxf += a_gxf
+                sgyf += a_gyf
+            continue
+        for k in range(2 * count):
+            if k % 2:
+                continue
+            a_f = a_r = a_fr = a_rr = a_gx = a_gy = a_gxf = a_gxr = a_gyf = a_gyr = 0
+            a_xx = a_xy = a_yy = 0
+            fs = _sample(f0 + chunks[k] + ix, f1 + chunks[k] + ix,
+                         chunks[k + 1] - chunks[k], wx, wy, tb, fb) - chunks[k]
+            for x in range(chunks[k], chunks[k + 1]):
+                f = fs[x]
                 r = rm[x]
                 gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
                 gy = <int32_t>rd[x] - <int32_t>ru[x]
-                sf += f
-                sr += r
-                sfr += f * r
-                srr += r * r
-                sgx += gx
-                sgy += gy
-                sgxf += gx * f
-                sgxr += gx * r
-                sgyf += gy * f
-                sgyr += gy * r
-                hxx += gx * gx
-                hxy += gx * gy
-                hyy += gy * gy
-            n += runs[2 * k + 1] - runs[2 * k]
-    sums[0] = n
+                a_f += f
+                a_r += r
+                a_fr += f * r
+                a_rr += r * r
+                a_gx += gx
+                a_gy += gy
+                a_gxf += gx * f
+                a_gxr += gx * r
+                a_gyf += gy * f
+                a_gyr += gy * r
+                a_xx += gx * gx
+                a_xy += gx * gy
+                a_yy += gy * gy
+            sf += a_f
+            sr += a_r
+            sfr += a_fr
+            srr += a_rr
+            sgx += a_gx
+            sgy += a_gy
+            sgxf += a_gxf
+            sgxr += a_gxr
+            sgyf += a_gyf
+            sgyr += a_gyr
+            hxx += a_xx
+            hxy += a_xy
+            hyy += a_yy
+            n += chunks[k + 1] - chunks[k]
     sums[1] = sf
-    sums[2] = sr
     sums[3] = sfr
+    sums[7] = sgxf
+    sums[9] = sgyf
+    if frame_only:
+        return
+    sums[0] = n
+    sums[2] = sr
     sums[4] = srr
     sums[5] = sgx
     sums[6] = sgy
-    sums[7] = sgxf
     sums[8] = sgxr
-    sums[9] = sgyf
     sums[10] = sgyr
     sums[11] = hxx
     sums[12] = hxy
     sums[13] = hyy
+
+
+cdef void _lk_span(
+    Py_ssize_t h, Py_ssize_t w,
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1,
+    double dx, double dy, Py_ssize_t* span,
+) noexcept nogil:
+    """The rows [span[0], span[1]) and columns [span[2], span[3]) ``_lk_sums`` samples at
+    (dx, dy) (its rows are r0 + 1 + k * row_step among them): one span, the same pixels."""
+    cdef Py_ssize_t iy = <Py_ssize_t>floor(dy), ix = <Py_ssize_t>floor(dx)
+    span[0] = r0 + 1 if r0 + 1 > -iy else -iy
+    span[1] = r1 - 1 if r1 - 1 < h - 1 - iy else h - 1 - iy
+    span[2] = c0 + 1 if c0 + 1 > -ix else -ix
+    span[3] = c1 - 1 if c1 - 1 < w - 1 - ix else w - 1 - ix
 
 
 cdef int _lk_solve(const int64_t* s, double* step) noexcept nogil:
@@ -379,10 +587,14 @@ def lk_sums(
     int64_t[::1] sums,
     Py_ssize_t[::1] runs,
 ):
-    """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy)."""
+    """The integer sums of one Lucas-Kanade step (for the tests: held exactly to numpy).
+
+    ``runs`` holds at least 3 * (c1 - c0) + 10 values (as ``register``'s).
+    """
     with nogil:
         _lk_sums(
-            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0]
+            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, row_step, &sums[0], &runs[0],
+            False,
         )
 
 
@@ -402,6 +614,8 @@ def register(
     double[::1] scratch,
     Py_ssize_t[::1] runs,
     double[::1] out,
+    int64_t[::1] kept,
+    bint same,
 ):
     """Write (dx, dy, block dx, block dy, texture, cost, coarse dx, coarse dy) into out.
 
@@ -410,10 +624,17 @@ def register(
     ``cost`` is the fine search's (1 - correlation), ``texture`` the spread of the
     frame's fine block means (grey levels).
 
+    What comes of the reference alone (its block sums, means and prefix sums in
+    ``sums``; its Lucas-Kanade sums and the pixels they cover in ``kept``, 5 + N_SUMS
+    int64) is kept from call to call: with ``same`` the caller says the reference and
+    the mask are those of the last call with these buffers, and it is used again.
+
     For a box of h rows and w columns, with bh = h // fine and bw = w // fine,
-    ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) int64 (the last fifth
-    for the int32 block means), ``scratch`` at least (2 * reach + 1) ** 2
-    + (2 * FINE_REACH + 1) ** 2 doubles, ``runs`` at least w + 2.
+    ``sums`` holds at least 5 * (bh * bw + (bh // 2) * (bw // 2)) + 2 * (bh + 1) * (bw + 1)
+    + 2 * (bh // 2 + 1) * (bw // 2 + 1) int64 (a fifth holds the 16-bit block means, the
+    rest for the searches' prefix sums),
+    ``scratch`` at least (2 * reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2 doubles,
+    ``runs`` at least 3 * w + 10 (the runs, then their chunks).
     """
     cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
     cdef Py_ssize_t bh = h // fine, bw = w // fine, n = bh * bw, pn = (bh // 2) * (bw // 2)
@@ -425,41 +646,77 @@ def register(
     cdef int64_t* pfc = pfs + pn
     cdef int64_t* prs = pfc + pn
     cdef int64_t* prc = prs + pn
-    cdef int32_t* fm = <int32_t*>(prc + pn)
-    cdef int32_t* rm = fm + n
-    cdef int32_t* pfm = rm + n
-    cdef int32_t* prm = pfm + pn
+    # The block means (at most 4080, or -1) in 16 bits, in the room of n + pn int64.
+    cdef int16_t* fm = <int16_t*>(prc + pn)
+    cdef int16_t* rm = fm + n
+    cdef int16_t* pfm = rm + n
+    cdef int16_t* prm = pfm + pn
     cdef double* costs = &scratch[0]
     cdef double coarse[4]
     cdef double found[4]
     cdef double step[2]
     cdef double dx, dy
     cdef int64_t lk[N_SUMS]
+    cdef int64_t* prefix = prc + pn + n + pn
+    cdef int64_t* pprefix = prefix + 2 * (bh + 1) * (bw + 1)
+    cdef bint aligned = cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0
+    cdef bint full, pfull, frame_only
+    cdef Py_ssize_t span[4]
+    cdef Py_ssize_t j
+    cdef int64_t* last = &kept[0]
     with nogil:
-        if cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0:
-            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc)
-            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc)
+        if not same:
+            # A new reference or mask: what came of the old one is dropped.
+            last[0] = 0
+            if aligned:
+                _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+            else:
+                _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+            _pool(rs, rc, bh, bw, prs, prc)
+            _means(rs, rc, rm, n)
+            _means(prs, prc, prm, pn)
+            _prefix(rm, bh, bw, prefix, prefix + (bh + 1) * (bw + 1))
+            _prefix(prm, bh // 2, bw // 2, pprefix, pprefix + (bh // 2 + 1) * (bw // 2 + 1))
+        if aligned:
+            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
         else:
             _blocks(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
-            _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
         _pool(fs, fc, bh, bw, pfs, pfc)
-        _pool(rs, rc, bh, bw, prs, prc)
-        _means(fs, fc, fm, n)
-        _means(rs, rc, rm, n)
-        _means(pfs, pfc, pfm, pn)
-        _means(prs, prc, prm, pn)
-        _search(pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse)
+        # One mask for both: a block has no kept pixel in the frame where it has none
+        # in the reference.
+        full = _means(fs, fc, fm, n) == 0
+        pfull = _means(pfs, pfc, pfm, pn) == 0
+        _search(
+            pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse, pfull, pprefix
+        )
         _search(
             fm, rm, bh, bw, fine,
             _nearest(coarse[1] / fine), _nearest(coarse[0] / fine), FINE_REACH,
-            costs + (2 * reach + 1) * (2 * reach + 1), found,
+            costs + (2 * reach + 1) * (2 * reach + 1), found, full, prefix,
         )
         dx = found[0]
         dy = found[1]
         for k in range(iterations):
-            _lk_sums(
-                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0]
+            # The reference's sums stand while the same pixels are summed (``last``:
+            # valid, then the span they cover, then the sums).
+            _lk_span(frame.shape[0], frame.shape[1], r0, r1, c0, c1, dx, dy, span)
+            frame_only = last[0] != 0 and (
+                span[0] == last[1] and span[1] == last[2]
+                and span[2] == last[3] and span[3] == last[4]
             )
+            if frame_only:
+                for j in range(N_SUMS):
+                    lk[j] = last[5 + j]
+            _lk_sums(
+                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0],
+                frame_only,
+            )
+            if not frame_only:
+                last[0] = 1
+                for j in range(4):
+                    last[1 + j] = span[j]
+                for j in range(N_SUMS):
+                    last[5 + j] = lk[j]
             if not _lk_solve(lk, step):
                 break
             dx -= step[0]

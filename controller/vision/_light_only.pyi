@@ -7,6 +7,7 @@ def light_windows(
     ys: npt.NDArray[np.intp],
     xs: npt.NDArray[np.intp],
     win: int,
+    margin: int,
     lo: int,
     between: bool,
     steady: bool,
@@ -21,3 +22,17 @@ def light_windows(
     light: npt.NDArray[np.uint8],
     stats: npt.NDArray[np.float64],
 ) -> None: ...
+def select_cells(
+    occupied: npt.NDArray[np.uint8],
+    motion_count: npt.NDArray[np.int32],
+    outside: npt.NDArray[np.uint8],
+    valid: npt.NDArray[np.uint8],
+    verdict: npt.NDArray[np.uint8],
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    cell: int,
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
+) -> int: ...

@@ -17,6 +17,8 @@ def register(
     scratch: npt.NDArray[np.float64],
     runs: npt.NDArray[np.intp],
     out: npt.NDArray[np.float64],
+    kept: npt.NDArray[np.int64],
+    same: bool,
 ) -> None: ...
 def lk_sums(
     frame: npt.NDArray[np.uint8],

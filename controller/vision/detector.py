@@ -34,7 +34,7 @@ beside its numpy twin ``*_reference.py`` and its ``_*.pyi``):
 4. ``light_only`` -- cells that only changed light (shadows, beams) set aside
    (``LightCells``).
 5. ``zones`` -- the cells a zone's edge cuts judged on its own pixels
-   (``edge_bodies``).
+   (``edge_bodies``, every zone in one pass by ``edge_bodies.EdgeBodies``).
 6. ``diagnostics`` -- frozen, blind, shaken: faults, never "empty".
 7. per zone: ``zones.largest_body`` (grouping in ``cells``) counts its body,
    ``debounce`` turns raw presence into on/off in milliseconds (``ZoneState``),
@@ -58,6 +58,7 @@ from controller.vision.cells import CellGroups, cell_sum, has_neighbour
 from controller.vision.debounce import ZoneState, believed_empty, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
+from controller.vision.edge_bodies import EdgeBodies
 from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightCells
@@ -71,7 +72,6 @@ from controller.vision.zones import (
     Zone,
     ZoneGrid,
     cell_box,
-    edge_bodies,
     largest_body,
     outside_cells,
     zone_grid,
@@ -125,6 +125,8 @@ class Detector:
         self._state = {name: ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
+        # Per zone, the buffer its box of the frame is copied into for its clock.
+        self._still_view: dict[str, Frame] = {}
         self._reference: Frame | None = None
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
@@ -134,7 +136,13 @@ class Detector:
         self._previous = np.zeros((height, width), dtype=np.uint8)
         # The kernel's outputs, overwritten frame after frame (the second for the pass
         # made again when the light fit moved).
-        self._stats = new_cell_stats(height, width, cell)
+        # Two, frame about: last frame's grey sums stay as they are for the freeze
+        # check (``Diagnostics`` holds them, not a copy).
+        self._stats_pair = (
+            new_cell_stats(height, width, cell),
+            new_cell_stats(height, width, cell),
+        )
+        self._flip = 0
         self._stats_again = new_cell_stats(height, width, cell)
         self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
@@ -145,6 +153,13 @@ class Detector:
         self._unswayed = 0
         margin = 2
         self._light_cells = LightCells(settings.light_only(margin), height, width, cell, margin)
+        self._edges = EdgeBodies(
+            height,
+            width,
+            cell,
+            settings.edge_fraction,
+            (self._light_cells.limit_y, self._light_cells.limit_x),
+        )
         self._prev_occupied = np.zeros((rows, cols), dtype=bool)
         self._prev_differs = np.zeros((rows, cols), dtype=bool)
         self._zone_box = cell_box(any_zone)
@@ -201,7 +216,8 @@ class Detector:
         if math.hypot(*shift) >= 0.5 and not big_shift:
             work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
-        stats = self._kernel(work, self._previous, self._stats)
+        self._flip ^= 1
+        stats = self._kernel(work, self._previous, self._stats_pair[self._flip])
         believed = self._believed_empty()
         gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
@@ -233,6 +249,7 @@ class Detector:
             believed,
             big_shift,
             t_ms,
+            kept=True,
         )
         for name in self.zone_names:
             count = self._zone_count(name, body, differs, edge_body[name])
@@ -362,20 +379,16 @@ class Detector:
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels
-        (``zones.edge_bodies``)."""
+        (``zones.edge_bodies``, every zone in one pass: ``edge_bodies.EdgeBodies``)."""
         assert self._reference is not None
-        s = self.settings
-        return edge_bodies(
+        return self._edges.find(
             frame,
             self._reference,
             self._grid,
-            cell=s.cell,
             gain_q8=self._gain_q8,
             offset=self._offset,
-            threshold=s.ref_threshold,
-            fraction=s.edge_fraction,
+            threshold=self.settings.ref_threshold,
             light=self._light_cells.windows,
-            limit=(self._light_cells.limit_y, self._light_cells.limit_x),
         )
 
     def _stillness(self, name: str, frame: Frame, t_ms: int) -> None:
@@ -387,9 +400,14 @@ class Detector:
             self._still[name].clear(t_ms)
             return
         r0, r1, c0, c1 = self._grid.boxes[name]
+        box = frame[r0 * c : r1 * c, c0 * c : c1 * c]
+        view = self._still_view.get(name)
+        if view is None or view.shape != box.shape:
+            view = self._still_view[name] = np.empty(box.shape, dtype=np.uint8)
+        np.copyto(view, box)
         self._still[name].update(
             True,
-            np.ascontiguousarray(frame[r0 * c : r1 * c, c0 * c : c1 * c]),
+            view,
             self._grid.touched[name][r0:r1, c0:c1],
             self._area[r0:r1, c0:c1],
             cell=c,
@@ -452,3 +470,4 @@ class Detector:
         )
         self._ref_means = sums.grey_sum / self._area
         self._light_cells.new_reference(self._reference)
+        self._sway.reference_changed()

@@ -62,6 +62,8 @@ class Diagnostics:
         self._squares = np.zeros(self._inv_area.shape, dtype=np.float64)
         self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
+        self._own_prev = False
+        """_prev_sum is this object's copy (not the caller's kept buffer)."""
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self.faults: set[Fault] = set()
@@ -74,9 +76,15 @@ class Diagnostics:
         believed_empty: npt.NDArray[np.bool_],
         big_shift: bool,
         t_ms: int,
+        *,
+        kept: bool = False,
     ) -> None:
         """One frame: its per-cell grey sums, how many pixels moved since the last frame,
-        the cells seen occupied and those believed empty, and whether the sway was too big."""
+        the cells seen occupied and those believed empty, and whether the sway was too big.
+
+        ``kept``: the caller leaves grey_sum as it is until after the next call (it
+        alternates two buffers), so it is held as it is, not copied.
+        """
         s = self.settings
         # Mean and spread of the cell means from their sum and sum of squares, in kept
         # buffers (no BLAS: its threads would fight the scan loop for the cores).
@@ -102,8 +110,12 @@ class Diagnostics:
         }
         for fault, (present, hold) in causes.items():
             self._track(fault, present, hold, t_ms)
-        if self._prev_sum is None:
+        if kept:
+            self._prev_sum = grey_sum
+            self._own_prev = False
+        elif self._prev_sum is None or not self._own_prev:
             self._prev_sum = grey_sum.copy()
+            self._own_prev = True
         else:
             # The caller may overwrite grey_sum in place next frame: keep a copy.
             np.copyto(self._prev_sum, grey_sum)

@@ -5,8 +5,8 @@ light; a body hides it. The compiled pass (``_light_only``, defined by
 ``light_only_reference.light_windows_reference``) judges cell-sized windows of
 the padded frame against the same windows of the padded reference; this
 wrapper checks the arguments, holds the scratch buffers and gives the verdicts.
-``LightCells`` runs it for the detector: on padded copies of the frame and the
-reference, keeping a cell's verdict while none of its pixels moves.
+``LightCells`` runs it for the detector: on the frame and the reference read as
+if padded, keeping a cell's verdict while none of its pixels moves.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy.typing as npt
 from controller.vision import _light_only
 from controller.vision.light_only_reference import STATS, quantile_place
 
-__all__ = ["LightCells", "LightOnly", "LightOnlySettings", "pad_into"]
+__all__ = ["LightCells", "LightOnly", "LightOnlySettings"]
 
 Frame = npt.NDArray[np.uint8]
 
@@ -71,8 +71,15 @@ class LightOnly:
         steady: bool,
         gain: float,
         offset: float,
+        margin: int = 0,
+        past: int = 0,
     ) -> npt.NDArray[np.bool_]:
-        """Per window at (ys, xs) of the padded frame and reference: only light changed?"""
+        """Per window at (ys, xs) of the padded frame and reference: only light changed?
+
+        The images are padded by ``margin`` pixels on every side, and ``past`` more at
+        the bottom and the right, their edge pixels repeated; the pass reads them so
+        without a padded copy. With neither, the windows lie inside the images.
+        """
         s = self.settings
         for name, image in (("frame", frame), ("reference", reference)):
             if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 2:
@@ -83,14 +90,17 @@ class LightOnly:
         xs = np.ascontiguousarray(xs, dtype=np.intp)
         if ys.ndim != 1 or ys.shape != xs.shape:
             raise ValueError(f"ys, xs: shapes {ys.shape} and {xs.shape} are not one and the same")
+        if margin < 0 or past < 0:
+            raise ValueError(f"margin, past: {margin}, {past} must not be negative")
         h, w = frame.shape
+        h, w = h + 2 * margin + past, w + 2 * margin + past
         if ys.size and (
             int(ys.min()) < 0
             or int(xs.min()) < 0
             or int(ys.max()) > h - s.win
             or int(xs.max()) > w - s.win
         ):
-            raise ValueError(f"ys, xs: a {s.win}x{s.win} window leaves the {w}x{h} image")
+            raise ValueError(f"ys, xs: a {s.win}x{s.win} window leaves the padded {w}x{h} image")
         if gain <= 0.0:
             raise ValueError(f"gain: {gain} is not positive")
         count = ys.size
@@ -103,6 +113,7 @@ class LightOnly:
             ys,
             xs,
             s.win,
+            margin,
             self._lo,
             self._between,
             steady,
@@ -121,30 +132,13 @@ class LightOnly:
         return light.view(np.bool_)
 
 
-def pad_into(buffer: Frame, image: Frame, margin: int) -> Frame:
-    """Copy image into buffer with its edge pixels repeated into the margin (no allocation).
-
-    The light-only windows reach ``margin`` pixels past a cell, and past the
-    picture's edge for its edge cells: the frame and the reference are both
-    looked at through such padded copies.
-    """
-    m = margin
-    h, w = image.shape
-    buffer[m : m + h, m : m + w] = image
-    buffer[:m, m : m + w] = image[0]
-    buffer[m + h :, m : m + w] = image[-1]
-    buffer[:, :m] = buffer[:, m : m + 1]
-    buffer[:, m + w :] = buffer[:, m + w - 1 : m + w]
-    return buffer
-
-
 class LightCells:
     """The light-only test as the detector runs it, frame after frame.
 
-    The frame and the reference are looked at through copies padded by
-    ``margin`` (the reference's made when it changes, the frame's only if some
-    window of it is looked at). A cell none of whose pixels moved keeps last
-    frame's verdict, until the reference changes.
+    The frame and the reference are looked at as if padded by ``margin`` (and
+    a cell more at the bottom and the right), their edge pixels repeated: the
+    compiled pass reads them so, no padded copy is made. A cell none of whose
+    pixels moved keeps last frame's verdict, until the reference changes.
     """
 
     def __init__(
@@ -155,12 +149,13 @@ class LightCells:
         self.margin = margin
         rows, cols = -(-height // cell), -(-width // cell)
         pad_shape = (height + 2 * margin + cell, width + 2 * margin + cell)
-        self._padded_frame = np.zeros(pad_shape, dtype=np.uint8)
-        self._padded_ref = np.zeros(pad_shape, dtype=np.uint8)
-        self._work: Frame = self._padded_frame
-        self._work_padded = False
+        self._work = np.zeros((height, width), dtype=np.uint8)
+        self._reference = np.zeros((height, width), dtype=np.uint8)
         self._verdict = np.zeros((rows, cols), dtype=bool)
         self._valid = np.zeros((rows, cols), dtype=bool)
+        # The corners of the windows looked at this frame (``_light_only.select_cells``).
+        self._ys = np.zeros(0, dtype=np.intp)
+        self._xs = np.zeros(0, dtype=np.intp)
         self._steady = False
         self._gain = 1.0
         self._offset = 0.0
@@ -170,9 +165,13 @@ class LightCells:
         """The last column a window may start at in the padded frame."""
 
     def new_reference(self, reference: Frame) -> None:
-        """The reference changed: its padded copy is made again, no verdict is kept."""
+        """The reference changed (or is another): no verdict is kept.
+
+        It is read as it is when windows are looked at: the caller changes it only
+        together with calling this.
+        """
         self._valid[...] = False
-        pad_into(self._padded_ref, reference, self.margin)
+        self._reference = reference
 
     def new_frame(self, frame: Frame, *, steady: bool, gain: float, offset: float) -> None:
         """This frame's picture and light fit, for the windows looked at until the next.
@@ -182,26 +181,21 @@ class LightCells:
         resamples the picture and leaves the markings' edges, blurred, in the
         difference.
         """
-        self._work, self._work_padded = frame, False
+        self._work = frame
         self._steady, self._gain, self._offset = steady, gain, offset
-
-    def _padded(self) -> Frame:
-        """This frame with its edge pixels repeated into the margin (copied once per frame)."""
-        if not self._work_padded:
-            pad_into(self._padded_frame, self._work, self.margin)
-            self._work_padded = True
-        return self._padded_frame
 
     def windows(self, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
         """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?"""
         return self.test.windows(
-            self._padded(),
-            self._padded_ref,
+            self._work,
+            self._reference,
             ys,
             xs,
             steady=self._steady,
             gain=self._gain,
             offset=self._offset,
+            margin=self.margin,
+            past=self.cell,
         )
 
     def cells(
@@ -215,19 +209,40 @@ class LightCells:
 
         Only zone cells (not ``outside``) are looked at (the rest need no second
         look), so the work is done on the zones' box of cells; outside it the
-        answer is False.
+        answer is False. Which cells keep their verdict and which are looked at is
+        compiled (``_light_only.select_cells``, defined by
+        ``light_only_reference.select_cells_reference``).
         """
         c = self.cell
         r0, r1, c0, c1 = box
-        occ = occupied[r0:r1, c0:c1]
-        valid = self._valid[r0:r1, c0:c1]
-        reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & valid
-        out = self._verdict[r0:r1, c0:c1]
-        out &= reuse
-        test = occ & ~outside[r0:r1, c0:c1] & ~reuse
-        np.logical_or(reuse, test, out=valid)
-        idx_r, idx_c = np.nonzero(test)
-        if idx_r.size:
-            light = self.windows((idx_r + r0) * c, (idx_c + c0) * c)
-            out[idx_r[light], idx_c[light]] = True
+        rows, cols = self._valid.shape
+        if not (0 <= r0 <= r1 <= rows and 0 <= c0 <= c1 <= cols):
+            raise ValueError(f"box: {box} is not inside the {cols}x{rows} cell grid")
+        for name, array in (("occupied", occupied), ("outside", outside)):
+            if array.dtype != np.bool_ or array.shape != (rows, cols):
+                raise ValueError(f"{name}: expected a bool array of the grid's shape")
+        if motion_count.dtype != np.int32 or motion_count.shape != (rows, cols):
+            raise ValueError("motion_count: expected an int32 array of the grid's shape")
+        size = (r1 - r0) * (c1 - c0)
+        if self._ys.size < size:
+            self._ys = np.zeros(size, dtype=np.intp)
+            self._xs = np.zeros(size, dtype=np.intp)
+        count = _light_only.select_cells(
+            np.ascontiguousarray(occupied).view(np.uint8),
+            np.ascontiguousarray(motion_count),
+            np.ascontiguousarray(outside).view(np.uint8),
+            self._valid.view(np.uint8),
+            self._verdict.view(np.uint8),
+            r0,
+            r1,
+            c0,
+            c1,
+            c,
+            self._ys,
+            self._xs,
+        )
+        if count:
+            ys, xs = self._ys[:count], self._xs[:count]
+            light = self.windows(ys, xs)
+            self._verdict[ys[light] // c, xs[light] // c] = True
         return self._verdict.copy()

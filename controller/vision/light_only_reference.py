@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STATS", "light_windows_reference", "quantile_place"]
+__all__ = ["STATS", "light_windows_reference", "quantile_place", "select_cells_reference"]
 
 STATS = ("kept", "corr", "slope", "var_r", "brighter", "left")
 """Per-window figures both sides report, in the compiled pass's column order."""
@@ -141,3 +141,29 @@ def light_windows_reference(
         light &= left <= light_residual
     stats = np.stack([kept, corr, slope, var_r, brighter, left], axis=1)
     return light, stats
+
+
+def select_cells_reference(
+    occupied: npt.NDArray[np.bool_],
+    motion_count: npt.NDArray[np.int32],
+    outside: npt.NDArray[np.bool_],
+    valid: npt.NDArray[np.bool_],
+    verdict: npt.NDArray[np.bool_],
+    box: tuple[int, int, int, int],
+    cell: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The cells of box that need a light-only look, as their windows' corners (ys, xs).
+
+    An occupied cell none of whose pixels moved and whose verdict is still valid
+    keeps it; every other verdict in the box is dropped; ``valid`` becomes the
+    cells kept or to be looked at (both updated in place).
+    """
+    r0, r1, c0, c1 = box
+    occ = occupied[r0:r1, c0:c1]
+    kept = valid[r0:r1, c0:c1]
+    reuse = occ & (motion_count[r0:r1, c0:c1] == 0) & kept
+    verdict[r0:r1, c0:c1] &= reuse
+    test = occ & ~outside[r0:r1, c0:c1] & ~reuse
+    kept[...] = reuse | test
+    rows, cols = np.nonzero(test)
+    return ((rows + r0) * cell).astype(np.intp), ((cols + c0) * cell).astype(np.intp)

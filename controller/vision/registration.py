@@ -106,11 +106,26 @@ class Registration:
             ),
         )
         self.iterations = iterations
-        self._sums = np.zeros(5 * (bh * bw + (bh // 2) * (bw // 2)), dtype=np.int64)
+        # Block sums, counts and means, then the searches' prefix sums.
+        self._sums = np.zeros(
+            5 * (bh * bw + (bh // 2) * (bw // 2))
+            + 2 * (bh + 1) * (bw + 1)
+            + 2 * (bh // 2 + 1) * (bw // 2 + 1),
+            dtype=np.int64,
+        )
+        # What the pass keeps of the reference's Lucas-Kanade sums, and the mask's box
+        # cells it was made with (the reference's block sums stay in _sums).
+        self._kept = np.zeros(5 + len(LK_SUMS), dtype=np.int64)
+        self._box_cells = (
+            slice(r0 // cell, -(-r1 // cell)),
+            slice(c0 // cell, -(-c1 // cell)),
+        )
+        self._kept_mask = np.zeros(0, dtype=np.uint8)
         self._scratch = np.zeros(
             (2 * self.reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2, dtype=np.float64
         )
-        self._runs = np.zeros(c1 - c0 + 2, dtype=np.intp)
+        # The column runs a row's mask keeps, then the same cut into chunks.
+        self._runs = np.zeros(3 * (c1 - c0) + 10, dtype=np.intp)
         self._out = np.zeros(8, dtype=np.float64)
 
     def _check(
@@ -165,11 +180,22 @@ class Registration:
         frame: npt.NDArray[np.uint8],
         reference: npt.NDArray[np.uint8],
         mask: npt.NDArray[np.uint8],
+        *,
+        same_reference: bool = False,
     ) -> Shift:
-        """The shift of frame against reference over the box; cells where mask is 0 are left out."""
+        """The shift of frame against reference over the box; cells where mask is 0 are left out.
+
+        ``same_reference``: the reference has not changed since the last call; what
+        the pass took of it then is used again if the mask's cells over the box are
+        the same too (the shift is the same either way, only cheaper).
+        """
         self._check(frame, reference, mask)
         if self.reach < 1:
             return Shift(0.0, 0.0, measured=False)
+        box_mask = mask[self._box_cells]
+        same = same_reference and np.array_equal(box_mask, self._kept_mask)
+        if not same:
+            self._kept_mask = box_mask.copy()
         r0, r1, c0, c1 = self.box
         _registration.register(
             np.ascontiguousarray(frame),
@@ -187,6 +213,8 @@ class Registration:
             self._scratch,
             self._runs,
             self._out,
+            self._kept,
+            same,
         )
         dx, dy, _, _, texture, cost, cdx, cdy = (float(v) for v in self._out)
         if texture < MIN_TEXTURE or cost > MAX_COST:
@@ -267,10 +295,15 @@ class SwayMeter:
             fine=FINE * max(1, width // 640),
         )
         self._keep_all = np.ones(any_zone.shape, dtype=np.uint8)
+        self._reference: npt.NDArray[np.uint8] | None = None
         self.beyond = False
         """The last frame measured moved further than ``max_shift_px``."""
         self.last = (0.0, 0.0)
         """The last sway measured (pixels, to a hundredth)."""
+
+    def reference_changed(self) -> None:
+        """The reference was changed in place (or replaced): nothing of it is kept."""
+        self._reference = None
 
     def measure(
         self,
@@ -278,7 +311,8 @@ class SwayMeter:
         reference: npt.NDArray[np.uint8],
         prev_differs: npt.NDArray[np.bool_],
     ) -> tuple[float, float]:
-        """Sway of frame against reference.
+        """Sway of frame against reference (the same array, unchanged since the last
+        call unless ``reference_changed`` was called, is taken as the same picture).
 
         The cells that differed from the reference last frame (``prev_differs``:
         a vehicle crossing the box) are left out, unless that would leave less
@@ -291,7 +325,10 @@ class SwayMeter:
         box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
         if int(box_cells.sum()) * 3 < box_cells.size:
             keep = self._keep_all
-        shift = self.registration.measure(frame, reference, keep)
+        shift = self.registration.measure(
+            frame, reference, keep, same_reference=reference is self._reference
+        )
+        self._reference = reference
         self.beyond = shift.beyond
         if not shift.measured:
             # Traffic filling the box, or a picture without texture there: a mast

@@ -18,7 +18,14 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision.cells import has_neighbour
-from controller.vision.kernel import GAIN_ONE, GAIN_Q8_MAX, OFFSET_MAX, frame_stats
+from controller.vision.kernel import (
+    GAIN_ONE,
+    GAIN_Q8_MAX,
+    OFFSET_MAX,
+    CellStats,
+    frame_stats,
+    new_cell_stats,
+)
 
 __all__ = ["ZoneStillness"]
 
@@ -29,11 +36,15 @@ Mask = npt.NDArray[np.bool_]
 class ZoneStillness:
     """One zone's standstill clock."""
 
-    __slots__ = ("_differs", "_light", "_since", "_view")
+    __slots__ = ("_differs", "_light", "_out", "_scratch", "_since", "_view")
 
     def __init__(self) -> None:
         self._since: int | None = None
         self._view: Frame | None = None
+        # The kernel's buffers, kept while the zone's box keeps its size: a frame
+        # allocates nothing here.
+        self._scratch: Frame | None = None
+        self._out: CellStats | None = None
         self._light = (GAIN_ONE, 0)
         """(gain_q8, offset) fitted when _view was taken."""
         self._differs: Mask | None = None
@@ -72,24 +83,30 @@ class ZoneStillness:
         last = self._view
         if last is None or last.shape != view.shape:
             self._since, self._differs = t_ms, None
-            self._view, self._light = view, (gain_q8, offset)
+            # The caller may reuse view's buffer: the picture kept is a copy.
+            self._view, self._light = view.copy(), (gain_q8, offset)
             return
+        if self._scratch is None or self._scratch.shape != view.shape:
+            self._scratch = np.empty_like(view)
+            self._out = new_cell_stats(view.shape[0], view.shape[1], cell)
         # frame ~ reference * g + o, so frame ~ last * (g / g_last) + o - o_last * g / g_last.
         g_last, o_last = self._light
         ratio = gain_q8 / max(g_last, 1)
         counts = frame_stats(
             view,
             last,
-            np.empty_like(view),
+            self._scratch,
             cell=cell,
             gain_q8=min(GAIN_Q8_MAX, round(GAIN_ONE * ratio)),
             offset=max(-OFFSET_MAX, min(OFFSET_MAX, round(offset - o_last * ratio))),
             ref_threshold=threshold,
             motion_threshold=255,
+            out=self._out,
         ).ref_count
         differs = counts >= fraction * area
         differs &= has_neighbour(differs) & touched
         before, self._differs = self._differs, differs
         if before is not None and int(np.count_nonzero(differs & before)) >= still_cells:
             self._since = t_ms
-            self._view, self._light = view, (gain_q8, offset)
+            np.copyto(last, view)
+            self._light = (gain_q8, offset)

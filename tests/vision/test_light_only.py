@@ -184,3 +184,119 @@ def test_bad_arguments_are_named_errors() -> None:
         LightOnly(_settings(8, across=9))
     with pytest.raises(ValueError, match="trim"):
         LightOnly(_settings(8, trim=1.0))
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "margin", "past"), [(180, 320, 2, 4), (67, 93, 3, 0), (41, 71, 1, 5)]
+)
+def test_margin_reads_the_images_as_padded(height: int, width: int, margin: int, past: int) -> None:
+    """Windows on images read as padded (edge pixels repeated) are the windows on padded
+    copies, to the verdict and every figure, over every place a window may take: the
+    corners and edges included."""
+    camera = LaneCamera(CameraSpec(width=width, height=height), Condition.SHADOWS, seed=5)
+    reference = camera.render([], 0, 0)
+    frame = camera.render([Vehicle(id=1, front_x_m=-3.0)], 0, 3000)
+    win = 8
+    pad = ((margin, margin + past), (margin, margin + past))
+    padded_frame = np.pad(frame, pad, mode="edge")
+    padded_ref = np.pad(reference, pad, mode="edge")
+    ys, xs = _all_windows(padded_frame.shape, win, 1)
+    test = LightOnly(_settings(win))
+    for steady in (True, False):
+        want = _check(test, padded_frame, padded_ref, ys, xs, steady=steady, gain=1.1, offset=2.0)
+        want_stats = test.stats.copy()
+        got = test.windows(
+            frame, reference, ys, xs, steady=steady, gain=1.1, offset=2.0, margin=margin, past=past
+        )
+        assert np.array_equal(got, want)
+        assert np.array_equal(test.stats, want_stats)
+    with pytest.raises(ValueError, match="leaves the padded"):
+        test.windows(
+            frame,
+            reference,
+            ys[-1:] + 1,
+            xs[-1:],
+            steady=True,
+            gain=1.0,
+            offset=0.0,
+            margin=margin,
+            past=past,
+        )
+
+
+@pytest.mark.parametrize(("win", "across"), [(7, 1), (7, 2), (8, 4), (6, 6), (9, 5)])
+def test_every_opening_width_matches_the_reference(win: int, across: int) -> None:
+    """The steady camera's opening (taken one axis at a time) for every width up to the
+    window's own, on a shadow over texture with thin and thick bodies in it."""
+    rng = np.random.default_rng(win * 10 + across)
+    reference = rng.integers(0, 256, (40, 52), dtype=np.uint8)
+    frame = np.clip(reference * 0.7 + rng.normal(0, 2, reference.shape), 0, 255).astype(np.uint8)
+    frame[5:7, :] = 250  # a cable two pixels thick
+    frame[20:30, 10:22] = rng.integers(0, 256, (10, 12), dtype=np.uint8)  # a body
+    test = LightOnly(_settings(win, across=across))
+    ys, xs = _all_windows(frame.shape, win, 1)
+    light = _check(test, frame, reference, ys, xs, steady=True)
+    assert light.any() and not light.all()
+
+
+def test_cells_to_look_at_are_the_references_frame_after_frame() -> None:
+    """``select_cells`` against its numpy reference over frames with state carried: the
+    verdicts kept and dropped, the cells marked valid and the windows' corners, in order,
+    on random grids and boxes that reach the grid's edges."""
+    from controller.vision import _light_only
+    from controller.vision.light_only_reference import select_cells_reference
+
+    rng = np.random.default_rng(21)
+    rows, cols, cell = 23, 37, 4
+    valid = np.zeros((rows, cols), dtype=bool)
+    verdict = np.zeros((rows, cols), dtype=bool)
+    want_valid, want_verdict = valid.copy(), verdict.copy()
+    ys = np.zeros(rows * cols, dtype=np.intp)
+    xs = np.zeros(rows * cols, dtype=np.intp)
+    outside = rng.random((rows, cols)) < 0.3
+    looked = kept = 0
+    for frame in range(12):
+        occupied = rng.random((rows, cols)) < 0.6
+        motion = ((rng.random((rows, cols)) < 0.4) * rng.integers(1, 9)).astype(np.int32)
+        box = (
+            (0, rows, 0, cols)
+            if frame % 3 == 0
+            else (int(rng.integers(0, 5)), rows - 2, 3, int(rng.integers(20, cols + 1)))
+        )
+        # Some verdicts set, as the light-only test leaves them.
+        light = rng.random((rows, cols)) < 0.5
+        verdict |= valid & light
+        want_verdict |= want_valid & light
+        kept += int((verdict & valid).sum())
+        count = _light_only.select_cells(
+            occupied.view(np.uint8),
+            np.ascontiguousarray(motion),
+            outside.view(np.uint8),
+            valid.view(np.uint8),
+            verdict.view(np.uint8),
+            *box,
+            cell,
+            ys,
+            xs,
+        )
+        want_ys, want_xs = select_cells_reference(
+            occupied, motion, outside, want_valid, want_verdict, box, cell
+        )
+        looked += count
+        assert np.array_equal(ys[:count], want_ys), frame
+        assert np.array_equal(xs[:count], want_xs), frame
+        assert np.array_equal(valid, want_valid), frame
+        assert np.array_equal(verdict, want_verdict), frame
+    assert looked and kept
+
+
+def test_cells_name_a_box_outside_the_grid() -> None:
+    from controller.vision.light_only import LightCells
+    from controller.vision.settings import DetectorSettings
+
+    cells = LightCells(DetectorSettings().light_only(2), 40, 60, 4, 2)
+    grid = np.zeros((10, 15), dtype=bool)
+    with pytest.raises(ValueError, match="box"):
+        cells.cells(grid, np.zeros((10, 15), dtype=np.int32), grid, (0, 11, 0, 15))
+    with pytest.raises(ValueError, match="motion_count"):
+        cells.cells(grid, np.zeros((10, 15), dtype=np.int64), grid, (0, 10, 0, 15))

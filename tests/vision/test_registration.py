@@ -196,3 +196,63 @@ def test_bad_arguments_are_named_errors() -> None:
         Registration(64, 96, 4, (0, 65, 0, 96), max_shift_px=8.0)
     with pytest.raises(ValueError, match="cell"):
         Registration(64, 96, 0, (0, 64, 0, 96), max_shift_px=8.0)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "cell", "box", "fine"),
+    [(360, 640, 4, (212, 360, 0, 640), 4), (187, 333, 5, (101, 187, 3, 331), 4)],
+)
+def test_what_is_kept_of_the_reference_gives_the_same_shift(
+    height: int, width: int, cell: int, box: tuple[int, int, int, int], fine: int
+) -> None:
+    """Frame after frame against one reference, the pass that keeps the reference's sums
+    (``same_reference``) writes what a fresh pass writes, to the bit; a changed mask or a
+    new reference is taken up even when the caller says the reference is the same."""
+    camera = LaneCamera(CameraSpec(width=width, height=height), Condition.DAY, seed=6)
+    ref = camera.render([], 0, 0)
+    other = camera.render([], 0, 5000)
+    kept = Registration(height, width, cell, box, max_shift_px=16.0, fine=fine)
+    fresh = Registration(height, width, cell, box, max_shift_px=16.0, fine=fine)
+    rng = np.random.default_rng(11)
+    full = np.ones(kept.grid, dtype=np.uint8)
+    holed = (rng.random(kept.grid) < 0.9).astype(np.uint8)
+    steps = [
+        (ref, full, 0.0, 0.0),
+        (ref, full, 0.4, -0.3),
+        (ref, full, -1.7, 2.2),
+        (ref, holed, -1.7, 2.2),
+        (ref, holed, 0.9, 0.1),
+        (ref, full, 0.9, 0.1),
+        (other, full, 0.2, 0.6),
+        (other, full, -0.6, -0.2),
+    ]
+    reused = 0
+    for k, (reference, mask, dx, dy) in enumerate(steps):
+        frame = _moved(camera.render([], 0, 67 * (k + 1)), dx, dy)
+        same = k > 0 and reference is steps[k - 1][0]
+        before = kept._kept.copy()
+        got = kept.measure(frame, reference, mask, same_reference=same)
+        want = fresh.measure(frame, reference, mask)
+        reused += same and bool(before[0]) and np.array_equal(before[5:], kept._kept[5:])
+        assert (got.dx, got.dy) == (want.dx, want.dy), k
+        assert np.array_equal(kept._out, fresh._out), k
+    assert reused >= 2, "the kept sums were never used"
+
+
+def test_a_reference_changed_in_place_is_not_taken_for_the_same() -> None:
+    """``SwayMeter``: the same array changed in place after ``reference_changed`` measures
+    what a fresh meter measures."""
+    from controller.vision.registration import SwayMeter
+
+    camera = LaneCamera(CameraSpec(width=640, height=360), Condition.DAY, seed=6)
+    any_zone = np.zeros(grid_shape(360, 640, 4), dtype=bool)
+    any_zone[:40, :] = True
+    differs = np.zeros_like(any_zone)
+    reference = camera.render([], 0, 0)
+    frame = _moved(camera.render([], 0, 67), 0.8, -0.5)
+    meter = SwayMeter(any_zone, 360, 640, 4, 16.0)
+    meter.measure(frame, reference, differs)
+    reference[...] = _moved(reference, 1.5, 0.0)
+    meter.reference_changed()
+    fresh = SwayMeter(any_zone, 360, 640, 4, 16.0)
+    assert meter.measure(frame, reference, differs) == fresh.measure(frame, reference, differs)
