@@ -26,8 +26,9 @@ Diagnostics turn a frozen, blinded or shaken picture into a fault, never into
 Pipeline, per frame, in order (each stage its own module; a compiled one sits
 beside its numpy twin ``*_reference.py`` and its ``_*.pyi``):
 
-1. ``registration`` -- the sway against the reference (``SwayMeter``); then
-   ``placement`` lays the zones where the mast rests and ``warp`` undoes the sway.
+1. ``registration`` -- the sway against the reference (``SwayMeter``: the shift at
+   the zones' centre and the view's roll); then ``placement`` lays the zones where
+   the mast rests and ``warp`` undoes the sway.
 2. ``kernel`` (twin: ``reference``) -- per cell, pixels off the corrected
    reference and off the previous frame, and grey sums.
 3. ``light`` -- the global gain/offset fitted on cells believed empty.
@@ -67,7 +68,7 @@ from controller.vision.refresh import blend_cells, note_known, refresh_cells
 from controller.vision.registration import SwayMeter
 from controller.vision.settings import DetectorSettings, SettingsError
 from controller.vision.stillness import ZoneStillness
-from controller.vision.warp import shift_into
+from controller.vision.warp import roll_into, shift_into
 from controller.vision.zones import (
     Zone,
     ZoneGrid,
@@ -209,12 +210,13 @@ class Detector:
             self._warmup.clear()
         shift = self._measure_shift(frame)
         big_shift = self._sway.beyond or math.hypot(*shift) > s.max_shift_px
-        self._unswayed = 0 if math.hypot(*shift) >= s.steady_px else self._unswayed + 1
+        swayed = math.hypot(*shift) >= s.steady_px or self._sway.roll != 0.0
+        self._unswayed = 0 if swayed else self._unswayed + 1
         if not big_shift:
             self._anchor(shift)
         work = frame
-        if math.hypot(*shift) >= 0.5 and not big_shift:
-            work = shift_into(frame, shift[0], shift[1], self._shifted)
+        if not big_shift:
+            work = self._undo_sway(frame, shift, self._shifted)
         assert self._reference is not None
         self._flip ^= 1
         stats = self._kernel(work, self._previous, self._stats_pair[self._flip])
@@ -325,10 +327,8 @@ class Detector:
         self._update_ref_stats()
         aligned = [first]
         for frame in self._warmup[1:]:
-            dx, dy = self._measure_shift(frame)
-            if math.hypot(dx, dy) >= 0.5:
-                frame = shift_into(frame, dx, dy, np.empty_like(frame))
-            aligned.append(frame)
+            shift = self._measure_shift(frame)
+            aligned.append(self._undo_sway(frame, shift, np.empty_like(frame)))
         median: Frame = np.median(np.stack(aligned), axis=0).astype(np.uint8)
         return median
 
@@ -337,6 +337,16 @@ class Detector:
         if self._reference is None:
             return (0.0, 0.0)
         return self._sway.measure(frame, self._reference, self._prev_differs)
+
+    def _undo_sway(self, frame: Frame, shift: tuple[float, float], out: Frame) -> Frame:
+        """The frame moved back onto the reference (``warp``): turned back too when the
+        view rolled (``SwayMeter.roll``), else shifted when it moved half a pixel."""
+        roll = self._sway.roll
+        if roll != 0.0:
+            return roll_into(frame, shift[0], shift[1], roll, self._sway.centre, out)
+        if math.hypot(*shift) >= 0.5:
+            return shift_into(frame, shift[0], shift[1], out)
+        return frame
 
     def _anchor(self, shift: tuple[float, float]) -> None:
         """Keep the zones where the mast rests, seen in the reference's coordinates

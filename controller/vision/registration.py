@@ -14,22 +14,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 
 from controller.vision import _registration
 from controller.vision.kernel import grid_shape
+from controller.vision.warp import roll_into
 
 __all__ = [
+    "AGREE_PX",
     "FINE",
     "FINE_COLS",
     "FINE_ROWS",
     "LK_SUMS",
+    "ROLL_JUMP_PX",
+    "ROLL_PX",
+    "SIDE_BOXES",
     "Registration",
     "Shift",
     "SwayMeter",
     "central_box",
+    "fit_roll",
+    "side_boxes",
     "static_band",
 ]
 
@@ -266,13 +274,68 @@ def static_band(
     return best
 
 
-class SwayMeter:
-    """Each frame's sway against the reference, measured in a box where no zone lies.
+ROLL_PX = 0.25
+"""A roll of the view that moves no zone pixel this far is left to the shift alone."""
+ROLL_JUMP_PX = 1.5
+"""A roll that changes from one frame to the next by more than moves a zone pixel this
+far is not believed (a mast turns slowly; a vehicle in one box does not)."""
 
-    The box is the middle of the largest band of the frame no zone touches
-    (``static_band``, ``central_box``): vehicles move inside zones, and
+
+Measured = tuple[tuple[float, float], tuple[float, float]]
+"""A box's centre (x, y) and the shift (dx, dy) measured there."""
+
+AGREE_PX = 1.0
+"""Boxes whose shifts one roll and shift explain to this many pixels agree."""
+
+SIDE_BOXES = 4
+"""Boxes the sway is measured in, side by side across the band: their shifts' spread
+gives the view's roll, and one box a vehicle fools is outvoted."""
+
+
+def side_boxes(
+    band: tuple[int, int, int, int], rows: int, cols: int, n: int = SIDE_BOXES
+) -> tuple[tuple[int, int, int, int], ...]:
+    """n boxes in n equal parts of the band, split across its longer side (each at most
+    rows x cols / n, so they cost together what one central box did)."""
+    r0, r1, c0, c1 = band
+    if c1 - c0 >= r1 - r0:
+        cuts = [c0 + (c1 - c0) * k // n for k in range(n + 1)]
+        return tuple(central_box((r0, r1, a, b), rows, cols // n) for a, b in pairwise(cuts))
+    cuts = [r0 + (r1 - r0) * k // n for k in range(n + 1)]
+    return tuple(central_box((a, b, c0, c1), rows // n, cols) for a, b in pairwise(cuts))
+
+
+def fit_roll(points: list[tuple[float, float]], shifts: list[tuple[float, float]]) -> float:
+    """The roll (radians, clockwise on the screen) that best explains the shifts measured
+    at the points (least squares): a roll by r moves p by r * (-(y - yc), x - xc)."""
+    mx = sum(p[0] for p in points) / len(points)
+    my = sum(p[1] for p in points) / len(points)
+    tx = sum(d[0] for d in shifts) / len(shifts)
+    ty = sum(d[1] for d in shifts) / len(shifts)
+    num = sum(
+        (d[0] - tx) * -(p[1] - my) + (d[1] - ty) * (p[0] - mx)
+        for p, d in zip(points, shifts, strict=True)
+    )
+    den = sum((p[0] - mx) ** 2 + (p[1] - my) ** 2 for p in points)
+    return num / den
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2.0
+
+
+class SwayMeter:
+    """Each frame's sway against the reference, measured in two boxes where no zone lies.
+
+    The boxes are in the halves of the largest band of the frame no zone
+    touches (``static_band``, ``side_boxes``): vehicles move inside zones, and
     measuring outside them keeps a passing vehicle from looking like a moving
-    camera.
+    camera. A camera that turns about its axis (a mast twisting, a bracket
+    settling) moves one side of the picture up and the other down: the two
+    boxes' shifts give that roll, and the shift reported is the one at the
+    zones' centre, not at the band's, which a roll would make pixels apart.
     """
 
     def __init__(
@@ -285,25 +348,76 @@ class SwayMeter:
     ) -> None:
         self.cell = cell
         self.band = static_band(any_zone, cell, height, width)
-        self.box = central_box(self.band, FINE_ROWS, FINE_COLS)
-        self.registration = Registration(
-            height,
-            width,
-            cell,
-            self.box,
-            max_shift_px=max_shift_px,
-            fine=FINE * max(1, width // 640),
-        )
+        boxes: tuple[tuple[int, int, int, int], ...] = side_boxes(self.band, FINE_ROWS, FINE_COLS)
+        fine = FINE * max(1, width // 640)
+        pair = [
+            Registration(height, width, cell, b, max_shift_px=max_shift_px, fine=fine)
+            for b in boxes
+        ]
+        if min(r.reach for r in pair) < 1:
+            # Halves too small to search: one box, and no roll.
+            boxes = (central_box(self.band, FINE_ROWS, FINE_COLS),)
+            pair = [
+                Registration(height, width, cell, boxes[0], max_shift_px=max_shift_px, fine=fine)
+            ]
+        self.boxes = boxes
+        self.registrations = tuple(pair)
+        self._points = tuple(((c0 + c1) / 2.0, (r0 + r1) / 2.0) for r0, r1, c0, c1 in boxes)
+        rows = np.nonzero(any_zone.any(axis=1))[0]
+        cols = np.nonzero(any_zone.any(axis=0))[0]
+        top, bottom = int(rows[0]) * cell, min(height, (int(rows[-1]) + 1) * cell)
+        left, right = int(cols[0]) * cell, min(width, (int(cols[-1]) + 1) * cell)
+        self.centre = ((left + right) / 2.0, (top + bottom) / 2.0)
+        """The zones' centre (x, y): where the shift reported is measured."""
+        self._radius = math.hypot(right - left, bottom - top) / 2.0
         self._keep_all = np.ones(any_zone.shape, dtype=np.uint8)
         self._reference: npt.NDArray[np.uint8] | None = None
         self.beyond = False
         """The last frame measured moved further than ``max_shift_px``."""
         self.last = (0.0, 0.0)
-        """The last sway measured (pixels, to a hundredth)."""
+        """The last sway measured at the zones' centre (pixels, to a hundredth)."""
+        self.roll = 0.0
+        """The view's roll with it (radians, clockwise); 0 while it moves no zone pixel
+        by ``ROLL_PX``."""
+        self._turned = np.zeros((height, width), dtype=np.uint8)
 
     def reference_changed(self) -> None:
         """The reference was changed in place (or replaced): nothing of it is kept."""
         self._reference = None
+
+    def _at_centre(
+        self, point: tuple[float, float], shift: tuple[float, float], roll: float
+    ) -> tuple[float, float]:
+        """The shift measured at point, carried to the zones' centre through the roll."""
+        zx, zy = self.centre
+        return (shift[0] - roll * (zy - point[1]), shift[1] + roll * (zx - point[0]))
+
+    def _agreeing(self, measured: list[Measured]) -> list[Measured]:
+        """The largest set of boxes one roll and shift explain to ``AGREE_PX`` (each pair's
+        fit tried; a tie goes to the fit nearest the last sway): a box a vehicle or a
+        swaying tree fooled is outvoted."""
+        best: tuple[int, float] | None = None
+        chosen = measured
+        for i, first in enumerate(measured):
+            for second in measured[i + 1 :]:
+                roll = fit_roll([first[0], second[0]], [first[1], second[1]])
+                tx, ty = self._at_centre(*first, roll)
+                agree = []
+                for m in measured:
+                    x, y = self._at_centre(*m, roll)
+                    if math.hypot(x - tx, y - ty) <= AGREE_PX:
+                        agree.append(m)
+                key = (len(agree), -math.hypot(tx - self.last[0], ty - self.last[1]))
+                if best is None or key > best:
+                    best, chosen = key, agree
+                if len(agree) == len(measured):
+                    return chosen
+        return chosen
+
+    def _off_last(self, measured: Measured) -> float:
+        """How far a box's shift, carried to the zones' centre, is from the last sway."""
+        dx, dy = self._at_centre(*measured, 0.0)
+        return math.hypot(dx - self.last[0], dy - self.last[1])
 
     def measure(
         self,
@@ -311,28 +425,59 @@ class SwayMeter:
         reference: npt.NDArray[np.uint8],
         prev_differs: npt.NDArray[np.bool_],
     ) -> tuple[float, float]:
-        """Sway of frame against reference (the same array, unchanged since the last
-        call unless ``reference_changed`` was called, is taken as the same picture).
+        """Sway of frame against reference at the zones' centre (the same array,
+        unchanged since the last call unless ``reference_changed`` was called, is
+        taken as the same picture); ``roll`` says how the view turned with it.
 
-        The cells that differed from the reference last frame (``prev_differs``:
-        a vehicle crossing the box) are left out, unless that would leave less
-        than a third of the box. When nothing can be measured, the last shift
-        measured stands.
+        Once the view has turned, the boxes measure on the frame turned back by
+        the last roll: what is left in each box is a shift of a pixel or less,
+        which the block search measures as well as on a view that only moved.
+        In each box, the cells that differed from the reference last frame
+        (``prev_differs``: a vehicle crossing the box) are left out, unless that
+        would leave less than a third of the box. When nothing can be measured,
+        the last sway stands; when the boxes disagree, the largest set that one
+        roll explains measures (``AGREE_PX``).
         """
         keep = (~prev_differs).view(np.uint8)
-        r0, r1, c0, c1 = self.box
         c = self.cell
-        box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
-        if int(box_cells.sum()) * 3 < box_cells.size:
-            keep = self._keep_all
-        shift = self.registration.measure(
-            frame, reference, keep, same_reference=reference is self._reference
-        )
+        same = reference is self._reference
+        roll0 = self.roll
+        seen = frame
+        if roll0 != 0.0:
+            seen = roll_into(frame, 0.0, 0.0, roll0, self.centre, self._turned)
+        measured: list[Measured] = []
+        beyond = False
+        for registration, (r0, r1, c0, c1), point in zip(
+            self.registrations, self.boxes, self._points, strict=True
+        ):
+            box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
+            use = keep if int(box_cells.sum()) * 3 >= box_cells.size else self._keep_all
+            shift = registration.measure(seen, reference, use, same_reference=same)
+            beyond = beyond or shift.beyond
+            if shift.measured:
+                measured.append((point, (shift.dx, shift.dy)))
         self._reference = reference
-        self.beyond = shift.beyond
-        if not shift.measured:
-            # Traffic filling the box, or a picture without texture there: a mast
+        self.beyond = beyond
+        if not measured:
+            # Traffic filling the boxes, or a picture without texture there: a mast
             # does not jump in one frame, so the last sway measured stands.
             return self.last
-        self.last = (round(shift.dx, 2), round(shift.dy, 2))
+        turn = 0.0
+        if len(measured) >= 3:
+            measured = self._agreeing(measured)
+        if len(measured) >= 2:
+            turn = fit_roll([m[0] for m in measured], [m[1] for m in measured])
+            if abs(turn) * self._radius > ROLL_JUMP_PX:
+                # Two boxes that disagree by more than a view turns in one frame: a
+                # vehicle in one of them. The box that agrees with the last sway
+                # measures this frame.
+                measured, turn = [min(measured, key=self._off_last)], 0.0
+        at = [self._at_centre(p, d, turn) for p, d in measured]
+        tx, ty = _median([a[0] for a in at]), _median([a[1] for a in at])
+        # The shift found on the frame turned back by roll0, turned with it again.
+        cos, sin = math.cos(roll0), math.sin(roll0)
+        dx, dy = cos * tx - sin * ty, sin * tx + cos * ty
+        roll = roll0 + turn
+        self.roll = roll if abs(roll) * self._radius >= ROLL_PX else 0.0
+        self.last = (round(float(dx), 2), round(float(dy), 2))
         return self.last

@@ -1,0 +1,168 @@
+"""A view that turns about its axis: the sway meter measures the roll, and the warp undoes it.
+
+The scene is frame 0 of the real motorway clip (tests/data/README.md): dashed
+markings repeat down the road, and its camera turns by ~15 mrad over the clip,
+which moves one side of the zones ~10 px up against the other. A view turned
+by a known roll about the zones' centre and moved by a known shift there is
+rendered with OpenCV, and the meter must find both.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from controller.io.camera import read_video
+from controller.vision.kernel import grid_shape
+from controller.vision.registration import SwayMeter, fit_roll
+from controller.vision.warp import roll_into, shift_into
+from controller.vision.zones import load_zones, zone_grid
+
+Frame = npt.NDArray[np.uint8]
+DATA = Path(__file__).resolve().parents[1] / "data"
+CELL = 4
+
+
+@pytest.fixture(scope="module")
+def motorway() -> tuple[Frame, npt.NDArray[np.bool_]]:
+    """Frame 0 of the clip and its zones' cells (rows 360-480)."""
+    _, _, frame = next(iter(read_video(str(DATA / "motorway_shadows.mp4"))))
+    grid = zone_grid(load_zones(DATA / "motorway_zones.toml"), 540, 960, CELL)
+    any_zone = np.zeros(grid_shape(540, 960, CELL), dtype=bool)
+    for mask in grid.masks.values():
+        any_zone |= mask
+    return frame, any_zone
+
+
+def _turned(
+    reference: Frame, dx: float, dy: float, roll: float, centre: tuple[float, float]
+) -> Frame:
+    """What a camera sees that turned by roll about centre and moved by (dx, dy) there:
+    frame(c + d + R(roll) (p - c)) = reference(p)."""
+    cx, cy = centre
+    c, s = math.cos(roll), math.sin(roll)
+    forward = np.array(
+        [[c, -s, cx + dx - c * cx + s * cy], [s, c, cy + dy - s * cx - c * cy]], dtype=np.float64
+    )
+    h, w = reference.shape
+    out = cv2.warpAffine(
+        reference, forward, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    return np.asarray(out, dtype=np.uint8)
+
+
+def _settled(
+    meter: SwayMeter,
+    reference: Frame,
+    dx: float,
+    dy: float,
+    roll: float,
+    steps: int = 12,
+) -> tuple[Frame, tuple[float, float]]:
+    """The view turning and moving there over ``steps`` frames (a mast turns slowly:
+    the clip's ~15 mrad took some 200 frames), then a few frames at rest; the last
+    frame and the sway measured on it."""
+    still = np.zeros(meter._keep_all.shape, dtype=bool)
+    shift = (0.0, 0.0)
+    frame = reference
+    for k in [*range(1, steps + 1), *[steps] * 3]:
+        f = k / steps
+        frame = _turned(reference, dx * f, dy * f, roll * f, meter.centre)
+        shift = meter.measure(frame, reference, still)
+    return frame, shift
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "roll"),
+    [
+        (4.0, -9.0, -0.015),
+        (-5.2, -12.5, -0.0085),
+        (2.5, -1.5, 0.0),
+        pytest.param(
+            1.3,
+            2.4,
+            0.006,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="settles at 4.7 mrad: on this scene the boxes over the dashes and the "
+                "guard rail measure 0.4-2 px off even on a plain shift (issue 15)",
+            ),
+        ),
+    ],
+)
+def test_a_turned_view_is_measured_at_the_zones_centre(
+    motorway: tuple[Frame, npt.NDArray[np.bool_]], dx: float, dy: float, roll: float
+) -> None:
+    """The roll to 0.5 mrad and the shift at the zones' centre to 0.2 px; a view that only
+    moved reports no roll."""
+    reference, any_zone = motorway
+    meter = SwayMeter(any_zone, 540, 960, CELL, 16.0)
+    _, got = _settled(meter, reference, dx, dy, roll)
+    assert meter.roll == pytest.approx(roll, abs=5e-4)
+    assert got == pytest.approx((dx, dy), abs=0.2)
+
+
+def test_the_turn_undone_gives_the_reference_back(
+    motorway: tuple[Frame, npt.NDArray[np.bool_]],
+) -> None:
+    """Over the zones' rows the frame turned back matches the reference (the markings'
+    edges included), where undoing the shift alone leaves the markings pixels off."""
+    reference, any_zone = motorway
+    meter = SwayMeter(any_zone, 540, 960, CELL, 16.0)
+    frame, (dx, dy) = _settled(meter, reference, 4.0, -9.0, -0.015)
+    band = np.s_[370:470, 120:880]
+    rolled = roll_into(frame, dx, dy, meter.roll, meter.centre, np.empty_like(frame))
+    shifted = shift_into(frame, dx, dy, np.empty_like(frame))
+    off_rolled = np.abs(rolled[band].astype(int) - reference[band]).mean()
+    off_shifted = np.abs(shifted[band].astype(int) - reference[band]).mean()
+    assert off_rolled < 1.5, off_rolled
+    assert off_shifted > 3 * off_rolled, (off_shifted, off_rolled)
+
+
+def test_a_box_a_vehicle_fools_is_outvoted(
+    motorway: tuple[Frame, npt.NDArray[np.bool_]],
+) -> None:
+    """A bright block moving through one box (not masked) leaves the sway as it was."""
+    reference, any_zone = motorway
+    meter = SwayMeter(any_zone, 540, 960, CELL, 16.0)
+    frame, _ = _settled(meter, reference, 3.0, -6.0, -0.01)
+    r0, r1, c0, c1 = meter.boxes[1]
+    fooled = frame.copy()
+    fooled[r0 + 20 : r1 - 40, c0 + 10 : c1 - 30] = reference[r0 + 40 : r1 - 20, c0 + 30 : c1 - 10]
+    got = meter.measure(fooled, reference, np.zeros(meter._keep_all.shape, dtype=bool))
+    assert meter.roll == pytest.approx(-0.01, abs=5e-4)
+    assert got == pytest.approx((3.0, -6.0), abs=0.2)
+
+
+def test_roll_is_fitted_exactly() -> None:
+    """Shifts made by a known roll and shift at four points give that roll back."""
+    roll, t = -0.012, (2.0, -3.0)
+    points = [(100.0, 180.0), (340.0, 180.0), (580.0, 180.0), (820.0, 200.0)]
+    shifts = [(t[0] - roll * (y - 300.0), t[1] + roll * (x - 500.0)) for x, y in points]
+    assert fit_roll(points, shifts) == pytest.approx(roll, abs=1e-12)
+
+
+def test_roll_into_without_a_roll_is_the_shift(
+    motorway: tuple[Frame, npt.NDArray[np.bool_]],
+) -> None:
+    """OpenCV's affine resampling and the compiled shift agree to interpolation rounding."""
+    reference, _ = motorway
+    a = roll_into(reference, 1.37, -2.81, 0.0, (480.0, 420.0), np.empty_like(reference))
+    b = shift_into(reference, 1.37, -2.81, np.empty_like(reference))
+    assert int(np.abs(a.astype(int) - b).max()) <= 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [({"roll": 0.8}, "roll"), ({"roll": math.nan}, "roll"), ({"dx": math.inf}, "dx")],
+)
+def test_bad_rolls_are_named_errors(kwargs: dict[str, float], word: str) -> None:
+    frame = np.zeros((36, 64), dtype=np.uint8)
+    args: dict[str, float] = {"dx": 0.0, "dy": 0.0, "roll": 0.01} | kwargs
+    with pytest.raises(ValueError, match=word):
+        roll_into(frame, args["dx"], args["dy"], args["roll"], (32.0, 18.0), np.empty_like(frame))
