@@ -13,6 +13,7 @@ the scratch buffers, and turns the pass's answer into a ``Shift``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -371,7 +372,9 @@ class SwayMeter:
         """The zones' centre (x, y): where the shift reported is measured."""
         self._radius = math.hypot(right - left, bottom - top) / 2.0
         self._keep_all = np.ones(any_zone.shape, dtype=np.uint8)
-        self._reference: npt.NDArray[np.uint8] | None = None
+        # Per box, the reference it last measured against (None: changed since).
+        self._references: list[npt.NDArray[np.uint8] | None] = [None] * len(boxes)
+        self._beyond = [False] * len(boxes)
         self.beyond = False
         """The last frame measured moved further than ``max_shift_px``."""
         self.last = (0.0, 0.0)
@@ -383,7 +386,7 @@ class SwayMeter:
 
     def reference_changed(self) -> None:
         """The reference was changed in place (or replaced): nothing of it is kept."""
-        self._reference = None
+        self._references = [None] * len(self._references)
 
     def _at_centre(
         self, point: tuple[float, float], shift: tuple[float, float], roll: float
@@ -414,6 +417,37 @@ class SwayMeter:
                     return chosen
         return chosen
 
+    def _measure_boxes(
+        self,
+        seen: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        keep: npt.NDArray[np.uint8],
+        which: Iterable[int],
+    ) -> list[Measured]:
+        """The shifts the boxes ``which`` measure (those that measure something)."""
+        c = self.cell
+        out: list[Measured] = []
+        for i in which:
+            r0, r1, c0, c1 = self.boxes[i]
+            box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
+            use = keep if int(box_cells.sum()) * 3 >= box_cells.size else self._keep_all
+            same = reference is self._references[i]
+            shift = self.registrations[i].measure(seen, reference, use, same_reference=same)
+            self._references[i] = reference
+            self._beyond[i] = shift.beyond
+            if shift.measured:
+                out.append((self._points[i], (shift.dx, shift.dy)))
+        return out
+
+    def _quiet(self, measured: list[Measured]) -> bool:
+        """Both outer boxes measured, and one shift explains them both (no roll)."""
+        if len(measured) != 2:
+            return False
+        (x0, y0), (x1, y1) = (self._at_centre(p, d, 0.0) for p, d in measured)
+        return math.hypot(x1 - x0, y1 - y0) * self._radius < ROLL_PX * math.dist(
+            measured[0][0], measured[1][0]
+        )
+
     def _off_last(self, measured: Measured) -> float:
         """How far a box's shift, carried to the zones' centre, is from the last sway."""
         dx, dy = self._at_centre(*measured, 0.0)
@@ -439,25 +473,17 @@ class SwayMeter:
         roll explains measures (``AGREE_PX``).
         """
         keep = (~prev_differs).view(np.uint8)
-        c = self.cell
-        same = reference is self._reference
         roll0 = self.roll
         seen = frame
         if roll0 != 0.0:
             seen = roll_into(frame, 0.0, 0.0, roll0, self.centre, self._turned)
-        measured: list[Measured] = []
-        beyond = False
-        for registration, (r0, r1, c0, c1), point in zip(
-            self.registrations, self.boxes, self._points, strict=True
-        ):
-            box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
-            use = keep if int(box_cells.sum()) * 3 >= box_cells.size else self._keep_all
-            shift = registration.measure(seen, reference, use, same_reference=same)
-            beyond = beyond or shift.beyond
-            if shift.measured:
-                measured.append((point, (shift.dx, shift.dy)))
-        self._reference = reference
-        self.beyond = beyond
+        last = len(self.registrations) - 1
+        measured = self._measure_boxes(seen, reference, keep, (0, last) if last else (0,))
+        if last > 1 and not (roll0 == 0.0 and self._quiet(measured)):
+            # A turned view, or the outer boxes disagree: the inner boxes too, to
+            # measure the roll and outvote a box a vehicle fooled.
+            measured += self._measure_boxes(seen, reference, keep, range(1, last))
+        self.beyond = any(self._beyond)
         if not measured:
             # Traffic filling the boxes, or a picture without texture there: a mast
             # does not jump in one frame, so the last sway measured stands.

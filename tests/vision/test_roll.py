@@ -166,3 +166,17 @@ def test_bad_rolls_are_named_errors(kwargs: dict[str, float], word: str) -> None
     args: dict[str, float] = {"dx": 0.0, "dy": 0.0, "roll": 0.01} | kwargs
     with pytest.raises(ValueError, match=word):
         roll_into(frame, args["dx"], args["dy"], args["roll"], (32.0, 18.0), np.empty_like(frame))
+
+
+def test_a_view_that_only_moved_measures_the_outer_boxes_alone(
+    motorway: tuple[Frame, npt.NDArray[np.bool_]],
+) -> None:
+    """No roll and outer boxes that agree: the inner boxes are not searched (the meter
+    costs what one box did); a turned view searches them all."""
+    reference, any_zone = motorway
+    meter = SwayMeter(any_zone, 540, 960, CELL, 16.0)
+    _settled(meter, reference, 2.5, -1.5, 0.0)
+    assert [r is not None for r in meter._references] == [True, False, False, True]
+    turned = SwayMeter(any_zone, 540, 960, CELL, 16.0)
+    _settled(turned, reference, 4.0, -9.0, -0.015)
+    assert all(r is not None for r in turned._references)
