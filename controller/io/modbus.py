@@ -14,8 +14,10 @@ request is never reached: a request on a closed connection fails here, and the
 runtime decides when to reconnect. A reply whose function code, transaction
 id, unit, address or length does not match the request is rejected with
 ``BusError`` instead of being believed. Connecting runs in a worker thread
-(``asyncio.to_thread``): a reconnect waiting on a dead link leaves the scans
-running beside it.
+(``asyncio.to_thread``), and so do the requests after it until one has been
+answered: a reconnect waiting on a dead link, or on a gateway that accepts
+the connection for a device that does not answer, leaves the scans running
+beside it.
 
 After a failed request a late reply, or the tail of one, may still come. On
 TCP and TLS the transaction id tells it apart, and what waits unread when the
@@ -336,6 +338,8 @@ class ModbusIo:
         """RTU: a late reply may still be on the line; wait it out before the next request."""
         self._stale = False
         """A request failed: discard what waits unread before the next one."""
+        self._answered = False
+        """A request on this connection has been answered: requests run on the caller's loop."""
         self.requests = 0
         self.failures = 0
 
@@ -347,7 +351,7 @@ class ModbusIo:
         """Open the connection in a worker thread, bounded by ``connect_timeout_s``, so the
         caller's event loop runs on meanwhile; raises ``BusError``."""
         self.close()
-        self._resync = self._stale = False
+        self._resync = self._stale = self._answered = False
         what = f"connect {self.endpoint.describe()}"
         client = _make_client(self.endpoint, self.connect_timeout_s)
         opening = _Opening(client)
@@ -372,6 +376,14 @@ class ModbusIo:
             self._client = None
 
     async def _execute(self, name: str, request: ModbusPDU) -> ModbusPDU:
+        if self._answered:
+            return self._request(name, request)
+        reply = await asyncio.to_thread(self._request, name, request)
+        self._answered = True
+        return reply
+
+    def _request(self, name: str, request: ModbusPDU) -> ModbusPDU:
+        """One request to completion, in the calling thread."""
         client = self._client
         if client is None or not client.connected:
             # pymodbus would reconnect by itself inside the request; the runtime decides.

@@ -295,3 +295,33 @@ def test_connect_runs_beside_the_loop() -> None:
                 filler.close()
     assert took >= 0.5  # it did wait for the connect (the backlog held)
     assert ticks >= 10  # 10 ms ticks went on during the half second
+
+
+def test_first_request_runs_beside_the_loop() -> None:
+    """Connected to an I/O side that accepts the connection but never answers (a gateway
+    whose device is down), the first request waits out its timeout in the worker thread:
+    the caller's event loop runs on, as the scans beside a reconnect must."""
+    ticks: list[int] = []
+
+    async def body(io: ModbusIo) -> None:
+        count = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal count
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                count += 1
+
+        task = asyncio.create_task(ticker())
+        try:
+            with pytest.raises(BusError) as info:
+                await io.write_register(0, 1)
+            assert info.value.timeout
+        finally:
+            done.set()
+            await task
+        ticks.append(count)
+
+    _with_fake(lambda tid, unit, pdu: None, body)
+    assert ticks[0] >= 4  # 10 ms ticks during a 100 ms timeout (on the loop: none)
