@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -13,8 +13,7 @@ from pymodbus.client import AsyncModbusTcpClient
 
 from controller.io.modbus import BusError, ModbusIo, TcpEndpoint
 from tests.hil.harness import Proc, start_proc, stop_proc
-
-Reply = Callable[[int, int, bytes], bytes | None]
+from tests.runtime.fake_modbus import CLOSE, FakeModbus, Late, Reply, frame
 
 
 @pytest.fixture
@@ -79,51 +78,42 @@ def test_connect_refused() -> None:
     asyncio.run(go())
 
 
-def _with_fake(reply: Reply, body: Callable[[ModbusIo], Awaitable[None]]) -> None:
-    """Run ``body`` against a raw TCP responder whose answers come from ``reply``."""
+def _with_fake(reply: Reply, body: Callable[[ModbusIo], Awaitable[None]]) -> FakeModbus:
+    """Run ``body`` against a raw TCP responder (in a thread of its own: the adapter's
+    requests block their loop) whose answers come from ``reply``."""
+    with FakeModbus(reply) as fake:
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readexactly(7)
-                tid, _proto, length, unit = struct.unpack(">HHHB", head)
-                pdu = await reader.readexactly(length - 1)
-                out = reply(tid, unit, pdu)
-                if out is not None:
-                    writer.write(out)
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+        async def go() -> None:
+            io = ModbusIo(TcpEndpoint("127.0.0.1", fake.port), timeout_s=0.1)
+            try:
+                await io.connect()
+                await body(io)
+            finally:
+                io.close()
 
-    async def go() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        io = ModbusIo(TcpEndpoint("127.0.0.1", port), timeout_s=0.1)
-        try:
-            await io.connect()
-            await asyncio.wait_for(body(io), 10)
-        finally:
-            io.close()
-            server.close()
-            await server.wait_closed()
-
-    asyncio.run(go())
+        asyncio.run(asyncio.wait_for(go(), 10))
+    return fake
 
 
-def _frame(tid: int, unit: int, pdu: bytes) -> bytes:
-    return struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu
+def _bits_pdu(bits: list[bool]) -> bytes:
+    """The PDU of an FC2 reply carrying ``bits`` (LSB first, padded to whole bytes)."""
+    packed = bytearray((len(bits) + 7) // 8)
+    for i, bit in enumerate(bits):
+        packed[i // 8] |= int(bit) << (i % 8)
+    return bytes([2, len(packed)]) + bytes(packed)
 
 
 def test_no_reply_is_a_timeout() -> None:
     """A device that never answers gives BusError(timeout=True) within the request timeout."""
 
     async def body(io: ModbusIo) -> None:
+        t0 = time.monotonic()
         with pytest.raises(BusError) as info:
             await io.read_discrete_inputs(11)
+        assert time.monotonic() - t0 >= 0.1  # it waited out its timeout, no less
         assert info.value.timeout
         assert "no reply within 100 ms" in str(info.value)
+        assert io.connected  # a timeout leaves the connection to the caller
 
     _with_fake(lambda tid, unit, pdu: None, body)
 
@@ -132,7 +122,7 @@ def test_wrong_transaction_is_not_believed() -> None:
     """A reply carrying another transaction id is dropped, so the request times out."""
 
     def reply(tid: int, unit: int, pdu: bytes) -> bytes:
-        return _frame((tid + 7) & 0xFFFF, unit, bytes([2, 2, 0xFF, 0x07]))
+        return frame((tid + 7) & 0xFFFF, unit, bytes([2, 2, 0xFF, 0x07]))
 
     async def body(io: ModbusIo) -> None:
         with pytest.raises(BusError) as info:
@@ -146,7 +136,7 @@ def test_wrong_function_rejected() -> None:
     """A well-formed reply for another function code is rejected, naming both codes."""
 
     def reply(tid: int, unit: int, pdu: bytes) -> bytes:
-        return _frame(tid, unit, bytes([4, 6, 0, 1, 0, 2, 0, 3]))
+        return frame(tid, unit, bytes([4, 6, 0, 1, 0, 2, 0, 3]))
 
     async def body(io: ModbusIo) -> None:
         with pytest.raises(BusError, match="function 4, sent 2"):
@@ -159,7 +149,7 @@ def test_short_reply_rejected() -> None:
     """A discrete-input reply with fewer bits than asked is rejected."""
 
     def reply(tid: int, unit: int, pdu: bytes) -> bytes:
-        return _frame(tid, unit, bytes([2, 1, 0xFF]))
+        return frame(tid, unit, bytes([2, 1, 0xFF]))
 
     async def body(io: ModbusIo) -> None:
         with pytest.raises(BusError, match="8 bits for 11 asked"):
@@ -172,7 +162,7 @@ def test_exception_reply_rejected() -> None:
     """A Modbus exception reply becomes BusError with its exception code."""
 
     def reply(tid: int, unit: int, pdu: bytes) -> bytes:
-        return _frame(tid, unit, bytes([pdu[0] | 0x80, 2]))
+        return frame(tid, unit, bytes([pdu[0] | 0x80, 2]))
 
     async def body(io: ModbusIo) -> None:
         with pytest.raises(BusError, match="exception reply, code 2"):
@@ -185,10 +175,153 @@ def test_wrong_echo_rejected() -> None:
     """An FC6 reply echoing another value than written is rejected."""
 
     def reply(tid: int, unit: int, pdu: bytes) -> bytes:
-        return _frame(tid, unit, bytes([6, 0, 0, 0, 9]))
+        return frame(tid, unit, bytes([6, 0, 0, 0, 9]))
 
     async def body(io: ModbusIo) -> None:
         with pytest.raises(BusError, match="echoes"):
             await io.write_register(0, 8)
 
     _with_fake(reply, body)
+
+
+ANSWER_1 = [True, False, True] + [False] * 8
+ANSWER_2 = [False, True, False] + [True] * 8
+
+
+def test_late_reply_is_not_taken_for_the_next_request() -> None:
+    """TCP: the first reply comes 150 ms late (timeout 100 ms), after the next request was
+    sent; the next request takes its own reply (by transaction id), not the late one."""
+
+    def reply(tid: int, unit: int, pdu: bytes) -> bytes | Late:
+        if tid == 1:
+            return Late(0.15, frame(tid, unit, _bits_pdu(ANSWER_1)))
+        return frame(tid, unit, _bits_pdu(ANSWER_2))
+
+    got: list[list[bool]] = []
+
+    async def body(io: ModbusIo) -> None:
+        with pytest.raises(BusError) as info:
+            await io.read_discrete_inputs(11)
+        assert info.value.timeout
+        got.append(await io.read_discrete_inputs(11))
+        got.append(await io.read_discrete_inputs(11))
+
+    fake = _with_fake(reply, body)
+    assert got == [ANSWER_2, ANSWER_2]
+    assert [tid for tid, _, _ in fake.requests] == [1, 2, 3]
+
+
+def test_late_bytes_waiting_in_the_socket_are_discarded() -> None:
+    """The tail of a late reply reaches the socket while nothing is asked; the next
+    request discards it first instead of reading it as the start of its reply."""
+
+    def reply(tid: int, unit: int, pdu: bytes) -> bytes | Late:
+        if tid == 1:
+            # Half a frame, after the timeout: on its own it is no reply at all.
+            return Late(0.15, frame(tid, unit, _bits_pdu(ANSWER_1))[:5])
+        return frame(tid, unit, _bits_pdu(ANSWER_2))
+
+    got: list[list[bool]] = []
+
+    async def body(io: ModbusIo) -> None:
+        with pytest.raises(BusError) as info:
+            await io.read_discrete_inputs(11)
+        assert info.value.timeout
+        await asyncio.sleep(0.2)  # the half frame is in the socket by now
+        got.append(await io.read_discrete_inputs(11))
+
+    _with_fake(reply, body)
+    assert got == [ANSWER_2]
+
+
+def test_closed_connection_is_not_reopened() -> None:
+    """The I/O side closes the connection: the request fails (not as a timeout), the next
+    one fails as not connected, and no second connection is ever opened by itself."""
+    errors: list[BusError] = []
+
+    async def body(io: ModbusIo) -> None:
+        for _ in range(2):
+            with pytest.raises(BusError) as info:
+                await io.read_discrete_inputs(11)
+            errors.append(info.value)
+        assert not io.connected
+
+    fake = _with_fake(lambda tid, unit, pdu: CLOSE, body)
+    assert not errors[0].timeout and not errors[1].timeout
+    assert errors[0].request.startswith("FC2")
+    assert errors[1].reason == "not connected"
+    assert fake.connections == 1
+    assert len(fake.requests) == 1
+
+
+def test_connect_runs_beside_the_loop() -> None:
+    """A connect that hangs (the listener's backlog is full, so its SYN goes unanswered)
+    ends as a BusError after connect_timeout_s, and the caller's event loop runs on
+    meanwhile: the scans beside a reconnect keep their timing."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+
+            async def go() -> tuple[int, float]:
+                ticks = 0
+                done = asyncio.Event()
+
+                async def ticker() -> None:
+                    nonlocal ticks
+                    while not done.is_set():
+                        await asyncio.sleep(0.01)
+                        ticks += 1
+
+                task = asyncio.create_task(ticker())
+                io = ModbusIo(TcpEndpoint("127.0.0.1", port), connect_timeout_s=0.5)
+                t0 = time.monotonic()
+                try:
+                    with pytest.raises(BusError, match=f"127.0.0.1:{port}"):
+                        await io.connect()
+                finally:
+                    done.set()
+                    await task
+                return ticks, time.monotonic() - t0
+
+            ticks, took = asyncio.run(asyncio.wait_for(go(), 10))
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert took >= 0.5  # it did wait for the connect (the backlog held)
+    assert ticks >= 10  # 10 ms ticks went on during the half second
+
+
+def test_first_request_runs_beside_the_loop() -> None:
+    """Connected to an I/O side that accepts the connection but never answers (a gateway
+    whose device is down), the first request waits out its timeout in the worker thread:
+    the caller's event loop runs on, as the scans beside a reconnect must."""
+    ticks: list[int] = []
+
+    async def body(io: ModbusIo) -> None:
+        count = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal count
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                count += 1
+
+        task = asyncio.create_task(ticker())
+        try:
+            with pytest.raises(BusError) as info:
+                await io.write_register(0, 1)
+            assert info.value.timeout
+        finally:
+            done.set()
+            await task
+        ticks.append(count)
+
+    _with_fake(lambda tid, unit, pdu: None, body)
+    assert ticks[0] >= 4  # 10 ms ticks during a 100 ms timeout (on the loop: none)
