@@ -32,6 +32,7 @@ from controller.vision.detector import Detector
 from controller.vision.kernel import frame_stats
 from controller.vision.zones import Zone
 from tests.runtime.api_sink import MemorySink
+from tests.runtime.fake_modbus import FakeModbus, frame
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -124,21 +125,11 @@ def test_kernel_odd_layouts(height: int, width: int, cell: int, order: str) -> N
 # ---- Modbus replies ---------------------------------------------------------------------
 
 
-async def _hostile_server(reply: Callable[[bytes], bytes]) -> tuple[asyncio.Server, int]:
-    """A TCP 'I/O module' answering each read chunk with ``reply(request)``."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(260):
-                writer.write(reply(data))
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return server, int(server.sockets[0].getsockname()[1])
+def _hostile_server(reply: Callable[[bytes], bytes]) -> FakeModbus:
+    """A TCP 'I/O module' in a thread of its own answering each request with
+    ``reply(request)``: the adapter's requests block their caller until the reply or the
+    timeout, so a server on the caller's loop would never get to answer."""
+    return FakeModbus(lambda tid, unit, pdu: reply(frame(tid, unit, pdu)))
 
 
 def _echo_header(data: bytes, body: bytes, *, length: int | None = None) -> bytes:
@@ -175,8 +166,7 @@ def test_modbus_adapter_survives_any_reply(reply: Callable[[bytes], bytes]) -> N
     """Every request against a hostile server returns a value of the right size or raises
     BusError naming the request, within its timeout."""
 
-    async def go() -> None:
-        server, port = await _hostile_server(reply)
+    async def go(port: int) -> None:
         io = ModbusIo(TcpEndpoint("127.0.0.1", port), timeout_s=0.1, connect_timeout_s=1.0)
         try:
             await io.connect()
@@ -201,10 +191,11 @@ def test_modbus_adapter_survives_any_reply(reply: Callable[[bytes], bytes]) -> N
                     assert len(result) == 3
         finally:
             io.close()
-            server.close()
-            await server.wait_closed()
 
-    asyncio.run(asyncio.wait_for(go(), 30.0))
+    with _hostile_server(reply) as server:
+        asyncio.run(asyncio.wait_for(go(server.port), 30.0))
+    # The server runs beside the client's loop: every request reached it.
+    assert len(server.requests) >= 1
 
 
 def test_scan_loop_turns_garbage_into_a_bus_fault(tmp_path: Path) -> None:
