@@ -40,6 +40,7 @@ a client certificate: the I/O side must know who writes its coils). Only
 from __future__ import annotations
 
 import asyncio
+import logging
 import select
 import socket
 import ssl
@@ -68,6 +69,12 @@ from pymodbus.pdu.register_message import (
 )
 
 __all__ = ["BusError", "Endpoint", "ModbusIo", "RtuEndpoint", "TcpEndpoint", "TlsEndpoint"]
+
+# pymodbus logs its own failures ("No response received ...") through the standard
+# library, which the controller leaves unconfigured: Python's last-resort handler printed
+# them as bare lines among the structured log's JSON lines. Each failure reaches that log
+# as a BusError, named, so pymodbus's own lines are dropped.
+logging.getLogger("pymodbus").addHandler(logging.NullHandler())
 
 
 class BusError(Exception):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -325,3 +327,40 @@ def test_first_request_runs_beside_the_loop() -> None:
 
     _with_fake(lambda tid, unit, pdu: None, body)
     assert ticks[0] >= 4  # 10 ms ticks during a 100 ms timeout (on the loop: none)
+
+
+_TIMEOUTS_SCRIPT = """
+import asyncio
+from controller.io.modbus import BusError, ModbusIo, TcpEndpoint
+from tests.runtime.fake_modbus import FakeModbus
+
+with FakeModbus(lambda tid, unit, pdu: None) as fake:
+    async def go():
+        io = ModbusIo(TcpEndpoint("127.0.0.1", fake.port), timeout_s=0.1)
+        await io.connect()
+        for _ in range(3):
+            try:
+                await io.read_discrete_inputs(11)
+            except BusError as exc:
+                print(exc)
+        io.close()
+    asyncio.run(go())
+"""
+
+
+def test_a_timeout_leaves_no_bare_line_in_the_log() -> None:
+    """pymodbus's own "No response received" lines never reach stderr, where the
+    controller's structured log writes JSON lines; the BusError says it instead. (In a
+    process of its own: pytest's log capture would hide what Python's last-resort
+    handler prints.)"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", _TIMEOUTS_SCRIPT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("no reply within 100 ms") == 3, out.stdout
+    assert out.stderr == "", out.stderr
