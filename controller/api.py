@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,13 +24,12 @@ from controller.config import ApiConfig, is_loopback
 from controller.core.commands import refusal
 from controller.core.scan import ScanState
 from controller.core.types import Command, CommandKind
-from controller.events import Hub, state_inputs
+from controller.events import EventJournal, Hub, journal_and_publish, state_inputs
 
 __all__ = [
     "COMMAND_NAMES",
     "ApiError",
     "ApiServer",
-    "CommandJournal",
     "CommandSink",
     "build_app",
     "start_api",
@@ -46,15 +44,6 @@ class ApiError(Exception):
     """The API cannot start as configured (e.g. no token on a non-loopback address)."""
 
 
-class CommandJournal(Protocol):
-    """Where an ``api_command`` row goes: the lane's journal (``controller.journal.Journal``)."""
-
-    @property
-    def lock(self) -> threading.RLock: ...
-
-    def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> int: ...
-
-
 class CommandSink(Protocol):
     """What the API drives: the runtime (or a test double). ``state`` and ``hub.last_state``
     are what the core's refusal is judged on; ``journal``, ``seq`` and ``now_ms`` place the
@@ -64,7 +53,7 @@ class CommandSink(Protocol):
     def hub(self) -> Hub: ...
 
     @property
-    def journal(self) -> CommandJournal: ...
+    def journal(self) -> EventJournal: ...
 
     @property
     def seq(self) -> int: ...
@@ -118,20 +107,15 @@ def build_app(
         return web.json_response({"commands": sorted(COMMAND_NAMES)})
 
     def _journal(kind: CommandKind, source: str, remote: str, reason: str) -> None:
-        data = {"command": kind.value, "source": source, "remote": remote, "queued": not reason}
+        data: dict[str, Any] = {
+            "command": kind.value,
+            "source": source,
+            "remote": remote,
+            "queued": not reason,
+        }
         if reason:
             data["reason"] = reason
-        seq, now_ms = sink.seq, sink.now_ms
-        body = json.dumps(
-            {"kind": "api_command", "at_ms": now_ms, "data": data}, separators=(",", ":")
-        )
-        # One lock across the id and the publish, as the runtime takes it: an event the scan
-        # journals meanwhile cannot reach the hub before this one.
-        with sink.journal.lock:
-            eid = sink.journal.record_event(seq, now_ms, "api_command", body)
-            sink.hub.publish_event(
-                eid, {"kind": "api_command", "seq": seq, "at_ms": now_ms, "body": body}
-            )
+        journal_and_publish(sink.journal, sink.hub, sink.seq, sink.now_ms, "api_command", data)
 
     def _submit(name: str, source: str, remote: str) -> web.Response:
         name = _ALIASES.get(name, name)

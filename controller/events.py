@@ -19,15 +19,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from controller.core.types import Inputs
 from controller.iomap import DISCRETE_INPUTS, inputs_from_bits
 
-__all__ = ["DEFAULT_QUEUE_SIZE", "Hub", "HubMessage", "Subscription", "state_inputs"]
+__all__ = [
+    "DEFAULT_QUEUE_SIZE",
+    "EventJournal",
+    "Hub",
+    "HubMessage",
+    "Subscription",
+    "journal_and_publish",
+    "state_inputs",
+]
 
 DEFAULT_QUEUE_SIZE = 256
 
@@ -162,3 +171,26 @@ def state_inputs(state: dict[str, Any] | None) -> Inputs | None:
     return inputs_from_bits(
         bits, io_status=int(state.get("io_status", 0)), bus_ok=bool(state.get("bus_ok"))
     )
+
+
+class EventJournal(Protocol):
+    """Where an event from outside the scan goes: the lane's journal (``controller.journal``)."""
+
+    @property
+    def lock(self) -> threading.RLock: ...
+
+    def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> int: ...
+
+
+def journal_and_publish(
+    journal: EventJournal, hub: Hub, seq: int, at_ms: int, kind: str, data: dict[str, Any]
+) -> int:
+    """Journal one event from outside the scan (console, control API, MQTT commands) and
+    hand it to the hub; returns its journal id. One lock across the id and the publish, as
+    the runtime takes it, so an event the scan journals meanwhile cannot reach the hub
+    first."""
+    body = json.dumps({"kind": kind, "at_ms": at_ms, "data": data}, separators=(",", ":"))
+    with journal.lock:
+        eid = journal.record_event(seq, at_ms, kind, body)
+        hub.publish_event(eid, {"kind": kind, "seq": seq, "at_ms": at_ms, "body": body})
+    return eid

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from controller.console.host import LaneHost
 from controller.core.types import EventValue
+from controller.events import journal_and_publish
 
 __all__ = ["AUDIT_KINDS", "audit"]
 
@@ -29,7 +28,4 @@ def audit(
     if kind not in AUDIT_KINDS:
         raise ValueError(f"audit kind {kind!r}: use one of {', '.join(AUDIT_KINDS)}")
     values: dict[str, EventValue] = {"user": user, "role": role, "remote": remote, **data}
-    body = json.dumps({"kind": kind, "at_ms": lane.now_ms, "data": values}, separators=(",", ":"))
-    eid: int = lane.journal.record_event(lane.seq, lane.now_ms, kind, body)
-    lane.hub.publish_event(eid, {"kind": kind, "seq": lane.seq, "at_ms": lane.now_ms, "body": body})
-    return eid
+    return journal_and_publish(lane.journal, lane.hub, lane.seq, lane.now_ms, kind, values)

@@ -29,6 +29,7 @@ import contextlib
 import datetime as _dt
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections import deque
@@ -40,7 +41,7 @@ from controller.config import MqttConfig
 from controller.core.commands import refusal
 from controller.core.scan import ScanState
 from controller.core.types import Command, CommandKind
-from controller.events import Hub, HubMessage, Subscription, state_inputs
+from controller.events import Hub, HubMessage, Subscription, journal_and_publish, state_inputs
 from controller.journal import JournalError
 from controller.logs import get_logger
 from controller.site.cursor import Ledger
@@ -74,6 +75,9 @@ OUTCOMES = {
 class _Journal(Protocol):
     @property
     def path(self) -> Path: ...
+
+    @property
+    def lock(self) -> threading.RLock: ...
 
     def record_event(self, seq: int, at_ms: int, kind: str, body: str) -> int: ...
 
@@ -511,14 +515,8 @@ class LanePublisher:
             record["error"] = error
         if refused:
             record["refused"] = True
-        seq, now_ms = self.host.seq, self.host.now_ms
-        body_text = json.dumps(
-            {"kind": "remote_command", "at_ms": now_ms, "data": record}, separators=(",", ":")
-        )
-        eid = self.host.journal.record_event(seq, now_ms, "remote_command", body_text)
-        self.host.hub.publish_event(
-            eid, {"kind": "remote_command", "seq": seq, "at_ms": now_ms, "body": body_text}
-        )
+        host = self.host
+        journal_and_publish(host.journal, host.hub, host.seq, host.now_ms, "remote_command", record)
         self.log.info("remote_command", **record)
 
 
