@@ -69,7 +69,7 @@ from controller.journal import Journal, read_last_persisted
 from controller.logs import get_logger
 from controller.realtime import SWITCH_INTERVAL_S, Realtime, setup_scan_thread, sleep_until
 from controller.recovery import recover_persisted
-from controller.stats import ShiftStats, utc_day_start
+from controller.stats import ShiftStats, todays_shift, utc_day_start
 from controller.vision.known_empty import known_empty_zones
 
 __all__ = [
@@ -261,9 +261,7 @@ class Runtime:
 
     def _shift(self) -> ShiftStats:
         """The shift's statistics, a fresh shift once the UTC day has turned."""
-        day = utc_day_start()
-        if day != self.shift.since_wall:
-            self.shift = ShiftStats(day)
+        self.shift = todays_shift(self.shift)
         return self.shift
 
     def stats(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from controller.journal import read_events_since
 
-__all__ = ["STAT_EVENTS", "ShiftStats", "utc_day_start"]
+__all__ = ["STAT_EVENTS", "ShiftStats", "todays_shift", "utc_day_start"]
 
 STAT_EVENTS: frozenset[str] = frozenset(
     {
@@ -155,3 +155,10 @@ def _at_ms(body: str) -> int:
     if isinstance(at, bool) or not isinstance(at, int):
         raise ValueError(f"event body: at_ms must be an integer, got {at!r}")
     return at
+
+
+def todays_shift(shift: ShiftStats, now: _dt.datetime | None = None) -> ShiftStats:
+    """``shift`` while its UTC day lasts, else a fresh shift for ``now``'s day: the one rule
+    for when a shift ends, for the runtime that keeps it and for the pages that read it."""
+    day = utc_day_start(now)
+    return shift if shift.since_wall == day else ShiftStats(day)

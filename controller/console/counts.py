@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from controller.console.host import LaneHost
-from controller.stats import ShiftStats, utc_day_start
+from controller.stats import ShiftStats, todays_shift
 
 __all__ = ["BUCKET_MIN", "COUNT_KINDS", "shift_chart", "shift_figures"]
 
@@ -26,9 +26,7 @@ def shift_figures(lane: LaneHost) -> dict[str, Any]:
     """``Runtime.status()["shift"]`` without the rest of the status: the runtime's
     ``ShiftStats``, or a fresh one when the UTC day has turned with no event yet (the
     runtime starts its new shift at the next event or status)."""
-    day = utc_day_start()
-    shift = lane.shift
-    return (shift if shift.since_wall == day else ShiftStats(day)).as_dict()
+    return todays_shift(lane.shift).as_dict()
 
 
 def shift_chart(

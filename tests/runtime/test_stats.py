@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from controller.core.codec import encode_event
 from controller.core.types import Event
 from controller.journal import Journal, read_events
-from controller.stats import ShiftStats, utc_day_start
+from controller.stats import ShiftStats, todays_shift, utc_day_start
 
 # (kind, at_ms) of one run: two inspections (4 s and 10 s), a pass, a send-aside, a tailgate,
 # a run-through, and a vehicle that stopped and backed out (not an inspection).
@@ -99,3 +100,15 @@ def test_bad_since_and_body_are_named() -> None:
     with pytest.raises(ValueError, match="at_ms"):
         ShiftStats(utc_day_start()).apply("vehicle_stopped", '{"kind": "vehicle_stopped"}')
     assert ShiftStats("2026-01-01T00:00:00Z").since_wall == "2026-01-01T00:00:00.000+00:00"
+
+
+def test_a_shift_lasts_its_utc_day_and_the_next_day_starts_fresh() -> None:
+    shift = ShiftStats("2026-12-04T00:00:00.000+00:00")
+    shift.apply("vehicle_passed", _body("vehicle_passed", 1000))
+    late = dt.datetime(2026, 12, 4, 23, 59, 59, tzinfo=dt.UTC)
+    assert todays_shift(shift, late) is shift
+    next_day = todays_shift(shift, late + dt.timedelta(seconds=2))
+    assert next_day is not shift
+    assert next_day.since_wall == "2026-12-05T00:00:00.000+00:00"
+    assert next_day.passed == 0
+    assert shift.passed == 1
