@@ -7,14 +7,22 @@ the lane it joins. Vehicles and drivers are drawn from one seeded generator in
 arrival order, so the vehicle a driver brings does not depend on the lane it
 picks or on the policy. ``controller.site.sim`` drives these through its
 ``LanePlant`` interface; ``lanectl site sim`` imports this module lazily.
+
+A driver who has not yet reached the approach loop (still out of sight behind the
+spawn point, or driving up short of the loop) may leave the lane for another
+(``withdraw`` here, ``join`` there, the site sim decides when): the vehicle is taken out
+of this plant as if it had pulled out of the line and reappears at the back of the
+other lane's line, the same vehicle and driver. A driver on the loop or in the bay is
+committed and never moves.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections import deque
 
-from hw_sim.plant import Plant
+from hw_sim.plant import DriverState, Plant, Vehicle
 from hw_sim.scenario import OperatorSpec, Scenario, TrafficSpec, load_scenario
 from hw_sim.traffic import Arrivals, VehicleSpec
 
@@ -29,6 +37,9 @@ class _Drawer(Arrivals):
     def __init__(self, traffic: TrafficSpec, operator: OperatorSpec, seed: int) -> None:
         super().__init__(_no_traffic(traffic), operator, seed)
         self.traffic = traffic
+
+        self.moving: dict[int, VehicleSpec] = {}
+        """Drivers between two lanes: withdrawn from one, not yet joined to another."""
 
     def draw(self, arrival_ms: int) -> VehicleSpec:
         return self._draw_vehicle(arrival_ms)
@@ -46,6 +57,15 @@ class _Routed(Arrivals):
         while self.sent and self.sent[0].arrival_ms <= now_ms:
             out.append(self.sent.popleft())
         return out
+
+    def send(self, spec: VehicleSpec) -> None:
+        """Due at ``spec.arrival_ms``, in order of due time (a switching driver may be due
+        after a driver who arrived later)."""
+        if not self.sent or self.sent[-1].arrival_ms <= spec.arrival_ms:
+            self.sent.append(spec)
+            return
+        index = bisect.bisect_right([s.arrival_ms for s in self.sent], spec.arrival_ms)
+        self.sent.insert(index, spec)
 
 
 def _no_traffic(traffic: TrafficSpec) -> TrafficSpec:
@@ -103,9 +123,61 @@ class SitePlant:
     def admit(self, arrival_ms: int) -> int:
         """A driver arriving at ``arrival_ms`` (site time) joins this lane; returns its id."""
         spec = self._drawer.draw(arrival_ms - self._start_ms)
-        self._routed.sent.append(spec)
+        self._routed.send(spec)
         self._waiting.append(spec.id)
         return spec.id
+
+    def _uncommitted(self) -> list[Vehicle]:
+        """Drivers in sight, driving up or standing short of the approach loop, front first."""
+        start = self.plant.geometry.approach_loop.start
+        return sorted(
+            (
+                v
+                for v in self.plant.vehicles
+                if v.state is DriverState.APPROACH and v.front_x_m < start
+            ),
+            key=lambda v: -v.front_x_m,
+        )
+
+    def queued(self) -> int:
+        """Drivers here not yet committed: not yet on the approach loop (those on their way
+        here from another lane included)."""
+        return len(self._routed.sent) + len(self._behind()) + len(self._uncommitted())
+
+    def _behind(self) -> list[VehicleSpec]:
+        """Due here but out of sight: queued behind the spawn point until there is room (the
+        plant's own line, which it spawns from the front)."""
+        return self.plant._pending
+
+    def withdraw(self) -> int | None:
+        """The driver at the back of the line leaves for another lane; returns its id, or None
+        when nobody here may move (nobody uncommitted, or only drivers still on their way
+        here). A driver out of sight leaves from the line behind the spawn point; one in sight
+        pulls out of the lane."""
+        plant = self.plant
+        behind = self._behind()
+        if behind:
+            spec = behind.pop()
+        else:
+            line = self._uncommitted()
+            if not line:
+                return None
+            back = line[-1]
+            plant.vehicles.remove(back)
+            if back.spec is None:
+                raise RuntimeError(f"withdraw: vehicle {back.id} has no spec")
+            spec = back.spec
+        del plant.truth.vehicles[spec.id]
+        self._waiting.remove(spec.id)
+        self._drawer.moving[spec.id] = spec
+        return spec.id
+
+    def join(self, vid: int, arrival_ms: int) -> None:
+        """Driver ``vid``, withdrawn from another lane, reaches the back of this lane's line at
+        ``arrival_ms`` (site time): the same vehicle and driver; its record here starts then."""
+        spec = self._drawer.moving.pop(vid)
+        self._routed.send(dataclasses.replace(spec, arrival_ms=arrival_ms - self._start_ms))
+        self._waiting.append(vid)
 
     def entered(self) -> list[tuple[int, int]]:
         """(vehicle id, site time) of each vehicle that entered the bay since the last call."""

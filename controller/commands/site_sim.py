@@ -48,15 +48,27 @@ def _hour_of_day(text: str) -> float:
     return value
 
 
+def _switch_s(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds in [0, 600]")
+    return value
+
+
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "sim",
         help="simulate a day of N lanes, opened and closed by the queue policy or a fixed plan",
         description="N lanes, each its real core against its simulated plant on a simulated "
         "clock, fed by one arrival stream with morning and evening peaks; drivers join the "
-        "open lane with the fewest vehicles. --policy queue: the supervisor opens and closes "
-        "lanes by the live queues; --policy fixed: k lanes per hour from each hour's mean "
-        "demand, utilisation under 0.85. Waits run from arrival to entering the bay.",
+        "open lane with the fewest vehicles and the back of a line at least 2 longer than an "
+        "open lane's moves to it (not once on the approach loop). --policy queue: the "
+        "supervisor opens and closes lanes by the live queues; --policy fixed: k lanes per "
+        "hour from each hour's mean demand, utilisation under 0.85. Waits run from arrival "
+        "to entering the bay.",
     )
     parser.add_argument("--lanes", type=_positive_int, default=6, help="lanes (default 6)")
     parser.add_argument("--hours", type=_hours, default=24.0, help="simulated hours (default 24)")
@@ -72,6 +84,18 @@ def register(sub: Any) -> None:
         "--budget",
         action="store_true",
         help="queue policy: keep to the fixed plan's lane-hours (its bounds rise as they run out)",
+    )
+    switching = parser.add_mutually_exclusive_group()
+    switching.add_argument(
+        "--switch-s",
+        type=_switch_s,
+        default=10.0,
+        help="seconds a driver takes to move to a shorter line (default 10)",
+    )
+    switching.add_argument(
+        "--no-switching",
+        action="store_true",
+        help="drivers stay in the lane they joined, whatever opens beside them",
     )
     parser.add_argument(
         "--scan-ms", type=int, default=100, help="each lane's scan and plant step (default 100)"
@@ -94,6 +118,7 @@ def _table(result: Any) -> str:
         ("lane-hours", round(result.lane_hours, 3)),
         ("most lanes staffed", result.max_staffed),
         ("decisions", len(result.decisions)),
+        ("lane switches", result.switches),
         ("wall s", result.wall_s),
     ]
     width = max(len(k) for k, _ in rows)
@@ -114,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
             staff=args.staff,
             scan_ms=args.scan_ms,
             budget=args.budget,
+            switch_ms=None if args.no_switching else round(args.switch_s * 1000),
         )
     except ValueError as exc:
         print(f"lanectl site sim: {exc}", file=sys.stderr)

@@ -1,13 +1,14 @@
 """The arrival rate the supervisor plans for: today's measured rate, carried over the coming
 minutes by the shape of previous days.
 
-A lane opened now serves the drivers of the next minutes, and the drivers already queued
-do not move to it; a rule that judges the rate of the last minutes opens lanes after a
-rush has built and closes them after it has gone. ``DayHistory`` holds the mean arrival
-rate of previous days per slot of the day (what a site's own counts give it; the site sim
-draws those days from other seeds than the day it runs). ``forecast_vph`` takes the
-history's mean rate over the next ``lead_ms`` and scales it by how busy today has been
-against that history over the last ``window_ms`` (a busier day than usual stays busier).
+A lane opened now serves mostly the drivers of the next minutes (of those already queued,
+only the backs of the longer lines move to it); a rule that judges the rate of the last
+minutes opens lanes after a rush has built and closes them after it has gone.
+``DayHistory`` holds the mean arrival rate of previous days per slot of the day (what a
+site's own counts give it; the site sim draws those days from other seeds than the day it
+runs). ``forecast_vph`` takes the history's mean rate over the next ``lead_ms`` and scales
+it by how busy today has been against that history over the last ``window_ms`` (a busier
+day than usual stays busier).
 Without history it is the measured rate. Pure: no clock, no I/O.
 """
 

@@ -5,7 +5,14 @@ Every lane runs ``controller.core.scan`` every ``scan_ms`` against its plant
 (reads the discrete inputs and io status, scans, writes the coils and the
 heartbeat), as the runtime and the model-in-the-loop soak do. One arrival
 stream (``controller.site.arrivals``) feeds the site; each driver joins the
-open lane with the fewest vehicles in it. Every ``tick_ms`` the supervisor
+open lane with the fewest vehicles in it. Drivers switch lanes (``switch_ms``; None: they
+never do): every second, while one lane's line of uncommitted drivers (not yet on the
+approach loop) is at least ``SWITCH_GAP`` longer than an open lane's, the driver at the back of
+the longer line moves to the shorter one, reaching its back ``switch_ms`` later, with the wait
+still counted from their first arrival. A lane that has just opened draws the backs of the
+longest lines that way, a closing lane's line drains to the open ones, and a driver on the
+approach loop or in the bay never moves (``hw_sim.site_lane`` takes them out and puts them
+in). Every ``tick_ms`` the supervisor
 looks at the lanes and applies its policy: ``queue`` (``policy.decide``, the
 live rules) or ``fixed`` (``policy.fixed_plan`` from each hour's mean demand).
 The queue policy sees what a real supervisor sees: each lane's queue, each lane's
@@ -71,6 +78,8 @@ __all__ = [
     "POLICIES",
     "QUEUE_RULES",
     "SERVICE_VPH",
+    "SWITCH_GAP",
+    "SWITCH_MS",
     "DayPoint",
     "LanePlant",
     "PlantFactory",
@@ -108,6 +117,13 @@ BUDGET_RESERVE_MS = 3_600_000
 the fewest the rule may run, so a debt left then is never repaid: with half a lane-hour in
 hand the day ended 0.2-0.6 % over the plan on four of seeds 1-7."""
 
+SWITCH_MS = 10_000
+"""The time a driver takes to pull out of one line and reach the back of another."""
+SWITCH_GAP = 2
+"""A driver moves when their line is at least this much longer than an open lane's: a line
+one longer gains nothing for the switch time."""
+_SWITCH_EVERY_MS = 1000
+
 _COMMAND_RETRY_MS = 5000
 _SERVICE_ALPHA = 0.2
 _SLEEP_AFTER_SCANS = 20
@@ -144,6 +160,19 @@ class LanePlant(Protocol):
 
     def skip(self, ms: int) -> None:
         """Let ``ms`` pass with nothing in the lane and nothing moving: only the clocks move."""
+        ...
+
+    def queued(self) -> int:
+        """Drivers here not yet committed (not yet on the approach loop), those on their way
+        here from another lane included."""
+        ...
+
+    def withdraw(self) -> int | None:
+        """The last uncommitted driver leaves the line for another lane: its id, or None."""
+        ...
+
+    def join(self, vid: int, arrival_ms: int) -> None:
+        """A driver withdrawn from another lane reaches the back of this line at ``arrival_ms``."""
         ...
 
 
@@ -185,6 +214,9 @@ class SimConfig:
     """How far ahead the queue policy's arrival rate looks."""
     budget: bool = False
     """The queue policy keeps to the lane-hours of the fixed plan (see the module docstring)."""
+    switch_ms: int | None = SWITCH_MS
+    """Drivers switch lanes, taking this long (the module docstring); None: a driver stays in
+    the lane they joined (the model before lane switching)."""
     skip_idle: bool = True
     """Skip the scans of a lane that is closed, empty and at rest (its core would change
     nothing); False scans every lane every ``scan_ms`` (the same result, slower)."""
@@ -212,6 +244,12 @@ class SimConfig:
             )
         if not 0 <= self.lead_ms <= 3_600_000:
             raise ValueError(f"lead_ms: must be in 0..3600000, got {self.lead_ms}")
+        if self.switch_ms is not None and (
+            isinstance(self.switch_ms, bool)
+            or not isinstance(self.switch_ms, int)
+            or not 0 <= self.switch_ms <= 600_000
+        ):
+            raise ValueError(f"switch_ms: must be in 0..600000 or None, got {self.switch_ms!r}")
         if self.tick_ms < self.scan_ms or self.tick_ms % self.scan_ms:
             raise ValueError(
                 f"scan_ms: {self.scan_ms} must divide the supervisor tick_ms {self.tick_ms}"
@@ -260,6 +298,8 @@ class SimResult:
     timeline: tuple[DayPoint, ...]
     scans: int
     wall_s: float
+    switches: int = 0
+    """Drivers who moved from one lane's line to another's."""
 
     def wait_stats_s(self) -> dict[str, float]:
         waits = sorted(self.waits_ms)
@@ -428,6 +468,34 @@ class _Lane:
             self.status = LaneStatus.CLOSING
 
 
+def _switch(lanes: list[_Lane], t: int, switch_ms: int) -> int:
+    """Drivers at the back of lines at least ``SWITCH_GAP`` longer than an open lane's move to
+    the shortest open line, one at a time, longest line first; returns how many moved."""
+    targets = [lane for lane in lanes if lane.status is LaneStatus.OPEN and not lane.unavailable()]
+    if not targets:
+        return 0
+    sources = [lane for lane in lanes if lane.waiting]
+    if not sources or (len(sources) == 1 and sources[0] in targets and len(targets) == 1):
+        return 0
+    queued = {lane.name: lane.plant.queued() for lane in {*targets, *sources}}
+    moved = 0
+    while sources:
+        src = max(sources, key=lambda lane: queued[lane.name])
+        dst = min(targets, key=lambda lane: queued[lane.name])
+        if src is dst or queued[src.name] - queued[dst.name] < SWITCH_GAP:
+            break
+        vid = src.plant.withdraw()
+        if vid is None:
+            sources.remove(src)
+            continue
+        dst.plant.join(vid, t + switch_ms)
+        dst.waiting[vid] = src.waiting.pop(vid)
+        queued[src.name] -= 1
+        queued[dst.name] += 1
+        moved += 1
+    return moved
+
+
 def _choose(lanes: list[_Lane]) -> _Lane:
     """The open lane with the fewest vehicles in it (the first of equals)."""
     pool = [lane for lane in lanes if lane.status is LaneStatus.OPEN and not lane.unavailable()]
@@ -521,8 +589,10 @@ def run_site_sim(
     scan_ms = config.scan_ms
     max_staffed = 0
     scans = 0
+    switches = 0
     t = config.start_ms
     next_tick = t
+    next_switch = t
     while t < config.end_ms:
         if t >= next_tick:
             next_tick = t + config.tick_ms
@@ -586,6 +656,9 @@ def run_site_sim(
             vid = lane.plant.admit(at)
             lane.waiting[vid] = at
             order.append(vid)
+        if config.switch_ms is not None and t >= next_switch:
+            next_switch = t + _SWITCH_EVERY_MS
+            switches += _switch(lanes, t, config.switch_ms)
         for lane in lanes:
             scans += lane.scan(t, scan_ms)
         t += scan_ms
@@ -607,4 +680,5 @@ def run_site_sim(
         timeline=tuple(timeline),
         scans=scans,
         wall_s=round(time.perf_counter() - wall0, 3),
+        switches=switches,
     )

@@ -1,11 +1,13 @@
 """A whole day at six lanes, both policies side by side: the benchmark the issue's target is
-about (``lanectl site sim --lanes 6 --hours 24``), printed, never timed.
+about (``lanectl site sim --lanes 6 --hours 24``, drivers switching lanes as the sim's default),
+printed, never timed.
 
-The sim runs on a simulated clock and a seed gives one day, so what the queue policy does
-against the fixed plan on that seed is behaviour and is asserted: on seed 1 its p95 wait is
-under 0.7x the plan's and its mean under 0.8x, for at most 7 % more lane-hours (the issue
-asks for none more: the README gives the seeds and the price, and why). With the plan's
-lane-hours as its budget (``--budget``) it keeps to them; on seed 2 it then meets all three.
+The sim runs on a simulated clock and a seed gives one day: these ratio assertions on fixed
+seeds are behaviour tests of a deterministic sim, not measurements of a distribution. On
+seed 1 the queue policy's p95 wait is under 0.7x the plan's and its mean under 0.8x, for at
+most 7 % more lane-hours (the issue asks for none more: the README gives every seed and the
+price, and why). With the plan's lane-hours as its budget (``--budget``) it keeps to them; on
+seed 2 it then meets all three.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ def test_a_day_at_six_lanes_queue_policy_against_the_fixed_plan() -> None:
         f"\n  ratio: mean {q['mean'] / f['mean']:.3f} (target 0.8)  "
         f"p95 {q['p95'] / f['p95']:.3f} (target 0.7)  "
         f"lane-h {queue.lane_hours / fixed.lane_hours:.3f} (target 1.0)"
+        f"\n  lane switches: fixed {fixed.switches}  queue {queue.switches}"
     )
     assert fixed.arrived == queue.arrived > 3000  # the same day for both
+    assert fixed.switches > 0 and queue.switches > 0  # drivers moved to lanes that opened
     assert queue.entered + queue.waiting_at_end == queue.arrived
     assert q["p95"] <= 0.7 * f["p95"]
     assert q["mean"] <= 0.8 * f["mean"]
