@@ -57,6 +57,7 @@ extensions = [
     Extension(
         "controller.vision._warp",
         sources=["ext/warp.pyx"],
+        depends=["ext/warp_simd.h"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
