@@ -203,9 +203,10 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
     """Zones turned into cells; a zone that covers no half-cell is an error.
 
     Such a zone could never be seen. Each zone's pixels are looked at only in
-    the cells its bounding box covers, so moving the zones (a camera that
-    settled elsewhere) costs a fraction of a millisecond per zone, not a pass
-    over the whole frame.
+    the cells its bounding box covers, and its cell maps are worked out in that
+    window too, so moving the zones (a camera that settled elsewhere) costs a
+    fraction of a millisecond per zone, not passes over the whole frame. The
+    same maps as ``zones_reference.zone_grid_reference``, to the bit.
     """
     rows, cols = grid_shape(height, width, cell)
     row_px = np.minimum(cell, height - np.arange(rows) * cell).astype(np.float32)
@@ -222,51 +223,53 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         x1 = min(width, math.ceil(float(poly[:, 0].max())))
         y0 = max(0, math.floor(float(poly[:, 1].min())))
         y1 = min(height, math.ceil(float(poly[:, 1].max())))
-        inside = np.zeros((rows, cols), dtype=np.float32)
-        pr = pc = np.zeros(0, dtype=np.intp)
-        # The window of cells looked at: (cr0, cr1, cc0, cc1); every cell of the zone is in it.
-        cr0 = cr1 = cc0 = cc1 = 0
-        if x1 > x0 and y1 > y0:
-            # The window of whole cells around the zone's bounding box.
-            cr0, cr1, cc0, cc1 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
-            wy0, wy1 = cr0 * cell, min(height, cr1 * cell)
-            wx0, wx1 = cc0 * cell, min(width, cc1 * cell)
-            pixels = _inside(poly, wy0, wy1, wx0, wx1)
-            local = _cell_sums(pixels.astype(np.float32), cr1 - cr0, cc1 - cc0, cell)
-            inside[cr0:cr1, cc0:cc1] = local
-            # Only the pixels of the cells the edge cuts are listed.
-            cut = (local > 0) & (local < area[cr0:cr1, cc0:cc1])
-            cut_px = np.repeat(np.repeat(cut, cell, axis=0), cell, axis=1)
-            pr, pc = np.nonzero(pixels & cut_px[: wy1 - wy0, : wx1 - wx0])
-            pr, pc = pr + wy0, pc + wx0
-        mask = inside * 2 >= area
-        if not mask.any():
+        if x1 <= x0 or y1 <= y0:
             raise ZoneError(
                 f"zone {zone.name!r}: covers no cell of size {cell} in a {width}x{height} frame"
             )
-        masks[zone.name] = mask
-        interior[zone.name] = inside >= area
-        touched[zone.name] = inside > 0
-        # Within the window only: the same cells in the same (row-major) order.
-        win = inside[cr0:cr1, cc0:cc1]
-        tr, tc = np.nonzero(win > 0)
+        # The window of whole cells around the zone's bounding box: every cell of the
+        # zone is in it, and every map is worked out there only.
+        cr0, cr1, cc0, cc1 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
+        wy0, wy1 = cr0 * cell, min(height, cr1 * cell)
+        wx0, wx1 = cc0 * cell, min(width, cc1 * cell)
+        pixels = _inside(poly, wy0, wy1, wx0, wx1)
+        # The window's pixels padded to whole cells, seen cell by cell.
+        padded = np.zeros(((cr1 - cr0) * cell, (cc1 - cc0) * cell), dtype=bool)
+        padded[: wy1 - wy0, : wx1 - wx0] = pixels
+        win = _cell_sums(padded, cell)
+        win_area = area[cr0:cr1, cc0:cc1]
+        half = win * 2 >= win_area
+        if not half.any():
+            raise ZoneError(
+                f"zone {zone.name!r}: covers no cell of size {cell} in a {width}x{height} frame"
+            )
+        some = win > 0
+        whole = win >= win_area
+        masks[zone.name] = _placed(half, rows, cols, cr0, cc0)
+        interior[zone.name] = _placed(whole, rows, cols, cr0, cc0)
+        touched[zone.name] = _placed(some, rows, cols, cr0, cc0)
+        tr, tc = np.nonzero(some)
         boxes[zone.name] = (
             int(tr.min()) + cr0,
             int(tr.max()) + 1 + cr0,
             int(tc.min()) + cc0,
             int(tc.max()) + 1 + cc0,
         )
-        part_r, part_c = np.nonzero((win > 0) & (win < area[cr0:cr1, cc0:cc1]))
-        index = np.full(win.shape, -1, dtype=np.intp)
-        index[part_r, part_c] = np.arange(part_r.size)
+        # Only the pixels of the cells the edge cuts are listed, in the frame's
+        # row-major order: taken from those cells' blocks alone, then sorted.
+        part_r, part_c = np.nonzero(some & ~whole)
+        blocks = padded.reshape(cr1 - cr0, cell, cc1 - cc0, cell)[part_r, :, part_c, :]
+        owner, dy, dx = np.nonzero(blocks)
+        pr, pc = part_r[owner] * cell + dy, part_c[owner] * cell + dx
+        order = np.lexsort((pc, pr))
+        owner, pr, pc = owner[order], pr[order] + wy0, pc[order] + wx0
+        part_inside = win[part_r, part_c]
         part_r, part_c = part_r + cr0, part_c + cc0
-        owner = index[pr // cell - cr0, pc // cell - cc0]
-        keep = owner >= 0
         # The centroid of the zone's pixels in a cell, against the cell's centre:
         # twice that moves a cell-sized window onto the zone's side.
-        weight = np.maximum(inside[part_r, part_c], 1.0)
-        mean_r = np.bincount(owner[keep], weights=pr[keep], minlength=part_r.size) / weight
-        mean_c = np.bincount(owner[keep], weights=pc[keep], minlength=part_r.size) / weight
+        weight = np.maximum(part_inside, 1.0)
+        mean_r = np.bincount(owner, weights=pr, minlength=part_r.size) / weight
+        mean_c = np.bincount(owner, weights=pc, minlength=part_r.size) / weight
         centre = (cell - 1) / 2.0
         toward = np.stack(
             [
@@ -278,12 +281,22 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         edges[zone.name] = EdgeCells(
             rows=part_r.astype(np.intp),
             cols=part_c.astype(np.intp),
-            pixels=(pr[keep] * width + pc[keep]).astype(np.intp),
-            owner=owner[keep],
-            inside=inside[part_r, part_c].astype(np.int64),
+            pixels=(pr * width + pc).astype(np.intp),
+            owner=owner,
+            inside=part_inside.astype(np.int64),
             toward=toward,
         )
     return ZoneGrid(masks=masks, interior=interior, touched=touched, edges=edges, boxes=boxes)
+
+
+def _placed(
+    window: npt.NDArray[np.bool_], rows: int, cols: int, r0: int, c0: int
+) -> npt.NDArray[np.bool_]:
+    """A window's cell map laid into the whole grid (False elsewhere)."""
+    out = np.zeros((rows, cols), dtype=bool)
+    h, w = window.shape
+    out[r0 : r0 + h, c0 : c0 + w] = window
+    return out
 
 
 def edge_counts(
@@ -334,13 +347,21 @@ def cell_masks(
     return zone_grid(zones, height, width, cell).masks
 
 
-def _cell_sums(
-    values: npt.NDArray[np.float32], rows: int, cols: int, cell: int
-) -> npt.NDArray[np.float32]:
-    height, width = values.shape
-    padded = np.zeros((rows * cell, cols * cell), dtype=np.float32)
-    padded[:height, :width] = values
-    summed: npt.NDArray[np.float32] = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+def _cell_sums(padded: npt.NDArray[np.bool_], cell: int) -> npt.NDArray[np.float32]:
+    """Per cell of a window padded to whole cells, the pixels set (whole numbers, as
+    float32: each sum is exact in it).
+
+    Summed down then across, ``cell`` slices at a time: numpy's multi-axis sum of a
+    four-dimensional view costs ten times more."""
+    rows, cols = padded.shape[0] // cell, padded.shape[1] // cell
+    slabs = padded.reshape(rows, cell, cols * cell)
+    down = slabs[:, 0].astype(np.uint32)
+    for k in range(1, cell):
+        down += slabs[:, k]
+    parts = down.reshape(rows, cols, cell)
+    summed = parts[:, :, 0].astype(np.float32)
+    for k in range(1, cell):
+        summed += parts[:, :, k]
     return summed
 
 

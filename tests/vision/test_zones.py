@@ -10,6 +10,7 @@ import pytest
 from controller.vision.zones import (
     Zone,
     ZoneError,
+    ZoneGrid,
     cell_masks,
     dump_zones,
     load_zones,
@@ -17,6 +18,8 @@ from controller.vision.zones import (
     pixel_mask,
     zone_grid,
 )
+from controller.vision.zones_reference import zone_grid_reference
+from hw_sim.camera import CameraSpec, Condition, LaneCamera
 
 GOOD = """
 [[zone]]
@@ -190,3 +193,55 @@ def test_zone_grid_looks_only_near_each_zone_and_matches_the_whole_frame(
         edge = grid.edges[zone.name]
         assert np.array_equal(np.sort(edge.pixels), want["pixels"])
         assert np.array_equal(edge.inside, want["inside"])
+
+
+def _same_grid(got: ZoneGrid, want: ZoneGrid) -> None:
+    """Every map and list of two grids equal, to the order and the dtype."""
+    assert got.boxes == want.boxes
+    for field in ("masks", "interior", "touched"):
+        mine, theirs = getattr(got, field), getattr(want, field)
+        assert mine.keys() == theirs.keys()
+        for name, array in mine.items():
+            assert array.dtype == theirs[name].dtype, (field, name)
+            assert np.array_equal(array, theirs[name]), (field, name)
+    assert got.edges.keys() == want.edges.keys()
+    for name, edge in got.edges.items():
+        for field in ("rows", "cols", "pixels", "owner", "inside", "toward"):
+            mine, theirs = getattr(edge, field), getattr(want.edges[name], field)
+            assert mine.dtype == theirs.dtype, (name, field)
+            assert np.array_equal(mine, theirs), (name, field)
+
+
+@pytest.mark.parametrize("cell", [1, 2, 3, 4, 5, 8, 16])
+def test_zone_grid_is_its_reference_to_the_bit(cell: int) -> None:
+    """Random polygons of 3 to 6 corners (concave and crossing ones too), partly or wholly
+    off odd-sized frames: the same maps, edge pixels in the same order, the same windows
+    and the same errors as the plain definition."""
+    rng = np.random.default_rng(cell)
+    built = 0
+    for k in range(60):
+        height, width = int(rng.integers(8, 160)), int(rng.integers(8, 260))
+        corners = rng.uniform(-30.0, max(height, width) + 30.0, (int(rng.integers(3, 7)), 2))
+        if k % 3 == 0:
+            corners = np.round(corners * 2.0) / 2.0
+        zones = [Zone("a", tuple((float(x), float(y)) for x, y in corners))]
+        try:
+            want = zone_grid_reference(zones, height, width, cell)
+        except ZoneError as exc:
+            with pytest.raises(ZoneError) as got:
+                zone_grid(zones, height, width, cell)
+            assert str(got.value) == str(exc)
+            continue
+        _same_grid(zone_grid(zones, height, width, cell), want)
+        built += 1
+    assert built >= 20
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (640, 360)])
+def test_zone_grid_of_the_rendered_lane_moved_is_its_reference(width: int, height: int) -> None:
+    """The simulated camera's four zones, at rest and laid off by quarter pixels as a
+    settled mast lays them."""
+    zones = LaneCamera(CameraSpec(width=width, height=height), Condition.SHAKE).zones()
+    for dx, dy in ((0.0, 0.0), (0.25, -0.5), (-1.75, 2.25)):
+        moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in zones]
+        _same_grid(zone_grid(moved, height, width, 4), zone_grid_reference(moved, height, width, 4))
