@@ -10,7 +10,7 @@ to the zone), is no body cell itself and has body cells on both sides of it
 (4-connectivity); a group's size counts its body cells only.
 """
 
-from libc.stdint cimport int32_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 
 def largest_group(
@@ -70,3 +70,116 @@ def largest_group(
                 if size > best:
                     best = size
     return best
+
+
+cdef Py_ssize_t _largest_flat(
+    const uint8_t* cells,
+    const uint8_t* may_bridge,
+    Py_ssize_t rows,
+    Py_ssize_t cols,
+    int32_t* stack,
+    uint8_t* seen,
+) noexcept nogil:
+    """``largest_group`` on flat row-major maps of rows x cols (the same rules)."""
+    cdef Py_ssize_t y, x, ny, nx, top, d, p, q, best = 0, size
+    cdef int dy[4]
+    cdef int dx[4]
+    dy[0] = -1
+    dy[1] = 1
+    dy[2] = 0
+    dy[3] = 0
+    dx[0] = 0
+    dx[1] = 0
+    dx[2] = -1
+    dx[3] = 1
+    for y in range(rows):
+        for x in range(cols):
+            p = y * cols + x
+            if cells[p]:
+                seen[p] = 1
+            elif (
+                may_bridge[p]
+                and (
+                    (0 < y < rows - 1 and cells[p - cols] and cells[p + cols])
+                    or (0 < x < cols - 1 and cells[p - 1] and cells[p + 1])
+                )
+            ):
+                seen[p] = 2
+            else:
+                seen[p] = 0
+    for y in range(rows):
+        for x in range(cols):
+            p = y * cols + x
+            if seen[p] != 1:
+                continue
+            size = 1
+            seen[p] = 3
+            stack[0] = <int32_t>p
+            top = 1
+            while top > 0:
+                top -= 1
+                p = stack[top]
+                for d in range(4):
+                    ny = p // cols + dy[d]
+                    nx = p % cols + dx[d]
+                    if ny < 0 or ny >= rows or nx < 0 or nx >= cols:
+                        continue
+                    q = ny * cols + nx
+                    if seen[q] == 1 or seen[q] == 2:
+                        if seen[q] == 1:
+                            size += 1
+                        seen[q] = 3
+                        stack[top] = <int32_t>q
+                        top += 1
+            if size > best:
+                best = size
+    return best
+
+
+def zone_bodies(
+    const uint8_t[:, ::1] body,
+    const uint8_t[:, ::1] differs,
+    const uint8_t[:, :, ::1] interior,
+    const uint8_t[:, :, ::1] touched,
+    const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] edge_rows,
+    const Py_ssize_t[::1] edge_cols,
+    const Py_ssize_t[::1] edge_start,
+    const uint8_t[::1] edge_hit,
+    uint8_t[::1] scratch,
+    int32_t[::1] stack,
+    int64_t[::1] out,
+):
+    """Every zone's largest body at once: out[z] = ``largest_group`` of zone z's box of
+    (body & interior[z], its edge cells edge_hit marks set), may_bridge = differs &
+    touched[z] there.
+
+    Zone z's box is boxes[z] = (r0, r1, c0, c1); its edge cells are
+    edge_rows/edge_cols[edge_start[z]:edge_start[z + 1]], each inside the box.
+    ``scratch`` holds at least 3 * (the largest box's cells) bytes, ``stack`` that
+    many cells. The Python wrapper (zones.ZoneBodies) builds and checks all of it.
+    """
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bh, bw, y, x, e, n
+    cdef uint8_t* cells
+    cdef uint8_t* bridge
+    cdef uint8_t* seen
+    with nogil:
+        for z in range(zones):
+            r0 = boxes[z, 0]
+            r1 = boxes[z, 1]
+            c0 = boxes[z, 2]
+            c1 = boxes[z, 3]
+            bh = r1 - r0
+            bw = c1 - c0
+            n = bh * bw
+            cells = &scratch[0]
+            bridge = cells + n
+            seen = bridge + n
+            for y in range(bh):
+                for x in range(bw):
+                    cells[y * bw + x] = body[r0 + y, c0 + x] & interior[z, r0 + y, c0 + x]
+                    bridge[y * bw + x] = differs[r0 + y, c0 + x] & touched[z, r0 + y, c0 + x]
+            for e in range(edge_start[z], edge_start[z + 1]):
+                if edge_hit[e]:
+                    cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1
+            out[z] = _largest_flat(cells, bridge, bh, bw, &stack[0], seen)

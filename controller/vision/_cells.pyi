@@ -7,3 +7,17 @@ def largest_group(
     stack: npt.NDArray[np.int32],
     seen: npt.NDArray[np.uint8],
 ) -> int: ...
+def zone_bodies(
+    body: npt.NDArray[np.uint8],
+    differs: npt.NDArray[np.uint8],
+    interior: npt.NDArray[np.uint8],
+    touched: npt.NDArray[np.uint8],
+    boxes: npt.NDArray[np.intp],
+    edge_rows: npt.NDArray[np.intp],
+    edge_cols: npt.NDArray[np.intp],
+    edge_start: npt.NDArray[np.intp],
+    edge_hit: npt.NDArray[np.uint8],
+    scratch: npt.NDArray[np.uint8],
+    stack: npt.NDArray[np.int32],
+    out: npt.NDArray[np.int64],
+) -> None: ...

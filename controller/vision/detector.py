@@ -37,7 +37,8 @@ beside its numpy twin ``*_reference.py`` and its ``_*.pyi``):
 5. ``zones`` -- the cells a zone's edge cuts judged on its own pixels
    (``edge_bodies``, every zone in one pass by ``edge_bodies.EdgeBodies``).
 6. ``diagnostics`` -- frozen, blind, shaken: faults, never "empty".
-7. per zone: ``zones.largest_body`` (grouping in ``cells``) counts its body,
+7. per zone: ``zones.largest_body`` (grouping in ``cells``; every zone in one
+   compiled pass, ``zones.ZoneBodies``) counts its body,
    ``debounce`` turns raw presence into on/off in milliseconds (``ZoneState``),
    ``stillness`` gives its ``still_ms``.
 8. ``refresh`` -- which cells may refresh (``refresh_cells``) and the blend.
@@ -55,7 +56,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellGroups, cell_sum, has_neighbour
+from controller.vision.cells import cell_sum, has_neighbour
 from controller.vision.debounce import ZoneState, believed_empty, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
@@ -71,9 +72,9 @@ from controller.vision.stillness import ZoneStillness
 from controller.vision.warp import roll_into, shift_into
 from controller.vision.zones import (
     Zone,
+    ZoneBodies,
     ZoneGrid,
     cell_box,
-    largest_body,
     outside_cells,
     zone_grid,
 )
@@ -166,7 +167,8 @@ class Detector:
         self._zone_box = cell_box(any_zone)
         self._sway = SwayMeter(any_zone, height, width, cell, settings.max_shift_px)
         self._light = LightFit((rows, cols))
-        self._groups = CellGroups()
+        # Every zone's largest body in one compiled pass (``zones.largest_body`` each).
+        self._bodies = ZoneBodies()
 
     # -- controller interface -------------------------------------------------
 
@@ -253,8 +255,9 @@ class Detector:
             t_ms,
             kept=True,
         )
+        counts = self._bodies.counts(self._grid, body, differs, edge_body)
         for name in self.zone_names:
-            count = self._zone_count(name, body, differs, edge_body[name])
+            count = counts[name]
             debounce(
                 self._state[name],
                 s,
@@ -376,16 +379,6 @@ class Detector:
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
         return believed_empty(self._state, self.zone_names, self._masks, self._outside)
-
-    def _zone_count(
-        self,
-        name: str,
-        body: npt.NDArray[np.bool_],
-        differs: npt.NDArray[np.bool_],
-        edge_body: npt.NDArray[np.bool_],
-    ) -> int:
-        """The zone's body cells in its largest group (``zones.largest_body``)."""
-        return largest_body(self._grid, name, self._groups, body, differs, edge_body)
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels

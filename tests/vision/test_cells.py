@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -10,6 +12,7 @@ from controller.bench.detector import render_clip
 from controller.vision.cells import CellGroups
 from controller.vision.cells_reference import largest_group_reference
 from controller.vision.detector import Detector
+from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
 
 Mask = npt.NDArray[np.bool_]
 
@@ -40,28 +43,77 @@ def test_bridges_join_without_counting_and_corners_do_not_touch() -> None:
 
 
 def test_every_grouping_of_a_rendered_clip_matches_the_reference() -> None:
+    """The detector's one pass over all zones (``ZoneBodies``) gives, frame by frame and
+    zone by zone, what the numpy reference gives on the zone's own cells."""
     zones, clip = render_clip(320, 180, "shadows", 60)
     detector = Detector(zones, 180, 320)
-    compiled = detector._groups.largest
+    compiled = detector._bodies.counts
     seen: list[int] = []
 
-    def checked(cells: Mask, may_bridge: Mask) -> int:
-        got = compiled(cells, may_bridge)
-        assert got == largest_group_reference(cells, may_bridge)
-        seen.append(got)
+    def checked(
+        grid: ZoneGrid, body: Mask, differs: Mask, edge_body: Mapping[str, Mask]
+    ) -> dict[str, int]:
+        got = compiled(grid, body, differs, edge_body)
+        for name, count in got.items():
+            r0, r1, c0, c1 = grid.boxes[name]
+            cells = body[r0:r1, c0:c1] & grid.interior[name][r0:r1, c0:c1]
+            edge = grid.edges[name]
+            hit = edge_body[name]
+            cells[edge.rows[hit] - r0, edge.cols[hit] - c0] = True
+            may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
+            assert count == largest_group_reference(cells, may_bridge), name
+            assert count == largest_body(grid, name, CellGroups(), body, differs, hit)
+            seen.append(count)
         return got
 
-    detector._groups.largest = checked  # type: ignore[method-assign]
+    detector._bodies.counts = checked  # type: ignore[method-assign]
     for t, frame in clip:
         detector.process(frame, t)
     # Vehicles passed: groups of more than a few cells were compared.
     assert seen and max(seen) >= 10
 
 
-def test_bad_arguments_are_named_errors() -> None:
-    groups = CellGroups()
-    mask = np.zeros((4, 4), dtype=bool)
-    with pytest.raises(ValueError, match="cells"):
-        groups.largest(mask.astype(np.uint8), mask)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="may_bridge"):
-        groups.largest(mask, mask[:2])
+@pytest.mark.parametrize("cell", [4, 5])
+def test_zone_bodies_answer_largest_body_for_every_zone(cell: int) -> None:
+    """Random body, differs and edge cells over overlapping zones of an odd-sized frame
+    (a zone cut by the frame's edge, one whole-frame zone): one compiled pass gives each
+    zone what ``largest_body`` gives it, for two grids in turn and back (kept stacks)."""
+    height, width = 97, 143
+    zones = [
+        Zone("a", ((3.5, 2.0), (70.2, 5.0), (60.0, 50.5), (1.0, 44.0))),
+        Zone("b", ((50.0, 30.0), (150.0, 20.0), (150.0, 100.0), (40.0, 90.0))),
+        Zone("tri", ((10.0, 60.0), (80.0, 95.0), (5.0, 96.0))),
+        Zone("all", ((0.0, 0.0), (143.0, 0.0), (143.0, 97.0), (0.0, 97.0))),
+    ]
+    moved = [Zone(z.name, tuple((x + 2.25, y - 1.5) for x, y in z.polygon)) for z in zones]
+    grids = [zone_grid(zones, height, width, cell), zone_grid(moved, height, width, cell)]
+    rng = np.random.default_rng(cell)
+    bodies = ZoneBodies()
+    shape = grids[0].masks["a"].shape
+    for k in range(30):
+        grid = grids[k % 3 == 1]
+        density = rng.uniform(0.05, 0.8)
+        body = rng.random(shape) < density
+        differs = body | (rng.random(shape) < 0.3)
+        edge_body = {n: rng.random(e.rows.size) < density for n, e in grid.edges.items()}
+        got = bodies.counts(grid, body, differs, edge_body)
+        want = {
+            n: largest_body(grid, n, CellGroups(), body, differs, edge_body[n]) for n in grid.masks
+        }
+        assert got == want
+    assert max(got.values()) > 0
+
+
+def test_zone_bodies_name_a_wrong_argument() -> None:
+    grid = zone_grid([Zone("z", ((0.0, 0.0), (32.0, 0.0), (30.0, 20.0)))], 24, 40, 4)
+    bodies = ZoneBodies()
+    body = np.zeros((6, 10), bool)
+    edges = {"z": np.zeros(grid.edges["z"].rows.size, bool)}
+    with pytest.raises(ValueError, match="body"):
+        bodies.counts(grid, np.zeros((6, 9), bool), body, edges)
+    with pytest.raises(ValueError, match="differs"):
+        bodies.counts(grid, body, body.astype(np.uint8), edges)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"edge_body\['z'\]"):
+        bodies.counts(grid, body, body, {"z": np.zeros(1, bool)})
+    with pytest.raises(ValueError, match=r"edge_body\['z'\]"):
+        bodies.counts(grid, body, body, {})
