@@ -183,3 +183,30 @@ def zone_bodies(
                 if edge_hit[e]:
                     cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1
             out[z] = _largest_flat(cells, bridge, bh, bw, &stack[0], seen)
+
+
+def has_neighbour(const uint8_t[:, ::1] cells, uint8_t[:, ::1] out):
+    """out[y, x] = 1 where one of the four side neighbours of (y, x) is set, else 0."""
+    cdef Py_ssize_t rows = cells.shape[0], cols = cells.shape[1], y, x
+    cdef const uint8_t* up
+    cdef const uint8_t* row
+    cdef const uint8_t* down
+    cdef uint8_t* o
+    cdef uint8_t v
+    with nogil:
+        for y in range(rows):
+            row = &cells[y, 0]
+            up = &cells[y - 1, 0] if y > 0 else NULL
+            down = &cells[y + 1, 0] if y + 1 < rows else NULL
+            o = &out[y, 0]
+            for x in range(cols):
+                v = 0
+                if up != NULL:
+                    v = up[x]
+                if down != NULL:
+                    v = v | down[x]
+                if x > 0:
+                    v = v | row[x - 1]
+                if x + 1 < cols:
+                    v = v | row[x + 1]
+                o[x] = v != 0

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["between", "largest_group_reference"]
+__all__ = ["between", "has_neighbour_reference", "largest_group_reference"]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -34,3 +34,13 @@ def largest_group_reference(cells: Mask, may_bridge: Mask) -> int:
     bridges = may_bridge & between(cells) & ~cells
     _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
     return int(np.bincount(groups[cells]).max())
+
+
+def has_neighbour_reference(cells: Mask) -> Mask:
+    """Cells with at least one of their four neighbours set (shifted ORs)."""
+    out = np.zeros_like(cells)
+    out[1:, :] |= cells[:-1, :]
+    out[:-1, :] |= cells[1:, :]
+    out[:, 1:] |= cells[:, :-1]
+    out[:, :-1] |= cells[:, 1:]
+    return out

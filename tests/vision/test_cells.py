@@ -9,8 +9,8 @@ import numpy.typing as npt
 import pytest
 
 from controller.bench.detector import render_clip
-from controller.vision.cells import CellGroups
-from controller.vision.cells_reference import largest_group_reference
+from controller.vision.cells import CellGroups, has_neighbour
+from controller.vision.cells_reference import has_neighbour_reference, largest_group_reference
 from controller.vision.detector import Detector
 from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
 
@@ -117,3 +117,20 @@ def test_zone_bodies_name_a_wrong_argument() -> None:
         bodies.counts(grid, body, body, {"z": np.zeros(1, bool)})
     with pytest.raises(ValueError, match=r"edge_body\['z'\]"):
         bodies.counts(grid, body, body, {})
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (1, 9), (7, 1), (2, 2), (19, 31), (90, 160)])
+def test_has_neighbour_is_its_reference(rows: int, cols: int) -> None:
+    """Random maps of every density, strips one cell wide, views that are not contiguous."""
+    rng = np.random.default_rng(rows * 100 + cols)
+    for density in (0.0, 0.1, 0.5, 0.9, 1.0):
+        cells = rng.random((rows, cols)) < density
+        assert np.array_equal(has_neighbour(cells), has_neighbour_reference(cells))
+        wide = rng.random((rows, 2 * cols)) < density
+        assert np.array_equal(has_neighbour(wide[:, ::2]), has_neighbour_reference(wide[:, ::2]))
+    lone = np.zeros((5, 5), bool)
+    lone[2, 2] = True
+    assert has_neighbour(lone).tolist() == has_neighbour_reference(lone).tolist()
+    assert int(has_neighbour(lone).sum()) == 4 and not has_neighbour(lone)[2, 2]
+    with pytest.raises(ValueError, match="cells"):
+        has_neighbour(lone.astype(np.uint8))  # type: ignore[arg-type]
