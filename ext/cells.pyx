@@ -139,9 +139,10 @@ cdef Py_ssize_t _largest_flat(
 def zone_bodies(
     const uint8_t[:, ::1] body,
     const uint8_t[:, ::1] differs,
-    const uint8_t[:, :, ::1] interior,
-    const uint8_t[:, :, ::1] touched,
+    const uint8_t[::1] interior,
+    const uint8_t[::1] touched,
     const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] box_start,
     const Py_ssize_t[::1] edge_rows,
     const Py_ssize_t[::1] edge_cols,
     const Py_ssize_t[::1] edge_start,
@@ -151,15 +152,17 @@ def zone_bodies(
     int64_t[::1] out,
 ):
     """Every zone's largest body at once: out[z] = ``largest_group`` of zone z's box of
-    (body & interior[z], its edge cells edge_hit marks set), may_bridge = differs &
-    touched[z] there.
+    (body & its interior cells, its edge cells edge_hit marks set), may_bridge =
+    differs & its touched cells there.
 
-    Zone z's box is boxes[z] = (r0, r1, c0, c1); its edge cells are
+    Zone z's box is boxes[z] = (r0, r1, c0, c1); its interior and touched maps over
+    that box are interior/touched[box_start[z]:box_start[z + 1]], row-major; its edge
+    cells are
     edge_rows/edge_cols[edge_start[z]:edge_start[z + 1]], each inside the box.
     ``scratch`` holds at least 3 * (the largest box's cells) bytes, ``stack`` that
     many cells. The Python wrapper (zones.ZoneBodies) builds and checks all of it.
     """
-    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bh, bw, y, x, e, n
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bh, bw, y, x, e, n, b
     cdef uint8_t* cells
     cdef uint8_t* bridge
     cdef uint8_t* seen
@@ -175,10 +178,11 @@ def zone_bodies(
             cells = &scratch[0]
             bridge = cells + n
             seen = bridge + n
+            b = box_start[z]
             for y in range(bh):
                 for x in range(bw):
-                    cells[y * bw + x] = body[r0 + y, c0 + x] & interior[z, r0 + y, c0 + x]
-                    bridge[y * bw + x] = differs[r0 + y, c0 + x] & touched[z, r0 + y, c0 + x]
+                    cells[y * bw + x] = body[r0 + y, c0 + x] & interior[b + y * bw + x]
+                    bridge[y * bw + x] = differs[r0 + y, c0 + x] & touched[b + y * bw + x]
             for e in range(edge_start[z], edge_start[z + 1]):
                 if edge_hit[e]:
                     cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1

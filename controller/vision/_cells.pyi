@@ -13,6 +13,7 @@ def zone_bodies(
     interior: npt.NDArray[np.uint8],
     touched: npt.NDArray[np.uint8],
     boxes: npt.NDArray[np.intp],
+    box_start: npt.NDArray[np.intp],
     edge_rows: npt.NDArray[np.intp],
     edge_cols: npt.NDArray[np.intp],
     edge_start: npt.NDArray[np.intp],

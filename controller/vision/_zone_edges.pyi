@@ -11,3 +11,13 @@ def edge_counts(
     threshold: int,
     counts: npt.NDArray[np.int32],
 ) -> None: ...
+def rasterise(
+    poly: npt.NDArray[np.float64],
+    y0: int,
+    y1: int,
+    x0: int,
+    x1: int,
+    cell: int,
+    pixels: npt.NDArray[np.uint8],
+    sums: npt.NDArray[np.int32],
+) -> None: ...

@@ -204,9 +204,10 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
     """Zones turned into cells; a zone that covers no half-cell is an error.
 
     Such a zone could never be seen. Each zone's pixels are looked at only in
-    the cells its bounding box covers, and its cell maps are worked out in that
-    window too, so moving the zones (a camera that settled elsewhere) costs a
-    fraction of a millisecond per zone, not passes over the whole frame. The
+    the cells its bounding box covers (compiled: ``_zone_edges.rasterise``), and
+    its cell maps are worked out in that window too, so moving the zones (a
+    camera that settled elsewhere) costs a fraction of a millisecond per zone,
+    not passes over the whole frame. The
     same maps as ``zones_reference.zone_grid_reference``, to the bit.
     """
     rows, cols = grid_shape(height, width, cell)
@@ -233,11 +234,14 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         cr0, cr1, cc0, cc1 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
         wy0, wy1 = cr0 * cell, min(height, cr1 * cell)
         wx0, wx1 = cc0 * cell, min(width, cc1 * cell)
-        pixels = _inside(poly, wy0, wy1, wx0, wx1)
-        # The window's pixels padded to whole cells, seen cell by cell.
-        padded = np.zeros(((cr1 - cr0) * cell, (cc1 - cc0) * cell), dtype=bool)
-        padded[: wy1 - wy0, : wx1 - wx0] = pixels
-        win = _cell_sums(padded, cell)
+        # The window's pixels inside the zone, padded to whole cells, and their count
+        # per cell: one compiled pass (``_inside`` and cell sums, to the pixel).
+        raster = np.empty(((cr1 - cr0) * cell, (cc1 - cc0) * cell), dtype=np.uint8)
+        sums = np.empty((cr1 - cr0, cc1 - cc0), dtype=np.int32)
+        _zone_edges.rasterise(poly, wy0, wy1, wx0, wx1, cell, raster, sums)
+        padded = raster.view(np.bool_)
+        # Whole numbers, each exact in float32 (the reference sums them as float32).
+        win = sums.astype(np.float32)
         win_area = area[cr0:cr1, cc0:cc1]
         half = win * 2 >= win_area
         if not half.any():
@@ -348,24 +352,6 @@ def cell_masks(
     return zone_grid(zones, height, width, cell).masks
 
 
-def _cell_sums(padded: npt.NDArray[np.bool_], cell: int) -> npt.NDArray[np.float32]:
-    """Per cell of a window padded to whole cells, the pixels set (whole numbers, as
-    float32: each sum is exact in it).
-
-    Summed down then across, ``cell`` slices at a time: numpy's multi-axis sum of a
-    four-dimensional view costs ten times more."""
-    rows, cols = padded.shape[0] // cell, padded.shape[1] // cell
-    slabs = padded.reshape(rows, cell, cols * cell)
-    down = slabs[:, 0].astype(np.uint32)
-    for k in range(1, cell):
-        down += slabs[:, k]
-    parts = down.reshape(rows, cols, cell)
-    summed = parts[:, :, 0].astype(np.float32)
-    for k in range(1, cell):
-        summed += parts[:, :, k]
-    return summed
-
-
 def cell_box(cells: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
     """The smallest box (r0, r1, c0, c1) of the grid holding every cell set in cells."""
     rows = np.nonzero(cells.any(axis=1))[0]
@@ -415,9 +401,13 @@ class _Stacked:
     """A grid's maps laid out for the compiled ``zone_bodies`` pass."""
 
     names: tuple[str, ...]
+    shape: tuple[int, int]
     interior: npt.NDArray[np.uint8]
+    """Each zone's interior cells over its box, row-major, one zone after the other."""
     touched: npt.NDArray[np.uint8]
     boxes: npt.NDArray[np.intp]
+    box_start: npt.NDArray[np.intp]
+    """Where each zone's box starts in interior and touched."""
     edge_rows: npt.NDArray[np.intp]
     edge_cols: npt.NDArray[np.intp]
     edge_start: npt.NDArray[np.intp]
@@ -449,13 +439,21 @@ class ZoneBodies:
             return kept[1]
         names = tuple(grid.masks)
         boxes = np.array([grid.boxes[n] for n in names], dtype=np.intp).reshape(-1, 4)
-        largest = int(((boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])).max())
+        areas = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
+        largest = int(areas.max())
         sizes = tuple(grid.edges[n].rows.size for n in names)
+        cut = [np.s_[r0:r1, c0:c1] for r0, r1, c0, c1 in boxes.tolist()]
         stacked = _Stacked(
             names=names,
-            interior=np.stack([grid.interior[n] for n in names]).view(np.uint8),
-            touched=np.stack([grid.touched[n] for n in names]).view(np.uint8),
+            shape=grid.masks[names[0]].shape,
+            interior=np.concatenate(
+                [grid.interior[n][c].ravel() for n, c in zip(names, cut, strict=True)]
+            ).view(np.uint8),
+            touched=np.concatenate(
+                [grid.touched[n][c].ravel() for n, c in zip(names, cut, strict=True)]
+            ).view(np.uint8),
             boxes=boxes,
+            box_start=np.concatenate([[0], np.cumsum(areas)]).astype(np.intp),
             edge_rows=np.concatenate([grid.edges[n].rows for n in names]).astype(np.intp),
             edge_cols=np.concatenate([grid.edges[n].cols for n in names]).astype(np.intp),
             edge_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp),
@@ -478,7 +476,7 @@ class ZoneBodies:
     ) -> dict[str, int]:
         """Per zone of grid, what ``largest_body`` gives for it (same arguments)."""
         st = self._stacked(grid)
-        shape = st.interior.shape[1:]
+        shape = st.shape
         for name, mask in (("body", body), ("differs", differs)):
             if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != shape:
                 raise ValueError(f"{name}: expected a bool array of the grid's shape {shape}")
@@ -494,6 +492,7 @@ class ZoneBodies:
             st.interior,
             st.touched,
             st.boxes,
+            st.box_start,
             st.edge_rows,
             st.edge_cols,
             st.edge_start,
