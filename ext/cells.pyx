@@ -214,3 +214,31 @@ def has_neighbour(const uint8_t[:, ::1] cells, uint8_t[:, ::1] out):
                 if x + 1 < cols:
                     v = v | row[x + 1]
                 o[x] = v != 0
+
+
+def verdicts(
+    const int32_t[:, ::1] ref_count,
+    const int32_t[:, ::1] motion_count,
+    const int32_t[:, ::1] occupied_min,
+    const int32_t[:, ::1] moving_min,
+    const uint8_t[:, ::1] outside,
+    uint8_t[:, ::1] occupied,
+    uint8_t[:, ::1] moving,
+    int64_t[::1] out,
+):
+    """Per cell, occupied = ref_count >= occupied_min and moving = motion_count >=
+    moving_min; out[0] = the sum of motion_count, out[1] = 1 when a cell outside
+    every zone moved. All arrays are the grid's shape (the wrapper checks)."""
+    cdef Py_ssize_t rows = ref_count.shape[0], cols = ref_count.shape[1], y, x
+    cdef int64_t total = 0
+    cdef uint8_t outside_moved = 0, m
+    with nogil:
+        for y in range(rows):
+            for x in range(cols):
+                occupied[y, x] = ref_count[y, x] >= occupied_min[y, x]
+                m = motion_count[y, x] >= moving_min[y, x]
+                moving[y, x] = m
+                outside_moved |= m & outside[y, x]
+                total += motion_count[y, x]
+    out[0] = total
+    out[1] = outside_moved

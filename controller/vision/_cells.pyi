@@ -23,3 +23,13 @@ def zone_bodies(
     out: npt.NDArray[np.int64],
 ) -> None: ...
 def has_neighbour(cells: npt.NDArray[np.uint8], out: npt.NDArray[np.uint8]) -> None: ...
+def verdicts(
+    ref_count: npt.NDArray[np.int32],
+    motion_count: npt.NDArray[np.int32],
+    occupied_min: npt.NDArray[np.int32],
+    moving_min: npt.NDArray[np.int32],
+    outside: npt.NDArray[np.uint8],
+    occupied: npt.NDArray[np.uint8],
+    moving: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.int64],
+) -> None: ...

@@ -10,7 +10,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["between", "has_neighbour_reference", "largest_group_reference"]
+__all__ = [
+    "between",
+    "has_neighbour_reference",
+    "largest_group_reference",
+    "verdicts_reference",
+]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -44,3 +49,16 @@ def has_neighbour_reference(cells: Mask) -> Mask:
     out[:, 1:] |= cells[:, :-1]
     out[:, :-1] |= cells[:, 1:]
     return out
+
+
+def verdicts_reference(
+    ref_count: npt.NDArray[np.int32],
+    motion_count: npt.NDArray[np.int32],
+    occupied_min: npt.NDArray[np.int32],
+    moving_min: npt.NDArray[np.int32],
+    outside: Mask,
+) -> tuple[Mask, Mask, int, bool]:
+    """Same contract as ``cells.CellVerdicts.judge``, the plain numpy way."""
+    occupied = ref_count >= occupied_min
+    moving = motion_count >= moving_min
+    return occupied, moving, int(motion_count.sum()), bool((moving & outside).any())

@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import cell_sum, has_neighbour
+from controller.vision.cells import CellVerdicts, cell_sum, has_neighbour
 from controller.vision.debounce import ZoneState, believed_empty, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
@@ -124,6 +124,7 @@ class Detector:
         # kernel's counts are compared with them as they are, each frame.
         self._occupied_min = np.ceil(settings.cell_fraction * self._area).astype(np.int32)
         self._moving_min = np.ceil(settings.motion_fraction * self._area).astype(np.int32)
+        self._verdicts = CellVerdicts(self._occupied_min, self._moving_min)
         self._state = {name: ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
@@ -230,7 +231,10 @@ class Detector:
             # this one (the first pass copied it), so this pass's motion is left unused.
             again = self._kernel(work, self._previous, self._stats_again)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
-        occupied = stats.ref_count >= self._occupied_min
+        # Occupied and moving cells, the pixels moved, motion outside the zones: one pass.
+        occupied, moving, moved, outside_moved = self._verdicts.judge(
+            stats.ref_count, stats.motion_count, self._outside
+        )
         differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._light_cells.new_frame(
@@ -245,10 +249,9 @@ class Detector:
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & has_neighbour(body)
-        moving = stats.motion_count >= self._moving_min
         self._diagnostics.update(
             stats.grey_sum,
-            int(stats.motion_count.sum()),
+            moved,
             occupied,
             believed,
             big_shift,
@@ -273,7 +276,7 @@ class Detector:
         self._prev_occupied = occupied
         self._prev_differs = differs
         outside = self._state[_OUTSIDE]
-        if (moving & self._outside).any():
+        if outside_moved:
             outside.last_motion = t_ms
         if not self._diagnostics.faults:
             self._refresh(work, t_ms, differs)

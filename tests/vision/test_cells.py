@@ -9,8 +9,12 @@ import numpy.typing as npt
 import pytest
 
 from controller.bench.detector import render_clip
-from controller.vision.cells import CellGroups, has_neighbour
-from controller.vision.cells_reference import has_neighbour_reference, largest_group_reference
+from controller.vision.cells import CellGroups, CellVerdicts, has_neighbour
+from controller.vision.cells_reference import (
+    has_neighbour_reference,
+    largest_group_reference,
+    verdicts_reference,
+)
 from controller.vision.detector import Detector
 from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
 
@@ -134,3 +138,33 @@ def test_has_neighbour_is_its_reference(rows: int, cols: int) -> None:
     assert int(has_neighbour(lone).sum()) == 4 and not has_neighbour(lone)[2, 2]
     with pytest.raises(ValueError, match="cells"):
         has_neighbour(lone.astype(np.uint8))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (3, 17), (90, 160), (45, 81)])
+def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
+    """Counts at, under and over their per-cell minimums (0, the int32 extremes among
+    them), motion only outside the zones or only inside: the same maps, total and flag."""
+    rng = np.random.default_rng(rows + cols)
+    occupied_min = rng.integers(0, 20, (rows, cols)).astype(np.int32)
+    moving_min = rng.integers(0, 20, (rows, cols)).astype(np.int32)
+    verdicts = CellVerdicts(occupied_min, moving_min)
+    for k in range(12):
+        ref_count = (occupied_min + rng.integers(-2, 3, (rows, cols))).astype(np.int32)
+        motion_count = (moving_min + rng.integers(-2, 3, (rows, cols))).astype(np.int32)
+        if k == 1:
+            motion_count[...] = 0
+        if k == 2:
+            ref_count.flat[0] = np.iinfo(np.int32).min
+            motion_count.flat[-1] = np.iinfo(np.int32).max
+        outside = rng.random((rows, cols)) < (0.0 if k == 3 else 0.3)
+        if k == 4:
+            motion_count = np.where(outside, 0, motion_count).astype(np.int32)
+        got = verdicts.judge(ref_count, motion_count, outside)
+        want = verdicts_reference(ref_count, motion_count, occupied_min, moving_min, outside)
+        assert np.array_equal(got[0], want[0]) and got[0].dtype == np.bool_
+        assert np.array_equal(got[1], want[1]) and got[1].dtype == np.bool_
+        assert got[2:] == want[2:]
+    with pytest.raises(ValueError, match="outside"):
+        verdicts.judge(ref_count, motion_count, outside.astype(np.uint8))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ref_count"):
+        verdicts.judge(ref_count[:, :-1], motion_count, outside)
