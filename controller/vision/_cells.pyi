@@ -33,3 +33,17 @@ def verdicts(
     moving: npt.NDArray[np.uint8],
     out: npt.NDArray[np.int64],
 ) -> None: ...
+def still_cells(
+    view: npt.NDArray[np.uint8],
+    last: npt.NDArray[np.uint8],
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    min_count: npt.NDArray[np.int32],
+    touched: npt.NDArray[np.uint8],
+    before: npt.NDArray[np.uint8],
+    has_before: bool,
+    counts: npt.NDArray[np.int32],
+    differs: npt.NDArray[np.uint8],
+) -> int: ...

@@ -14,6 +14,7 @@ __all__ = [
     "between",
     "has_neighbour_reference",
     "largest_group_reference",
+    "still_cells_reference",
     "verdicts_reference",
 ]
 
@@ -62,3 +63,33 @@ def verdicts_reference(
     occupied = ref_count >= occupied_min
     moving = motion_count >= moving_min
     return occupied, moving, int(motion_count.sum()), bool((moving & outside).any())
+
+
+def still_cells_reference(
+    view: npt.NDArray[np.uint8],
+    last: npt.NDArray[np.uint8],
+    *,
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    fraction: float,
+    area: npt.NDArray[np.float64],
+    touched: Mask,
+    before: Mask | None,
+) -> tuple[Mask, int]:
+    """A zone's cells that moved since its kept picture, and how many moved in ``before``
+    too (``stillness``): per cell the pixels more than threshold off last corrected by
+    (gain_q8, offset); a cell differs at ``fraction`` of its pixels, and counts beside
+    another one that differs, inside the zone."""
+    corrected = ((last.astype(np.int64) * gain_q8 + 128) >> 8) + offset
+    changed = np.abs(view.astype(np.int64) - corrected) > threshold
+    h, w = view.shape
+    rows, cols = -(-h // cell), -(-w // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=np.int64)
+    padded[:h, :w] = changed
+    counts = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    differs = counts >= fraction * area
+    differs = differs & has_neighbour_reference(differs) & touched
+    both = 0 if before is None else int(np.count_nonzero(differs & before))
+    return differs, both

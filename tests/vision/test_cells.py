@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -9,14 +10,17 @@ import numpy.typing as npt
 import pytest
 
 from controller.bench.detector import render_clip
+from controller.vision import _cells
 from controller.vision.cells import CellGroups, CellVerdicts, has_neighbour
 from controller.vision.cells_reference import (
     has_neighbour_reference,
     largest_group_reference,
+    still_cells_reference,
     verdicts_reference,
 )
 from controller.vision.detector import Detector
 from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
+from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
 
 Mask = npt.NDArray[np.bool_]
 
@@ -168,3 +172,93 @@ def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
         verdicts.judge(ref_count, motion_count, outside.astype(np.uint8))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ref_count"):
         verdicts.judge(ref_count[:, :-1], motion_count, outside)
+
+
+@pytest.mark.parametrize(("height", "width", "cell"), [(36, 64, 4), (37, 53, 5), (9, 130, 8)])
+def test_still_cells_are_their_reference(height: int, width: int, cell: int) -> None:
+    """A rendered zone box against a picture of it taken earlier (a vehicle crept),
+    partial cells at the right and bottom, gains and offsets at their extremes, with and
+    without last frame's cells: the same cells and the same count of both."""
+    cam = LaneCamera(CameraSpec(width=max(width, 64), height=max(height, 36)), Condition.RAIN)
+    last = cam.render([Vehicle(id=1, front_x_m=-5.0)], 0, 0)[:height, :width].copy()
+    view = cam.render([Vehicle(id=1, front_x_m=-4.6)], 0, 40)[:height, :width].copy()
+    rows, cols = -(-height // cell), -(-width // cell)
+    area = np.full((rows, cols), float(cell * cell))
+    area[-1, :] = cell * (height - (rows - 1) * cell)
+    area[:, -1] = (width - (cols - 1) * cell) * (area[:, -1] / cell)
+    rng = np.random.default_rng(height)
+    touched = rng.random((rows, cols)) < 0.8
+    noise = rng.integers(0, 256, (2, height, width), dtype=np.uint8)
+    pictures = [(view, last), ((last // 2).astype(np.uint8), last), (noise[0], noise[1])]
+    seen = 0
+    for (view, last), (gain_q8, offset, threshold, fraction) in itertools.product(
+        pictures, ((256, 0, 12, 0.3), (1024, -255, 0, 0.0), (0, 255, 255, 1.0), (97, 13, 60, 0.5))
+    ):
+        before = rng.random((rows, cols)) < 0.5
+        for prior in (None, before):
+            counts = np.empty((rows, cols), dtype=np.int32)
+            differs = np.empty((rows, cols), dtype=bool)
+            both = _cells.still_cells(
+                view,
+                last,
+                cell,
+                gain_q8,
+                offset,
+                threshold,
+                np.ceil(fraction * area).astype(np.int32),
+                touched.view(np.uint8),
+                (differs if prior is None else prior).view(np.uint8),
+                prior is not None,
+                counts,
+                differs.view(np.uint8),
+            )
+            want, want_both = still_cells_reference(
+                view,
+                last,
+                cell=cell,
+                gain_q8=gain_q8,
+                offset=offset,
+                threshold=threshold,
+                fraction=fraction,
+                area=area,
+                touched=touched,
+                before=prior,
+            )
+            assert np.array_equal(differs, want)
+            assert both == want_both
+            seen += int(want.any())
+    assert seen >= 6
+
+
+@pytest.mark.parametrize("density", [0.1, 0.3, 0.6])
+def test_still_cells_keep_only_cells_beside_another(density: float) -> None:
+    """Whole cells changed at random (a sparse, a medium and a dense pattern): a changed
+    cell counts only beside another changed one, at every edge and corner of the box."""
+    rng = np.random.default_rng(int(density * 10))
+    rows, cols, cell = 40, 61, 4
+    pattern = rng.random((rows, cols)) < density
+    last = np.zeros((rows * cell, cols * cell - 2), dtype=np.uint8)
+    view = np.kron(pattern, np.ones((cell, cell), dtype=np.uint8))[:, : cols * cell - 2] * 200
+    area = np.full((rows, cols), 16.0)
+    area[:, -1] = 8.0
+    touched = rng.random((rows, cols)) < 0.9
+    before = rng.random((rows, cols)) < 0.5
+    counts = np.empty((rows, cols), dtype=np.int32)
+    differs = np.empty((rows, cols), dtype=bool)
+    both = _cells.still_cells(
+        view.astype(np.uint8),
+        last,
+        cell,
+        256,
+        0,
+        12,
+        np.ceil(0.5 * area).astype(np.int32),
+        touched.view(np.uint8),
+        before.view(np.uint8),
+        True,
+        counts,
+        differs.view(np.uint8),
+    )
+    want = pattern & has_neighbour_reference(pattern) & touched
+    assert np.array_equal(differs, want)
+    assert both == int(np.count_nonzero(want & before))
