@@ -245,75 +245,41 @@ def verdicts(
 
 
 def still_cells(
-    const uint8_t[:, ::1] view,
-    const uint8_t[:, ::1] last,
-    Py_ssize_t cell,
-    int gain_q8,
-    int offset,
-    int threshold,
+    const int32_t[:, ::1] changed,
     const int32_t[:, ::1] min_count,
     const uint8_t[:, ::1] touched,
     const uint8_t[:, ::1] before,
     bint has_before,
-    int32_t[:, ::1] counts,
+    uint8_t[:, ::1] own,
     uint8_t[:, ::1] differs,
 ):
     """A zone's cells that moved since its kept picture; see ``stillness``.
 
-    Per cell, the pixels of view more than threshold off last corrected by
-    (gain_q8, offset) (the kernel's reference test: |v - (((l * gain_q8 + 128) >> 8)
-    + offset)| > threshold); a cell differs when that count reaches min_count,
-    and counts when one of its four neighbours differs too and it is touched.
-    Writes those cells into differs (counts is scratch, the grid's shape) and
+    ``changed``: per cell, the pixels that changed (the kernel's reference count of
+    the zone's box against its kept picture). A cell differs when that reaches
+    min_count, and counts when one of its four neighbours differs too and it is
+    touched. Writes those cells into differs (own is scratch, the grid's shape) and
     returns how many of them differed in ``before`` too (0 without one).
     """
-    cdef Py_ssize_t h = view.shape[0], w = view.shape[1]
-    cdef Py_ssize_t rows = counts.shape[0], cols = counts.shape[1], y, x, cy, cx, x1
-    cdef int32_t n
-    cdef int d, c
-    cdef const uint8_t* vrow
-    cdef const uint8_t* lrow
-    cdef int32_t* crow
-    cdef int32_t nb
+    cdef Py_ssize_t rows = changed.shape[0], cols = changed.shape[1], cy, cx
+    cdef uint8_t nb
     cdef int64_t both = 0
     with nogil:
         for cy in range(rows):
             for cx in range(cols):
-                counts[cy, cx] = 0
-        for y in range(h):
-            vrow = &view[y, 0]
-            lrow = &last[y, 0]
-            crow = &counts[y // cell, 0]
-            x = 0
-            cx = 0
-            while x < w:
-                x1 = x + cell
-                if x1 > w:
-                    x1 = w
-                n = 0
-                while x < x1:
-                    c = (((<int>lrow[x]) * gain_q8 + 128) >> 8) + offset
-                    d = <int>vrow[x] - c
-                    n += (d > threshold) | (-d > threshold)
-                    x += 1
-                crow[cx] += n
-                cx += 1
-        # Each cell's own verdict, kept in counts while the neighbours are read.
-        for cy in range(rows):
-            for cx in range(cols):
-                counts[cy, cx] = counts[cy, cx] >= min_count[cy, cx]
+                own[cy, cx] = changed[cy, cx] >= min_count[cy, cx]
         for cy in range(rows):
             for cx in range(cols):
                 nb = 0
                 if cy > 0:
-                    nb = nb | counts[cy - 1, cx]
+                    nb = nb | own[cy - 1, cx]
                 if cy + 1 < rows:
-                    nb = nb | counts[cy + 1, cx]
+                    nb = nb | own[cy + 1, cx]
                 if cx > 0:
-                    nb = nb | counts[cy, cx - 1]
+                    nb = nb | own[cy, cx - 1]
                 if cx + 1 < cols:
-                    nb = nb | counts[cy, cx + 1]
-                differs[cy, cx] = (counts[cy, cx] & nb & touched[cy, cx]) != 0
+                    nb = nb | own[cy, cx + 1]
+                differs[cy, cx] = own[cy, cx] & nb & touched[cy, cx]
                 if has_before:
                     both += differs[cy, cx] & before[cy, cx]
     return both

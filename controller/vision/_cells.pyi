@@ -34,16 +34,11 @@ def verdicts(
     out: npt.NDArray[np.int64],
 ) -> None: ...
 def still_cells(
-    view: npt.NDArray[np.uint8],
-    last: npt.NDArray[np.uint8],
-    cell: int,
-    gain_q8: int,
-    offset: int,
-    threshold: int,
+    changed: npt.NDArray[np.int32],
     min_count: npt.NDArray[np.int32],
     touched: npt.NDArray[np.uint8],
     before: npt.NDArray[np.uint8],
     has_before: bool,
-    counts: npt.NDArray[np.int32],
+    own: npt.NDArray[np.uint8],
     differs: npt.NDArray[np.uint8],
 ) -> int: ...

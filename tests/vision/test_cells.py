@@ -19,6 +19,7 @@ from controller.vision.cells_reference import (
     verdicts_reference,
 )
 from controller.vision.detector import Detector
+from controller.vision.kernel import frame_stats, new_cell_stats
 from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
 from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
 
@@ -174,6 +175,44 @@ def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
         verdicts.judge(ref_count[:, :-1], motion_count, outside)
 
 
+def _still(
+    view: npt.NDArray[np.uint8],
+    last: npt.NDArray[np.uint8],
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    fraction: float,
+    area: npt.NDArray[np.float64],
+    touched: Mask,
+    before: Mask | None,
+    differs: Mask,
+) -> int:
+    """The standstill clock's two compiled steps: the kernel's count of changed pixels
+    per cell, then ``_cells.still_cells`` (as ``stillness.ZoneStillness.update``)."""
+    rows, cols = touched.shape
+    stats = frame_stats(
+        view,
+        last,
+        np.empty_like(view),
+        cell=cell,
+        gain_q8=gain_q8,
+        offset=offset,
+        ref_threshold=threshold,
+        motion_threshold=255,
+        out=new_cell_stats(view.shape[0], view.shape[1], cell),
+    )
+    return _cells.still_cells(
+        stats.ref_count,
+        np.ceil(fraction * area).astype(np.int32),
+        touched.view(np.uint8),
+        (differs if before is None else before).view(np.uint8),
+        before is not None,
+        np.empty((rows, cols), dtype=np.uint8),
+        differs.view(np.uint8),
+    )
+
+
 @pytest.mark.parametrize(("height", "width", "cell"), [(36, 64, 4), (37, 53, 5), (9, 130, 8)])
 def test_still_cells_are_their_reference(height: int, width: int, cell: int) -> None:
     """A rendered zone box against a picture of it taken earlier (a vehicle crept),
@@ -196,21 +235,19 @@ def test_still_cells_are_their_reference(height: int, width: int, cell: int) -> 
     ):
         before = rng.random((rows, cols)) < 0.5
         for prior in (None, before):
-            counts = np.empty((rows, cols), dtype=np.int32)
             differs = np.empty((rows, cols), dtype=bool)
-            both = _cells.still_cells(
+            both = _still(
                 view,
                 last,
                 cell,
                 gain_q8,
                 offset,
                 threshold,
-                np.ceil(fraction * area).astype(np.int32),
-                touched.view(np.uint8),
-                (differs if prior is None else prior).view(np.uint8),
-                prior is not None,
-                counts,
-                differs.view(np.uint8),
+                fraction,
+                area,
+                touched,
+                prior,
+                differs,
             )
             want, want_both = still_cells_reference(
                 view,
@@ -243,21 +280,9 @@ def test_still_cells_keep_only_cells_beside_another(density: float) -> None:
     area[:, -1] = 8.0
     touched = rng.random((rows, cols)) < 0.9
     before = rng.random((rows, cols)) < 0.5
-    counts = np.empty((rows, cols), dtype=np.int32)
     differs = np.empty((rows, cols), dtype=bool)
-    both = _cells.still_cells(
-        view.astype(np.uint8),
-        last,
-        cell,
-        256,
-        0,
-        12,
-        np.ceil(0.5 * area).astype(np.int32),
-        touched.view(np.uint8),
-        before.view(np.uint8),
-        True,
-        counts,
-        differs.view(np.uint8),
+    both = _still(
+        view.astype(np.uint8), last, cell, 256, 0, 12, 0.5, area, touched, before, differs
     )
     want = pattern & has_neighbour_reference(pattern) & touched
     assert np.array_equal(differs, want)
