@@ -77,7 +77,8 @@ class CellVerdicts:
         outside: Mask,
     ) -> tuple[Mask, Mask, int, bool]:
         """(occupied, moving, pixels moved, a cell outside every zone moved); the two
-        maps are new arrays (the caller may keep them)."""
+        maps are new arrays (the caller may keep them). The counts are the kernel's
+        (a cell's pixels at most)."""
         for name, array, dtype in (
             ("ref_count", ref_count, np.int32),
             ("motion_count", motion_count, np.int32),

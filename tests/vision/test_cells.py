@@ -19,7 +19,7 @@ from controller.vision.cells_reference import (
     verdicts_reference,
 )
 from controller.vision.detector import Detector
-from controller.vision.kernel import frame_stats, new_cell_stats
+from controller.vision.kernel import MAX_CELL, frame_stats, new_cell_stats
 from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
 from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
 
@@ -147,8 +147,9 @@ def test_has_neighbour_is_its_reference(rows: int, cols: int) -> None:
 
 @pytest.mark.parametrize(("rows", "cols"), [(1, 1), (3, 17), (90, 160), (45, 81)])
 def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
-    """Counts at, under and over their per-cell minimums (0, the int32 extremes among
-    them), motion only outside the zones or only inside: the same maps, total and flag."""
+    """Counts at, under and over their per-cell minimums (the most pixels a cell can have
+    in every cell: the total passes 2 ** 31), motion only outside the zones or only
+    inside: the same maps, total and flag."""
     rng = np.random.default_rng(rows + cols)
     occupied_min = rng.integers(0, 20, (rows, cols)).astype(np.int32)
     moving_min = rng.integers(0, 20, (rows, cols)).astype(np.int32)
@@ -159,8 +160,9 @@ def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
         if k == 1:
             motion_count[...] = 0
         if k == 2:
+            # A cell's count is a pixel count: at most MAX_CELL ** 2, all cells at once.
             ref_count.flat[0] = np.iinfo(np.int32).min
-            motion_count.flat[-1] = np.iinfo(np.int32).max
+            motion_count[...] = MAX_CELL**2
         outside = rng.random((rows, cols)) < (0.0 if k == 3 else 0.3)
         if k == 4:
             motion_count = np.where(outside, 0, motion_count).astype(np.int32)
