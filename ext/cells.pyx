@@ -167,6 +167,12 @@ def zone_bodies(
     cdef uint8_t* cells
     cdef uint8_t* bridge
     cdef uint8_t* seen
+    cdef uint8_t* crow
+    cdef uint8_t* brow
+    cdef const uint8_t* src
+    cdef const uint8_t* dif
+    cdef const uint8_t* inn
+    cdef const uint8_t* tch
     with nogil:
         for z in range(zones):
             r0 = boxes[z, 0]
@@ -180,10 +186,17 @@ def zone_bodies(
             bridge = cells + n
             seen = bridge + n
             b = box_start[z]
+            # Row by row through pointers: the loops vectorise.
             for y in range(bh):
+                src = &body[r0 + y, c0]
+                dif = &differs[r0 + y, c0]
+                inn = &interior[b + y * bw]
+                tch = &touched[b + y * bw]
+                crow = cells + y * bw
+                brow = bridge + y * bw
                 for x in range(bw):
-                    cells[y * bw + x] = body[r0 + y, c0 + x] & interior[b + y * bw + x]
-                    bridge[y * bw + x] = differs[r0 + y, c0 + x] & touched[b + y * bw + x]
+                    crow[x] = src[x] & inn[x]
+                    brow[x] = dif[x] & tch[x]
             for e in range(edge_start[z], edge_start[z + 1]):
                 if edge_hit[e]:
                     cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1

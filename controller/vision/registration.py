@@ -325,15 +325,22 @@ def side_boxes(
 def fit_roll(points: list[tuple[float, float]], shifts: list[tuple[float, float]]) -> float:
     """The roll (radians, clockwise on the screen) that best explains the shifts measured
     at the points (least squares): a roll by r moves p by r * (-(y - yc), x - xc)."""
-    mx = sum(p[0] for p in points) / len(points)
-    my = sum(p[1] for p in points) / len(points)
-    tx = sum(d[0] for d in shifts) / len(shifts)
-    ty = sum(d[1] for d in shifts) / len(shifts)
-    num = sum(
-        (d[0] - tx) * -(p[1] - my) + (d[1] - ty) * (p[0] - mx)
-        for p, d in zip(points, shifts, strict=True)
-    )
-    den = sum((p[0] - mx) ** 2 + (p[1] - my) ** 2 for p in points)
+    if len(shifts) != len(points):
+        raise ValueError(f"shifts: {len(shifts)} for {len(points)} points")
+    # Plain loops, in the order and with the operations of the sums they stand for
+    # (a generator per sum cost more than the arithmetic, frame after frame).
+    sx = sy = stx = sty = 0.0
+    for (px, py), (dx, dy) in zip(points, shifts, strict=True):
+        sx += px
+        sy += py
+        stx += dx
+        sty += dy
+    n = len(points)
+    mx, my, tx, ty = sx / n, sy / n, stx / len(shifts), sty / len(shifts)
+    num = den = 0.0
+    for (px, py), (dx, dy) in zip(points, shifts, strict=True):
+        num += (dx - tx) * -(py - my) + (dy - ty) * (px - mx)
+        den += (px - mx) ** 2 + (py - my) ** 2
     return num / den
 
 
