@@ -50,6 +50,7 @@ extensions = [
     Extension(
         "controller.vision._registration",
         sources=["ext/registration.pyx"],
+        depends=["ext/lk_simd.h"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
