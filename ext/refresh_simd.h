@@ -55,11 +55,11 @@
     }
 
 #define RF_BLEND_ARGS                                                                                  \
-    const uint8_t *restrict f, float *restrict rf, uint8_t *restrict rg, ptrdiff_t n,                  \
-        const float *restrict weighted, float keep
+    const uint8_t *__restrict f, float *__restrict rf, uint8_t *__restrict rg, ptrdiff_t n,                  \
+        const float *__restrict weighted, float keep
 #define RF_DRIFT_ARGS                                                                                  \
-    const uint8_t *restrict f, float *restrict rf, uint8_t *restrict rg, ptrdiff_t n,                  \
-        const float *restrict corrected, const float *restrict weighted, float keep, float drift_px
+    const uint8_t *__restrict f, float *__restrict rf, uint8_t *__restrict rg, ptrdiff_t n,                  \
+        const float *__restrict corrected, const float *__restrict weighted, float keep, float drift_px
 
 static ptrdiff_t rf_blend_portable(RF_BLEND_ARGS) RF_BLEND_BODY
 static ptrdiff_t rf_drift_portable(RF_DRIFT_ARGS) RF_DRIFT_BODY

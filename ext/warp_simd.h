@@ -45,7 +45,7 @@ static inline ptrdiff_t wp_clamp(ptrdiff_t v, ptrdiff_t hi)
     }
 
 #define WP_ROW_ARGS                                                                                    \
-    const uint8_t *restrict a, const uint8_t *restrict b, uint8_t *restrict o, uint16_t *restrict t,  \
+    const uint8_t *__restrict a, const uint8_t *__restrict b, uint8_t *__restrict o, uint16_t *__restrict t,  \
         ptrdiff_t w, ptrdiff_t ix, ptrdiff_t xa, ptrdiff_t xb, uint32_t hx, uint32_t gx, uint16_t hy, \
         uint16_t gy
 
