@@ -129,3 +129,44 @@ def rasterise(
                 srow[c] += total
                 c += 1
     free(toggles)
+
+
+def cut_pixels(
+    const uint8_t[:, ::1] raster,
+    const Py_ssize_t[::1] part_c,
+    const Py_ssize_t[::1] row_start,
+    Py_ssize_t cell,
+    Py_ssize_t wy0,
+    Py_ssize_t wx0,
+    Py_ssize_t width,
+    Py_ssize_t[::1] pixels,
+    Py_ssize_t[::1] owner,
+    double[::1] sum_r,
+    double[::1] sum_c,
+):
+    """The zone's pixels in the cells its edge cuts, in the frame's row-major order.
+
+    raster: the window's pixels inside the zone (``rasterise``); the cut cells are
+    given row by row: those of window cell row cy are k in row_start[cy] ..
+    row_start[cy + 1], in column order, at window cell column part_c[k]. Writes each
+    pixel's flat frame index (frame ``width`` wide, the window at (wy0, wx0)) and
+    its cell k, and adds its frame row and column to sum_r[k] and sum_c[k] (zeroed
+    by the caller); returns how many pixels were written (pixels and owner hold at
+    least that many: the cut cells' pixel counts).
+    """
+    cdef Py_ssize_t rows = raster.shape[0], y, x, k, x0, x1, n = 0
+    cdef const uint8_t* line
+    with nogil:
+        for y in range(rows):
+            line = &raster[y, 0]
+            for k in range(row_start[y // cell], row_start[y // cell + 1]):
+                x0 = part_c[k] * cell
+                x1 = x0 + cell
+                for x in range(x0, x1):
+                    if line[x]:
+                        pixels[n] = (y + wy0) * width + x + wx0
+                        owner[n] = k
+                        sum_r[k] += <double>(y + wy0)
+                        sum_c[k] += <double>(x + wx0)
+                        n += 1
+    return n

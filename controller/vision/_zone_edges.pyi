@@ -21,3 +21,16 @@ def rasterise(
     pixels: npt.NDArray[np.uint8],
     sums: npt.NDArray[np.int32],
 ) -> None: ...
+def cut_pixels(
+    raster: npt.NDArray[np.uint8],
+    part_c: npt.NDArray[np.intp],
+    row_start: npt.NDArray[np.intp],
+    cell: int,
+    wy0: int,
+    wx0: int,
+    width: int,
+    pixels: npt.NDArray[np.intp],
+    owner: npt.NDArray[np.intp],
+    sum_r: npt.NDArray[np.float64],
+    sum_c: npt.NDArray[np.float64],
+) -> int: ...

@@ -239,7 +239,6 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         raster = np.empty(((cr1 - cr0) * cell, (cc1 - cc0) * cell), dtype=np.uint8)
         sums = np.empty((cr1 - cr0, cc1 - cc0), dtype=np.int32)
         _zone_edges.rasterise(poly, wy0, wy1, wx0, wx1, cell, raster, sums)
-        padded = raster.view(np.bool_)
         # Whole numbers, each exact in float32 (the reference sums them as float32).
         win = sums.astype(np.float32)
         win_area = area[cr0:cr1, cc0:cc1]
@@ -261,20 +260,34 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
             int(tc.max()) + 1 + cc0,
         )
         # Only the pixels of the cells the edge cuts are listed, in the frame's
-        # row-major order: taken from those cells' blocks alone, then sorted.
+        # row-major order, with the sums of their rows and columns per cell (one
+        # compiled pass over those cells' pixels: ``_zone_edges.cut_pixels``).
         part_r, part_c = np.nonzero(some & ~whole)
-        blocks = padded.reshape(cr1 - cr0, cell, cc1 - cc0, cell)[part_r, :, part_c, :]
-        owner, dy, dx = np.nonzero(blocks)
-        pr, pc = part_r[owner] * cell + dy, part_c[owner] * cell + dx
-        order = np.lexsort((pc, pr))
-        owner, pr, pc = owner[order], pr[order] + wy0, pc[order] + wx0
         part_inside = win[part_r, part_c]
+        count = int(sums[part_r, part_c].sum())
+        pixels = np.empty(count, dtype=np.intp)
+        owner = np.empty(count, dtype=np.intp)
+        sum_r = np.zeros(part_r.size, dtype=np.float64)
+        sum_c = np.zeros(part_r.size, dtype=np.float64)
+        _zone_edges.cut_pixels(
+            raster,
+            np.ascontiguousarray(part_c),
+            np.searchsorted(part_r, np.arange(cr1 - cr0 + 1)),
+            cell,
+            wy0,
+            wx0,
+            width,
+            pixels,
+            owner,
+            sum_r,
+            sum_c,
+        )
         part_r, part_c = part_r + cr0, part_c + cc0
         # The centroid of the zone's pixels in a cell, against the cell's centre:
         # twice that moves a cell-sized window onto the zone's side.
         weight = np.maximum(part_inside, 1.0)
-        mean_r = np.bincount(owner, weights=pr, minlength=part_r.size) / weight
-        mean_c = np.bincount(owner, weights=pc, minlength=part_r.size) / weight
+        mean_r = sum_r / weight
+        mean_c = sum_c / weight
         centre = (cell - 1) / 2.0
         toward = np.stack(
             [
@@ -286,7 +299,7 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         edges[zone.name] = EdgeCells(
             rows=part_r.astype(np.intp),
             cols=part_c.astype(np.intp),
-            pixels=(pr * width + pc).astype(np.intp),
+            pixels=pixels,
             owner=owner,
             inside=part_inside.astype(np.int64),
             toward=toward,
