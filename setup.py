@@ -50,6 +50,7 @@ extensions = [
     Extension(
         "controller.vision._registration",
         sources=["ext/registration.pyx"],
+        depends=["ext/lk_simd.h"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
@@ -57,6 +58,7 @@ extensions = [
     Extension(
         "controller.vision._warp",
         sources=["ext/warp.pyx"],
+        depends=["ext/warp_simd.h"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
@@ -71,9 +73,12 @@ extensions = [
     Extension(
         "controller.vision._refresh",
         sources=["ext/refresh.pyx"],
+        depends=["ext/refresh_simd.h"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
+        # The clip's float compares may then become selects (the loops vectorise);
+        # no result changes, only floating-point exception flags are not kept.
+        extra_compile_args=[*compile_args, "-fno-trapping-math"] if compile_args else [],
     ),
 ]
 

@@ -10,7 +10,8 @@ to the zone), is no body cell itself and has body cells on both sides of it
 (4-connectivity); a group's size counts its body cells only.
 """
 
-from libc.stdint cimport int32_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport calloc, free
 
 
 def largest_group(
@@ -70,3 +71,250 @@ def largest_group(
                 if size > best:
                     best = size
     return best
+
+
+cdef Py_ssize_t _largest_flat(
+    const uint8_t* cells,
+    const uint8_t* may_bridge,
+    Py_ssize_t rows,
+    Py_ssize_t cols,
+    int32_t* stack,
+    uint8_t* seen,
+) noexcept nogil:
+    """``largest_group`` on flat row-major maps of rows x cols (the same rules)."""
+    cdef Py_ssize_t y, x, ny, nx, top, d, p, q, best = 0, size
+    cdef int dy[4]
+    cdef int dx[4]
+    dy[0] = -1
+    dy[1] = 1
+    dy[2] = 0
+    dy[3] = 0
+    dx[0] = 0
+    dx[1] = 0
+    dx[2] = -1
+    dx[3] = 1
+    for y in range(rows):
+        for x in range(cols):
+            p = y * cols + x
+            if cells[p]:
+                seen[p] = 1
+            elif (
+                may_bridge[p]
+                and (
+                    (0 < y < rows - 1 and cells[p - cols] and cells[p + cols])
+                    or (0 < x < cols - 1 and cells[p - 1] and cells[p + 1])
+                )
+            ):
+                seen[p] = 2
+            else:
+                seen[p] = 0
+    for y in range(rows):
+        for x in range(cols):
+            p = y * cols + x
+            if seen[p] != 1:
+                continue
+            size = 1
+            seen[p] = 3
+            stack[0] = <int32_t>p
+            top = 1
+            while top > 0:
+                top -= 1
+                p = stack[top]
+                for d in range(4):
+                    ny = p // cols + dy[d]
+                    nx = p % cols + dx[d]
+                    if ny < 0 or ny >= rows or nx < 0 or nx >= cols:
+                        continue
+                    q = ny * cols + nx
+                    if seen[q] == 1 or seen[q] == 2:
+                        if seen[q] == 1:
+                            size += 1
+                        seen[q] = 3
+                        stack[top] = <int32_t>q
+                        top += 1
+            if size > best:
+                best = size
+    return best
+
+
+def zone_bodies(
+    const uint8_t[:, ::1] body,
+    const uint8_t[:, ::1] differs,
+    const uint8_t[::1] interior,
+    const uint8_t[::1] touched,
+    const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] box_start,
+    const Py_ssize_t[::1] edge_rows,
+    const Py_ssize_t[::1] edge_cols,
+    const Py_ssize_t[::1] edge_start,
+    const uint8_t[::1] edge_hit,
+    uint8_t[::1] scratch,
+    int32_t[::1] stack,
+    int64_t[::1] out,
+):
+    """Every zone's largest body at once: out[z] = ``largest_group`` of zone z's box of
+    (body & its interior cells, its edge cells edge_hit marks set), may_bridge =
+    differs & its touched cells there.
+
+    Zone z's box is boxes[z] = (r0, r1, c0, c1); its interior and touched maps over
+    that box are interior/touched[box_start[z]:box_start[z + 1]], row-major; its edge
+    cells are
+    edge_rows/edge_cols[edge_start[z]:edge_start[z + 1]], each inside the box.
+    ``scratch`` holds at least 3 * (the largest box's cells) bytes, ``stack`` that
+    many cells. The Python wrapper (zones.ZoneBodies) builds and checks all of it.
+    """
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bh, bw, y, x, e, n, b
+    cdef uint8_t* cells
+    cdef uint8_t* bridge
+    cdef uint8_t* seen
+    cdef uint8_t* crow
+    cdef uint8_t* brow
+    cdef const uint8_t* src
+    cdef const uint8_t* dif
+    cdef const uint8_t* inn
+    cdef const uint8_t* tch
+    with nogil:
+        for z in range(zones):
+            r0 = boxes[z, 0]
+            r1 = boxes[z, 1]
+            c0 = boxes[z, 2]
+            c1 = boxes[z, 3]
+            bh = r1 - r0
+            bw = c1 - c0
+            n = bh * bw
+            cells = &scratch[0]
+            bridge = cells + n
+            seen = bridge + n
+            b = box_start[z]
+            # Row by row through pointers: the loops vectorise.
+            for y in range(bh):
+                src = &body[r0 + y, c0]
+                dif = &differs[r0 + y, c0]
+                inn = &interior[b + y * bw]
+                tch = &touched[b + y * bw]
+                crow = cells + y * bw
+                brow = bridge + y * bw
+                for x in range(bw):
+                    crow[x] = src[x] & inn[x]
+                    brow[x] = dif[x] & tch[x]
+            for e in range(edge_start[z], edge_start[z + 1]):
+                if edge_hit[e]:
+                    cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1
+            out[z] = _largest_flat(cells, bridge, bh, bw, &stack[0], seen)
+
+
+def has_neighbour(const uint8_t[:, ::1] cells, uint8_t[:, ::1] out):
+    """out[y, x] = 1 where one of the four side neighbours of (y, x) is set, else 0.
+
+    cells holds 0 or 1 only (a bool map's bytes): the ORs need no compare, and the
+    columns between the first and the last take no branch, so that loop vectorises.
+    """
+    cdef Py_ssize_t rows = cells.shape[0], cols = cells.shape[1], y, x
+    cdef const uint8_t* up
+    cdef const uint8_t* row
+    cdef const uint8_t* down
+    cdef uint8_t* o
+    cdef uint8_t* zero = <uint8_t*>calloc(cols, 1)
+    if zero == NULL:
+        raise MemoryError("has_neighbour: no memory for one row")
+    with nogil:
+        for y in range(rows):
+            row = &cells[y, 0]
+            up = &cells[y - 1, 0] if y > 0 else zero
+            down = &cells[y + 1, 0] if y + 1 < rows else zero
+            o = &out[y, 0]
+            if cols == 1:
+                o[0] = up[0] | down[0]
+                continue
+            o[0] = up[0] | down[0] | row[1]
+            for x in range(1, cols - 1):
+                o[x] = up[x] | down[x] | row[x - 1] | row[x + 1]
+            o[cols - 1] = up[cols - 1] | down[cols - 1] | row[cols - 2]
+    free(zero)
+
+
+def verdicts(
+    const int32_t[:, ::1] ref_count,
+    const int32_t[:, ::1] motion_count,
+    const int32_t[:, ::1] occupied_min,
+    const int32_t[:, ::1] moving_min,
+    const uint8_t[:, ::1] outside,
+    uint8_t[:, ::1] occupied,
+    uint8_t[:, ::1] moving,
+    int64_t[::1] out,
+):
+    """Per cell, occupied = ref_count >= occupied_min and moving = motion_count >=
+    moving_min; out[0] = the sum of motion_count, out[1] = 1 when a cell outside
+    every zone moved. All arrays are the grid's shape (the wrapper checks); the
+    counts are pixel counts of a cell (0..MAX_CELL ** 2). Flat, branch-free loops,
+    so they vectorise."""
+    cdef Py_ssize_t n = ref_count.shape[0] * ref_count.shape[1], i, j, end
+    cdef int64_t total = 0
+    cdef int32_t part
+    cdef uint8_t outside_moved = 0
+    cdef const int32_t* rc = &ref_count[0, 0]
+    cdef const int32_t* mc = &motion_count[0, 0]
+    cdef const int32_t* om = &occupied_min[0, 0]
+    cdef const int32_t* mm = &moving_min[0, 0]
+    cdef const uint8_t* outs = &outside[0, 0]
+    cdef uint8_t* occ = &occupied[0, 0]
+    cdef uint8_t* mov = &moving[0, 0]
+    with nogil:
+        for i in range(n):
+            occ[i] = rc[i] >= om[i]
+            mov[i] = mc[i] >= mm[i]
+        for i in range(n):
+            outside_moved |= mov[i] & outs[i]
+        # Summed in int32 over blocks (a cell counts at most MAX_CELL ** 2 = 2 ** 18
+        # pixels, a block 2 ** 12 cells), so the loop vectorises without 64-bit lanes.
+        i = 0
+        while i < n:
+            end = i + 4096 if i + 4096 < n else n
+            part = 0
+            for j in range(i, end):
+                part += mc[j]
+            total += part
+            i = end
+    out[0] = total
+    out[1] = outside_moved
+
+
+def still_cells(
+    const int32_t[:, ::1] changed,
+    const int32_t[:, ::1] min_count,
+    const uint8_t[:, ::1] touched,
+    const uint8_t[:, ::1] before,
+    bint has_before,
+    uint8_t[:, ::1] own,
+    uint8_t[:, ::1] differs,
+):
+    """A zone's cells that moved since its kept picture; see ``stillness``.
+
+    ``changed``: per cell, the pixels that changed (the kernel's reference count of
+    the zone's box against its kept picture). A cell differs when that reaches
+    min_count, and counts when one of its four neighbours differs too and it is
+    touched. Writes those cells into differs (own is scratch, the grid's shape) and
+    returns how many of them differed in ``before`` too (0 without one).
+    """
+    cdef Py_ssize_t rows = changed.shape[0], cols = changed.shape[1], cy, cx
+    cdef uint8_t nb
+    cdef int64_t both = 0
+    with nogil:
+        for cy in range(rows):
+            for cx in range(cols):
+                own[cy, cx] = changed[cy, cx] >= min_count[cy, cx]
+        for cy in range(rows):
+            for cx in range(cols):
+                nb = 0
+                if cy > 0:
+                    nb = nb | own[cy - 1, cx]
+                if cy + 1 < rows:
+                    nb = nb | own[cy + 1, cx]
+                if cx > 0:
+                    nb = nb | own[cy, cx - 1]
+                if cx + 1 < cols:
+                    nb = nb | own[cy, cx + 1]
+                differs[cy, cx] = own[cy, cx] & nb & touched[cy, cx]
+                if has_before:
+                    both += differs[cy, cx] & before[cy, cx]
+    return both

@@ -28,6 +28,45 @@ object inside the pass. The numpy reference
 from libc.math cimport fabs, floor, sqrt
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
+
+cdef extern from "lk_simd.h":
+    int LK_LEVEL_PORTABLE
+    int lk_cpu_level() noexcept nogil
+    void lk_chunk(
+        const uint8_t* a,
+        const uint8_t* b,
+        const uint8_t* rm,
+        const uint8_t* ru,
+        const uint8_t* rd,
+        Py_ssize_t n,
+        int32_t wx,
+        int32_t wy,
+        int32_t* out,
+        int frame_only,
+        int level,
+    ) noexcept nogil
+
+
+cdef int _cpu_level = lk_cpu_level()
+cdef int _level = _cpu_level
+
+
+def simd_level():
+    """The Lucas-Kanade chunk loops in use: 0 portable, 1 AVX2 (``lk_simd.h``)."""
+    return _level
+
+
+def cpu_simd_level():
+    """The best chunk loops this CPU supports."""
+    return _cpu_level
+
+
+def set_simd_level(int level):
+    """Use at most ``level`` (clamped to what the CPU supports); returns the level now in use."""
+    global _level
+    _level = max(LK_LEVEL_PORTABLE, min(level, _cpu_level))
+    return _level
+
 cdef double _EPS = 1e-9
 
 cdef enum:
@@ -166,15 +205,31 @@ cdef Py_ssize_t _means(
 ) noexcept nogil:
     """Block means in 1/16 grey level, rounded half up; -1 for a block with no kept pixel.
 
-    Returns how many blocks have no kept pixel.
+    Returns how many blocks have no kept pixel. A whole block's count is a power of
+    two (fine x fine pixels, fine 4 or 8; four of them pooled): that division is a
+    shift (the sums are not negative), which costs a cycle where a 64-bit division
+    costs dozens; other counts (blocks the mask cuts) are divided.
     """
     cdef Py_ssize_t i, empty = 0
+    cdef int64_t ci, known = 0, v
+    cdef int shift = 0
     for i in range(n):
-        if c[i] > 0:
-            out[i] = <int16_t>((16 * s[i] + c[i] // 2) // c[i])
-        else:
+        ci = c[i]
+        if ci <= 0:
             out[i] = -1
             empty += 1
+            continue
+        if ci != known and (ci & (ci - 1)) == 0:
+            known = ci
+            shift = 0
+            v = ci
+            while v > 1:
+                v >>= 1
+                shift += 1
+        if ci == known:
+            out[i] = <int16_t>((16 * s[i] + ci // 2) >> shift)
+        else:
+            out[i] = <int16_t>((16 * s[i] + ci // 2) // ci)
     return empty
 
 
@@ -371,24 +426,6 @@ cdef Py_ssize_t _chunks(const Py_ssize_t* runs, Py_ssize_t count, Py_ssize_t* ch
     return n
 
 
-cdef inline const int32_t* _sample(
-    const uint8_t* a, const uint8_t* b, Py_ssize_t n, int32_t wx, int32_t wy,
-    uint16_t* t, int32_t* f,
-) noexcept nogil:
-    """f[x] = the rows a, b sampled at x + wx / 256 and wy / 256 between them, for x < n
-    (n <= CHUNK), in 1/256 grey levels: down, then across, rounded once -- the four-tap
-    sum ((256 - wy)(256 - wx) a[x] + (256 - wy) wx a[x + 1] + wy (256 - wx) b[x]
-    + wy wx b[x + 1] + 128) >> 8 to the bit (each down sum fits 16 bits: 255 * 256)."""
-    cdef Py_ssize_t x
-    cdef uint16_t hy = <uint16_t>(256 - wy), gy = <uint16_t>wy
-    cdef int32_t hx = 256 - wx
-    for x in range(n + 1):
-        t[x] = <uint16_t>(<uint16_t>a[x] * hy + <uint16_t>b[x] * gy)
-    for x in range(n):
-        f[x] = (hx * <int32_t>t[x] + wx * <int32_t>t[x + 1] + 128) >> 8
-    return f
-
-
 cdef void _lk_sums(
     const uint8_t[:, ::1] frame,
     const uint8_t[:, ::1] reference,
@@ -419,8 +456,6 @@ cdef void _lk_sums(
     cdef Py_ssize_t iy = <Py_ssize_t>fdy, ix = <Py_ssize_t>fdx
     cdef int32_t wy = <int32_t>floor((dy - fdy) * 256.0 + 0.5)
     cdef int32_t wx = <int32_t>floor((dx - fdx) * 256.0 + 0.5)
-    cdef int32_t f, r, gx, gy
-    cdef int32_t a_f, a_r, a_fr, a_rr, a_gx, a_gy, a_gxf, a_gxr, a_gyf, a_gyr, a_xx, a_xy, a_yy
     cdef int64_t n = 0, sf = 0, sr = 0, sfr = 0, srr = 0
     cdef int64_t sgx = 0, sgy = 0, sgxf = 0, sgxr = 0, sgyf = 0, sgyr = 0
     cdef int64_t hxx = 0, hxy = 0, hyy = 0
@@ -430,9 +465,7 @@ cdef void _lk_sums(
     cdef const uint8_t* ru
     cdef const uint8_t* rd
     cdef Py_ssize_t* chunks = runs + (c1 - c0) + 2
-    cdef uint16_t tb[CHUNK + 1]
-    cdef int32_t fb[CHUNK]
-    cdef const int32_t* fs
+    cdef int32_t part[13]
     lo_x = c0 + 1
     if lo_x < -ix:
         lo_x = -ix
@@ -454,66 +487,39 @@ cdef void _lk_sums(
         rd = &reference[y + 1, 0]
         count = _chunks(runs, _runs(&mask[y // cell, 0], cell, lo_x, hi_x, runs), chunks)
         # A chunk's sums fit in 32 bits (at most CHUNK pixels, each product under
-        # 65280 * 255): taken so per chunk (the compiler can then vectorise), added
-        # up in 64.
+        # 65280 * 255): taken so per chunk (``lk_simd.h``, baseline or AVX2, where
+        # the frame is sampled too), added up in 64.
         if frame_only:
             for k in range(2 * count):
                 if k % 2:
                     continue
-                a_f = a_fr = a_gxf = a_gyf = 0
-                fs = _sample(f0 + chunks[k] + ix, f1 + chunks[k] + ix,
-                             chunks[k + 1] - chunks[k], wx, wy, tb, fb) - chunks[k]
-                for x in range(chunks[k], chunks[k + 1]):
-                    f = fs[x]
-                    gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
-                    gy = <int32_t>rd[x] - <int32_t>ru[x]
-                    a_f += f
-                    a_fr += f * rm[x]
-                    a_gxf += gx * f
-                    a_gyf += gy * f
-                sf += a_f
-                sfr += a_fr
-                sgxf += a_gxf
-                sgyf += a_gyf
+                x = chunks[k]
+                lk_chunk(f0 + x + ix, f1 + x + ix, rm + x, ru + x, rd + x,
+                         chunks[k + 1] - x, wx, wy, part, 1, _level)
+                sf += part[0]
+                sfr += part[1]
+                sgxf += part[2]
+                sgyf += part[3]
             continue
         for k in range(2 * count):
             if k % 2:
                 continue
-            a_f = a_r = a_fr = a_rr = a_gx = a_gy = a_gxf = a_gxr = a_gyf = a_gyr = 0
-            a_xx = a_xy = a_yy = 0
-            fs = _sample(f0 + chunks[k] + ix, f1 + chunks[k] + ix,
-                         chunks[k + 1] - chunks[k], wx, wy, tb, fb) - chunks[k]
-            for x in range(chunks[k], chunks[k + 1]):
-                f = fs[x]
-                r = rm[x]
-                gx = <int32_t>rm[x + 1] - <int32_t>rm[x - 1]
-                gy = <int32_t>rd[x] - <int32_t>ru[x]
-                a_f += f
-                a_r += r
-                a_fr += f * r
-                a_rr += r * r
-                a_gx += gx
-                a_gy += gy
-                a_gxf += gx * f
-                a_gxr += gx * r
-                a_gyf += gy * f
-                a_gyr += gy * r
-                a_xx += gx * gx
-                a_xy += gx * gy
-                a_yy += gy * gy
-            sf += a_f
-            sr += a_r
-            sfr += a_fr
-            srr += a_rr
-            sgx += a_gx
-            sgy += a_gy
-            sgxf += a_gxf
-            sgxr += a_gxr
-            sgyf += a_gyf
-            sgyr += a_gyr
-            hxx += a_xx
-            hxy += a_xy
-            hyy += a_yy
+            x = chunks[k]
+            lk_chunk(f0 + x + ix, f1 + x + ix, rm + x, ru + x, rd + x,
+                     chunks[k + 1] - x, wx, wy, part, 0, _level)
+            sf += part[0]
+            sr += part[1]
+            sfr += part[2]
+            srr += part[3]
+            sgx += part[4]
+            sgy += part[5]
+            sgxf += part[6]
+            sgxr += part[7]
+            sgyf += part[8]
+            sgyr += part[9]
+            hxx += part[10]
+            hxy += part[11]
+            hyy += part[12]
             n += chunks[k + 1] - chunks[k]
     sums[1] = sf
     sums[3] = sfr

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from controller.vision import _cells
 
-__all__ = ["CellGroups", "cell_sum", "has_neighbour"]
+__all__ = ["CellGroups", "CellVerdicts", "cell_sum", "has_neighbour"]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -48,13 +48,73 @@ class CellGroups:
         )
 
 
+class CellVerdicts:
+    """Each frame's per-cell verdicts from the kernel's counts, in one compiled pass.
+
+    Occupied (``ref_count >= occupied_min``), moving (``motion_count >= moving_min``),
+    the frame's moved pixels and whether a cell outside every zone moved: five numpy
+    passes over the grid, and their temporaries, become one (``_cells.verdicts``;
+    ``cells_reference.verdicts_reference`` is the definition).
+    """
+
+    def __init__(
+        self, occupied_min: npt.NDArray[np.int32], moving_min: npt.NDArray[np.int32]
+    ) -> None:
+        for name, array in (("occupied_min", occupied_min), ("moving_min", moving_min)):
+            if not isinstance(array, np.ndarray) or array.dtype != np.int32 or array.ndim != 2:
+                raise ValueError(f"{name}: expected a 2-D int32 array")
+        if moving_min.shape != occupied_min.shape:
+            raise ValueError(f"moving_min: shape {moving_min.shape} is not {occupied_min.shape}")
+        self.shape = occupied_min.shape
+        self._occupied_min = np.ascontiguousarray(occupied_min)
+        self._moving_min = np.ascontiguousarray(moving_min)
+        self._out = np.zeros(2, dtype=np.int64)
+
+    def judge(
+        self,
+        ref_count: npt.NDArray[np.int32],
+        motion_count: npt.NDArray[np.int32],
+        outside: Mask,
+    ) -> tuple[Mask, Mask, int, bool]:
+        """(occupied, moving, pixels moved, a cell outside every zone moved); the two
+        maps are new arrays (the caller may keep them). The counts are the kernel's
+        (a cell's pixels at most)."""
+        for name, array, dtype in (
+            ("ref_count", ref_count, np.int32),
+            ("motion_count", motion_count, np.int32),
+            ("outside", outside, np.bool_),
+        ):
+            if not isinstance(array, np.ndarray) or array.dtype != dtype:
+                raise ValueError(f"{name}: expected a {np.dtype(dtype).name} array")
+            if array.shape != self.shape:
+                raise ValueError(f"{name}: shape {array.shape} is not the grid's {self.shape}")
+        occupied = np.empty(self.shape, dtype=np.bool_)
+        moving = np.empty(self.shape, dtype=np.bool_)
+        _cells.verdicts(
+            np.ascontiguousarray(ref_count),
+            np.ascontiguousarray(motion_count),
+            self._occupied_min,
+            self._moving_min,
+            np.ascontiguousarray(outside).view(np.uint8),
+            occupied.view(np.uint8),
+            moving.view(np.uint8),
+            self._out,
+        )
+        total, outside_moved = self._out.tolist()
+        return occupied, moving, total, bool(outside_moved)
+
+
 def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """Cells with at least one of their four neighbours set (drops lone rain and speckle)."""
-    out = np.zeros_like(cells)
-    out[1:, :] |= cells[:-1, :]
-    out[:-1, :] |= cells[1:, :]
-    out[:, 1:] |= cells[:, :-1]
-    out[:, :-1] |= cells[:, 1:]
+    """Cells with at least one of their four neighbours set (drops lone rain and speckle).
+
+    One compiled pass (``_cells.has_neighbour``; defined by
+    ``cells_reference.has_neighbour_reference``) instead of four shifted ORs.
+    """
+    if not isinstance(cells, np.ndarray) or cells.dtype != np.bool_ or cells.ndim != 2:
+        raise ValueError("cells: expected a 2-D bool array")
+    out = np.empty(cells.shape, dtype=np.bool_)
+    if cells.size:
+        _cells.has_neighbour(np.ascontiguousarray(cells).view(np.uint8), out.view(np.uint8))
     return out
 
 

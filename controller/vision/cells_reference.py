@@ -10,7 +10,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["between", "largest_group_reference"]
+__all__ = [
+    "between",
+    "has_neighbour_reference",
+    "largest_group_reference",
+    "still_cells_reference",
+    "verdicts_reference",
+]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -34,3 +40,56 @@ def largest_group_reference(cells: Mask, may_bridge: Mask) -> int:
     bridges = may_bridge & between(cells) & ~cells
     _, groups = cv2.connectedComponents((cells | bridges).astype(np.uint8), connectivity=4)
     return int(np.bincount(groups[cells]).max())
+
+
+def has_neighbour_reference(cells: Mask) -> Mask:
+    """Cells with at least one of their four neighbours set (shifted ORs)."""
+    out = np.zeros_like(cells)
+    out[1:, :] |= cells[:-1, :]
+    out[:-1, :] |= cells[1:, :]
+    out[:, 1:] |= cells[:, :-1]
+    out[:, :-1] |= cells[:, 1:]
+    return out
+
+
+def verdicts_reference(
+    ref_count: npt.NDArray[np.int32],
+    motion_count: npt.NDArray[np.int32],
+    occupied_min: npt.NDArray[np.int32],
+    moving_min: npt.NDArray[np.int32],
+    outside: Mask,
+) -> tuple[Mask, Mask, int, bool]:
+    """Same contract as ``cells.CellVerdicts.judge``, the plain numpy way."""
+    occupied = ref_count >= occupied_min
+    moving = motion_count >= moving_min
+    return occupied, moving, int(motion_count.sum()), bool((moving & outside).any())
+
+
+def still_cells_reference(
+    view: npt.NDArray[np.uint8],
+    last: npt.NDArray[np.uint8],
+    *,
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    fraction: float,
+    area: npt.NDArray[np.float64],
+    touched: Mask,
+    before: Mask | None,
+) -> tuple[Mask, int]:
+    """A zone's cells that moved since its kept picture, and how many moved in ``before``
+    too (``stillness``): per cell the pixels more than threshold off last corrected by
+    (gain_q8, offset); a cell differs at ``fraction`` of its pixels, and counts beside
+    another one that differs, inside the zone."""
+    corrected = ((last.astype(np.int64) * gain_q8 + 128) >> 8) + offset
+    changed = np.abs(view.astype(np.int64) - corrected) > threshold
+    h, w = view.shape
+    rows, cols = -(-h // cell), -(-w // cell)
+    padded = np.zeros((rows * cell, cols * cell), dtype=np.int64)
+    padded[:h, :w] = changed
+    counts = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
+    differs = counts >= fraction * area
+    differs = differs & has_neighbour_reference(differs) & touched
+    both = 0 if before is None else int(np.count_nonzero(differs & before))
+    return differs, both

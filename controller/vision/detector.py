@@ -37,7 +37,8 @@ beside its numpy twin ``*_reference.py`` and its ``_*.pyi``):
 5. ``zones`` -- the cells a zone's edge cuts judged on its own pixels
    (``edge_bodies``, every zone in one pass by ``edge_bodies.EdgeBodies``).
 6. ``diagnostics`` -- frozen, blind, shaken: faults, never "empty".
-7. per zone: ``zones.largest_body`` (grouping in ``cells``) counts its body,
+7. per zone: ``zones.largest_body`` (grouping in ``cells``; every zone in one
+   compiled pass, ``zones.ZoneBodies``) counts its body,
    ``debounce`` turns raw presence into on/off in milliseconds (``ZoneState``),
    ``stillness`` gives its ``still_ms``.
 8. ``refresh`` -- which cells may refresh (``refresh_cells``) and the blend.
@@ -55,7 +56,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellGroups, cell_sum, has_neighbour
+from controller.vision.cells import CellVerdicts, cell_sum, has_neighbour
 from controller.vision.debounce import ZoneState, believed_empty, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
@@ -71,9 +72,9 @@ from controller.vision.stillness import ZoneStillness
 from controller.vision.warp import roll_into, shift_into
 from controller.vision.zones import (
     Zone,
+    ZoneBodies,
     ZoneGrid,
     cell_box,
-    largest_body,
     outside_cells,
     zone_grid,
 )
@@ -123,6 +124,7 @@ class Detector:
         # kernel's counts are compared with them as they are, each frame.
         self._occupied_min = np.ceil(settings.cell_fraction * self._area).astype(np.int32)
         self._moving_min = np.ceil(settings.motion_fraction * self._area).astype(np.int32)
+        self._verdicts = CellVerdicts(self._occupied_min, self._moving_min)
         self._state = {name: ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
@@ -166,7 +168,8 @@ class Detector:
         self._zone_box = cell_box(any_zone)
         self._sway = SwayMeter(any_zone, height, width, cell, settings.max_shift_px)
         self._light = LightFit((rows, cols))
-        self._groups = CellGroups()
+        # Every zone's largest body in one compiled pass (``zones.largest_body`` each).
+        self._bodies = ZoneBodies()
 
     # -- controller interface -------------------------------------------------
 
@@ -228,7 +231,10 @@ class Detector:
             # this one (the first pass copied it), so this pass's motion is left unused.
             again = self._kernel(work, self._previous, self._stats_again)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
-        occupied = stats.ref_count >= self._occupied_min
+        # Occupied and moving cells, the pixels moved, motion outside the zones: one pass.
+        occupied, moving, moved, outside_moved = self._verdicts.judge(
+            stats.ref_count, stats.motion_count, self._outside
+        )
         differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._light_cells.new_frame(
@@ -243,18 +249,18 @@ class Detector:
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
         occupied = body & has_neighbour(body)
-        moving = stats.motion_count >= self._moving_min
         self._diagnostics.update(
             stats.grey_sum,
-            int(stats.motion_count.sum()),
+            moved,
             occupied,
             believed,
             big_shift,
             t_ms,
             kept=True,
         )
+        counts = self._bodies.counts(self._grid, body, differs, edge_body)
         for name in self.zone_names:
-            count = self._zone_count(name, body, differs, edge_body[name])
+            count = counts[name]
             debounce(
                 self._state[name],
                 s,
@@ -270,7 +276,7 @@ class Detector:
         self._prev_occupied = occupied
         self._prev_differs = differs
         outside = self._state[_OUTSIDE]
-        if (moving & self._outside).any():
+        if outside_moved:
             outside.last_motion = t_ms
         if not self._diagnostics.faults:
             self._refresh(work, t_ms, differs)
@@ -376,16 +382,6 @@ class Detector:
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
         return believed_empty(self._state, self.zone_names, self._masks, self._outside)
-
-    def _zone_count(
-        self,
-        name: str,
-        body: npt.NDArray[np.bool_],
-        differs: npt.NDArray[np.bool_],
-        edge_body: npt.NDArray[np.bool_],
-    ) -> int:
-        """The zone's body cells in its largest group (``zones.largest_body``)."""
-        return largest_body(self._grid, name, self._groups, body, differs, edge_body)
 
     def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
         """Per zone, its part-covered cells where a body covers the zone's own pixels

@@ -199,6 +199,22 @@ class Registration:
         the same too (the shift is the same either way, only cheaper).
         """
         self._check(frame, reference, mask)
+        return self._measure(
+            np.ascontiguousarray(frame),
+            np.ascontiguousarray(reference),
+            np.ascontiguousarray(mask),
+            same_reference,
+        )
+
+    def _measure(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        mask: npt.NDArray[np.uint8],
+        same_reference: bool,
+    ) -> Shift:
+        """``measure`` on arguments already checked and C-contiguous (``SwayMeter``
+        checks them once a frame for all its boxes)."""
         if self.reach < 1:
             return Shift(0.0, 0.0, measured=False)
         box_mask = mask[self._box_cells]
@@ -207,9 +223,9 @@ class Registration:
             self._kept_mask = box_mask.copy()
         r0, r1, c0, c1 = self.box
         _registration.register(
-            np.ascontiguousarray(frame),
-            np.ascontiguousarray(reference),
-            np.ascontiguousarray(mask),
+            frame,
+            reference,
+            mask,
             self.cell,
             r0,
             r1,
@@ -225,7 +241,7 @@ class Registration:
             self._kept,
             same,
         )
-        dx, dy, _, _, texture, cost, cdx, cdy = (float(v) for v in self._out)
+        dx, dy, _, _, texture, cost, cdx, cdy = self._out.tolist()
         if texture < MIN_TEXTURE or cost > MAX_COST:
             return Shift(0.0, 0.0, measured=False)
         bound = self.reach * 2 * self.fine - 1e-6
@@ -309,15 +325,22 @@ def side_boxes(
 def fit_roll(points: list[tuple[float, float]], shifts: list[tuple[float, float]]) -> float:
     """The roll (radians, clockwise on the screen) that best explains the shifts measured
     at the points (least squares): a roll by r moves p by r * (-(y - yc), x - xc)."""
-    mx = sum(p[0] for p in points) / len(points)
-    my = sum(p[1] for p in points) / len(points)
-    tx = sum(d[0] for d in shifts) / len(shifts)
-    ty = sum(d[1] for d in shifts) / len(shifts)
-    num = sum(
-        (d[0] - tx) * -(p[1] - my) + (d[1] - ty) * (p[0] - mx)
-        for p, d in zip(points, shifts, strict=True)
-    )
-    den = sum((p[0] - mx) ** 2 + (p[1] - my) ** 2 for p in points)
+    if len(shifts) != len(points):
+        raise ValueError(f"shifts: {len(shifts)} for {len(points)} points")
+    # Plain loops, in the order and with the operations of the sums they stand for
+    # (a generator per sum cost more than the arithmetic, frame after frame).
+    sx = sy = stx = sty = 0.0
+    for (px, py), (dx, dy) in zip(points, shifts, strict=True):
+        sx += px
+        sy += py
+        stx += dx
+        sty += dy
+    n = len(points)
+    mx, my, tx, ty = sx / n, sy / n, stx / len(shifts), sty / len(shifts)
+    num = den = 0.0
+    for (px, py), (dx, dy) in zip(points, shifts, strict=True):
+        num += (dx - tx) * -(py - my) + (dy - ty) * (px - mx)
+        den += (px - mx) ** 2 + (py - my) ** 2
     return num / den
 
 
@@ -430,9 +453,9 @@ class SwayMeter:
         for i in which:
             r0, r1, c0, c1 = self.boxes[i]
             box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
-            use = keep if int(box_cells.sum()) * 3 >= box_cells.size else self._keep_all
+            use = keep if np.count_nonzero(box_cells) * 3 >= box_cells.size else self._keep_all
             same = reference is self._references[i]
-            shift = self.registrations[i].measure(seen, reference, use, same_reference=same)
+            shift = self.registrations[i]._measure(seen, reference, use, same)
             self._references[i] = reference
             self._beyond[i] = shift.beyond
             if shift.measured:
@@ -472,7 +495,11 @@ class SwayMeter:
         the last sway stands; when the boxes disagree, the largest set that one
         roll explains measures (``AGREE_PX``).
         """
-        keep = (~prev_differs).view(np.uint8)
+        # Checked once here for every box (each box's own ``measure`` would again).
+        self.registrations[0]._check(frame, reference, prev_differs.view(np.uint8))
+        frame = np.ascontiguousarray(frame)
+        reference = np.ascontiguousarray(reference)
+        keep = np.ascontiguousarray(~prev_differs).view(np.uint8)
         roll0 = self.roll
         seen = frame
         if roll0 != 0.0:

@@ -18,6 +18,7 @@ __all__ = [
     "FINE_REACH",
     "ROW_STEP",
     "blocks",
+    "fit_roll_reference",
     "keep_pixels",
     "lk_sums",
     "means",
@@ -236,3 +237,19 @@ def register_reference(
     if (dx - bx) ** 2 + (dy - by) ** 2 > 4.0:
         dx, dy = bx, by
     return dx, dy, bx, by, texture, cost, coarse[0], coarse[1]
+
+
+def fit_roll_reference(
+    points: list[tuple[float, float]], shifts: list[tuple[float, float]]
+) -> float:
+    """Same contract as ``registration.fit_roll``, written as the sums it takes."""
+    mx = sum(p[0] for p in points) / len(points)
+    my = sum(p[1] for p in points) / len(points)
+    tx = sum(d[0] for d in shifts) / len(shifts)
+    ty = sum(d[1] for d in shifts) / len(shifts)
+    num = sum(
+        (d[0] - tx) * -(p[1] - my) + (d[1] - ty) * (p[0] - mx)
+        for p, d in zip(points, shifts, strict=True)
+    )
+    den = sum((p[0] - mx) ** 2 + (p[1] - my) ** 2 for p in points)
+    return num / den

@@ -17,13 +17,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import has_neighbour
+from controller.vision import _cells
 from controller.vision.kernel import (
     GAIN_ONE,
     GAIN_Q8_MAX,
     OFFSET_MAX,
     CellStats,
     frame_stats,
+    grid_shape,
     new_cell_stats,
 )
 
@@ -36,15 +37,16 @@ Mask = npt.NDArray[np.bool_]
 class ZoneStillness:
     """One zone's standstill clock."""
 
-    __slots__ = ("_differs", "_light", "_out", "_scratch", "_since", "_view")
+    __slots__ = ("_differs", "_light", "_out", "_own", "_scratch", "_since", "_view")
 
     def __init__(self) -> None:
         self._since: int | None = None
         self._view: Frame | None = None
-        # The kernel's buffers, kept while the zone's box keeps its size: a frame
-        # allocates nothing here.
+        # The kernel's buffers and a cell map, kept while the zone's box keeps its
+        # size: a frame allocates only the map it keeps.
         self._scratch: Frame | None = None
         self._out: CellStats | None = None
+        self._own: npt.NDArray[np.uint8] | None = None
         self._light = (GAIN_ONE, 0)
         """(gain_q8, offset) fitted when _view was taken."""
         self._differs: Mask | None = None
@@ -86,9 +88,14 @@ class ZoneStillness:
             # The caller may reuse view's buffer: the picture kept is a copy.
             self._view, self._light = view.copy(), (gain_q8, offset)
             return
+        grid = grid_shape(view.shape[0], view.shape[1], cell)
+        if touched.shape != grid or area.shape != grid:
+            raise ValueError(f"touched, area: expected the view's cell grid {grid}")
         if self._scratch is None or self._scratch.shape != view.shape:
             self._scratch = np.empty_like(view)
             self._out = new_cell_stats(view.shape[0], view.shape[1], cell)
+            self._own = np.empty(grid, dtype=np.uint8)
+        assert self._out is not None and self._own is not None
         # frame ~ reference * g + o, so frame ~ last * (g / g_last) + o - o_last * g / g_last.
         g_last, o_last = self._light
         ratio = gain_q8 / max(g_last, 1)
@@ -103,10 +110,22 @@ class ZoneStillness:
             motion_threshold=255,
             out=self._out,
         ).ref_count
-        differs = counts >= fraction * area
-        differs &= has_neighbour(differs) & touched
-        before, self._differs = self._differs, differs
-        if before is not None and int(np.count_nonzero(differs & before)) >= still_cells:
+        # Cells with at least fraction of their pixels changed, beside another such
+        # cell, in the zone, and how many changed last frame too: one compiled pass
+        # (``cells_reference.still_cells_reference`` is the definition).
+        differs = np.empty(grid, dtype=np.bool_)
+        before = self._differs
+        both = _cells.still_cells(
+            counts,
+            np.ceil(fraction * area).astype(np.int32),
+            np.ascontiguousarray(touched).view(np.uint8),
+            (differs if before is None else before).view(np.uint8),
+            before is not None,
+            self._own,
+            differs.view(np.uint8),
+        )
+        self._differs = differs
+        if before is not None and both >= still_cells:
             self._since = t_ms
             np.copyto(last, view)
             self._light = (gain_q8, offset)

@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision import _zone_edges
+from controller.vision import _cells, _zone_edges
 from controller.vision.cells import CellGroups
 from controller.vision.kernel import GAIN_Q8_MAX, OFFSET_MAX, grid_shape
 
 __all__ = [
     "EdgeCells",
     "Zone",
+    "ZoneBodies",
     "ZoneError",
     "ZoneGrid",
     "cell_box",
@@ -203,9 +204,11 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
     """Zones turned into cells; a zone that covers no half-cell is an error.
 
     Such a zone could never be seen. Each zone's pixels are looked at only in
-    the cells its bounding box covers, so moving the zones (a camera that
-    settled elsewhere) costs a fraction of a millisecond per zone, not a pass
-    over the whole frame.
+    the cells its bounding box covers (compiled: ``_zone_edges.rasterise``), and
+    its cell maps are worked out in that window too, so moving the zones (a
+    camera that settled elsewhere) costs a fraction of a millisecond per zone,
+    not passes over the whole frame. The
+    same maps as ``zones_reference.zone_grid_reference``, to the bit.
     """
     rows, cols = grid_shape(height, width, cell)
     row_px = np.minimum(cell, height - np.arange(rows) * cell).astype(np.float32)
@@ -222,51 +225,69 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         x1 = min(width, math.ceil(float(poly[:, 0].max())))
         y0 = max(0, math.floor(float(poly[:, 1].min())))
         y1 = min(height, math.ceil(float(poly[:, 1].max())))
-        inside = np.zeros((rows, cols), dtype=np.float32)
-        pr = pc = np.zeros(0, dtype=np.intp)
-        # The window of cells looked at: (cr0, cr1, cc0, cc1); every cell of the zone is in it.
-        cr0 = cr1 = cc0 = cc1 = 0
-        if x1 > x0 and y1 > y0:
-            # The window of whole cells around the zone's bounding box.
-            cr0, cr1, cc0, cc1 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
-            wy0, wy1 = cr0 * cell, min(height, cr1 * cell)
-            wx0, wx1 = cc0 * cell, min(width, cc1 * cell)
-            pixels = _inside(poly, wy0, wy1, wx0, wx1)
-            local = _cell_sums(pixels.astype(np.float32), cr1 - cr0, cc1 - cc0, cell)
-            inside[cr0:cr1, cc0:cc1] = local
-            # Only the pixels of the cells the edge cuts are listed.
-            cut = (local > 0) & (local < area[cr0:cr1, cc0:cc1])
-            cut_px = np.repeat(np.repeat(cut, cell, axis=0), cell, axis=1)
-            pr, pc = np.nonzero(pixels & cut_px[: wy1 - wy0, : wx1 - wx0])
-            pr, pc = pr + wy0, pc + wx0
-        mask = inside * 2 >= area
-        if not mask.any():
+        if x1 <= x0 or y1 <= y0:
             raise ZoneError(
                 f"zone {zone.name!r}: covers no cell of size {cell} in a {width}x{height} frame"
             )
-        masks[zone.name] = mask
-        interior[zone.name] = inside >= area
-        touched[zone.name] = inside > 0
-        # Within the window only: the same cells in the same (row-major) order.
-        win = inside[cr0:cr1, cc0:cc1]
-        tr, tc = np.nonzero(win > 0)
+        # The window of whole cells around the zone's bounding box: every cell of the
+        # zone is in it, and every map is worked out there only.
+        cr0, cr1, cc0, cc1 = y0 // cell, -(-y1 // cell), x0 // cell, -(-x1 // cell)
+        wy0, wy1 = cr0 * cell, min(height, cr1 * cell)
+        wx0, wx1 = cc0 * cell, min(width, cc1 * cell)
+        # The window's pixels inside the zone, padded to whole cells, and their count
+        # per cell: one compiled pass (``_inside`` and cell sums, to the pixel).
+        raster = np.empty(((cr1 - cr0) * cell, (cc1 - cc0) * cell), dtype=np.uint8)
+        sums = np.empty((cr1 - cr0, cc1 - cc0), dtype=np.int32)
+        _zone_edges.rasterise(poly, wy0, wy1, wx0, wx1, cell, raster, sums)
+        # Whole numbers, each exact in float32 (the reference sums them as float32).
+        win = sums.astype(np.float32)
+        win_area = area[cr0:cr1, cc0:cc1]
+        half = win * 2 >= win_area
+        if not half.any():
+            raise ZoneError(
+                f"zone {zone.name!r}: covers no cell of size {cell} in a {width}x{height} frame"
+            )
+        some = win > 0
+        whole = win >= win_area
+        masks[zone.name] = _placed(half, rows, cols, cr0, cc0)
+        interior[zone.name] = _placed(whole, rows, cols, cr0, cc0)
+        touched[zone.name] = _placed(some, rows, cols, cr0, cc0)
+        tr, tc = np.nonzero(some)
         boxes[zone.name] = (
             int(tr.min()) + cr0,
             int(tr.max()) + 1 + cr0,
             int(tc.min()) + cc0,
             int(tc.max()) + 1 + cc0,
         )
-        part_r, part_c = np.nonzero((win > 0) & (win < area[cr0:cr1, cc0:cc1]))
-        index = np.full(win.shape, -1, dtype=np.intp)
-        index[part_r, part_c] = np.arange(part_r.size)
+        # Only the pixels of the cells the edge cuts are listed, in the frame's
+        # row-major order, with the sums of their rows and columns per cell (one
+        # compiled pass over those cells' pixels: ``_zone_edges.cut_pixels``).
+        part_r, part_c = np.nonzero(some & ~whole)
+        part_inside = win[part_r, part_c]
+        count = int(sums[part_r, part_c].sum())
+        pixels = np.empty(count, dtype=np.intp)
+        owner = np.empty(count, dtype=np.intp)
+        sum_r = np.zeros(part_r.size, dtype=np.float64)
+        sum_c = np.zeros(part_r.size, dtype=np.float64)
+        _zone_edges.cut_pixels(
+            raster,
+            np.ascontiguousarray(part_c),
+            np.searchsorted(part_r, np.arange(cr1 - cr0 + 1)),
+            cell,
+            wy0,
+            wx0,
+            width,
+            pixels,
+            owner,
+            sum_r,
+            sum_c,
+        )
         part_r, part_c = part_r + cr0, part_c + cc0
-        owner = index[pr // cell - cr0, pc // cell - cc0]
-        keep = owner >= 0
         # The centroid of the zone's pixels in a cell, against the cell's centre:
         # twice that moves a cell-sized window onto the zone's side.
-        weight = np.maximum(inside[part_r, part_c], 1.0)
-        mean_r = np.bincount(owner[keep], weights=pr[keep], minlength=part_r.size) / weight
-        mean_c = np.bincount(owner[keep], weights=pc[keep], minlength=part_r.size) / weight
+        weight = np.maximum(part_inside, 1.0)
+        mean_r = sum_r / weight
+        mean_c = sum_c / weight
         centre = (cell - 1) / 2.0
         toward = np.stack(
             [
@@ -278,12 +299,22 @@ def zone_grid(zones: Sequence[Zone], height: int, width: int, cell: int) -> Zone
         edges[zone.name] = EdgeCells(
             rows=part_r.astype(np.intp),
             cols=part_c.astype(np.intp),
-            pixels=(pr[keep] * width + pc[keep]).astype(np.intp),
-            owner=owner[keep],
-            inside=inside[part_r, part_c].astype(np.int64),
+            pixels=pixels,
+            owner=owner,
+            inside=part_inside.astype(np.int64),
             toward=toward,
         )
     return ZoneGrid(masks=masks, interior=interior, touched=touched, edges=edges, boxes=boxes)
+
+
+def _placed(
+    window: npt.NDArray[np.bool_], rows: int, cols: int, r0: int, c0: int
+) -> npt.NDArray[np.bool_]:
+    """A window's cell map laid into the whole grid (False elsewhere)."""
+    out = np.zeros((rows, cols), dtype=bool)
+    h, w = window.shape
+    out[r0 : r0 + h, c0 : c0 + w] = window
+    return out
 
 
 def edge_counts(
@@ -334,16 +365,6 @@ def cell_masks(
     return zone_grid(zones, height, width, cell).masks
 
 
-def _cell_sums(
-    values: npt.NDArray[np.float32], rows: int, cols: int, cell: int
-) -> npt.NDArray[np.float32]:
-    height, width = values.shape
-    padded = np.zeros((rows * cell, cols * cell), dtype=np.float32)
-    padded[:height, :width] = values
-    summed: npt.NDArray[np.float32] = padded.reshape(rows, cell, cols, cell).sum(axis=(1, 3))
-    return summed
-
-
 def cell_box(cells: npt.NDArray[np.bool_]) -> tuple[int, int, int, int]:
     """The smallest box (r0, r1, c0, c1) of the grid holding every cell set in cells."""
     rows = np.nonzero(cells.any(axis=1))[0]
@@ -386,6 +407,114 @@ def largest_body(
         return 0
     may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
     return groups.largest(cells, may_bridge)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stacked:
+    """A grid's maps laid out for the compiled ``zone_bodies`` pass."""
+
+    names: tuple[str, ...]
+    shape: tuple[int, int]
+    interior: npt.NDArray[np.uint8]
+    """Each zone's interior cells over its box, row-major, one zone after the other."""
+    touched: npt.NDArray[np.uint8]
+    boxes: npt.NDArray[np.intp]
+    box_start: npt.NDArray[np.intp]
+    """Where each zone's box starts in interior and touched."""
+    edge_rows: npt.NDArray[np.intp]
+    edge_cols: npt.NDArray[np.intp]
+    edge_start: npt.NDArray[np.intp]
+    edge_sizes: tuple[int, ...]
+    scratch: npt.NDArray[np.uint8]
+    stack: npt.NDArray[np.int32]
+    out: npt.NDArray[np.int64]
+
+
+BODIES_KEPT = 16
+"""Grids whose stacked maps ``ZoneBodies`` keeps (as many as placements are kept)."""
+
+
+class ZoneBodies:
+    """Every zone's ``largest_body`` in one compiled call (``_cells.zone_bodies``).
+
+    Per zone, per frame, the plain way slices and combines its maps and calls the
+    grouping: a few microseconds of numpy each. Here each grid's maps are stacked
+    once (the last ``BODIES_KEPT`` grids kept: a settled mast swings between a few
+    placements) and one pass answers for all zones, with no temporary.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[int, tuple[ZoneGrid, _Stacked]] = {}
+
+    def _stacked(self, grid: ZoneGrid) -> _Stacked:
+        kept = self._built.get(id(grid))
+        if kept is not None and kept[0] is grid:
+            return kept[1]
+        names = tuple(grid.masks)
+        boxes = np.array([grid.boxes[n] for n in names], dtype=np.intp).reshape(-1, 4)
+        areas = (boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])
+        largest = int(areas.max())
+        sizes = tuple(grid.edges[n].rows.size for n in names)
+        cut = [np.s_[r0:r1, c0:c1] for r0, r1, c0, c1 in boxes.tolist()]
+        stacked = _Stacked(
+            names=names,
+            shape=grid.masks[names[0]].shape,
+            interior=np.concatenate(
+                [grid.interior[n][c].ravel() for n, c in zip(names, cut, strict=True)]
+            ).view(np.uint8),
+            touched=np.concatenate(
+                [grid.touched[n][c].ravel() for n, c in zip(names, cut, strict=True)]
+            ).view(np.uint8),
+            boxes=boxes,
+            box_start=np.concatenate([[0], np.cumsum(areas)]).astype(np.intp),
+            edge_rows=np.concatenate([grid.edges[n].rows for n in names]).astype(np.intp),
+            edge_cols=np.concatenate([grid.edges[n].cols for n in names]).astype(np.intp),
+            edge_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp),
+            edge_sizes=sizes,
+            scratch=np.zeros(3 * largest, dtype=np.uint8),
+            stack=np.zeros(largest, dtype=np.int32),
+            out=np.zeros(len(names), dtype=np.int64),
+        )
+        if len(self._built) >= BODIES_KEPT:
+            self._built.pop(next(iter(self._built)))
+        self._built[id(grid)] = (grid, stacked)
+        return stacked
+
+    def counts(
+        self,
+        grid: ZoneGrid,
+        body: npt.NDArray[np.bool_],
+        differs: npt.NDArray[np.bool_],
+        edge_body: Mapping[str, npt.NDArray[np.bool_]],
+    ) -> dict[str, int]:
+        """Per zone of grid, what ``largest_body`` gives for it (same arguments)."""
+        st = self._stacked(grid)
+        shape = st.shape
+        for name, mask in (("body", body), ("differs", differs)):
+            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != shape:
+                raise ValueError(f"{name}: expected a bool array of the grid's shape {shape}")
+        hits = []
+        for name, size in zip(st.names, st.edge_sizes, strict=True):
+            hit = edge_body.get(name)
+            if not isinstance(hit, np.ndarray) or hit.dtype != np.bool_ or hit.shape != (size,):
+                raise ValueError(f"edge_body[{name!r}]: expected {size} bools (its edge cells)")
+            hits.append(hit)
+        _cells.zone_bodies(
+            np.ascontiguousarray(body).view(np.uint8),
+            np.ascontiguousarray(differs).view(np.uint8),
+            st.interior,
+            st.touched,
+            st.boxes,
+            st.box_start,
+            st.edge_rows,
+            st.edge_cols,
+            st.edge_start,
+            np.concatenate(hits).view(np.uint8) if hits else np.zeros(0, np.uint8),
+            st.scratch,
+            st.stack,
+            st.out,
+        )
+        return dict(zip(st.names, st.out.tolist(), strict=True))
 
 
 def edge_bodies(

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from controller.bench.detector import render_clip
-from controller.vision.cells import CellGroups
-from controller.vision.cells_reference import largest_group_reference
+from controller.vision import _cells
+from controller.vision.cells import CellGroups, CellVerdicts, has_neighbour
+from controller.vision.cells_reference import (
+    has_neighbour_reference,
+    largest_group_reference,
+    still_cells_reference,
+    verdicts_reference,
+)
 from controller.vision.detector import Detector
+from controller.vision.kernel import MAX_CELL, frame_stats, new_cell_stats
+from controller.vision.zones import Zone, ZoneBodies, ZoneGrid, largest_body, zone_grid
+from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
 
 Mask = npt.NDArray[np.bool_]
 
@@ -40,28 +52,240 @@ def test_bridges_join_without_counting_and_corners_do_not_touch() -> None:
 
 
 def test_every_grouping_of_a_rendered_clip_matches_the_reference() -> None:
+    """The detector's one pass over all zones (``ZoneBodies``) gives, frame by frame and
+    zone by zone, what the numpy reference gives on the zone's own cells."""
     zones, clip = render_clip(320, 180, "shadows", 60)
     detector = Detector(zones, 180, 320)
-    compiled = detector._groups.largest
+    compiled = detector._bodies.counts
     seen: list[int] = []
 
-    def checked(cells: Mask, may_bridge: Mask) -> int:
-        got = compiled(cells, may_bridge)
-        assert got == largest_group_reference(cells, may_bridge)
-        seen.append(got)
+    def checked(
+        grid: ZoneGrid, body: Mask, differs: Mask, edge_body: Mapping[str, Mask]
+    ) -> dict[str, int]:
+        got = compiled(grid, body, differs, edge_body)
+        for name, count in got.items():
+            r0, r1, c0, c1 = grid.boxes[name]
+            cells = body[r0:r1, c0:c1] & grid.interior[name][r0:r1, c0:c1]
+            edge = grid.edges[name]
+            hit = edge_body[name]
+            cells[edge.rows[hit] - r0, edge.cols[hit] - c0] = True
+            may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
+            assert count == largest_group_reference(cells, may_bridge), name
+            assert count == largest_body(grid, name, CellGroups(), body, differs, hit)
+            seen.append(count)
         return got
 
-    detector._groups.largest = checked  # type: ignore[method-assign]
+    detector._bodies.counts = checked  # type: ignore[method-assign]
     for t, frame in clip:
         detector.process(frame, t)
     # Vehicles passed: groups of more than a few cells were compared.
     assert seen and max(seen) >= 10
 
 
-def test_bad_arguments_are_named_errors() -> None:
-    groups = CellGroups()
-    mask = np.zeros((4, 4), dtype=bool)
+@pytest.mark.parametrize("cell", [4, 5])
+def test_zone_bodies_answer_largest_body_for_every_zone(cell: int) -> None:
+    """Random body, differs and edge cells over overlapping zones of an odd-sized frame
+    (a zone cut by the frame's edge, one whole-frame zone): one compiled pass gives each
+    zone what ``largest_body`` gives it, for two grids in turn and back (kept stacks)."""
+    height, width = 97, 143
+    zones = [
+        Zone("a", ((3.5, 2.0), (70.2, 5.0), (60.0, 50.5), (1.0, 44.0))),
+        Zone("b", ((50.0, 30.0), (150.0, 20.0), (150.0, 100.0), (40.0, 90.0))),
+        Zone("tri", ((10.0, 60.0), (80.0, 95.0), (5.0, 96.0))),
+        Zone("all", ((0.0, 0.0), (143.0, 0.0), (143.0, 97.0), (0.0, 97.0))),
+    ]
+    moved = [Zone(z.name, tuple((x + 2.25, y - 1.5) for x, y in z.polygon)) for z in zones]
+    grids = [zone_grid(zones, height, width, cell), zone_grid(moved, height, width, cell)]
+    rng = np.random.default_rng(cell)
+    bodies = ZoneBodies()
+    shape = grids[0].masks["a"].shape
+    for k in range(30):
+        grid = grids[k % 3 == 1]
+        density = rng.uniform(0.05, 0.8)
+        body = rng.random(shape) < density
+        differs = body | (rng.random(shape) < 0.3)
+        edge_body = {n: rng.random(e.rows.size) < density for n, e in grid.edges.items()}
+        got = bodies.counts(grid, body, differs, edge_body)
+        want = {
+            n: largest_body(grid, n, CellGroups(), body, differs, edge_body[n]) for n in grid.masks
+        }
+        assert got == want
+    assert max(got.values()) > 0
+
+
+def test_zone_bodies_name_a_wrong_argument() -> None:
+    grid = zone_grid([Zone("z", ((0.0, 0.0), (32.0, 0.0), (30.0, 20.0)))], 24, 40, 4)
+    bodies = ZoneBodies()
+    body = np.zeros((6, 10), bool)
+    edges = {"z": np.zeros(grid.edges["z"].rows.size, bool)}
+    with pytest.raises(ValueError, match="body"):
+        bodies.counts(grid, np.zeros((6, 9), bool), body, edges)
+    with pytest.raises(ValueError, match="differs"):
+        bodies.counts(grid, body, body.astype(np.uint8), edges)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"edge_body\['z'\]"):
+        bodies.counts(grid, body, body, {"z": np.zeros(1, bool)})
+    with pytest.raises(ValueError, match=r"edge_body\['z'\]"):
+        bodies.counts(grid, body, body, {})
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (1, 9), (7, 1), (2, 2), (19, 31), (90, 160)])
+def test_has_neighbour_is_its_reference(rows: int, cols: int) -> None:
+    """Random maps of every density, strips one cell wide, views that are not contiguous."""
+    rng = np.random.default_rng(rows * 100 + cols)
+    for density in (0.0, 0.1, 0.5, 0.9, 1.0):
+        cells = rng.random((rows, cols)) < density
+        assert np.array_equal(has_neighbour(cells), has_neighbour_reference(cells))
+        wide = rng.random((rows, 2 * cols)) < density
+        assert np.array_equal(has_neighbour(wide[:, ::2]), has_neighbour_reference(wide[:, ::2]))
+    lone = np.zeros((5, 5), bool)
+    lone[2, 2] = True
+    assert has_neighbour(lone).tolist() == has_neighbour_reference(lone).tolist()
+    assert int(has_neighbour(lone).sum()) == 4 and not has_neighbour(lone)[2, 2]
     with pytest.raises(ValueError, match="cells"):
-        groups.largest(mask.astype(np.uint8), mask)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="may_bridge"):
-        groups.largest(mask, mask[:2])
+        has_neighbour(lone.astype(np.uint8))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (3, 17), (90, 160), (45, 81)])
+def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
+    """Counts at, under and over their per-cell minimums (the most pixels a cell can have
+    in every cell: the total passes 2 ** 31), motion only outside the zones or only
+    inside: the same maps, total and flag."""
+    rng = np.random.default_rng(rows + cols)
+    occupied_min = rng.integers(0, 20, (rows, cols)).astype(np.int32)
+    moving_min = rng.integers(0, 20, (rows, cols)).astype(np.int32)
+    verdicts = CellVerdicts(occupied_min, moving_min)
+    for k in range(12):
+        ref_count = (occupied_min + rng.integers(-2, 3, (rows, cols))).astype(np.int32)
+        motion_count = (moving_min + rng.integers(-2, 3, (rows, cols))).astype(np.int32)
+        if k == 1:
+            motion_count[...] = 0
+        if k == 2:
+            # A cell's count is a pixel count: at most MAX_CELL ** 2, all cells at once.
+            ref_count.flat[0] = np.iinfo(np.int32).min
+            motion_count[...] = MAX_CELL**2
+        outside = rng.random((rows, cols)) < (0.0 if k == 3 else 0.3)
+        if k == 4:
+            motion_count = np.where(outside, 0, motion_count).astype(np.int32)
+        got = verdicts.judge(ref_count, motion_count, outside)
+        want = verdicts_reference(ref_count, motion_count, occupied_min, moving_min, outside)
+        assert np.array_equal(got[0], want[0]) and got[0].dtype == np.bool_
+        assert np.array_equal(got[1], want[1]) and got[1].dtype == np.bool_
+        assert got[2:] == want[2:]
+    with pytest.raises(ValueError, match="outside"):
+        verdicts.judge(ref_count, motion_count, outside.astype(np.uint8))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ref_count"):
+        verdicts.judge(ref_count[:, :-1], motion_count, outside)
+
+
+def _still(
+    view: npt.NDArray[np.uint8],
+    last: npt.NDArray[np.uint8],
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    threshold: int,
+    fraction: float,
+    area: npt.NDArray[np.float64],
+    touched: Mask,
+    before: Mask | None,
+    differs: Mask,
+) -> int:
+    """The standstill clock's two compiled steps: the kernel's count of changed pixels
+    per cell, then ``_cells.still_cells`` (as ``stillness.ZoneStillness.update``)."""
+    rows, cols = touched.shape
+    stats = frame_stats(
+        view,
+        last,
+        np.empty_like(view),
+        cell=cell,
+        gain_q8=gain_q8,
+        offset=offset,
+        ref_threshold=threshold,
+        motion_threshold=255,
+        out=new_cell_stats(view.shape[0], view.shape[1], cell),
+    )
+    return _cells.still_cells(
+        stats.ref_count,
+        np.ceil(fraction * area).astype(np.int32),
+        touched.view(np.uint8),
+        (differs if before is None else before).view(np.uint8),
+        before is not None,
+        np.empty((rows, cols), dtype=np.uint8),
+        differs.view(np.uint8),
+    )
+
+
+@pytest.mark.parametrize(("height", "width", "cell"), [(36, 64, 4), (37, 53, 5), (9, 130, 8)])
+def test_still_cells_are_their_reference(height: int, width: int, cell: int) -> None:
+    """A rendered zone box against a picture of it taken earlier (a vehicle crept),
+    partial cells at the right and bottom, gains and offsets at their extremes, with and
+    without last frame's cells: the same cells and the same count of both."""
+    cam = LaneCamera(CameraSpec(width=max(width, 64), height=max(height, 36)), Condition.RAIN)
+    last = cam.render([Vehicle(id=1, front_x_m=-5.0)], 0, 0)[:height, :width].copy()
+    view = cam.render([Vehicle(id=1, front_x_m=-4.6)], 0, 40)[:height, :width].copy()
+    rows, cols = -(-height // cell), -(-width // cell)
+    area = np.full((rows, cols), float(cell * cell))
+    area[-1, :] = cell * (height - (rows - 1) * cell)
+    area[:, -1] = (width - (cols - 1) * cell) * (area[:, -1] / cell)
+    rng = np.random.default_rng(height)
+    touched = rng.random((rows, cols)) < 0.8
+    noise = rng.integers(0, 256, (2, height, width), dtype=np.uint8)
+    pictures = [(view, last), ((last // 2).astype(np.uint8), last), (noise[0], noise[1])]
+    seen = 0
+    for (view, last), (gain_q8, offset, threshold, fraction) in itertools.product(
+        pictures, ((256, 0, 12, 0.3), (1024, -255, 0, 0.0), (0, 255, 255, 1.0), (97, 13, 60, 0.5))
+    ):
+        before = rng.random((rows, cols)) < 0.5
+        for prior in (None, before):
+            differs = np.empty((rows, cols), dtype=bool)
+            both = _still(
+                view,
+                last,
+                cell,
+                gain_q8,
+                offset,
+                threshold,
+                fraction,
+                area,
+                touched,
+                prior,
+                differs,
+            )
+            want, want_both = still_cells_reference(
+                view,
+                last,
+                cell=cell,
+                gain_q8=gain_q8,
+                offset=offset,
+                threshold=threshold,
+                fraction=fraction,
+                area=area,
+                touched=touched,
+                before=prior,
+            )
+            assert np.array_equal(differs, want)
+            assert both == want_both
+            seen += int(want.any())
+    assert seen >= 6
+
+
+@pytest.mark.parametrize("density", [0.1, 0.3, 0.6])
+def test_still_cells_keep_only_cells_beside_another(density: float) -> None:
+    """Whole cells changed at random (a sparse, a medium and a dense pattern): a changed
+    cell counts only beside another changed one, at every edge and corner of the box."""
+    rng = np.random.default_rng(int(density * 10))
+    rows, cols, cell = 40, 61, 4
+    pattern = rng.random((rows, cols)) < density
+    last = np.zeros((rows * cell, cols * cell - 2), dtype=np.uint8)
+    view = np.kron(pattern, np.ones((cell, cell), dtype=np.uint8))[:, : cols * cell - 2] * 200
+    area = np.full((rows, cols), 16.0)
+    area[:, -1] = 8.0
+    touched = rng.random((rows, cols)) < 0.9
+    before = rng.random((rows, cols)) < 0.5
+    differs = np.empty((rows, cols), dtype=bool)
+    both = _still(
+        view.astype(np.uint8), last, cell, 256, 0, 12, 0.5, area, touched, before, differs
+    )
+    want = pattern & has_neighbour_reference(pattern) & touched
+    assert np.array_equal(differs, want)
+    assert both == int(np.count_nonzero(want & before))

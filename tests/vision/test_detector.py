@@ -346,9 +346,9 @@ def test_a_cell_passed_for_light_inside_a_body_does_not_split_it() -> None:
     body[15:18, 20] = True
     differs = body.copy()
     differs[14, 20] = True
-    no_edges = np.zeros(det._grid.edges["b"].rows.size, dtype=bool)
-    assert det._zone_count("b", body, differs, no_edges) == 6
-    assert det._zone_count("b", body, body, no_edges) == 3
+    no_edges = {n: np.zeros(e.rows.size, dtype=bool) for n, e in det._grid.edges.items()}
+    assert det._bodies.counts(det._grid, body, differs, no_edges)["b"] == 6
+    assert det._bodies.counts(det._grid, body, body, no_edges)["b"] == 3
 
 
 def test_zones_are_laid_by_quarter_pixels_and_each_placement_is_built_once(

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from controller.vision import _refresh
 from controller.vision.refresh import blend_cells
 from controller.vision.refresh_reference import blend_cells_reference
 from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
@@ -40,13 +41,32 @@ def _compare(
     return got
 
 
+LEVELS = list(range(_refresh.cpu_simd_level() + 1))
+"""Every run loop this CPU can run (portable, then AVX2 where it has it)."""
+
+
+@pytest.fixture(params=LEVELS, ids=lambda level: f"level{level}")
+def level(request: pytest.FixtureRequest) -> object:
+    """Each run loop in turn; the best one is restored after the test."""
+    assert _refresh.set_simd_level(request.param) == request.param
+    yield request.param
+    _refresh.set_simd_level(_refresh.cpu_simd_level())
+
+
 @pytest.mark.parametrize(("width", "height", "cell"), [(320, 180, 4), (333, 187, 5), (65, 37, 8)])
 @pytest.mark.parametrize(
     ("gain", "offset", "alpha", "drift_px"),
     [(1.0, 0.0, 0.3, 6.0), (0.0, 12.0, 1.0, 0.0), (3.9, -40.0, 0.05, 255.0), (0.62, 7.5, 0.5, 2.5)],
 )
 def test_blend_is_the_reference(
-    width: int, height: int, cell: int, gain: float, offset: float, alpha: float, drift_px: float
+    width: int,
+    height: int,
+    cell: int,
+    gain: float,
+    offset: float,
+    alpha: float,
+    drift_px: float,
+    level: int,
 ) -> None:
     """Rendered frames, odd sizes, partial cells at the edges, a zero gain, any cell pattern."""
     cam = LaneCamera(CameraSpec(width=max(width, 64), height=max(height, 36)), Condition.RAIN)
@@ -70,7 +90,45 @@ def test_blend_is_the_reference(
     assert 0 < written <= int(cells.sum()) * cell * cell
 
 
-def test_edge_values_clip_and_nothing_outside_the_cells_moves() -> None:
+@pytest.mark.parametrize(("gain", "offset", "alpha"), [(1.0, 0.0, 0.3), (0.37, -90.0, 0.05)])
+def test_every_level_writes_the_same_bits(gain: float, offset: float, alpha: float) -> None:
+    """The portable and the vector run loops are the same float operations: the float and
+    the grey reference come out identical, over runs of every length, drift cells mixed
+    in, values that clip at both ends."""
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (61, 203), dtype=np.uint8)
+    ref_float = rng.uniform(-20.0, 280.0, (61, 203)).astype(np.float32)
+    cells = rng.random((16, 51)) < 0.7
+    drift = rng.random((16, 51)) < 0.4
+    results = []
+    try:
+        for lv in LEVELS:
+            _refresh.set_simd_level(lv)
+            f, g = ref_float.copy(), _grey(ref_float)
+            n = blend_cells(
+                frame,
+                f,
+                g,
+                cells,
+                drift,
+                cell=4,
+                gain=gain,
+                offset=offset,
+                alpha=alpha,
+                drift_px=9.0,
+            )
+            results.append((n, f, g))
+    finally:
+        _refresh.set_simd_level(_refresh.cpu_simd_level())
+    n0, f0, g0 = results[0]
+    assert n0 > 0
+    for n, f, g in results[1:]:
+        assert n == n0
+        assert np.array_equal(f.view(np.uint32), f0.view(np.uint32))
+        assert np.array_equal(g, g0)
+
+
+def test_edge_values_clip_and_nothing_outside_the_cells_moves(level: int) -> None:
     """Black and white frames against a mid-grey reference clip to 0 and 255; other cells stay."""
     ref_float = np.full((12, 12), 128.0, np.float32)
     cells = np.zeros((3, 3), bool)
@@ -101,7 +159,7 @@ def test_edge_values_clip_and_nothing_outside_the_cells_moves() -> None:
         assert (g == 128).all()
 
 
-def test_drift_cells_take_in_small_differences_only() -> None:
+def test_drift_cells_take_in_small_differences_only(level: int) -> None:
     """In a drift-only cell a pixel 3 grey levels off is blended, one 30 off is left alone."""
     ref_float = np.full((4, 8), 100.0, np.float32)
     frame = np.full((4, 8), 103, np.uint8)

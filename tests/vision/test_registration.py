@@ -12,12 +12,25 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from controller.vision import _registration
 from controller.vision.kernel import grid_shape
 from controller.vision.registration import Registration
 from controller.vision.registration_reference import keep_pixels, lk_sums, register_reference
 from hw_sim.camera import CameraSpec, Condition, LaneCamera
 
 TOL = 1e-9
+
+LEVELS = list(range(_registration.cpu_simd_level() + 1))
+"""Every Lucas-Kanade chunk loop this CPU can run (portable, then AVX2 where it has it)."""
+
+
+@pytest.fixture(params=LEVELS, ids=lambda level: f"level{level}")
+def level(request: pytest.FixtureRequest) -> object:
+    """Each chunk loop in turn; the best one is restored after the test."""
+    assert _registration.set_simd_level(request.param) == request.param
+    yield request.param
+    _registration.set_simd_level(_registration.cpu_simd_level())
+
 
 Frame = npt.NDArray[np.uint8]
 
@@ -60,7 +73,7 @@ def scene() -> tuple[Frame, Frame]:
     ("dx", "dy"), [(0.0, 0.0), (1.37, -0.84), (-2.6, 2.2), (0.31, 0.07), (-4.5, -3.25)]
 )
 def test_compiled_matches_reference_and_measures_the_sway(
-    scene: tuple[Frame, Frame], dx: float, dy: float
+    scene: tuple[Frame, Frame], dx: float, dy: float, level: int
 ) -> None:
     """On a rendered road moved by a known subpixel shift, both agree and find it to 0.05 px."""
     ref, frame = scene
@@ -75,7 +88,9 @@ def test_compiled_matches_reference_and_measures_the_sway(
 
 
 @pytest.mark.parametrize(("dx", "dy"), [(1.37, -0.84), (-4.6, 3.2), (7.3, -6.1)])
-def test_larger_blocks_match_the_reference_and_measure_the_sway(dx: float, dy: float) -> None:
+def test_larger_blocks_match_the_reference_and_measure_the_sway(
+    dx: float, dy: float, level: int
+) -> None:
     """At 1280x720 the blocks are 8 pixels (the same stretch of road as 4 at 640x360):
     both sides agree, the sway is found to 0.05 px, and odd masks and cells still agree."""
     camera = LaneCamera(CameraSpec(width=1280, height=720), Condition.DAY, seed=4)
@@ -100,7 +115,7 @@ def test_larger_blocks_match_the_reference_and_measure_the_sway(dx: float, dy: f
         assert got != lk_sums(moved, ref, keep, box, dx, dy, 4)
 
 
-def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame]) -> None:
+def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame], level: int) -> None:
     """Every integer sum of a step equals numpy's, at shifts that sample outside the frame too."""
     ref, frame = scene
     rng = np.random.default_rng(5)
@@ -115,7 +130,9 @@ def test_lucas_kanade_sums_are_exact(scene: tuple[Frame, Frame]) -> None:
 
 
 @pytest.mark.parametrize(("height", "width", "cell"), [(197, 333, 4), (181, 259, 5), (64, 97, 3)])
-def test_odd_sizes_masks_and_cells_match_the_reference(height: int, width: int, cell: int) -> None:
+def test_odd_sizes_masks_and_cells_match_the_reference(
+    height: int, width: int, cell: int, level: int
+) -> None:
     """Odd frame sizes, cells that do not divide them, masks with holes, boxes at the edges."""
     rng = np.random.default_rng(height)
     base = cv2.GaussianBlur(rng.integers(0, 256, (height, width)).astype(np.uint8), (0, 0), 1.5)

@@ -20,6 +20,7 @@ import pytest
 from controller.io.camera import read_video
 from controller.vision.kernel import grid_shape
 from controller.vision.registration import SwayMeter, fit_roll
+from controller.vision.registration_reference import fit_roll_reference
 from controller.vision.warp import roll_into, shift_into
 from controller.vision.zones import load_zones, zone_grid
 
@@ -180,3 +181,18 @@ def test_a_view_that_only_moved_measures_the_outer_boxes_alone(
     turned = SwayMeter(any_zone, 540, 960, CELL, 16.0)
     _settled(turned, reference, 4.0, -9.0, -0.015)
     assert all(r is not None for r in turned._references)
+
+
+def test_fit_roll_is_its_reference_to_the_bit() -> None:
+    """Two to six boxes anywhere, shifts of either sign and zero: the loops give the very
+    float the sums give (the sway's rounding to a hundredth must not move)."""
+    rng = np.random.default_rng(5)
+    for _ in range(2000):
+        n = int(rng.integers(2, 7))
+        points = [(float(x), float(y)) for x, y in rng.uniform(-500.0, 1500.0, (n, 2))]
+        shifts = [(float(x), float(y)) for x, y in rng.uniform(-20.0, 20.0, (n, 2))]
+        shifts[0] = (0.0, -0.0)
+        got, want = fit_roll(points, shifts), fit_roll_reference(points, shifts)
+        assert got == want or (math.isnan(got) and math.isnan(want))
+    with pytest.raises(ValueError, match="shifts"):
+        fit_roll([(0.0, 0.0), (1.0, 1.0)], [(0.0, 0.0)])

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from controller.vision import _warp
 from controller.vision.warp import shift_into, split_shift
 from controller.vision.warp_reference import shift_reference
 from hw_sim.camera import CameraSpec, Condition, LaneCamera, Vehicle
@@ -32,17 +33,42 @@ SHIFTS = [
 ]
 
 
+LEVELS = list(range(_warp.cpu_simd_level() + 1))
+"""Every row pass this CPU can run (portable, then AVX2 where it has it)."""
+
+
+@pytest.fixture(params=LEVELS, ids=lambda level: f"level{level}")
+def level(request: pytest.FixtureRequest) -> object:
+    """Each row pass in turn; the best one is restored after the test."""
+    assert _warp.set_simd_level(request.param) == request.param
+    yield request.param
+    _warp.set_simd_level(_warp.cpu_simd_level())
+
+
 @pytest.mark.parametrize(("dx", "dy"), SHIFTS)
-@pytest.mark.parametrize(("width", "height"), [(320, 180), (333, 187), (9, 8), (64, 1)])
-def test_shift_is_the_reference_bit_for_bit(dx: float, dy: float, width: int, height: int) -> None:
-    """Rendered frames of odd sizes, shifts with every kind of fraction and beyond the frame."""
+@pytest.mark.parametrize(("width", "height"), [(320, 180), (333, 187), (9, 8), (64, 1), (1283, 7)])
+def test_shift_is_the_reference_bit_for_bit(
+    dx: float, dy: float, width: int, height: int, level: int
+) -> None:
+    """Rendered frames of odd sizes, shifts with every kind of fraction and beyond the frame,
+    at every row pass level."""
     frame = _rendered(max(width, 64), max(height, 36))[:height, :width].copy()
     out = np.full_like(frame, 77)
     shift_into(frame, dx, dy, out)
     assert np.array_equal(out, shift_reference(frame, dx, dy))
 
 
-def test_edge_values_do_not_wrap() -> None:
+def test_level_is_clamped_to_the_cpu() -> None:
+    """A level above the CPU's is capped to it, below the portable one raised to it."""
+    try:
+        assert _warp.set_simd_level(99) == _warp.cpu_simd_level()
+        assert _warp.set_simd_level(-5) == 0
+        assert _warp.simd_level() == 0
+    finally:
+        _warp.set_simd_level(_warp.cpu_simd_level())
+
+
+def test_edge_values_do_not_wrap(level: int) -> None:
     """All 0 and all 255 frames, and a checkerboard of both, stay in range at any fraction."""
     board = (np.indices((37, 53)).sum(axis=0) % 2 * 255).astype(np.uint8)
     for frame in (np.zeros((37, 53), np.uint8), np.full((37, 53), 255, np.uint8), board):

@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from controller.vision import _zone_edges
 from controller.vision.zones import (
     Zone,
     ZoneError,
+    ZoneGrid,
+    _inside,
     cell_masks,
     dump_zones,
     load_zones,
@@ -17,6 +20,8 @@ from controller.vision.zones import (
     pixel_mask,
     zone_grid,
 )
+from controller.vision.zones_reference import zone_grid_reference
+from hw_sim.camera import CameraSpec, Condition, LaneCamera
 
 GOOD = """
 [[zone]]
@@ -190,3 +195,87 @@ def test_zone_grid_looks_only_near_each_zone_and_matches_the_whole_frame(
         edge = grid.edges[zone.name]
         assert np.array_equal(np.sort(edge.pixels), want["pixels"])
         assert np.array_equal(edge.inside, want["inside"])
+
+
+def _same_grid(got: ZoneGrid, want: ZoneGrid) -> None:
+    """Every map and list of two grids equal, to the order and the dtype."""
+    assert got.boxes == want.boxes
+    for field in ("masks", "interior", "touched"):
+        mine, theirs = getattr(got, field), getattr(want, field)
+        assert mine.keys() == theirs.keys()
+        for name, array in mine.items():
+            assert array.dtype == theirs[name].dtype, (field, name)
+            assert np.array_equal(array, theirs[name]), (field, name)
+    assert got.edges.keys() == want.edges.keys()
+    for name, edge in got.edges.items():
+        for field in ("rows", "cols", "pixels", "owner", "inside", "toward"):
+            mine, theirs = getattr(edge, field), getattr(want.edges[name], field)
+            assert mine.dtype == theirs.dtype, (name, field)
+            assert np.array_equal(mine, theirs), (name, field)
+
+
+@pytest.mark.parametrize("cell", [1, 2, 3, 4, 5, 8, 16])
+def test_zone_grid_is_its_reference_to_the_bit(cell: int) -> None:
+    """Random polygons of 3 to 6 corners (concave and crossing ones too), partly or wholly
+    off odd-sized frames: the same maps, edge pixels in the same order, the same windows
+    and the same errors as the plain definition."""
+    rng = np.random.default_rng(cell)
+    built = 0
+    for k in range(60):
+        height, width = int(rng.integers(8, 160)), int(rng.integers(8, 260))
+        corners = rng.uniform(-30.0, max(height, width) + 30.0, (int(rng.integers(3, 7)), 2))
+        if k % 3 == 0:
+            corners = np.round(corners * 2.0) / 2.0
+        zones = [Zone("a", tuple((float(x), float(y)) for x, y in corners))]
+        try:
+            want = zone_grid_reference(zones, height, width, cell)
+        except ZoneError as exc:
+            with pytest.raises(ZoneError) as got:
+                zone_grid(zones, height, width, cell)
+            assert str(got.value) == str(exc)
+            continue
+        _same_grid(zone_grid(zones, height, width, cell), want)
+        built += 1
+    assert built >= 20
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (640, 360)])
+def test_zone_grid_of_the_rendered_lane_moved_is_its_reference(width: int, height: int) -> None:
+    """The simulated camera's four zones, at rest and laid off by quarter pixels as a
+    settled mast lays them."""
+    zones = LaneCamera(CameraSpec(width=width, height=height), Condition.SHAKE).zones()
+    for dx, dy in ((0.0, 0.0), (0.25, -0.5), (-1.75, 2.25)):
+        moved = [Zone(z.name, tuple((x + dx, y + dy) for x, y in z.polygon)) for z in zones]
+        _same_grid(zone_grid(moved, height, width, 4), zone_grid_reference(moved, height, width, 4))
+
+
+def test_rasterise_is_the_pixel_test_to_the_pixel() -> None:
+    """The compiled pass against ``_inside`` and whole-number cell sums: random and
+    self-crossing polygons, corners on pixel centres and cell corners, edges nearly flat
+    (crossings far off the window), windows of odd sizes."""
+    rng = np.random.default_rng(11)
+    cases = 0
+    for k in range(200):
+        cell = int(rng.choice([1, 3, 4, 8]))
+        rows, cols = int(rng.integers(1, 30)), int(rng.integers(1, 40))
+        y0, x0 = int(rng.integers(0, 5)) * cell, int(rng.integers(0, 5)) * cell
+        y1, x1 = y0 + rows * cell - int(rng.integers(0, cell)), x0 + cols * cell
+        corners = rng.uniform(-20.0, 20.0 + max(y1, x1), (int(rng.integers(3, 8)), 2))
+        if k % 4 == 0:
+            corners = np.round(corners) + 0.5
+        if k % 4 == 1:
+            corners[1, 1] = corners[0, 1] + 1e-9
+        if k % 4 == 2:
+            # Upright edges through pixel centres: a centre on the crossing is outside.
+            a, b = sorted(np.round(rng.uniform(-3.0, x1 + 3.0, 2)) + 0.5)
+            corners = np.array([[a, -1.0], [b + 1.0, -1.0], [b + 1.0, y1 + 1.0], [a, y1 + 1.0]])
+        poly = np.ascontiguousarray(corners, dtype=np.float64)
+        raster = np.full((rows * cell, cols * cell), 7, dtype=np.uint8)
+        sums = np.full((rows, cols), -1, dtype=np.int32)
+        _zone_edges.rasterise(poly, y0, y1, x0, x1, cell, raster, sums)
+        want = np.zeros_like(raster, dtype=bool)
+        want[: y1 - y0, : x1 - x0] = _inside(poly, y0, y1, x0, x1)
+        assert np.array_equal(raster.view(bool), want), k
+        assert np.array_equal(sums, want.reshape(rows, cell, cols, cell).sum(axis=(1, 3)))
+        cases += int(want.any())
+    assert cases > 50
