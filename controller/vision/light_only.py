@@ -214,10 +214,9 @@ class LightCells:
             light[rest] = shadow_windows(
                 self._work,
                 self._reference,
-                ys[rest],
-                xs[rest],
-                win=self.test.settings.win,
-                margin=self.margin,
+                ys[rest] - self.margin,
+                xs[rest] - self.margin,
+                cell=self.cell,
                 gain=self._gain,
                 offset=self._offset,
                 settings=self.shadow,

@@ -33,6 +33,9 @@ F64 = npt.NDArray[np.float64]
 class ShadowSettings:
     """The shadow test's thresholds."""
 
+    margin: int = 4
+    """Pixels around the cell the window takes in: more pixels than the light-only
+    test's window make the texture's figures steadier in a deep shadow."""
     part_min: float = 0.25
     """Smallest share of the window's pixels one side of a shadow's edge may hold."""
     split_gain: float = 0.25
@@ -48,9 +51,12 @@ class ShadowSettings:
     explained: float = 0.4
     """Share of the part's own grey-level spread its factor times the reference must
     explain (a body hides the texture: it explains none)."""
-    residual: float = 6.0
+    residual: float = 10.0
     """Grey levels (rms) a part may leave after its factor times the reference: sensor
     noise and the texture's own misfit, not the grey steps of paint beside a marking."""
+    ratio_spread: float = 0.15
+    """Largest rms of a part's log ratio: one shade is one factor, two materials side by
+    side (paint over a marking and over the road) are two."""
     trim: float = 0.1
     """Share of a part's worst-fitting pixels left out (a marking's edge moved by a
     sub-pixel registration error, a speck of noise)."""
@@ -65,6 +71,8 @@ class ShadowSettings:
                 f"factor_min, factor_max: {self.factor_min}, {self.factor_max} "
                 "must bracket 1 and be positive"
             )
+        if self.margin < 0:
+            raise ValueError(f"margin: {self.margin} is negative")
         if not 0.0 <= self.trim < 0.5:
             raise ValueError(f"trim: {self.trim} is outside [0, 0.5)")
 
@@ -72,8 +80,9 @@ class ShadowSettings:
 def _gather(
     image: Frame, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], win: int, margin: int
 ) -> F64:
-    """The win x win windows at (ys, xs) of the image read as if padded by ``margin``
-    (its edge pixels repeated, as ``light_only`` reads it), as (k, win*win) floats."""
+    """The win x win windows starting ``margin`` pixels above and left of (ys, xs), the
+    image's edge pixels repeated beyond it (as ``light_only`` reads it), as (k, win*win)
+    floats."""
     h, w = image.shape
     steps = np.arange(win, dtype=np.intp) - margin
     rows = np.clip(ys[:, None] + steps, 0, h - 1)
@@ -83,7 +92,7 @@ def _gather(
 
 
 def _part_passes(
-    f: F64, r: F64, member: npt.NDArray[np.bool_], settings: ShadowSettings
+    f: F64, r: F64, q: F64, member: npt.NDArray[np.bool_], settings: ShadowSettings
 ) -> npt.NDArray[np.bool_]:
     """Per window: do the member pixels follow the reference times one factor?"""
     s = settings
@@ -105,12 +114,15 @@ def _part_passes(
     fitted = (weight * (f - factor[:, None] * r) ** 2).sum(axis=1) / n
     mean_r = (weight * r).sum(axis=1) / n
     texture = factor * factor * (weight * (r - mean_r[:, None]) ** 2).sum(axis=1) / n
+    mean_q = (weight * q).sum(axis=1) / n
+    spread = (weight * (q - mean_q[:, None]) ** 2).sum(axis=1) / n
     ok: npt.NDArray[np.bool_] = (
         (factor >= s.factor_min)
         & (factor <= s.factor_max)
         & (texture >= s.texture_min * s.texture_min)
         & (fitted <= (1.0 - s.explained) * flat)
         & (fitted <= s.residual * s.residual)
+        & (spread <= s.ratio_spread * s.ratio_spread)
     )
     return ok
 
@@ -121,14 +133,14 @@ def shadow_windows(
     ys: npt.NDArray[np.intp],
     xs: npt.NDArray[np.intp],
     *,
-    win: int,
-    margin: int,
+    cell: int,
     gain: float,
     offset: float,
     settings: ShadowSettings,
 ) -> npt.NDArray[np.bool_]:
-    """Per window at (ys, xs) of the frame and reference read as padded by ``margin``:
-    is the difference one or two shades over the reference's own texture?"""
+    """Per cell with its top-left pixel at (ys, xs): is the difference in the window of
+    ``settings.margin`` pixels around it (the images' edge pixels repeated beyond them)
+    one or two shades over the reference's own texture?"""
     for name, image in (("frame", frame), ("reference", reference)):
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 2:
             raise ValueError(f"{name}: expected a 2-D uint8 image")
@@ -138,11 +150,14 @@ def shadow_windows(
         raise ValueError(f"ys, xs: shapes {ys.shape} and {xs.shape} are not one and the same")
     if gain <= 0.0:
         raise ValueError(f"gain: {gain} is not positive")
+    if cell < 1:
+        raise ValueError(f"cell: {cell} is under 1")
     if ys.size == 0:
         return np.zeros(0, dtype=bool)
     s = settings
-    f = _gather(frame, ys, xs, win, margin)
-    r = _gather(reference, ys, xs, win, margin) * gain + offset
+    win = cell + 2 * s.margin
+    f = _gather(frame, ys, xs, win, s.margin)
+    r = _gather(reference, ys, xs, win, s.margin) * gain + offset
     np.maximum(r, 1.0, out=r)
     q = np.log((f + 2.0) / (r + 2.0))
     k, npix = q.shape
@@ -167,8 +182,8 @@ def shadow_windows(
     lower = q <= threshold[:, None]
     # One part: every pixel; two: each side of the split.
     whole = np.ones_like(lower)
-    one = _part_passes(f, r, whole, s)
-    first = _part_passes(f, r, lower, s)
-    second = _part_passes(f, r, ~lower, s)
+    one = _part_passes(f, r, q, whole, s)
+    first = _part_passes(f, r, q, lower, s)
+    second = _part_passes(f, r, q, ~lower, s)
     light: npt.NDArray[np.bool_] = np.where(split, first & second, one)
     return light

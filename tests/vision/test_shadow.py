@@ -50,10 +50,9 @@ def _verdicts(frame: Frame, reference: Frame) -> npt.NDArray[np.bool_]:
     return shadow_windows(
         frame,
         reference,
-        ys,
-        xs,
-        win=WIN,
-        margin=MARGIN,
+        ys - MARGIN,
+        xs - MARGIN,
+        cell=CELL,
         gain=1.0,
         offset=0.0,
         settings=ShadowSettings(),
@@ -207,24 +206,21 @@ def test_bad_arguments_are_named_errors() -> None:
             frame,
             ys,
             ys,
-            win=WIN,
-            margin=MARGIN,
+            cell=CELL,
             gain=1.0,
             offset=0.0,
             settings=s,
         )
     with pytest.raises(ValueError, match="reference"):
-        shadow_windows(
-            frame, frame[:8], ys, ys, win=WIN, margin=MARGIN, gain=1.0, offset=0.0, settings=s
-        )
+        shadow_windows(frame, frame[:8], ys, ys, cell=CELL, gain=1.0, offset=0.0, settings=s)
     with pytest.raises(ValueError, match="ys, xs"):
-        shadow_windows(
-            frame, frame, ys, ys[:0], win=WIN, margin=MARGIN, gain=1.0, offset=0.0, settings=s
-        )
+        shadow_windows(frame, frame, ys, ys[:0], cell=CELL, gain=1.0, offset=0.0, settings=s)
     with pytest.raises(ValueError, match="gain"):
-        shadow_windows(
-            frame, frame, ys, ys, win=WIN, margin=MARGIN, gain=0.0, offset=0.0, settings=s
-        )
+        shadow_windows(frame, frame, ys, ys, cell=CELL, gain=0.0, offset=0.0, settings=s)
+    with pytest.raises(ValueError, match="cell"):
+        shadow_windows(frame, frame, ys, ys, cell=0, gain=1.0, offset=0.0, settings=s)
+    with pytest.raises(ValueError, match="margin"):
+        ShadowSettings(margin=-1)
     with pytest.raises(ValueError, match="part_min"):
         ShadowSettings(part_min=0.5)
     with pytest.raises(ValueError, match="factor_min"):
