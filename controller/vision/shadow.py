@@ -102,11 +102,12 @@ def _part_passes(
     misfit = np.abs(f - factor[:, None] * r)
     if s.trim > 0.0:
         # Leave out the worst-fitting share of the part (ties may leave out a few more).
-        ranked = np.where(member, misfit, -1.0)
-        drop_n = n - np.floor(n * (1.0 - s.trim))
-        rank = np.argsort(np.argsort(-ranked, axis=1, kind="stable"), axis=1)
-        dropped = rank < drop_n[:, None]
-        weight = (member & ~dropped).astype(np.float64)
+        ranked = np.sort(np.where(member, misfit, -1.0), axis=1)
+        npix = ranked.shape[1]
+        drop_n = (n - np.floor(n * (1.0 - s.trim))).astype(np.intp)
+        cut = ranked[np.arange(ranked.shape[0]), np.clip(npix - drop_n, 0, npix - 1)]
+        cut = np.where(drop_n > 0, cut, np.inf)
+        weight = (member & (misfit < cut[:, None])).astype(np.float64)
         n = np.maximum(weight.sum(axis=1), 1.0)
         factor = (weight * f * r).sum(axis=1) / np.maximum((weight * r * r).sum(axis=1), 1e-6)
     mean_f = (weight * f).sum(axis=1) / n
@@ -180,10 +181,17 @@ def shadow_windows(
     split = spread[np.arange(k), best] <= s.split_gain * single
     threshold = ordered[np.arange(k), best]
     lower = q <= threshold[:, None]
-    # One part: every pixel; two: each side of the split.
-    whole = np.ones_like(lower)
-    one = _part_passes(f, r, q, whole, s)
-    first = _part_passes(f, r, q, lower, s)
-    second = _part_passes(f, r, q, ~lower, s)
-    light: npt.NDArray[np.bool_] = np.where(split, first & second, one)
+    # One part: every pixel; two: each side of the split (the second looked at only
+    # where the first passed).
+    light = np.zeros(k, dtype=bool)
+    one = np.flatnonzero(~split)
+    if one.size:
+        whole = np.ones((one.size, npix), dtype=bool)
+        light[one] = _part_passes(f[one], r[one], q[one], whole, s)
+    two = np.flatnonzero(split)
+    if two.size:
+        first = _part_passes(f[two], r[two], q[two], lower[two], s)
+        two = two[first]
+        if two.size:
+            light[two] = _part_passes(f[two], r[two], q[two], ~lower[two], s)
     return light
