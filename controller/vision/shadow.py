@@ -26,7 +26,7 @@ import numpy.typing as npt
 __all__ = ["ShadowSettings", "shadow_windows"]
 
 Frame = npt.NDArray[np.uint8]
-F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ class ShadowSettings:
 
 def _gather(
     image: Frame, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp], win: int, margin: int
-) -> F64:
+) -> F32:
     """The win x win windows starting ``margin`` pixels above and left of (ys, xs), the
     image's edge pixels repeated beyond it (as ``light_only`` reads it), as (k, win*win)
     floats."""
@@ -87,16 +87,16 @@ def _gather(
     steps = np.arange(win, dtype=np.intp) - margin
     rows = np.clip(ys[:, None] + steps, 0, h - 1)
     cols = np.clip(xs[:, None] + steps, 0, w - 1)
-    out: F64 = image[rows[:, :, None], cols[:, None, :]].reshape(ys.size, -1).astype(np.float64)
+    out: F32 = image[rows[:, :, None], cols[:, None, :]].reshape(ys.size, -1).astype(np.float32)
     return out
 
 
 def _part_passes(
-    f: F64, r: F64, q: F64, member: npt.NDArray[np.bool_], settings: ShadowSettings
+    f: F32, r: F32, q: F32, member: npt.NDArray[np.bool_], settings: ShadowSettings
 ) -> npt.NDArray[np.bool_]:
     """Per window: do the member pixels follow the reference times one factor?"""
     s = settings
-    weight = member.astype(np.float64)
+    weight = member.astype(np.float32)
     n = np.maximum(weight.sum(axis=1), 1.0)
     factor = (weight * f * r).sum(axis=1) / np.maximum((weight * r * r).sum(axis=1), 1e-6)
     misfit = np.abs(f - factor[:, None] * r)
@@ -107,7 +107,7 @@ def _part_passes(
         drop_n = (n - np.floor(n * (1.0 - s.trim))).astype(np.intp)
         cut = ranked[np.arange(ranked.shape[0]), np.clip(npix - drop_n, 0, npix - 1)]
         cut = np.where(drop_n > 0, cut, np.inf)
-        weight = (member & (misfit < cut[:, None])).astype(np.float64)
+        weight = (member & (misfit < cut[:, None])).astype(np.float32)
         n = np.maximum(weight.sum(axis=1), 1.0)
         factor = (weight * f * r).sum(axis=1) / np.maximum((weight * r * r).sum(axis=1), 1e-6)
     mean_f = (weight * f).sum(axis=1) / n
@@ -168,7 +168,7 @@ def shadow_windows(
     total2 = (ordered * ordered).sum(axis=1)
     cum = np.cumsum(ordered, axis=1)[:, :-1]
     cum2 = np.cumsum(ordered * ordered, axis=1)[:, :-1]
-    left_n = np.arange(1, npix, dtype=np.float64)
+    left_n = np.arange(1, npix, dtype=np.float32)
     right_n = npix - left_n
     spread = (
         cum2 - cum * cum / left_n + (total2[:, None] - cum2) - (total[:, None] - cum) ** 2 / right_n
