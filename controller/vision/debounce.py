@@ -6,7 +6,10 @@ keeps a handful of numbers per zone (``ZoneState``) and switches a zone on or
 off only after its raw state has held for the time the settings give: short
 when the change came with motion, longer when it came without, and a little
 longer when a large body vanished at once while its cells still differ from
-the reference (it was only explained away as light for a frame).
+the reference (it was only explained away as light for a frame). A body that
+appears out of nothing, with no body at or beside the zone the frame before,
+must be there a second frame: a vehicle drives in from beside the zone, a
+flicker (a shadow's edge, a marking's edge a registration error left) lasts one.
 """
 
 from __future__ import annotations
@@ -34,11 +37,13 @@ class ZoneState:
         "on",
         "pending_since",
         "raw",
+        "raw_frames",
     )
 
     def __init__(self) -> None:
         self.on = False
         self.raw = False
+        self.raw_frames = 0
         self.count = 0
         self.abrupt = False
         self.pending_since: int | None = None
@@ -69,6 +74,17 @@ def debounce(
     before = state.count
     state.count = count
     state.raw = count >= s.zone_cells
+    state.raw_frames = state.raw_frames + 1 if state.raw else 0
+    if (
+        state.raw
+        and not state.on
+        and state.raw_frames == 1
+        and not _came_in(touched, prev_occupied)
+    ):
+        # Out of nothing: no body was at or beside the zone last frame. A vehicle drives
+        # in from beside the zone; a flicker (a shadow's edge, a marking's edge off by a
+        # registration error) lasts a frame. Wait for the next frame to say the same.
+        state.raw = False
     if (moving & touched).any():
         state.last_motion = t_ms
     if state.raw or state.on:
@@ -99,6 +115,34 @@ def debounce(
         state.pending_since = None
         if not state.on:
             state.empty_since = t_ms
+
+
+_NEAR = 2
+"""Cells around a zone where last frame's body makes a new body in it one that came in."""
+
+
+def _came_in(touched: npt.NDArray[np.bool_], prev_occupied: npt.NDArray[np.bool_]) -> bool:
+    """Was a body at or within ``_NEAR`` cells of the zone's cells last frame?"""
+    rows, cols = np.nonzero(touched)
+    if rows.size == 0:
+        return False
+    r0 = max(int(rows.min()) - _NEAR, 0)
+    r1 = int(rows.max()) + _NEAR + 1
+    c0 = max(int(cols.min()) - _NEAR, 0)
+    c1 = int(cols.max()) + _NEAR + 1
+    near = prev_occupied[r0:r1, c0:c1]
+    if not near.any():
+        return False
+    zone = touched[r0:r1, c0:c1]
+    grown = zone.copy()
+    for _ in range(_NEAR):
+        step = grown.copy()
+        step[1:, :] |= grown[:-1, :]
+        step[:-1, :] |= grown[1:, :]
+        step[:, 1:] |= grown[:, :-1]
+        step[:, :-1] |= grown[:, 1:]
+        grown = step
+    return bool((near & grown).any())
 
 
 def believed_empty(

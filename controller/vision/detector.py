@@ -212,7 +212,7 @@ class Detector:
             self.reset_reference(self._warmup_median())
             self._warmup.clear()
         shift = self._measure_shift(frame)
-        big_shift = self._sway.beyond or math.hypot(*shift) > s.max_shift_px
+        big_shift = math.hypot(*shift) > s.max_shift_px
         swayed = math.hypot(*shift) >= s.steady_px or self._sway.roll != 0.0
         self._unswayed = 0 if swayed else self._unswayed + 1
         if not big_shift:

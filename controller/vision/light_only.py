@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from controller.vision import _light_only
 from controller.vision.light_only_reference import STATS, quantile_place
+from controller.vision.shadow import ShadowSettings, shadow_windows
 
 __all__ = ["LightCells", "LightOnly", "LightOnlySettings"]
 
@@ -142,9 +143,16 @@ class LightCells:
     """
 
     def __init__(
-        self, settings: LightOnlySettings, height: int, width: int, cell: int, margin: int
+        self,
+        settings: LightOnlySettings,
+        height: int,
+        width: int,
+        cell: int,
+        margin: int,
+        shadow: ShadowSettings | None = None,
     ) -> None:
         self.test = LightOnly(settings)
+        self.shadow = ShadowSettings() if shadow is None else shadow
         self.cell = cell
         self.margin = margin
         rows, cols = -(-height // cell), -(-width // cell)
@@ -185,8 +193,12 @@ class LightCells:
         self._steady, self._gain, self._offset = steady, gain, offset
 
     def windows(self, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
-        """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?"""
-        return self.test.windows(
+        """For cell-sized windows at (ys, xs) of the padded frame: only light changed there?
+
+        The light-only test first; the windows it rejects get the shadow test
+        (``shadow``): one or two shades over the reference's texture, a shadow's edge
+        that moved since the reference was taken."""
+        light = self.test.windows(
             self._work,
             self._reference,
             ys,
@@ -197,6 +209,19 @@ class LightCells:
             margin=self.margin,
             past=self.cell,
         )
+        rest = np.flatnonzero(~light)
+        if rest.size:
+            light[rest] = shadow_windows(
+                self._work,
+                self._reference,
+                ys[rest] - self.margin,
+                xs[rest] - self.margin,
+                cell=self.cell,
+                gain=self._gain,
+                offset=self._offset,
+                settings=self.shadow,
+            )
+        return light
 
     def cells(
         self,

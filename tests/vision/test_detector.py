@@ -275,11 +275,14 @@ def test_a_body_two_pixels_into_a_zone_is_in_it() -> None:
     det = _warmed(_split_lane(62.6), road)
     short = road.copy()
     short[44:76, 30:63] = 220
+    # Two frames: a body out of nothing is confirmed by the next frame (``debounce``).
+    det.process(short, 567)
     d = det.process(short, 600)
     assert d.zone("a") and not d.zone("b")
     det = _warmed(_split_lane(62.6), road)
     into = road.copy()
     into[44:76, 30:65] = 220
+    det.process(into, 567)
     d = det.process(into, 600)
     assert d.zone("a") and d.zone("b")
 
