@@ -21,8 +21,10 @@ object inside the pass. The numpy reference
    every ``fine``-th row of the box's interior. The shift is the same for every
    pixel, so the frame is sampled bilinearly with weights in 1/256 of a pixel
    and every per-pixel sum is an exact integer; only the 2x2 solve is in
-   floating point. A result more than two pixels from the block search's is
-   a wrong turn: the block search's is kept.
+   floating point. A result more than one fine block (``fine`` pixels) from
+   the block search's is a wrong turn: the block search's is kept. (The block
+   search is only good to about half a block on each axis, so a tighter bound
+   threw away right answers and kept a block search off by 1-2 px.)
 """
 
 from libc.math cimport fabs, floor, sqrt
@@ -729,7 +731,9 @@ def register(
             dy -= step[1]
             if fabs(step[0]) + fabs(step[1]) < 1e-3:
                 break
-        if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > 4.0:
+        if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > <double>(
+            fine * fine
+        ):
             dx = found[0]
             dy = found[1]
     out[0] = dx

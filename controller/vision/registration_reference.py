@@ -234,7 +234,7 @@ def register_reference(
         dy -= step[1]
         if abs(step[0]) + abs(step[1]) < 1e-3:
             break
-    if (dx - bx) ** 2 + (dy - by) ** 2 > 4.0:
+    if (dx - bx) ** 2 + (dy - by) ** 2 > fine * fine:
         dx, dy = bx, by
     return dx, dy, bx, by, texture, cost, coarse[0], coarse[1]
 
