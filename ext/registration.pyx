@@ -70,6 +70,9 @@ def set_simd_level(int level):
     return _level
 
 cdef double _EPS = 1e-9
+# Lucas-Kanade stops once a step moves under two 1/256-pixel quanta of the bilinear
+# weights (|dx| + |dy|): finer steps only go back and forth between quanta.
+cdef double _LK_DONE = 2.0 / 256.0
 
 cdef enum:
     FINE_REACH = 2  # the fine search covers this many blocks around the coarse result
@@ -729,7 +732,7 @@ def register(
                 break
             dx -= step[0]
             dy -= step[1]
-            if fabs(step[0]) + fabs(step[1]) < 1e-3:
+            if fabs(step[0]) + fabs(step[1]) < _LK_DONE:
                 break
         if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > <double>(
             fine * fine

@@ -57,9 +57,10 @@ FINE = 4
 the coarse one's is twice."""
 FINE_REACH = 2
 LK_ITERATIONS = 10
-"""Lucas-Kanade steps at most (it stops once a step moves under a thousandth of a pixel):
-from a block search up to a block off it takes 4-8 on lane markings, and three left the
-boxes 1-2 px off, which read as a roll of a few mrad."""
+"""Lucas-Kanade steps at most (it stops once a step moves under 2/256 px,
+``registration_reference.LK_DONE``; a still view takes 3-4): from a block search up to a
+block off it takes 4-8 on lane markings, and three left the boxes 1-2 px off, which read
+as a roll of a few mrad."""
 
 
 @dataclass(frozen=True, slots=True)
