@@ -21,8 +21,10 @@ object inside the pass. The numpy reference
    every ``fine``-th row of the box's interior. The shift is the same for every
    pixel, so the frame is sampled bilinearly with weights in 1/256 of a pixel
    and every per-pixel sum is an exact integer; only the 2x2 solve is in
-   floating point. A result more than two pixels from the block search's is
-   a wrong turn: the block search's is kept.
+   floating point. A result more than one fine block (``fine`` pixels) from
+   the block search's is a wrong turn: the block search's is kept. (The block
+   search is only good to about half a block on each axis, so a tighter bound
+   threw away right answers and kept a block search off by 1-2 px.)
 """
 
 from libc.math cimport fabs, floor, sqrt
@@ -68,6 +70,9 @@ def set_simd_level(int level):
     return _level
 
 cdef double _EPS = 1e-9
+# Lucas-Kanade stops once a step moves under two 1/256-pixel quanta of the bilinear
+# weights (|dx| + |dy|): finer steps only go back and forth between quanta.
+cdef double _LK_DONE = 2.0 / 256.0
 
 cdef enum:
     FINE_REACH = 2  # the fine search covers this many blocks around the coarse result
@@ -727,9 +732,11 @@ def register(
                 break
             dx -= step[0]
             dy -= step[1]
-            if fabs(step[0]) + fabs(step[1]) < 1e-3:
+            if fabs(step[0]) + fabs(step[1]) < _LK_DONE:
                 break
-        if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > 4.0:
+        if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > <double>(
+            fine * fine
+        ):
             dx = found[0]
             dy = found[1]
     out[0] = dx

@@ -29,6 +29,7 @@ __all__ = [
     "FINE",
     "FINE_COLS",
     "FINE_ROWS",
+    "LK_ITERATIONS",
     "LK_SUMS",
     "ROLL_JUMP_PX",
     "ROLL_PX",
@@ -55,6 +56,11 @@ FINE = 4
 """Block size of the compiled pass's fine block search at 640x360 (pixels), the default;
 the coarse one's is twice."""
 FINE_REACH = 2
+LK_ITERATIONS = 10
+"""Lucas-Kanade steps at most (it stops once a step moves under 2/256 px,
+``registration_reference.LK_DONE``; a still view takes 3-4): from a block search up to a
+block off it takes 4-8 on lane markings, and three left the boxes 1-2 px off, which read
+as a roll of a few mrad."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,7 @@ class Registration:
         box: tuple[int, int, int, int],
         *,
         max_shift_px: float,
-        iterations: int = 3,
+        iterations: int = LK_ITERATIONS,
         fine: int = FINE,
     ) -> None:
         r0, r1, c0, c1 = box

@@ -16,6 +16,7 @@ import numpy.typing as npt
 __all__ = [
     "FINE",
     "FINE_REACH",
+    "LK_DONE",
     "ROW_STEP",
     "blocks",
     "fit_roll_reference",
@@ -36,6 +37,9 @@ FINE = 4
 """Block size of the fine block search at 640x360 (the default); the coarse one pools 2 x 2."""
 FINE_REACH = 2
 """The fine search covers this many blocks either side of the coarse result."""
+LK_DONE = 2.0 / 256.0
+"""Lucas-Kanade stops once a step moves under two 1/256-pixel quanta of the bilinear
+weights (|dx| + |dy|, pixels): finer steps only go back and forth between quanta."""
 
 
 def keep_pixels(mask: npt.NDArray[np.uint8], cell: int, box: Box) -> npt.NDArray[np.bool_]:
@@ -232,9 +236,9 @@ def register_reference(
             break
         dx -= step[0]
         dy -= step[1]
-        if abs(step[0]) + abs(step[1]) < 1e-3:
+        if abs(step[0]) + abs(step[1]) < LK_DONE:
             break
-    if (dx - bx) ** 2 + (dy - by) ** 2 > 4.0:
+    if (dx - bx) ** 2 + (dy - by) ** 2 > fine * fine:
         dx, dy = bx, by
     return dx, dy, bx, by, texture, cost, coarse[0], coarse[1]
 
