@@ -35,5 +35,5 @@ lint: install
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks .hypothesis
-	rm -f controller/vision/_framediff*.so controller/vision/_cells*.so controller/vision/_registration*.so controller/vision/_light*.so controller/vision/_light_only*.so controller/vision/_warp*.so controller/vision/_zone_edges*.so controller/vision/_refresh*.so ext/*.c ext/*.html
+	rm -f controller/vision/_framediff*.so controller/vision/_cells*.so controller/vision/_registration*.so controller/vision/_light*.so controller/vision/_light_only*.so controller/vision/_warp*.so controller/vision/_zone_edges*.so controller/vision/_refresh*.so controller/vision/_shadow*.so ext/*.c ext/*.html
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -71,6 +71,15 @@ extensions = [
         extra_compile_args=compile_args,
     ),
     Extension(
+        "controller.vision._shadow",
+        sources=["ext/shadow.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # No fused multiply-add (aarch64 GCC contracts by default): the pass must
+        # round every float32 step as numpy does to give the reference's verdicts.
+        extra_compile_args=[*compile_args, "-ffp-contract=off"] if compile_args else [],
+    ),
+    Extension(
         "controller.vision._refresh",
         sources=["ext/refresh.pyx"],
         depends=["ext/refresh_simd.h"],

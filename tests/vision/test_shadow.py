@@ -13,6 +13,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from controller.bench.detector import render_clip
+from controller.vision import _shadow, light_only, shadow_reference
+from controller.vision.detector import Detector
 from controller.vision.light_only import LightCells, LightOnlySettings
 from controller.vision.shadow import ShadowSettings, shadow_windows
 
@@ -227,3 +230,157 @@ def test_bad_arguments_are_named_errors() -> None:
         ShadowSettings(factor_min=1.2)
     with pytest.raises(ValueError, match="trim"):
         ShadowSettings(trim=0.6)
+
+
+# The compiled pass against its numpy definition (``shadow_reference``): the same
+# float32 numbers in the same order, so the same verdicts, exactly, window by window.
+
+
+def _both(
+    frame: Frame,
+    reference: Frame,
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
+    *,
+    cell: int,
+    gain: float,
+    offset: float,
+    settings: ShadowSettings,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    kwargs = {"cell": cell, "gain": gain, "offset": offset, "settings": settings}
+    compiled = shadow_windows(frame, reference, ys, xs, **kwargs)  # type: ignore[arg-type]
+    defined = shadow_reference.shadow_windows(frame, reference, ys, xs, **kwargs)  # type: ignore[arg-type]
+    return compiled, defined
+
+
+def test_compiled_matches_the_reference_on_rendered_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every window the detector hands the shadow test on the renderer's moving shadows
+    and its day scene (cars entering, leaving): the same verdict as the numpy definition."""
+    calls: list[tuple[Frame, Frame, npt.NDArray[np.intp], npt.NDArray[np.intp], dict[str, object]]]
+    calls = []
+    real = shadow_windows
+
+    def record(
+        frame: Frame,
+        reference: Frame,
+        ys: npt.NDArray[np.intp],
+        xs: npt.NDArray[np.intp],
+        **kwargs: object,
+    ) -> npt.NDArray[np.bool_]:
+        calls.append((frame.copy(), reference.copy(), ys.copy(), xs.copy(), kwargs))
+        return real(frame, reference, ys, xs, **kwargs)  # type: ignore[arg-type]
+
+    for condition in ("shadows", "day"):
+        zones, clip = render_clip(640, 360, condition, 100)
+        detector = Detector(zones, 360, 640)
+        monkeypatch.setattr(light_only, "shadow_windows", record)
+        for t, frame in clip:
+            detector.process(frame, t)
+    compared = passed = 0
+    for frame, reference, ys, xs, kwargs in calls:
+        compiled, defined = _both(frame, reference, ys, xs, **kwargs)  # type: ignore[arg-type]
+        assert np.array_equal(compiled, defined), np.flatnonzero(compiled != defined)
+        compared += defined.size
+        passed += int(defined.sum())
+    # Enough windows, and both verdicts among them, for the equality to mean something.
+    assert compared >= 5000, compared
+    assert 0.1 * compared <= passed <= 0.9 * compared, (passed, compared)
+
+
+@pytest.mark.parametrize("cell", [1, 3, 4, 5, 7, 9])
+@pytest.mark.parametrize("trim", [0.0, 0.1, 0.3])
+def test_compiled_matches_the_reference_on_odd_cells_edges_and_extremes(
+    cell: int, trim: float
+) -> None:
+    """Odd cell sizes and margins, windows past every edge of the image, flat, black and
+    saturated windows, a light fit's gain and offset: the same verdicts."""
+    rng = np.random.default_rng(100 * cell + int(10 * trim))
+    h, w = 37, 53
+    road = _road(rng)[:h, :w]
+    reference = _grey(road, rng, 1.0)
+    shade = np.where(np.arange(w)[None, :] + 0.4 * np.arange(h)[:, None] > w / 2, 0.45, 1.0)
+    frame = _grey((road * shade).astype(np.float32), rng, 2.5)
+    frame[:6, :] = 255  # saturated
+    frame[-6:, :10] = 0  # black
+    frame[10:20, 30:45] = 60  # flat body
+    reference[25:, 40:] = 90  # flat reference
+    frame[25:, 40:] = 40  # flat over flat
+    for margin in (0, 1, 2, 4):
+        if cell + 2 * margin < 2:
+            continue
+        settings = ShadowSettings(margin=margin, trim=trim)
+        ys = np.concatenate([rng.integers(-cell - 6, h + 6, 200), [-50, h + 50, 0, h - 1]])
+        xs = np.concatenate([rng.integers(-cell - 6, w + 6, 200), [-50, w + 50, w - 1, 0]])
+        for gain, offset in ((1.0, 0.0), (0.83, 6.5), (1.31, -12.25)):
+            compiled, defined = _both(
+                frame,
+                reference,
+                ys.astype(np.intp),
+                xs.astype(np.intp),
+                cell=cell,
+                gain=gain,
+                offset=offset,
+                settings=settings,
+            )
+            assert np.array_equal(compiled, defined), (
+                margin,
+                gain,
+                np.flatnonzero(compiled != defined),
+            )
+
+
+def test_compiled_matches_the_reference_on_many_shadows_and_bodies() -> None:
+    """The synthetic cases above, every window: the same verdicts, and both verdicts seen."""
+    passed = compared = 0
+    for make in ("shadow_edge", "shadow_left", "dark_body", "body_and_shadow"):
+        frame, reference, _, _ = _case(21, make)
+        ys, xs = _windows()
+        compiled, defined = _both(
+            frame,
+            reference,
+            ys - MARGIN,
+            xs - MARGIN,
+            cell=CELL,
+            gain=1.0,
+            offset=0.0,
+            settings=ShadowSettings(),
+        )
+        assert np.array_equal(compiled, defined), (make, np.flatnonzero(compiled != defined))
+        passed += int(defined.sum())
+        compared += defined.size
+    assert 0.2 * compared <= passed <= 0.8 * compared, (passed, compared)
+
+
+def test_a_window_of_one_pixel_is_a_named_error() -> None:
+    frame = np.zeros((16, 16), dtype=np.uint8)
+    ys = np.zeros(1, dtype=np.intp)
+    with pytest.raises(ValueError, match="cell, margin"):
+        shadow_windows(
+            frame, frame, ys, ys, cell=1, gain=1.0, offset=0.0, settings=ShadowSettings(margin=0)
+        )
+
+
+def test_compiled_ratios_are_numpys_float32_bit_for_bit() -> None:
+    """The first half of the pass (gather, reference times gain plus offset, at least 1,
+    ratio): numpy's float32 numbers exactly, the last bit included, so a window on a
+    threshold goes the reference's way too."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (23, 31), dtype=np.uint8)
+    reference = rng.integers(0, 256, (23, 31), dtype=np.uint8)
+    ys = rng.integers(-8, 30, 300).astype(np.intp)
+    xs = rng.integers(-8, 38, 300).astype(np.intp)
+    win, margin = 11, 3
+    for gain, offset in ((1.0, 0.0), (0.6113, 1.7), (1.4371, -20.33)):
+        f = np.empty((ys.size, win * win), dtype=np.float32)
+        r = np.empty_like(f)
+        ratio = np.empty_like(f)
+        _shadow.shadow_ratios(frame, reference, ys, xs, win, margin, gain, offset, f, r, ratio)
+        want_f = shadow_reference._gather(frame, ys, xs, win, margin)
+        want_r = shadow_reference._gather(reference, ys, xs, win, margin) * gain + offset
+        np.maximum(want_r, 1.0, out=want_r)
+        want = (want_f + 2.0) / (want_r + 2.0)
+        assert f.tobytes() == want_f.tobytes()
+        assert r.tobytes() == want_r.tobytes()
+        assert ratio.tobytes() == want.tobytes(), np.flatnonzero(ratio != want)[:10]

@@ -1,0 +1,35 @@
+import numpy as np
+import numpy.typing as npt
+
+def shadow_ratios(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
+    win: int,
+    margin: int,
+    gain: float,
+    offset: float,
+    f: npt.NDArray[np.float32],
+    r: npt.NDArray[np.float32],
+    ratio: npt.NDArray[np.float32],
+) -> None: ...
+def shadow_verdicts(
+    f: npt.NDArray[np.float32],
+    r: npt.NDArray[np.float32],
+    q: npt.NDArray[np.float32],
+    low: int,
+    split_gain: float,
+    factor_min: float,
+    factor_max: float,
+    texture2: float,
+    keep_explained: float,
+    residual2: float,
+    spread2: float,
+    trim: bool,
+    keep_share: float,
+    scratch: npt.NDArray[np.float32],
+    keys: npt.NDArray[np.uint32],
+    member: npt.NDArray[np.uint8],
+    light: npt.NDArray[np.uint8],
+) -> None: ...
