@@ -59,12 +59,13 @@ cdef Py_ssize_t _fit(
     double start_gain,
     double start_offset,
     double limit,
+    Py_ssize_t min_cells,
     double* gain,
     double* offset,
 ) noexcept nogil:
     """Least squares f = gain * r + offset over the cells within ``limit`` of the start
-    (every cell for an infinite limit); the number of those cells. Gain 1, offset 0 when
-    there are none."""
+    (every cell for an infinite limit); the number of those cells. Under ``min_cells``
+    of them, gain and offset are left as they are; gain 1, offset 0 when there are none."""
     cdef Py_ssize_t k, m = 0
     cdef double sr = 0.0, sf = 0.0, rm, fm, srr = 0.0, srf = 0.0
     for k in range(n):
@@ -72,6 +73,8 @@ cdef Py_ssize_t _fit(
             sr += r[k]
             sf += f[k]
             m += 1
+    if m < min_cells:
+        return m
     if m == 0:
         gain[0] = 1.0
         offset[0] = 0.0
@@ -168,15 +171,12 @@ def fit_light(
                 limit = factor * _median(residual, k)
                 if limit < floor:
                     limit = floor
-                kept = 0
-                for k in range(n):
-                    if fabs(f[k] - (gain * r[k] + offset)) <= limit:
-                        kept += 1
+                kept = _fit(r, f, n, min_spread, gain, offset, limit, min_cells, &gain, &offset)
                 if kept < min_cells:
                     break
-                used = _fit(r, f, n, min_spread, gain, offset, limit, &gain, &offset)
+                used = kept
             if used == 0:
-                used = _fit(r, f, n, min_spread, 1.0, 0.0, INFINITY, &gain, &offset)
+                used = _fit(r, f, n, min_spread, 1.0, 0.0, INFINITY, 0, &gain, &offset)
     out[0] = gain
     out[1] = offset
     out[2] = used
