@@ -6,27 +6,34 @@ the scratch buffer; this module trusts it and touches no Python object inside
 the pass. The numpy reference (controller.vision.light_reference) is the
 definition:
 
-1. Over the cells selected (believed empty), least squares f = gain * r + offset
-   between the reference's cell means r and the frame's f (the frame's cell
-   grey sums over the cell areas); a pure gain when r spreads less than
-   ``min_spread`` grey levels (a flat picture cannot tell gain from offset).
-2. The cells whose residual is more than max(floor, factor * median residual)
-   are left out (the median over every k-th selected cell, in row order, k the
-   smallest that leaves at most 4096: selecting is the costly part) (a vehicle's shadow, a cell missed by the selection), and the
-   fit is made again on the rest when at least ``min_cells`` remain.
+1. The start is a pure gain: the median of frame / reference over every k-th selected
+   cell (in row order, k the smallest that leaves at most 4096: selecting is the costly
+   part), the cells whose reference mean is under 1 left out. A median is not dragged by
+   a shadow or bodies over a large part (under half) of the cells, where a least-squares
+   start is, so far that the trimming that follows kept the wrong cells.
+2. Twice: the cells whose residual is more than max(floor, factor * median residual)
+   (the median over the same every k-th cell) are left out (a vehicle, its shadow, a
+   cell missed by the selection), and least squares f = gain * r + offset is fitted on
+   the rest between the reference's cell means r and the frame's f (the frame's cell
+   grey sums over the cell areas), when at least ``min_cells`` remain; a pure gain when
+   r spreads less than ``min_spread`` grey levels (a flat picture cannot tell gain from
+   offset). When the first round keeps too few, least squares over every cell.
 
 Only the cells of a fixed lattice take part: every ``step``-th row and column of
 the grid, from the first (the picture's light is smooth; a whole 1280x720 grid
 would cost four times as much for the same gain and offset).
 """
 
-from libc.math cimport fabs, sqrt
+from libc.math cimport INFINITY, fabs, sqrt
 from libc.stdint cimport int64_t, uint8_t
 
 from kth cimport kth_smallest
 
 cdef enum:
-    MEDIAN_CELLS = 4096  # the median residual is taken over at most this many cells
+    MEDIAN_CELLS = 4096  # the medians are taken over at most this many cells
+    ROUNDS = 2  # rounds of trimming and fitting again
+
+cdef double MIN_RATIO_REF = 1.0  # reference means under this take no part in the start
 
 
 cdef double _median(double* v, Py_ssize_t n) noexcept nogil:
@@ -44,35 +51,53 @@ cdef double _median(double* v, Py_ssize_t n) noexcept nogil:
     return 0.5 * (lower + upper)
 
 
-cdef void _fit(
-    const double* r, const double* f, Py_ssize_t n, double min_spread, double* gain, double* offset
+cdef Py_ssize_t _fit(
+    const double* r,
+    const double* f,
+    Py_ssize_t n,
+    double min_spread,
+    double start_gain,
+    double start_offset,
+    double limit,
+    Py_ssize_t min_cells,
+    double* gain,
+    double* offset,
 ) noexcept nogil:
-    """Least squares f = gain * r + offset over n cells; gain 1, offset 0 when there are none."""
-    cdef Py_ssize_t k
+    """Least squares f = gain * r + offset over the cells within ``limit`` of the start
+    (every cell for an infinite limit); the number of those cells. Under ``min_cells``
+    of them, gain and offset are left as they are; gain 1, offset 0 when there are none."""
+    cdef Py_ssize_t k, m = 0
     cdef double sr = 0.0, sf = 0.0, rm, fm, srr = 0.0, srf = 0.0
-    if n == 0:
+    for k in range(n):
+        if fabs(f[k] - (start_gain * r[k] + start_offset)) <= limit:
+            sr += r[k]
+            sf += f[k]
+            m += 1
+    if m < min_cells:
+        return m
+    if m == 0:
         gain[0] = 1.0
         offset[0] = 0.0
-        return
+        return 0
+    rm = sr / m
+    fm = sf / m
     for k in range(n):
-        sr += r[k]
-        sf += f[k]
-    rm = sr / n
-    fm = sf / n
-    for k in range(n):
-        srr += (r[k] - rm) * (r[k] - rm)
-        srf += (r[k] - rm) * (f[k] - fm)
-    if sqrt(srr / n) < min_spread:
+        if fabs(f[k] - (start_gain * r[k] + start_offset)) <= limit:
+            srr += (r[k] - rm) * (r[k] - rm)
+            srf += (r[k] - rm) * (f[k] - fm)
+    if sqrt(srr / m) < min_spread:
         srr = 0.0
         srf = 0.0
         for k in range(n):
-            srr += r[k] * r[k]
-            srf += r[k] * f[k]
+            if fabs(f[k] - (start_gain * r[k] + start_offset)) <= limit:
+                srr += r[k] * r[k]
+                srf += r[k] * f[k]
         gain[0] = srf / srr if srr > 0.0 else 1.0
         offset[0] = 0.0
     else:
         gain[0] = srf / srr
         offset[0] = fm - gain[0] * rm
+    return m
 
 
 def fit_light(
@@ -92,7 +117,7 @@ def fit_light(
 
     ``scratch`` holds at least 3 * (number of selected cells) doubles; ``step`` >= 1.
     """
-    cdef Py_ssize_t rows = grey_sum.shape[0], cols = grey_sum.shape[1], y, x, k, n = 0, kept
+    cdef Py_ssize_t rows = grey_sum.shape[0], cols = grey_sum.shape[1], y, x, k, n = 0, kept, used, rnd
     cdef Py_ssize_t stride
     cdef double gain, offset, limit
     cdef double* r = &scratch[0]
@@ -120,31 +145,38 @@ def fit_light(
                     k += 1
                 x += step
             y += step
-        _fit(r, f, n, min_spread, &gain, &offset)
+        gain = 1.0
+        offset = 0.0
+        used = 0
         if n > 0:
-            for k in range(n):
-                residual[k] = fabs(f[k] - (gain * r[k] + offset))
-            # The median of at most MEDIAN_CELLS of them, evenly spaced (it reorders its
-            # input: the residuals are computed again below).
             stride = (n + MEDIAN_CELLS - 1) // MEDIAN_CELLS
+            # The start: the median ratio over every stride-th cell.
             k = 0
             x = 0
             while x < n:
-                residual[k] = residual[x]
-                k += 1
+                if r[x] >= MIN_RATIO_REF:
+                    residual[k] = f[x] / r[x]
+                    k += 1
                 x += stride
-            limit = factor * _median(residual, k)
-            if limit < floor:
-                limit = floor
-            kept = 0
-            for k in range(n):
-                if fabs(f[k] - (gain * r[k] + offset)) <= limit:
-                    r[kept] = r[k]
-                    f[kept] = f[k]
-                    kept += 1
-            if kept >= min_cells:
-                _fit(r, f, kept, min_spread, &gain, &offset)
-                n = kept
+            if k > 0:
+                gain = _median(residual, k)
+            for rnd in range(ROUNDS):
+                # The median residual of every stride-th cell (it reorders its input).
+                k = 0
+                x = 0
+                while x < n:
+                    residual[k] = fabs(f[x] - (gain * r[x] + offset))
+                    k += 1
+                    x += stride
+                limit = factor * _median(residual, k)
+                if limit < floor:
+                    limit = floor
+                kept = _fit(r, f, n, min_spread, gain, offset, limit, min_cells, &gain, &offset)
+                if kept < min_cells:
+                    break
+                used = kept
+            if used == 0:
+                used = _fit(r, f, n, min_spread, 1.0, 0.0, INFINITY, 0, &gain, &offset)
     out[0] = gain
     out[1] = offset
-    out[2] = n
+    out[2] = used

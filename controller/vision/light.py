@@ -38,9 +38,9 @@ class LightSettings:
     min_spread: float = 8.0
     """Reference cell means spreading less than this fit a pure gain."""
     floor: float = 4.0
-    """Residuals up to this are always kept for the second fit."""
+    """Residuals up to this are always kept for the fits after the start."""
     factor: float = 2.5
-    """Residuals up to this many times the median are kept for the second fit."""
+    """Residuals up to this many times the median are kept for the fits after the start."""
     min_cells: int = 8
     """Cells a fit needs; with fewer selected, every cell of the lattice is used."""
     max_cells: int = 4096

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MEDIAN_CELLS", "fit_light_reference"]
+__all__ = ["MEDIAN_CELLS", "ROUNDS", "fit_light_reference"]
 
 F64 = npt.NDArray[np.float64]
 
 MEDIAN_CELLS = 4096
 """The median residual is taken over every k-th selected cell, at most this many."""
+
+ROUNDS = 2
+"""Rounds of leaving out the cells far from the fit and fitting again on the rest."""
+
+MIN_RATIO_REF = 1.0
+"""Reference cell means under this take no part in the starting ratio (no division by ~0)."""
 
 
 def _fit(r: F64, f: F64, min_spread: float) -> tuple[float, float]:
@@ -46,13 +52,26 @@ def fit_light_reference(
     cells = cells & lattice
     r = ref_means[cells]
     f = (grey_sum / area)[cells]
-    gain, offset = _fit(r, f, min_spread)
     if r.size == 0:
-        return gain, offset, 0
-    residual = np.abs(f - (gain * r + offset))
-    stride = -(-residual.size // MEDIAN_CELLS)
-    keep = residual <= max(floor, factor * float(np.median(residual[::stride])))
-    if int(keep.sum()) >= min_cells:
+        return 1.0, 0.0, 0
+    # The start is the median of frame / reference over every k-th cell: a pure gain that
+    # a shadow or a body over a large part of the cells (under half) cannot drag, where a
+    # least-squares start would be dragged so far that the trimming keeps the wrong cells.
+    stride = -(-r.size // MEDIAN_CELLS)
+    r_k, f_k = r[::stride], f[::stride]
+    usable = r_k >= MIN_RATIO_REF
+    gain = float(np.median(f_k[usable] / r_k[usable])) if usable.any() else 1.0
+    offset = 0.0
+    used = 0
+    for _ in range(ROUNDS):
+        residual = np.abs(f - (gain * r + offset))
+        keep = residual <= max(floor, factor * float(np.median(residual[::stride])))
+        if int(keep.sum()) < min_cells:
+            break
         gain, offset = _fit(r[keep], f[keep], min_spread)
-        return gain, offset, int(keep.sum())
-    return gain, offset, int(r.size)
+        used = int(keep.sum())
+    if used == 0:
+        # Too few cells near the start: least squares over them all.
+        gain, offset = _fit(r, f, min_spread)
+        used = int(r.size)
+    return gain, offset, used
