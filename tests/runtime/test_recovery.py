@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from controller import runtime as runtime_module
+from controller import stats as stats_module
 from controller.config import parse_config
 from controller.core.codec import encode_event
 from controller.core.scan import Persisted
@@ -127,7 +127,7 @@ def test_shift_statistics_start_over_when_the_day_turns(
     try:
         assert rt.status()["shift"]["passed"] == 1
         tomorrow = "2999-01-01T00:00:00.000+00:00"
-        monkeypatch.setattr(runtime_module, "utc_day_start", lambda: tomorrow)
+        monkeypatch.setattr(stats_module, "utc_day_start", lambda now=None: tomorrow)
         shift = rt.status()["shift"]
         assert shift["since"] == tomorrow and shift["passed"] == 0
     finally:
