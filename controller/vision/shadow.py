@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from controller.vision import _shadow
-from controller.vision.shadow_reference import ShadowSettings
+from controller.vision.shadow_reference import ShadowSettings, check_arguments
 
 __all__ = ["ShadowSettings", "shadow_windows"]
 
@@ -37,21 +37,9 @@ def shadow_windows(
     """Per cell with its top-left pixel at (ys, xs): is the difference in the window of
     ``settings.margin`` pixels around it (the images' edge pixels repeated beyond them)
     one or two shades over the reference's own texture?"""
-    for name, image in (("frame", frame), ("reference", reference)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 2:
-            raise ValueError(f"{name}: expected a 2-D uint8 image")
-    if frame.shape != reference.shape:
-        raise ValueError(f"reference: shape {reference.shape} is not the frame's {frame.shape}")
-    if ys.shape != xs.shape or ys.ndim != 1:
-        raise ValueError(f"ys, xs: shapes {ys.shape} and {xs.shape} are not one and the same")
-    if gain <= 0.0:
-        raise ValueError(f"gain: {gain} is not positive")
-    if cell < 1:
-        raise ValueError(f"cell: {cell} is under 1")
+    check_arguments(frame, reference, ys, xs, cell=cell, gain=gain, settings=settings)
     s = settings
     win = cell + 2 * s.margin
-    if win < 2:
-        raise ValueError(f"cell, margin: a window of {win} x {win} pixels cannot be split")
     if ys.size == 0:
         return np.zeros(0, dtype=bool)
     k, npix = ys.size, win * win

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ShadowSettings", "shadow_windows"]
+__all__ = ["ShadowSettings", "check_arguments", "shadow_windows"]
 
 Frame = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -130,6 +130,34 @@ def _part_passes(
     return ok
 
 
+def check_arguments(
+    frame: Frame,
+    reference: Frame,
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
+    *,
+    cell: int,
+    gain: float,
+    settings: ShadowSettings,
+) -> None:
+    """The shadow test's arguments, each bad one a named error (the numpy definition and
+    the compiled pass take the same)."""
+    for name, image in (("frame", frame), ("reference", reference)):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D uint8 image")
+    if frame.shape != reference.shape:
+        raise ValueError(f"reference: shape {reference.shape} is not the frame's {frame.shape}")
+    if ys.shape != xs.shape or ys.ndim != 1:
+        raise ValueError(f"ys, xs: shapes {ys.shape} and {xs.shape} are not one and the same")
+    if gain <= 0.0:
+        raise ValueError(f"gain: {gain} is not positive")
+    if cell < 1:
+        raise ValueError(f"cell: {cell} is under 1")
+    win = cell + 2 * settings.margin
+    if win < 2:
+        raise ValueError(f"cell, margin: a window of {win} x {win} pixels cannot be split")
+
+
 def shadow_windows(
     frame: Frame,
     reference: Frame,
@@ -144,17 +172,7 @@ def shadow_windows(
     """Per cell with its top-left pixel at (ys, xs): is the difference in the window of
     ``settings.margin`` pixels around it (the images' edge pixels repeated beyond them)
     one or two shades over the reference's own texture?"""
-    for name, image in (("frame", frame), ("reference", reference)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 2:
-            raise ValueError(f"{name}: expected a 2-D uint8 image")
-    if frame.shape != reference.shape:
-        raise ValueError(f"reference: shape {reference.shape} is not the frame's {frame.shape}")
-    if ys.shape != xs.shape or ys.ndim != 1:
-        raise ValueError(f"ys, xs: shapes {ys.shape} and {xs.shape} are not one and the same")
-    if gain <= 0.0:
-        raise ValueError(f"gain: {gain} is not positive")
-    if cell < 1:
-        raise ValueError(f"cell: {cell} is under 1")
+    check_arguments(frame, reference, ys, xs, cell=cell, gain=gain, settings=settings)
     if ys.size == 0:
         return np.zeros(0, dtype=bool)
     s = settings
