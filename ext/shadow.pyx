@@ -187,6 +187,48 @@ cdef struct Limits:
     bint trim
 
 
+cdef float _weighted_sum(const float* x, const float* wt, float* tmp, Py_ssize_t npix) noexcept nogil:
+    """Sum of wt * x (numpy's ``(weight * x).sum(axis=1)`` for one window)."""
+    cdef Py_ssize_t j
+    for j in range(npix):
+        tmp[j] = wt[j] * x[j]
+    return _pw_sum(tmp, npix)
+
+
+cdef float _weighted_sq_dev(
+    const float* x, float centre, const float* wt, float* tmp, Py_ssize_t npix
+) noexcept nogil:
+    """Sum of wt * (x - centre) ** 2, not yet divided (the caller divides where numpy does)."""
+    cdef Py_ssize_t j
+    cdef float d
+    for j in range(npix):
+        d = x[j] - centre
+        tmp[j] = wt[j] * (d * d)
+    return _pw_sum(tmp, npix)
+
+
+cdef float _fit_factor(
+    const float* f, const float* r, const float* wt, float* tmp, Py_ssize_t npix, float* n_out
+) noexcept nogil:
+    """The part's pixel count (at least 1) into n_out, and its factor: sum(wt f r) / sum(wt r r)."""
+    cdef Py_ssize_t j
+    cdef float n, num, d
+    cdef float one = 1.0, tiny = 1e-6
+    n = _pw_sum(wt, npix)
+    if n < one:
+        n = one
+    n_out[0] = n
+    for j in range(npix):
+        tmp[j] = wt[j] * f[j] * r[j]
+    num = _pw_sum(tmp, npix)
+    for j in range(npix):
+        tmp[j] = wt[j] * r[j] * r[j]
+    d = _pw_sum(tmp, npix)
+    if d < tiny:
+        d = tiny
+    return num / d
+
+
 cdef bint _part_passes(
     const float* f,
     const float* r,
@@ -201,21 +243,10 @@ cdef bint _part_passes(
     """Do the member pixels follow the reference times one factor? (``_part_passes``)"""
     cdef Py_ssize_t j, count = 0, drop_n, idx, outside
     cdef float n, factor, cut, mean_f, flat, fitted, mean_r, texture, mean_q, spread, d
-    cdef float one = 1.0, tiny = 1e-6, zero = 0.0
+    cdef float one = 1.0, zero = 0.0
     for j in range(npix):
         wt[j] = one if member[j] else zero
-    n = _pw_sum(wt, npix)
-    if n < one:
-        n = one
-    for j in range(npix):
-        tmp[j] = wt[j] * f[j] * r[j]
-    factor = _pw_sum(tmp, npix)
-    for j in range(npix):
-        tmp[j] = wt[j] * r[j] * r[j]
-    d = _pw_sum(tmp, npix)
-    if d < tiny:
-        d = tiny
-    factor = factor / d
+    factor = _fit_factor(f, r, wt, tmp, npix, &n)
     if s.trim:
         # The worst-fitting share of the part is left out (ties may leave out a few more):
         # the cut is numpy's sorted misfits (non-members as -1) at npix - drop_n.
@@ -240,50 +271,24 @@ cdef bint _part_passes(
             cut = INFINITY
         for j in range(npix):
             wt[j] = one if (member[j] and misfit[j] < cut) else zero
-        n = _pw_sum(wt, npix)
-        if n < one:
-            n = one
-        for j in range(npix):
-            tmp[j] = wt[j] * f[j] * r[j]
-        factor = _pw_sum(tmp, npix)
-        for j in range(npix):
-            tmp[j] = wt[j] * r[j] * r[j]
-        d = _pw_sum(tmp, npix)
-        if d < tiny:
-            d = tiny
-        factor = factor / d
+        factor = _fit_factor(f, r, wt, tmp, npix, &n)
     # The verdict is every check at once: a failed one ends the part's work early.
     if not (factor >= s.factor_min and factor <= s.factor_max):
         return False
-    for j in range(npix):
-        tmp[j] = wt[j] * f[j]
-    mean_f = _pw_sum(tmp, npix) / n
-    for j in range(npix):
-        d = f[j] - mean_f
-        tmp[j] = wt[j] * (d * d)
-    flat = _pw_sum(tmp, npix) / n
+    mean_f = _weighted_sum(f, wt, tmp, npix) / n
+    flat = _weighted_sq_dev(f, mean_f, wt, tmp, npix) / n
     for j in range(npix):
         d = f[j] - factor * r[j]
         tmp[j] = wt[j] * (d * d)
     fitted = _pw_sum(tmp, npix) / n
     if not (fitted <= s.keep_explained * flat and fitted <= s.residual2):
         return False
-    for j in range(npix):
-        tmp[j] = wt[j] * r[j]
-    mean_r = _pw_sum(tmp, npix) / n
-    for j in range(npix):
-        d = r[j] - mean_r
-        tmp[j] = wt[j] * (d * d)
-    texture = factor * factor * _pw_sum(tmp, npix) / n
+    mean_r = _weighted_sum(r, wt, tmp, npix) / n
+    texture = factor * factor * _weighted_sq_dev(r, mean_r, wt, tmp, npix) / n
     if not texture >= s.texture2:
         return False
-    for j in range(npix):
-        tmp[j] = wt[j] * q[j]
-    mean_q = _pw_sum(tmp, npix) / n
-    for j in range(npix):
-        d = q[j] - mean_q
-        tmp[j] = wt[j] * (d * d)
-    spread = _pw_sum(tmp, npix) / n
+    mean_q = _weighted_sum(q, wt, tmp, npix) / n
+    spread = _weighted_sq_dev(q, mean_q, wt, tmp, npix) / n
     return spread <= s.spread2
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from controller.vision.cells import has_neighbour
 from controller.vision.settings import DetectorSettings
 
 __all__ = ["ZoneState", "believed_empty", "debounce"]
@@ -133,15 +134,9 @@ def _came_in(touched: npt.NDArray[np.bool_], prev_occupied: npt.NDArray[np.bool_
     near = prev_occupied[r0:r1, c0:c1]
     if not near.any():
         return False
-    zone = touched[r0:r1, c0:c1]
-    grown = zone.copy()
+    grown = touched[r0:r1, c0:c1]
     for _ in range(_NEAR):
-        step = grown.copy()
-        step[1:, :] |= grown[:-1, :]
-        step[:-1, :] |= grown[1:, :]
-        step[:, 1:] |= grown[:, :-1]
-        step[:, :-1] |= grown[:, 1:]
-        grown = step
+        grown = grown | has_neighbour(grown)
     return bool((near & grown).any())
 
 

@@ -142,10 +142,8 @@ def test_a_shadow_on_a_road_without_texture_is_not_light() -> None:
     assert not _verdicts(frame, reference).any()
 
 
-def test_the_detector_stage_takes_shadows_the_light_only_test_rejects() -> None:
-    """Through ``LightCells`` (as the detector runs it): a shadow's edge over texture
-    fails the smooth light-only test in most windows, and the shadow test takes them."""
-    frame, reference, changed, _ = _case(11, "shadow_edge")
+def _light_cells(frame: Frame, reference: Frame) -> LightCells:
+    """The detector's light stage (light-only test, then the shadow test) on a steady view."""
     settings = LightOnlySettings(
         win=WIN,
         trim=0.2,
@@ -158,6 +156,14 @@ def test_the_detector_stage_takes_shadows_the_light_only_test_rejects() -> None:
     cells = LightCells(settings, SIDE, SIDE, CELL, MARGIN)
     cells.new_reference(reference)
     cells.new_frame(frame, steady=True, gain=1.0, offset=0.0)
+    return cells
+
+
+def test_the_detector_stage_takes_shadows_the_light_only_test_rejects() -> None:
+    """Through ``LightCells`` (as the detector runs it): a shadow's edge over texture
+    fails the smooth light-only test in most windows, and the shadow test takes them."""
+    frame, reference, changed, _ = _case(11, "shadow_edge")
+    cells = _light_cells(frame, reference)
     ys, xs = _windows()
     alone = cells.test.windows(
         frame, reference, ys, xs, steady=True, gain=1.0, offset=0.0, margin=MARGIN, past=CELL
@@ -181,18 +187,7 @@ def test_sub_pixel_shift_of_a_marking_edge_is_light_on_a_steady_camera() -> None
     )
     reference = _grey(marking, rng, 1.0)
     frame = _grey(np.asarray(moved, dtype=np.float32), rng, 2.5)
-    settings = LightOnlySettings(
-        win=WIN,
-        trim=0.2,
-        across=3,
-        texture_min=3.5,
-        light_corr=0.75,
-        light_contrast=1.35,
-        light_residual=12.0,
-    )
-    cells = LightCells(settings, SIDE, SIDE, CELL, MARGIN)
-    cells.new_reference(reference)
-    cells.new_frame(frame, steady=True, gain=1.0, offset=0.0)
+    cells = _light_cells(frame, reference)
     ys, xs = _windows()
     near = (xs >= 44 - CELL) & (xs <= 52 + CELL) & (ys >= 2 * CELL) & (ys < SIDE - 3 * CELL)
     light = cells.windows(ys[near], xs[near])
