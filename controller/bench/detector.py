@@ -39,6 +39,10 @@ JPEG_QUALITY = 90
 """The simulated MJPEG camera's quality (``hw_sim.camera_server``)."""
 SKIP_FRAMES = 10
 """Frames left out of the figures: the warm-up (the first reference is being built)."""
+QUICK_FRAMES = 150
+"""Frames of a ``--quick`` clip: the first vehicle reaches the approach zone about the
+50th frame and the bay about the 90th, so a shorter clip would time an empty lane."""
+FULL_FRAMES = 300
 
 Frame = npt.NDArray[np.uint8]
 
@@ -196,7 +200,7 @@ def run(
     quick: bool = False, sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """The ``detector`` suite: ``{"detector": {"WxH": {condition: figures}}, "decode": ...}``."""
-    frames = 60 if quick else 300
+    frames = QUICK_FRAMES if quick else FULL_FRAMES
     out: dict[str, dict[str, dict[str, float]]] = {}
     decode: dict[str, dict[str, float]] = {}
     for width, height in sizes:
