@@ -63,7 +63,7 @@ class LightFit:
         self.settings = settings
         self.step = lattice_step(rows, cols, settings.max_cells)
         """The lattice's spacing in cells, the same in both directions."""
-        self._scratch = np.zeros(3 * rows * cols, dtype=np.float64)
+        self._scratch = np.zeros(4 * rows * cols, dtype=np.float64)
         self._out = np.zeros(3, dtype=np.float64)
         self._all = np.ones(self.shape, dtype=np.uint8)
 
