@@ -318,3 +318,41 @@ def still_cells(
                 if has_before:
                     both += differs[cy, cx] & before[cy, cx]
     return both
+
+
+def zones_any(
+    const uint8_t[:, ::1] cells,
+    const uint8_t[::1] touched,
+    const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] box_start,
+    uint8_t[::1] out,
+):
+    """Per zone z, out[z] = 1 when a cell set in cells is one zone z touches, else 0.
+
+    Zone z's touched map over its box boxes[z] = (r0, r1, c0, c1) is
+    touched[box_start[z]:box_start[z + 1]], row-major, as ``zone_bodies`` takes it (it
+    touches no cell outside its box); the wrapper (zones.ZoneBodies) builds and checks
+    them. Defined by ``cells_reference.zones_any_reference``.
+    """
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bw, y, x, b
+    cdef uint8_t hit
+    cdef const uint8_t* src
+    cdef const uint8_t* tch
+    with nogil:
+        for z in range(zones):
+            r0 = boxes[z, 0]
+            r1 = boxes[z, 1]
+            c0 = boxes[z, 2]
+            c1 = boxes[z, 3]
+            bw = c1 - c0
+            b = box_start[z]
+            hit = 0
+            for y in range(r1 - r0):
+                src = &cells[r0 + y, c0]
+                tch = &touched[b + y * bw]
+                # Branch-free over the row (it vectorises); rows stop once one hit.
+                for x in range(bw):
+                    hit |= src[x] & tch[x]
+                if hit:
+                    break
+            out[z] = hit

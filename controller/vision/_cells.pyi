@@ -42,3 +42,10 @@ def still_cells(
     own: npt.NDArray[np.uint8],
     differs: npt.NDArray[np.uint8],
 ) -> int: ...
+def zones_any(
+    cells: npt.NDArray[np.uint8],
+    touched: npt.NDArray[np.uint8],
+    boxes: npt.NDArray[np.intp],
+    box_start: npt.NDArray[np.intp],
+    out: npt.NDArray[np.uint8],
+) -> None: ...

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from controller.vision import _cells
 
-__all__ = ["CellGroups", "CellVerdicts", "cell_sum", "has_neighbour"]
+__all__ = ["CellGroups", "CellVerdicts", "cell_sum", "has_neighbour", "has_neighbour_into"]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -103,6 +103,31 @@ class CellVerdicts:
         total, outside_moved = self._out.tolist()
         return occupied, moving, total, bool(outside_moved)
 
+    def judge_into(
+        self,
+        ref_count: npt.NDArray[np.int32],
+        motion_count: npt.NDArray[np.int32],
+        outside: Mask,
+        occupied: Mask,
+        moving: Mask,
+    ) -> tuple[int, bool]:
+        """``judge`` writing the two maps into occupied and moving; (pixels moved, a cell
+        outside every zone moved). For a caller whose arrays are what ``judge`` checks,
+        C-contiguous, the maps writeable bool arrays of the grid's shape (the detector's
+        own buffers): nothing is checked here."""
+        _cells.verdicts(
+            ref_count,
+            motion_count,
+            self._occupied_min,
+            self._moving_min,
+            outside.view(np.uint8),
+            occupied.view(np.uint8),
+            moving.view(np.uint8),
+            self._out,
+        )
+        total, outside_moved = self._out.tolist()
+        return total, bool(outside_moved)
+
 
 def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Cells with at least one of their four neighbours set (drops lone rain and speckle).
@@ -116,6 +141,12 @@ def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     if cells.size:
         _cells.has_neighbour(np.ascontiguousarray(cells).view(np.uint8), out.view(np.uint8))
     return out
+
+
+def has_neighbour_into(cells: npt.NDArray[np.bool_], out: npt.NDArray[np.bool_]) -> None:
+    """``has_neighbour`` written into out, for a caller whose arrays are C-contiguous 2-D
+    bool arrays of one non-empty shape, out apart from cells: nothing is checked here."""
+    _cells.has_neighbour(cells.view(np.uint8), out.view(np.uint8))
 
 
 def cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:

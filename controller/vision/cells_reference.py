@@ -6,6 +6,8 @@ zone's edges are many small ones, however many they add up to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,7 @@ __all__ = [
     "largest_group_reference",
     "still_cells_reference",
     "verdicts_reference",
+    "zones_any_reference",
 ]
 
 Mask = npt.NDArray[np.bool_]
@@ -93,3 +96,9 @@ def still_cells_reference(
     differs = differs & has_neighbour_reference(differs) & touched
     both = 0 if before is None else int(np.count_nonzero(differs & before))
     return differs, both
+
+
+def zones_any_reference(cells: Mask, touched: Sequence[Mask]) -> list[bool]:
+    """Per zone, whether a cell set in cells is one the zone touches (its touched map over
+    the whole grid): what ``_cells.zones_any`` gives."""
+    return [bool((cells & t).any()) for t in touched]

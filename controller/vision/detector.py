@@ -56,12 +56,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellVerdicts, cell_sum, has_neighbour
-from controller.vision.debounce import ZoneState, believed_empty, debounce
+from controller.vision.cells import CellVerdicts, cell_sum, has_neighbour_into
+from controller.vision.debounce import BelievedEmpty, ZoneState, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
 from controller.vision.edge_bodies import EdgeBodies
-from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
+from controller.vision.kernel import (
+    GAIN_ONE,
+    CellStats,
+    frame_stats,
+    frame_stats_trusted,
+    new_cell_stats,
+)
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightCells
 from controller.vision.placement import Placements, SwayAnchor
@@ -163,8 +169,25 @@ class Detector:
             settings.edge_fraction,
             (self._light_cells.limit_y, self._light_cells.limit_x),
         )
-        self._prev_occupied = np.zeros((rows, cols), dtype=bool)
-        self._prev_differs = np.zeros((rows, cols), dtype=bool)
+        # Per-frame cell maps, overwritten frame after frame. Occupied and differing
+        # cells are read again the next frame (debounce, sway): two of each, frame about
+        # (``_flip``), as the kernel's outputs.
+        self._differs_pair = (
+            np.zeros((rows, cols), dtype=bool),
+            np.zeros((rows, cols), dtype=bool),
+        )
+        self._occupied_pair = (
+            np.zeros((rows, cols), dtype=bool),
+            np.zeros((rows, cols), dtype=bool),
+        )
+        self._moving = np.zeros((rows, cols), dtype=bool)
+        self._body = np.zeros((rows, cols), dtype=bool)
+        self._beside = np.zeros((rows, cols), dtype=bool)
+        self._prev_occupied = self._occupied_pair[0]
+        self._prev_differs = self._differs_pair[0]
+        self._believed = BelievedEmpty()
+        if tuple(self._grid.masks) != self.zone_names or tuple(self._grid.edges) != self.zone_names:
+            raise ValueError("zones: the grid's zones are not in the zones' order")
         self._zone_box = cell_box(any_zone)
         self._sway = SwayMeter(any_zone, height, width, cell, settings.max_shift_px)
         self._light = LightFit((rows, cols))
@@ -222,20 +245,24 @@ class Detector:
             work = self._undo_sway(frame, shift, self._shifted)
         assert self._reference is not None
         self._flip ^= 1
-        stats = self._kernel(work, self._previous, self._stats_pair[self._flip])
+        flip = self._flip
+        stats = self._kernel(work, self._previous, self._stats_pair[flip])
         believed = self._believed_empty()
-        gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
+        gain_q8, offset = self._light.fit_q8_trusted(
+            stats.grey_sum, self._area, self._ref_means, believed
+        )
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
             self._gain_q8, self._offset = gain_q8, offset
             # Only the reference counts are wanted again: the previous frame is already
             # this one (the first pass copied it), so this pass's motion is left unused.
             again = self._kernel(work, self._previous, self._stats_again)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
-        # Occupied and moving cells, the pixels moved, motion outside the zones: one pass.
-        occupied, moving, moved, outside_moved = self._verdicts.judge(
-            stats.ref_count, stats.motion_count, self._outside
+        # Cells differing from the reference ("occupied" before the light-only test) and
+        # moving cells, the pixels moved, motion outside the zones: one pass.
+        differs, moving = self._differs_pair[flip], self._moving
+        moved, outside_moved = self._verdicts.judge_into(
+            stats.ref_count, stats.motion_count, self._outside, differs, moving
         )
-        differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._light_cells.new_frame(
             work,
@@ -243,12 +270,13 @@ class Detector:
             gain=self._gain_q8 / GAIN_ONE,
             offset=float(self._offset),
         )
-        body = occupied & ~self._light_cells.cells(
-            occupied, stats.motion_count, self._outside, self._zone_box
-        )
+        # The light-only verdicts are a new array each frame: turned into "not light" in place.
+        light = self._light_cells.cells(differs, stats.motion_count, self._outside, self._zone_box)
+        body = np.logical_and(differs, np.logical_not(light, out=light), out=self._body)
         edge_body = self._edge_bodies(work)
         # Lone cells are rain or speckle.
-        occupied = body & has_neighbour(body)
+        has_neighbour_into(body, self._beside)
+        occupied = np.logical_and(body, self._beside, out=self._occupied_pair[flip])
         self._diagnostics.update(
             stats.grey_sum,
             moved,
@@ -258,9 +286,9 @@ class Detector:
             t_ms,
             kept=True,
         )
-        counts = self._bodies.counts(self._grid, body, differs, edge_body)
-        for name in self.zone_names:
-            count = counts[name]
+        counts = self._bodies.counts_flat(self._grid, body, differs, edge_body)
+        moved_in = self._bodies.touched_any_trusted(self._grid, moving)
+        for name, count, zone_moved in zip(self.zone_names, counts, moved_in, strict=True):
             debounce(
                 self._state[name],
                 s,
@@ -271,6 +299,7 @@ class Detector:
                 differs=differs,
                 prev_occupied=self._prev_occupied,
                 t_ms=t_ms,
+                moved=zone_moved,
             )
             self._stillness(name, work, t_ms)
         self._prev_occupied = occupied
@@ -307,18 +336,21 @@ class Detector:
             )
 
     def _kernel(self, frame: Frame, previous: Frame, out: CellStats) -> CellStats:
+        """The fused kernel on the detector's own buffers: frame is this frame (checked
+        and C-contiguous) or the registered copy, the reference a C-contiguous copy, the
+        light fit and the settings in the kernel's ranges (``frame_stats_trusted``)."""
         assert self._reference is not None
         s = self.settings
-        return frame_stats(
-            np.ascontiguousarray(frame),
+        return frame_stats_trusted(
+            frame,
             self._reference,
             previous,
-            cell=s.cell,
-            gain_q8=self._gain_q8,
-            offset=self._offset,
-            ref_threshold=s.ref_threshold,
-            motion_threshold=self._motion_threshold(),
-            out=out,
+            s.cell,
+            self._gain_q8,
+            self._offset,
+            s.ref_threshold,
+            self._motion_threshold(),
+            out,
         )
 
     def _motion_threshold(self) -> int:
@@ -342,7 +374,7 @@ class Detector:
         """Sway of the picture against the reference (``registration.SwayMeter``)."""
         if self._reference is None:
             return (0.0, 0.0)
-        return self._sway.measure(frame, self._reference, self._prev_differs)
+        return self._sway.measure_trusted(frame, self._reference, self._prev_differs)
 
     def _undo_sway(self, frame: Frame, shift: tuple[float, float], out: Frame) -> Frame:
         """The frame moved back onto the reference (``warp``): turned back too when the
@@ -381,13 +413,15 @@ class Detector:
         self._zone_box = (min(r0, n0), max(r1, n1), min(c0, m0), max(c1, m1))
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
-        return believed_empty(self._state, self.zone_names, self._masks, self._outside)
+        """``debounce.believed_empty``, each map built once (read-only: ``BelievedEmpty``)."""
+        return self._believed.cells(self._state, self.zone_names, self._masks, self._outside)
 
-    def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
-        """Per zone, its part-covered cells where a body covers the zone's own pixels
-        (``zones.edge_bodies``, every zone in one pass: ``edge_bodies.EdgeBodies``)."""
+    def _edge_bodies(self, frame: Frame) -> npt.NDArray[np.bool_]:
+        """Every zone's part-covered cells where a body covers the zone's own pixels, end
+        to end in zone order (``zones.edge_bodies``, every zone in one pass:
+        ``edge_bodies.EdgeBodies.find_flat``)."""
         assert self._reference is not None
-        return self._edges.find(
+        return self._edges.find_flat(
             frame,
             self._reference,
             self._grid,

@@ -85,16 +85,31 @@ class LightFit:
                 raise ValueError(f"{name}: expected a {np.dtype(dtype).name} numpy array")
             if array.shape != self.shape:
                 raise ValueError(f"{name}: shape {array.shape} is not the grid's {self.shape}")
+        return self._fit(
+            np.ascontiguousarray(grey_sum),
+            np.ascontiguousarray(area),
+            np.ascontiguousarray(ref_means),
+            np.ascontiguousarray(cells),
+        )
+
+    def _fit(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """``fit`` on arguments already checked and C-contiguous."""
         s = self.settings
         selected = cells.view(np.uint8)
         step = self.step
         if int(np.count_nonzero(cells[::step, ::step])) < s.min_cells:
             selected = self._all
         _light.fit_light(
-            np.ascontiguousarray(grey_sum),
-            np.ascontiguousarray(area),
-            np.ascontiguousarray(ref_means),
-            np.ascontiguousarray(selected),
+            grey_sum,
+            area,
+            ref_means,
+            selected,
             s.min_spread,
             s.floor,
             s.factor,
@@ -103,7 +118,8 @@ class LightFit:
             self._scratch,
             self._out,
         )
-        return float(self._out[0]), float(self._out[1])
+        gain, offset = self._out.tolist()[:2]
+        return gain, offset
 
     def fit_q8(
         self,
@@ -113,7 +129,22 @@ class LightFit:
         cells: npt.NDArray[np.bool_],
     ) -> tuple[int, int]:
         """The fit in the kernel's terms: gain in Q8 (1..GAIN_Q8_MAX), offset in grey levels."""
-        gain, offset = self.fit(grey_sum, area, ref_means, cells)
-        gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
-        offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
-        return gain_q8, offset_i
+        return _q8(*self.fit(grey_sum, area, ref_means, cells))
+
+    def fit_q8_trusted(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.bool_],
+    ) -> tuple[int, int]:
+        """``fit_q8`` for a caller whose arrays are what ``fit`` checks (the grid's shape,
+        their dtypes) and C-contiguous: the detector's per-frame path, nothing checked."""
+        return _q8(*self._fit(grey_sum, area, ref_means, cells))
+
+
+def _q8(gain: float, offset: float) -> tuple[int, int]:
+    """A fit in the kernel's terms: gain in Q8 (1..GAIN_Q8_MAX), offset in grey levels."""
+    gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
+    offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
+    return gain_q8, offset_i

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +16,7 @@ from controller.vision.cells_reference import (
     largest_group_reference,
     still_cells_reference,
     verdicts_reference,
+    zones_any_reference,
 )
 from controller.vision.detector import Detector
 from controller.vision.kernel import MAX_CELL, frame_stats, new_cell_stats
@@ -52,34 +52,82 @@ def test_bridges_join_without_counting_and_corners_do_not_touch() -> None:
 
 
 def test_every_grouping_of_a_rendered_clip_matches_the_reference() -> None:
-    """The detector's one pass over all zones (``ZoneBodies``) gives, frame by frame and
-    zone by zone, what the numpy reference gives on the zone's own cells."""
+    """The detector's one pass over all zones (``ZoneBodies.counts_flat``) gives, frame by
+    frame and zone by zone, what the numpy reference gives on the zone's own cells; its
+    one pass saying which zones touch a moving cell (``touched_any_trusted``) gives what
+    ``cells_reference.zones_any_reference`` gives on the detector's moving cells."""
     zones, clip = render_clip(320, 180, "shadows", 60)
     detector = Detector(zones, 180, 320)
-    compiled = detector._bodies.counts
+    compiled = detector._bodies.counts_flat
+    compiled_any = detector._bodies.touched_any_trusted
     seen: list[int] = []
+    moved: list[bool] = []
 
-    def checked(
-        grid: ZoneGrid, body: Mask, differs: Mask, edge_body: Mapping[str, Mask]
-    ) -> dict[str, int]:
-        got = compiled(grid, body, differs, edge_body)
-        for name, count in got.items():
+    def checked(grid: ZoneGrid, body: Mask, differs: Mask, edge_hit: Mask) -> list[int]:
+        got = compiled(grid, body, differs, edge_hit)
+        start = 0
+        for name, count in zip(grid.masks, got, strict=True):
             r0, r1, c0, c1 = grid.boxes[name]
             cells = body[r0:r1, c0:c1] & grid.interior[name][r0:r1, c0:c1]
             edge = grid.edges[name]
-            hit = edge_body[name]
+            hit = edge_hit[start : start + edge.rows.size]
+            start += edge.rows.size
             cells[edge.rows[hit] - r0, edge.cols[hit] - c0] = True
             may_bridge = differs[r0:r1, c0:c1] & grid.touched[name][r0:r1, c0:c1]
             assert count == largest_group_reference(cells, may_bridge), name
             assert count == largest_body(grid, name, CellGroups(), body, differs, hit)
             seen.append(count)
+        assert start == edge_hit.size
         return got
 
-    detector._bodies.counts = checked  # type: ignore[method-assign]
+    def checked_any(grid: ZoneGrid, cells: Mask) -> list[bool]:
+        got = compiled_any(grid, cells)
+        assert got == zones_any_reference(cells, list(grid.touched.values()))
+        moved.extend(got)
+        return got
+
+    detector._bodies.counts_flat = checked  # type: ignore[method-assign]
+    detector._bodies.touched_any_trusted = checked_any  # type: ignore[method-assign]
     for t, frame in clip:
         detector.process(frame, t)
-    # Vehicles passed: groups of more than a few cells were compared.
+    # Vehicles passed: groups of more than a few cells were compared, zones moved and not.
     assert seen and max(seen) >= 10
+    assert any(moved) and not all(moved)
+
+
+@pytest.mark.parametrize("cell", [4, 5])
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.05, 1.0])
+def test_zones_touched_by_cells_are_the_reference(cell: int, density: float) -> None:
+    """``ZoneBodies.touched_any`` against the reference on random maps over overlapping
+    zones of an odd-sized frame (one cut by the frame's edge, one the whole frame), for
+    two grids in turn; single cells at each zone's box corners and just outside them."""
+    height, width = 97, 143
+    zones = [
+        Zone("a", ((3.5, 2.0), (70.2, 5.0), (60.0, 50.5), (1.0, 44.0))),
+        Zone("b", ((50.0, 30.0), (150.0, 20.0), (150.0, 100.0), (40.0, 90.0))),
+        Zone("tri", ((10.0, 60.0), (80.0, 95.0), (5.0, 96.0))),
+        Zone("all", ((0.0, 0.0), (143.0, 0.0), (143.0, 97.0), (0.0, 97.0))),
+    ]
+    moved = [Zone(z.name, tuple((x + 2.25, y - 1.5) for x, y in z.polygon)) for z in zones]
+    grids = [zone_grid(zones, height, width, cell), zone_grid(moved, height, width, cell)]
+    rng = np.random.default_rng(cell * 100 + int(density * 1000))
+    bodies = ZoneBodies()
+    shape = grids[0].masks["a"].shape
+    for k in range(20):
+        grid = grids[k % 2]
+        cells = rng.random(shape) < density
+        want = zones_any_reference(cells, list(grid.touched.values()))
+        assert bodies.touched_any(grid, cells) == want
+    grid = grids[0]
+    for name, (r0, r1, c0, c1) in grid.boxes.items():
+        for y, x in itertools.product((r0 - 1, r0, r1 - 1, r1), (c0 - 1, c0, c1 - 1, c1)):
+            if 0 <= y < shape[0] and 0 <= x < shape[1]:
+                cells = np.zeros(shape, dtype=bool)
+                cells[y, x] = True
+                got = bodies.touched_any(grid, cells)
+                assert got == zones_any_reference(cells, list(grid.touched.values())), (name, y, x)
+    with pytest.raises(ValueError, match="cells"):
+        bodies.touched_any(grid, np.zeros((shape[0], shape[1] + 1), dtype=bool))
 
 
 @pytest.mark.parametrize("cell", [4, 5])
