@@ -12,6 +12,7 @@ to the zone), is no body cell itself and has body cells on both sides of it
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp
 
 
 def largest_group(
@@ -356,3 +357,66 @@ def zones_any(
                 if hit:
                     break
             out[z] = hit
+
+
+def bodies(
+    const uint8_t[:, ::1] differs,
+    const uint8_t[:, ::1] light,
+    const uint8_t[:, ::1] believed,
+    uint8_t[:, ::1] body,
+    uint8_t[:, ::1] occupied,
+):
+    """After the light-only test, in one pass: body = differs & ~light; occupied = body
+    cells with a body cell among their four side neighbours (lone cells are rain); returns
+    how many occupied cells are believed empty (the shake check's count).
+
+    Every map holds 0 or 1 only (a bool map's bytes) and has the grid's shape; body and
+    occupied are apart from the inputs (the wrapper, ``cells.bodies``, checks). Defined
+    by ``cells_reference.bodies_reference``. Row by row: a row's body is made one row
+    ahead of its occupied cells, which need the row below.
+    """
+    cdef Py_ssize_t rows = differs.shape[0], cols = differs.shape[1], y, x
+    cdef int64_t both = 0
+    cdef const uint8_t* up
+    cdef const uint8_t* row
+    cdef const uint8_t* down
+    cdef const uint8_t* bel
+    cdef uint8_t* o
+    cdef uint8_t* zero = <uint8_t*>calloc(cols, 1)
+    if zero == NULL:
+        raise MemoryError("bodies: no memory for one row")
+    with nogil:
+        for y in range(rows + 1):
+            if y < rows:
+                for x in range(cols):
+                    body[y, x] = differs[y, x] & (light[y, x] ^ 1)
+            if y == 0:
+                continue
+            # Row y - 1's occupied cells, now that rows y - 2 .. y of body are made.
+            row = &body[y - 1, 0]
+            up = &body[y - 2, 0] if y > 1 else zero
+            down = &body[y, 0] if y < rows else zero
+            o = &occupied[y - 1, 0]
+            bel = &believed[y - 1, 0]
+            if cols == 1:
+                o[0] = row[0] & (up[0] | down[0])
+            else:
+                o[0] = row[0] & (up[0] | down[0] | row[1])
+                for x in range(1, cols - 1):
+                    o[x] = row[x] & (up[x] | down[x] | row[x - 1] | row[x + 1])
+                o[cols - 1] = row[cols - 1] & (up[cols - 1] | down[cols - 1] | row[cols - 2])
+            for x in range(cols):
+                both += o[x] & bel[x]
+    free(zero)
+    return both
+
+
+def same_int64(const int64_t[::1] a, const int64_t[::1] b):
+    """Whether a and b hold the same values (np.array_equal for two int64 arrays of one
+    size, which the caller checks): the freeze check's comparison of grey sums."""
+    cdef Py_ssize_t n = a.shape[0]
+    cdef int same = 1
+    if n:
+        with nogil:
+            same = memcmp(&a[0], &b[0], n * sizeof(int64_t)) == 0
+    return bool(same)

@@ -49,3 +49,11 @@ def zones_any(
     box_start: npt.NDArray[np.intp],
     out: npt.NDArray[np.uint8],
 ) -> None: ...
+def bodies(
+    differs: npt.NDArray[np.uint8],
+    light: npt.NDArray[np.uint8],
+    believed: npt.NDArray[np.uint8],
+    body: npt.NDArray[np.uint8],
+    occupied: npt.NDArray[np.uint8],
+) -> int: ...
+def same_int64(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool: ...

@@ -14,7 +14,16 @@ import numpy.typing as npt
 
 from controller.vision import _cells
 
-__all__ = ["CellGroups", "CellVerdicts", "cell_sum", "has_neighbour", "has_neighbour_into"]
+__all__ = [
+    "CellGroups",
+    "CellVerdicts",
+    "bodies",
+    "bodies_into",
+    "cell_sum",
+    "has_neighbour",
+    "has_neighbour_into",
+    "same_values",
+]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -147,6 +156,73 @@ def has_neighbour_into(cells: npt.NDArray[np.bool_], out: npt.NDArray[np.bool_])
     """``has_neighbour`` written into out, for a caller whose arrays are C-contiguous 2-D
     bool arrays of one non-empty shape, out apart from cells: nothing is checked here."""
     _cells.has_neighbour(cells.view(np.uint8), out.view(np.uint8))
+
+
+def bodies(
+    differs: npt.NDArray[np.bool_], light: npt.NDArray[np.bool_], believed: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], int]:
+    """After the light-only test: (body, occupied, occupied cells believed empty).
+
+    body = differs & ~light (cells that differ and are not only light); occupied = body
+    cells with a body cell among their four side neighbours (lone cells are rain or
+    speckle); the count is the shake check's. One compiled pass (``_cells.bodies``,
+    defined by ``cells_reference.bodies_reference``) instead of five numpy ones.
+    """
+    shape = differs.shape if isinstance(differs, np.ndarray) else None
+    for name, mask in (("differs", differs), ("light", light), ("believed", believed)):
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D bool array")
+        if mask.shape != shape:
+            raise ValueError(f"{name}: shape {mask.shape} is not differs' {shape}")
+    body = np.zeros(differs.shape, dtype=np.bool_)
+    occupied = np.zeros(differs.shape, dtype=np.bool_)
+    both = 0
+    if differs.size:
+        both = bodies_into(
+            np.ascontiguousarray(differs),
+            np.ascontiguousarray(light),
+            np.ascontiguousarray(believed),
+            body,
+            occupied,
+        )
+    return body, occupied, both
+
+
+def bodies_into(
+    differs: npt.NDArray[np.bool_],
+    light: npt.NDArray[np.bool_],
+    believed: npt.NDArray[np.bool_],
+    body: npt.NDArray[np.bool_],
+    occupied: npt.NDArray[np.bool_],
+) -> int:
+    """``bodies`` written into body and occupied; the count. For a caller whose maps are
+    C-contiguous 2-D bool arrays of one non-empty shape, body and occupied writeable and
+    apart from the others (the detector's own buffers): nothing is checked here."""
+    both: int = _cells.bodies(
+        differs.view(np.uint8),
+        light.view(np.uint8),
+        believed.view(np.uint8),
+        body.view(np.uint8),
+        occupied.view(np.uint8),
+    )
+    return both
+
+
+_INT64 = np.dtype(np.int64)
+
+
+def same_values(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool:
+    """``np.array_equal(a, b)``; for two C-contiguous int64 arrays of one shape (the
+    freeze check's grey sums) one memcmp (``_cells.same_int64``), not a temporary map."""
+    if (
+        a.dtype == _INT64
+        and b.dtype == _INT64
+        and a.shape == b.shape
+        and a.flags.c_contiguous
+        and b.flags.c_contiguous
+    ):
+        return _cells.same_int64(a.reshape(-1), b.reshape(-1))
+    return bool(np.array_equal(a, b))
 
 
 def cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 __all__ = [
     "between",
+    "bodies_reference",
     "has_neighbour_reference",
     "largest_group_reference",
     "still_cells_reference",
@@ -102,3 +103,10 @@ def zones_any_reference(cells: Mask, touched: Sequence[Mask]) -> list[bool]:
     """Per zone, whether a cell set in cells is one the zone touches (its touched map over
     the whole grid): what ``_cells.zones_any`` gives."""
     return [bool((cells & t).any()) for t in touched]
+
+
+def bodies_reference(differs: Mask, light: Mask, believed: Mask) -> tuple[Mask, Mask, int]:
+    """(body, occupied, occupied cells believed empty): what ``_cells.bodies`` gives."""
+    body = differs & ~light
+    occupied = body & has_neighbour_reference(body)
+    return body, occupied, int(np.count_nonzero(occupied & believed))

@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellVerdicts, cell_sum, has_neighbour_into
+from controller.vision.cells import CellVerdicts, bodies_into, cell_sum
 from controller.vision.debounce import BelievedEmpty, ZoneState, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
@@ -98,6 +98,7 @@ Frame = npt.NDArray[np.uint8]
 
 _OUTSIDE = "\x00outside"
 _DEFAULT_SETTINGS = DetectorSettings()
+_NO_FAULTS: frozenset[Fault] = frozenset()
 
 
 class Detector:
@@ -134,6 +135,9 @@ class Detector:
         self._state = {name: ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
+        # The same objects in zone order, for building each frame's answer.
+        self._zone_states = tuple(self._state[name] for name in self.zone_names)
+        self._zone_stills = tuple(self._still[name] for name in self.zone_names)
         # Per zone, the buffer its box of the frame is copied into for its clock.
         self._still_view: dict[str, Frame] = {}
         self._reference: Frame | None = None
@@ -182,7 +186,6 @@ class Detector:
         )
         self._moving = np.zeros((rows, cols), dtype=bool)
         self._body = np.zeros((rows, cols), dtype=bool)
-        self._beside = np.zeros((rows, cols), dtype=bool)
         self._prev_occupied = self._occupied_pair[0]
         self._prev_differs = self._differs_pair[0]
         self._believed = BelievedEmpty()
@@ -270,13 +273,12 @@ class Detector:
             gain=self._gain_q8 / GAIN_ONE,
             offset=float(self._offset),
         )
-        # The light-only verdicts are a new array each frame: turned into "not light" in place.
         light = self._light_cells.cells(differs, stats.motion_count, self._outside, self._zone_box)
-        body = np.logical_and(differs, np.logical_not(light, out=light), out=self._body)
+        # Body cells (differing, not only light), occupied ones (lone cells are rain or
+        # speckle) and the shake check's count of them believed empty: one pass.
+        body, occupied = self._body, self._occupied_pair[flip]
+        both = bodies_into(differs, light, believed, body, occupied)
         edge_body = self._edge_bodies(work)
-        # Lone cells are rain or speckle.
-        has_neighbour_into(body, self._beside)
-        occupied = np.logical_and(body, self._beside, out=self._occupied_pair[flip])
         self._diagnostics.update(
             stats.grey_sum,
             moved,
@@ -285,6 +287,7 @@ class Detector:
             big_shift,
             t_ms,
             kept=True,
+            both=both,
         )
         counts = self._bodies.counts_flat(self._grid, body, differs, edge_body)
         moved_in = self._bodies.touched_any_trusted(self._grid, moving)
@@ -312,16 +315,20 @@ class Detector:
         return self._detection(t_ms, shift)
 
     def _detection(self, t_ms: int, shift: tuple[float, float], *, ready: bool = True) -> Detection:
+        names, states = self.zone_names, self._zone_states
+        faults = self._diagnostics.faults
         return Detection(
             t_ms=t_ms,
-            occupied=tuple((n, self._state[n].on) for n in self.zone_names),
-            raw=tuple((n, self._state[n].raw) for n in self.zone_names),
-            faults=frozenset(self._diagnostics.faults),
+            occupied=tuple(zip(names, [st.on for st in states], strict=True)),
+            raw=tuple(zip(names, [st.raw for st in states], strict=True)),
+            faults=frozenset(faults) if faults else _NO_FAULTS,
             gain_q8=self._gain_q8,
             offset=self._offset,
             shift_px=shift,
             ready=ready,
-            still_ms=tuple((n, self._still[n].still_ms(t_ms)) for n in self.zone_names),
+            still_ms=tuple(
+                zip(names, [still.still_ms(t_ms) for still in self._zone_stills], strict=True)
+            ),
         )
 
     # -- steps ----------------------------------------------------------------

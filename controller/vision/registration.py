@@ -222,11 +222,22 @@ class Registration:
     ) -> Shift:
         """``measure`` on arguments already checked and C-contiguous (``SwayMeter``
         checks them once a frame for all its boxes)."""
+        return self._measure_cells(
+            frame, reference, mask, mask[self._box_cells].tobytes(), same_reference
+        )
+
+    def _measure_cells(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        mask: npt.NDArray[np.uint8],
+        box_mask: bytes,
+        same_reference: bool,
+    ) -> Shift:
+        """``_measure`` given the bytes of the mask's box cells (``mask[_box_cells]``):
+        comparing them with the kept ones costs a fraction of np.array_equal's call."""
         if self.reach < 1:
             return Shift(0.0, 0.0, measured=False)
-        # The box's cells of the mask as bytes: comparing them costs a fraction of
-        # np.array_equal's call.
-        box_mask = mask[self._box_cells].tobytes()
         same = same_reference and box_mask == self._kept_mask
         if not same:
             self._kept_mask = box_mask
@@ -458,14 +469,16 @@ class SwayMeter:
         which: Iterable[int],
     ) -> list[Measured]:
         """The shifts the boxes ``which`` measure (those that measure something)."""
-        c = self.cell
         out: list[Measured] = []
         for i in which:
-            r0, r1, c0, c1 = self.boxes[i]
-            box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
-            use = keep if np.count_nonzero(box_cells) * 3 >= box_cells.size else self._keep_all
+            registration = self.registrations[i]
+            # The box's cells of keep (0 or 1 each), as bytes: counted and compared as such.
+            cells = keep[registration._box_cells].tobytes()
+            use = keep
+            if cells.count(1) * 3 < len(cells):
+                use, cells = self._keep_all, b"\x01" * len(cells)
             same = reference is self._references[i]
-            shift = self.registrations[i]._measure(seen, reference, use, same)
+            shift = registration._measure_cells(seen, reference, use, cells, same)
             self._references[i] = reference
             self._beyond[i] = shift.beyond
             if shift.measured:

@@ -10,8 +10,9 @@ import pytest
 
 from controller.bench.detector import render_clip
 from controller.vision import _cells
-from controller.vision.cells import CellGroups, CellVerdicts, has_neighbour
+from controller.vision.cells import CellGroups, CellVerdicts, bodies, has_neighbour, same_values
 from controller.vision.cells_reference import (
+    bodies_reference,
     has_neighbour_reference,
     largest_group_reference,
     still_cells_reference,
@@ -337,3 +338,50 @@ def test_still_cells_keep_only_cells_beside_another(density: float) -> None:
     want = pattern & has_neighbour_reference(pattern) & touched
     assert np.array_equal(differs, want)
     assert both == int(np.count_nonzero(want & before))
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(1, 1), (1, 9), (7, 1), (2, 2), (19, 31), (45, 80)])
+def test_bodies_are_their_reference(rows: int, cols: int) -> None:
+    """The one pass after the light-only test (body, occupied, the occupied cells believed
+    empty) against the numpy reference: random maps at every density, all set, none set,
+    non-contiguous inputs; a wrong argument is named."""
+    rng = np.random.default_rng(rows * 100 + cols)
+    for density in (0.0, 0.1, 0.3, 0.6, 1.0):
+        for _ in range(8):
+            differs = rng.random((rows, cols)) < density
+            light = rng.random((rows, cols)) < 0.3
+            believed = rng.random((rows, cols)) < 0.5
+            got = bodies(differs, light, believed)
+            want = bodies_reference(differs, light, believed)
+            assert np.array_equal(got[0], want[0])
+            assert np.array_equal(got[1], want[1])
+            assert got[2] == want[2]
+    wide = rng.random((rows, 2 * cols)) < 0.5
+    got = bodies(wide[:, ::2], wide[:, 1::2], wide[:, ::2])
+    want = bodies_reference(wide[:, ::2], wide[:, 1::2], wide[:, ::2])
+    assert all(np.array_equal(g, w) for g, w in zip(got[:2], want[:2], strict=True))
+    assert got[2] == want[2]
+    ones = np.ones((rows, cols), dtype=bool)
+    assert bodies(ones, ~ones, ones)[2] == (rows * cols if rows * cols > 1 else 0)
+    with pytest.raises(ValueError, match="light"):
+        bodies(ones, ones.astype(np.uint8), ones)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="believed"):
+        bodies(ones, ones, np.ones((rows + 1, cols), dtype=bool))
+
+
+def test_same_values_is_array_equal() -> None:
+    """The freeze check's comparison: equal, one value off (first, middle, last), other
+    shapes, dtypes and strides, as np.array_equal says."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-(2**40), 2**40, (45, 80), dtype=np.int64)
+    assert same_values(a, a.copy())
+    for index in ((0, 0), (22, 40), (44, 79)):
+        b = a.copy()
+        b[index] += 1
+        assert not same_values(a, b)
+    assert not same_values(a, a.reshape(80, 45).copy())
+    assert same_values(a[:, ::2], a[:, ::2].copy())
+    assert not same_values(a[:, ::2], a[:, 1::2].copy())
+    assert same_values(a.astype(np.int32), a.astype(np.int32)) == np.array_equal(a, a)
+    empty = np.zeros((0, 3), dtype=np.int64)
+    assert same_values(empty, empty.copy())

@@ -20,7 +20,7 @@ import pytest
 
 from controller.bench.detector import render_clip, scene
 from controller.vision import detector as detector_module
-from controller.vision.cells import has_neighbour
+from controller.vision.cells import bodies
 from controller.vision.cells_reference import zones_any_reference
 from controller.vision.debounce import BelievedEmpty, ZoneState, believed_empty
 from controller.vision.detector import Detector, DetectorSettings
@@ -55,8 +55,9 @@ def _frame_stats_checked(
     )
 
 
-def _has_neighbour_checked(cells: Mask, out: Mask) -> None:
-    out[...] = has_neighbour(cells)
+def _bodies_checked(differs: Mask, light: Mask, believed: Mask, body: Mask, occupied: Mask) -> int:
+    body[...], occupied[...], both = bodies(differs, light, believed)
+    return both
 
 
 class _BelievedChecked(BelievedEmpty):
@@ -166,7 +167,7 @@ def test_the_unchecked_calls_answer_as_the_checked_ones(
         got = fast.process(frame, t)
         with monkeypatch.context() as patch:
             patch.setattr(detector_module, "frame_stats_trusted", _frame_stats_checked)
-            patch.setattr(detector_module, "has_neighbour_into", _has_neighbour_checked)
+            patch.setattr(detector_module, "bodies_into", _bodies_checked)
             want = slow.process(frame, t)
         assert repr(got) == repr(want), k
         occupied += any(on for _, on in got.occupied)
