@@ -138,8 +138,19 @@ class Detector:
         # The same objects in zone order, for building each frame's answer.
         self._zone_states = tuple(self._state[name] for name in self.zone_names)
         self._zone_stills = tuple(self._still[name] for name in self.zone_names)
-        # Per zone, the buffer its box of the frame is copied into for its clock.
+        # Per zone, the buffer its box of the frame is copied into for its clock, and
+        # the grid they were cut for with its box's pixels and cell maps.
         self._still_view: dict[str, Frame] = {}
+        self._still_maps: dict[
+            str,
+            tuple[
+                ZoneGrid,
+                tuple[slice, slice],
+                npt.NDArray[np.bool_],
+                npt.NDArray[np.float64],
+                npt.NDArray[np.int32],
+            ],
+        ] = {}
         self._reference: Frame | None = None
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
@@ -446,8 +457,19 @@ class Detector:
             # An empty zone's clock only restarts: its picture is not needed.
             self._still[name].clear(t_ms)
             return
-        r0, r1, c0, c1 = self._grid.boxes[name]
-        box = frame[r0 * c : r1 * c, c0 * c : c1 * c]
+        maps = self._still_maps.get(name)
+        if maps is None or maps[0] is not self._grid:
+            r0, r1, c0, c1 = self._grid.boxes[name]
+            maps = self._still_maps[name] = (
+                self._grid,
+                (slice(r0 * c, r1 * c), slice(c0 * c, c1 * c)),
+                np.ascontiguousarray(self._grid.touched[name][r0:r1, c0:c1]),
+                np.ascontiguousarray(self._area[r0:r1, c0:c1]),
+                # ceil(motion_fraction * area) over the box, as ZoneStillness makes it.
+                np.ascontiguousarray(self._moving_min[r0:r1, c0:c1]),
+            )
+        _, pixels, touched, area, min_count = maps
+        box = frame[pixels]
         view = self._still_view.get(name)
         if view is None or view.shape != box.shape:
             view = self._still_view[name] = np.empty(box.shape, dtype=np.uint8)
@@ -455,8 +477,8 @@ class Detector:
         self._still[name].update(
             True,
             view,
-            self._grid.touched[name][r0:r1, c0:c1],
-            self._area[r0:r1, c0:c1],
+            touched,
+            area,
             cell=c,
             gain_q8=self._gain_q8,
             offset=self._offset,
@@ -464,6 +486,7 @@ class Detector:
             fraction=s.motion_fraction,
             still_cells=s.still_cells,
             t_ms=t_ms,
+            min_count=min_count,
         )
 
     def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:
