@@ -27,7 +27,6 @@ would cost four times as much for the same gain and offset).
 from libc.math cimport INFINITY, fabs, sqrt
 from libc.stdint cimport int64_t, uint8_t
 
-from kth cimport kth_smallest
 
 cdef enum:
     MEDIAN_CELLS = 4096  # the medians are taken over at most this many cells
@@ -42,9 +41,55 @@ cdef enum:
     SMALL = 1024  # under this many values, quickselect on them all
 
 
+cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    """The k-th smallest of v[0:n] (0 <= k < n, no NaN), v reordered so that v[:k] are no
+    larger and v[k + 1:] no smaller: ``kth_smallest``'s answer and promise.
+
+    Quickselect whose partitions take no branch on the data (a value's side only moves
+    an index), so fresh data each frame costs no mispredicted branches: the values under
+    the pivot (a median of three) are gathered at the front, then those equal to it, so
+    runs of equal values (residuals often repeat) cannot make it quadratic. Short ranges
+    are finished by insertion sort.
+    """
+    cdef Py_ssize_t lo = 0, hi = n, i, j, e
+    cdef double a, b, c, pivot, t
+    while hi - lo > 16:
+        a = v[lo]
+        b = v[lo + (hi - lo) // 2]
+        c = v[hi - 1]
+        # The median of a, b and c.
+        pivot = max(min(a, b), min(max(a, b), c))
+        i = lo
+        for j in range(lo, hi):
+            t = v[j]
+            v[j] = v[i]
+            v[i] = t
+            i += t < pivot
+        if k < i:
+            hi = i
+            continue
+        e = i
+        for j in range(i, hi):
+            t = v[j]
+            v[j] = v[e]
+            v[e] = t
+            e += t <= pivot
+        if k < e:
+            return pivot
+        lo = e
+    for i in range(lo + 1, hi):
+        t = v[i]
+        j = i
+        while j > lo and v[j - 1] > t:
+            v[j] = v[j - 1]
+            j -= 1
+        v[j] = t
+    return v[k]
+
+
 cdef double _median_all(double* v, Py_ssize_t n) noexcept nogil:
     """numpy's median by quickselect on all of v (reordered)."""
-    cdef double upper = kth_smallest(v, n, n // 2)
+    cdef double upper = _select(v, n, n // 2)
     cdef double lower
     cdef Py_ssize_t i
     if n % 2:
@@ -79,9 +124,9 @@ cdef double _median(double* v, Py_ssize_t n, double* buf) noexcept nogil:
     j = (k * SAMPLE) // n
     lo_rank = j - SAMPLE_REACH if j >= SAMPLE_REACH else 0
     hi_rank = j + SAMPLE_REACH if j + SAMPLE_REACH < SAMPLE else SAMPLE - 1
-    hi = kth_smallest(&sample[0], SAMPLE, hi_rank)
+    hi = _select(&sample[0], SAMPLE, hi_rank)
     # sample[:hi_rank] now holds the values no larger than hi.
-    lo = kth_smallest(&sample[0], hi_rank, lo_rank) if lo_rank < hi_rank else hi
+    lo = _select(&sample[0], hi_rank, lo_rank) if lo_rank < hi_rank else hi
     for i in range(n):
         x = v[i]
         inside = (x >= lo) & (x <= hi)
@@ -92,7 +137,7 @@ cdef double _median(double* v, Py_ssize_t n, double* buf) noexcept nogil:
     if not (below <= k < below + m):
         return _median_all(v, n)
     j = k - below
-    upper = kth_smallest(buf, m, j)
+    upper = _select(buf, m, j)
     if n % 2:
         return upper
     # The value ranked just under the middle: the largest of buf[:j] (every value under

@@ -211,13 +211,16 @@ def test_bad_arguments_are_named_errors() -> None:
 def _medians_cases() -> list[tuple[str, F64]]:
     rng = np.random.default_rng(15)
     cases: list[tuple[str, F64]] = []
-    for n in (1, 2, 3, 1022, 1023, 1024, 1025, 3600, 3601, 4096, 10_001):
+    for n in (1, 2, 3, 16, 17, 18, 33, 1022, 1023, 1024, 1025, 3600, 3601, 4096, 10_001):
         cases.append((f"normal-{n}", rng.normal(1.0, 0.01, n)))
         cases.append((f"ties-{n}", rng.integers(0, 5, n).astype(np.float64)))
         cases.append((f"sorted-{n}", np.sort(rng.uniform(0, 9, n))))
         cases.append((f"reversed-{n}", np.sort(rng.uniform(0, 9, n))[::-1].copy()))
-    for n in (1024, 3600, 3601):
+    for n in (17, 40, 1024, 3600, 3601):
         cases.append((f"equal-{n}", np.full(n, 0.25)))
+        # Few distinct values in long runs, and a sawtooth: the partitions' equal ranges.
+        cases.append((f"runs-{n}", np.repeat(rng.integers(0, 9, n // 8 + 1), 8)[:n] * 0.5))
+        cases.append((f"saw-{n}", (np.arange(n) % 7).astype(np.float64)))
         cases.append((f"two-{n}", np.where(np.arange(n) < n // 2, 1.0, 2.0)))
         # The sampled places hold the smallest values: the bracket misses the middle and
         # quickselect on every value answers.
@@ -232,8 +235,9 @@ def _medians_cases() -> list[tuple[str, F64]]:
 
 @pytest.mark.parametrize(("name", "values"), _medians_cases(), ids=lambda v: str(v)[:14])
 def test_the_fits_median_is_numpys_to_the_bit(name: str, values: F64) -> None:
-    """The compiled median (a sample brackets the middle, then a pass and a small select)
-    against np.median: the same float, bit for bit, for odd and even counts, ties, sorted
+    """The compiled median (a sample brackets the middle, then a pass and a small select,
+    each select a quickselect without data-dependent branches) against np.median: the same
+    float, bit for bit, for odd and even counts, ties and long runs of equal values, sorted
     input, and a sample that misses the middle; the values are left as they were."""
     from controller.vision import _light
 
