@@ -285,6 +285,10 @@ class Detector:
             offset=float(self._offset),
         )
         light = self._light_cells.cells(differs, stats.motion_count, self._outside, self._zone_box)
+        # The one map made outside this module that the unchecked pass below reads.
+        if light.shape != differs.shape:
+            raise ValueError(f"light-only cells: shape {light.shape}, not {differs.shape}")
+        light = np.ascontiguousarray(light, dtype=np.bool_)
         # Body cells (differing, not only light), occupied ones (lone cells are rain or
         # speckle) and the shake check's count of them believed empty: one pass.
         body, occupied = self._body, self._occupied_pair[flip]

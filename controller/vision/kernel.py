@@ -5,6 +5,8 @@ it from reading out of bounds or giving a silent wrong answer lives here. The
 one exception, to keep the per-frame cost low: the dtype, contiguity and
 writeability of ``out``'s arrays are checked by the compiled call's buffer
 acquisition (before any work), and a failure there is explained here by name.
+``frame_stats_trusted`` is the path for a caller that made those checks once
+(the detector, on its own buffers): it checks nothing.
 """
 
 from __future__ import annotations
