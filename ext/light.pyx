@@ -239,36 +239,27 @@ def fit_light(
 ):
     """Write (gain, offset, cells used) into out; see the module docstring.
 
-    ``scratch`` holds at least 4 * (number of selected cells) doubles; ``step`` >= 1.
+    ``scratch`` holds at least 4 * (cells of the lattice) doubles; ``step`` >= 1.
     """
     cdef Py_ssize_t rows = grey_sum.shape[0], cols = grey_sum.shape[1], y, x, k, n = 0, kept, used, rnd
     cdef Py_ssize_t stride
+    # Room for every lattice cell in each of the four runs of scratch: the selected
+    # cells are gathered in one pass, without counting them first.
+    cdef Py_ssize_t lattice = ((rows + step - 1) // step) * ((cols + step - 1) // step)
     cdef double gain, offset, limit
     cdef double* r = &scratch[0]
-    cdef double* f
-    cdef double* residual
-    cdef double* buf
+    cdef double* f = r + lattice
+    cdef double* residual = f + lattice
+    cdef double* buf = residual + lattice
     with nogil:
         y = 0
         while y < rows:
             x = 0
             while x < cols:
                 if cells[y, x]:
+                    r[n] = ref_means[y, x]
+                    f[n] = grey_sum[y, x] / area[y, x]
                     n += 1
-                x += step
-            y += step
-        f = r + n
-        residual = f + n
-        buf = residual + n
-        k = 0
-        y = 0
-        while y < rows:
-            x = 0
-            while x < cols:
-                if cells[y, x]:
-                    r[k] = ref_means[y, x]
-                    f[k] = grey_sum[y, x] / area[y, x]
-                    k += 1
                 x += step
             y += step
         gain = 1.0
