@@ -420,3 +420,75 @@ def same_int64(const int64_t[::1] a, const int64_t[::1] b):
         with nogil:
             same = memcmp(&a[0], &b[0], n * sizeof(int64_t)) == 0
     return bool(same)
+
+
+cdef double _pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
+    """numpy's pairwise sum of a[0:n] (its DOUBLE_pairwise_sum): under 8 values one by one
+    from -0.0; up to 128 in eight running sums added as a tree, the rest one by one;
+    more split in two at a multiple of 8 below the half. The same float as numpy's."""
+    cdef Py_ssize_t i, n2
+    cdef double res, r0, r1, r2, r3, r4, r5, r6, r7
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res = res + a[i]
+        return res
+    if n <= 128:
+        r0 = a[0]
+        r1 = a[1]
+        r2 = a[2]
+        r3 = a[3]
+        r4 = a[4]
+        r5 = a[5]
+        r6 = a[6]
+        r7 = a[7]
+        i = 8
+        while i < n - (n % 8):
+            r0 = r0 + a[i]
+            r1 = r1 + a[i + 1]
+            r2 = r2 + a[i + 2]
+            r3 = r3 + a[i + 3]
+            r4 = r4 + a[i + 4]
+            r5 = r5 + a[i + 5]
+            r6 = r6 + a[i + 6]
+            r7 = r7 + a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res = res + a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+
+
+def lattice_moments(
+    const int64_t[:, ::1] grey_sum,
+    Py_ssize_t step,
+    const double[:, ::1] inv_area,
+    double[:, ::1] means,
+    double[:, ::1] squares,
+    double[::1] out,
+):
+    """The picture's brightness and spread, read on the lattice of every step-th cell:
+    means = grey_sum[::step, ::step] * inv_area, squares = means * means (each written),
+    out[0] = the sum of means and out[1] that of squares, as numpy's ``add.reduce`` sums
+    them (0.0 plus its pairwise sum): the same floats as the numpy way
+    (``cells_reference.lattice_moments_reference``). The lattice arrays share one shape
+    and grey_sum covers it (the wrapper, ``cells.lattice_moments``, checks).
+    """
+    cdef Py_ssize_t rows = inv_area.shape[0], cols = inv_area.shape[1], y, x
+    cdef double m
+    with nogil:
+        for y in range(rows):
+            for x in range(cols):
+                m = <double>grey_sum[y * step, x * step] * inv_area[y, x]
+                means[y, x] = m
+                squares[y, x] = m * m
+        if rows * cols:
+            out[0] = 0.0 + _pairwise_sum(&means[0, 0], rows * cols)
+            out[1] = 0.0 + _pairwise_sum(&squares[0, 0], rows * cols)
+        else:
+            out[0] = 0.0
+            out[1] = 0.0

@@ -57,3 +57,11 @@ def bodies(
     occupied: npt.NDArray[np.uint8],
 ) -> int: ...
 def same_int64(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool: ...
+def lattice_moments(
+    grey_sum: npt.NDArray[np.int64],
+    step: int,
+    inv_area: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    squares: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...

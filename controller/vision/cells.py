@@ -22,6 +22,7 @@ __all__ = [
     "cell_sum",
     "has_neighbour",
     "has_neighbour_into",
+    "lattice_moments",
     "same_values",
 ]
 
@@ -209,6 +210,37 @@ def bodies_into(
 
 
 _INT64 = np.dtype(np.int64)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def lattice_moments(
+    grey_sum: npt.NDArray[np.int64],
+    step: int,
+    inv_area: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    squares: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> tuple[float, float]:
+    """(sum of the cell means on the lattice of every step-th cell, sum of their squares):
+    means = grey_sum[::step, ::step] * inv_area and its squares written into means and
+    squares, the sums as numpy's ``sum`` makes them, to the bit (one compiled pass,
+    ``_cells.lattice_moments``; ``cells_reference.lattice_moments_reference``). The
+    diagnostics' brightness and spread, frame after frame; out holds two floats."""
+    shape = inv_area.shape
+    if step < 1:
+        raise ValueError(f"step: {step} is under 1")
+    if grey_sum.dtype != _INT64 or grey_sum.ndim != 2:
+        raise ValueError("grey_sum: expected a 2-D int64 array")
+    if grey_sum[::step, ::step].shape != shape:
+        raise ValueError(f"grey_sum: its lattice is not inv_area's shape {shape}")
+    for name, array in (("inv_area", inv_area), ("means", means), ("squares", squares)):
+        if array.dtype != _FLOAT64 or array.shape != shape or not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous float64 array of shape {shape}")
+    if out.dtype != _FLOAT64 or out.shape != (2,):
+        raise ValueError("out: expected two float64")
+    _cells.lattice_moments(np.ascontiguousarray(grey_sum), step, inv_area, means, squares, out)
+    first, second = out.tolist()
+    return first, second
 
 
 def same_values(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool:

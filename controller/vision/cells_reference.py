@@ -17,6 +17,7 @@ __all__ = [
     "bodies_reference",
     "has_neighbour_reference",
     "largest_group_reference",
+    "lattice_moments_reference",
     "still_cells_reference",
     "verdicts_reference",
     "zones_any_reference",
@@ -110,3 +111,12 @@ def bodies_reference(differs: Mask, light: Mask, believed: Mask) -> tuple[Mask, 
     body = differs & ~light
     occupied = body & has_neighbour_reference(body)
     return body, occupied, int(np.count_nonzero(occupied & believed))
+
+
+def lattice_moments_reference(
+    grey_sum: npt.NDArray[np.int64], step: int, inv_area: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """(sum of the lattice's cell means, sum of their squares), the numpy way
+    (``diagnostics.Diagnostics``): what ``_cells.lattice_moments`` gives, to the bit."""
+    means = grey_sum[::step, ::step] * inv_area
+    return float(means.sum()), float((means * means).sum())

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controller.vision import _cells
 from controller.vision.cells import same_values
 from controller.vision.light import lattice_step
 
 __all__ = ["LATTICE_CELLS", "Diagnostics", "DiagnosticsSettings", "Fault"]
 
+_INT64 = np.dtype(np.int64)
 _sum = np.add.reduce
 """``ndarray.sum`` without its Python wrapper (the same reduction, the same float sum)."""
 
@@ -64,6 +66,7 @@ class Diagnostics:
         self._inv_area = 1.0 / area[:: self._step, :: self._step]
         self._means = np.zeros(self._inv_area.shape, dtype=np.float64)
         self._squares = np.zeros(self._inv_area.shape, dtype=np.float64)
+        self._moments = np.zeros(2, dtype=np.float64)
         self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
         self._own_prev = False
@@ -99,10 +102,24 @@ class Diagnostics:
         # Mean and spread of the cell means from their sum and sum of squares, in kept
         # buffers (no BLAS: its threads would fight the scan loop for the cores).
         step = self._step
-        means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
-        size = means.size
-        mean = float(_sum(means, axis=None)) / size
-        square = float(_sum(np.multiply(means, means, out=self._squares), axis=None)) / size
+        if (
+            grey_sum.dtype == _INT64
+            and grey_sum.shape == self._area.shape
+            and grey_sum.flags.c_contiguous
+        ):
+            # One compiled pass, the same floats as the numpy lines below (its buffers
+            # are this object's; grey_sum is checked just above).
+            _cells.lattice_moments(
+                grey_sum, step, self._inv_area, self._means, self._squares, self._moments
+            )
+            total, total_squares = self._moments.tolist()
+        else:
+            means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
+            total = float(_sum(means, axis=None))
+            total_squares = float(_sum(np.multiply(means, means, out=self._squares), axis=None))
+        size = self._means.size
+        mean = total / size
+        square = total_squares / size
         spread = math.sqrt(max(0.0, square - mean * mean))
         identical = (
             self._prev_sum is not None and moved == 0 and same_values(grey_sum, self._prev_sum)

@@ -10,11 +10,19 @@ import pytest
 
 from controller.bench.detector import render_clip
 from controller.vision import _cells
-from controller.vision.cells import CellGroups, CellVerdicts, bodies, has_neighbour, same_values
+from controller.vision.cells import (
+    CellGroups,
+    CellVerdicts,
+    bodies,
+    has_neighbour,
+    lattice_moments,
+    same_values,
+)
 from controller.vision.cells_reference import (
     bodies_reference,
     has_neighbour_reference,
     largest_group_reference,
+    lattice_moments_reference,
     still_cells_reference,
     verdicts_reference,
     zones_any_reference,
@@ -385,3 +393,89 @@ def test_same_values_is_array_equal() -> None:
     assert same_values(a.astype(np.int32), a.astype(np.int32)) == np.array_equal(a, a)
     empty = np.zeros((0, 3), dtype=np.int64)
     assert same_values(empty, empty.copy())
+
+
+def _moments(grey_sum: npt.NDArray[np.int64], step: int, area: npt.NDArray[np.float64]) -> None:
+    inv_area = 1.0 / area[::step, ::step]
+    means = np.zeros(inv_area.shape)
+    squares = np.zeros(inv_area.shape)
+    got = lattice_moments(grey_sum, step, inv_area, means, squares, np.zeros(2))
+    want = lattice_moments_reference(grey_sum, step, inv_area)
+    assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes(), (grey_sum.shape, step)
+    assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes(), (grey_sum.shape, step)
+    assert np.array_equal(means, grey_sum[::step, ::step] * inv_area)
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols"),
+    [
+        (1, 1),
+        (1, 7),
+        (2, 4),
+        (1, 9),
+        (8, 16),
+        (1, 127),
+        (1, 129),
+        (3, 43),
+        (16, 16),
+        (45, 80),
+        (90, 160),
+        (64, 64),
+        (65, 63),
+        (180, 320),
+    ],
+)
+def test_lattice_moments_are_numpys_to_the_bit(rows: int, cols: int) -> None:
+    """The diagnostics' sums of the lattice's cell means and squares against numpy's
+    (pairwise) sums, bit for bit: lattices of 1 to 4096 cells across the sizes where
+    numpy's summation changes (8, 128, each split), every lattice step, partial edge
+    cells, random, flat, black and saturated sums, and a rendered frame's."""
+    rng = np.random.default_rng(rows * 1000 + cols)
+    cell = 4
+    area = np.full((rows, cols), float(cell * cell))
+    area[-1, :] = 8.0
+    area[:, -1] = 12.0
+    for step in (1, 2, 3, 4):
+        for grey_sum in (
+            rng.integers(0, 255 * cell * cell + 1, (rows, cols), dtype=np.int64),
+            np.zeros((rows, cols), dtype=np.int64),
+            np.full((rows, cols), 255 * cell * cell, dtype=np.int64),
+            np.full((rows, cols), 1234, dtype=np.int64),
+        ):
+            _moments(grey_sum, step, area)
+
+
+@pytest.mark.parametrize(("width", "height"), [(320, 180), (333, 187), (1280, 720)])
+def test_lattice_moments_of_rendered_frames(width: int, height: int) -> None:
+    """On rendered frames' grey sums (day and night), at the detector's lattice step."""
+    from controller.vision.diagnostics import LATTICE_CELLS
+    from controller.vision.light import lattice_step
+
+    for condition in (Condition.DAY, Condition.NIGHT):
+        camera = LaneCamera(CameraSpec(width=width, height=height), condition, seed=3)
+        frame = camera.render([Vehicle(id=1, front_x_m=-2.0)], 0, 500)
+        stats = frame_stats(
+            frame, frame, frame.copy(), cell=4, ref_threshold=255, motion_threshold=255
+        )
+        ones = np.ones((height, width), dtype=np.uint8)
+        area = frame_stats(
+            ones, ones, ones.copy(), cell=4, ref_threshold=255, motion_threshold=255
+        ).grey_sum.astype(np.float64)
+        step = lattice_step(area.shape[0], area.shape[1], LATTICE_CELLS)
+        _moments(stats.grey_sum, step, area)
+
+
+def test_lattice_moments_name_a_wrong_argument() -> None:
+    grey_sum = np.zeros((8, 8), dtype=np.int64)
+    inv_area = np.ones((4, 4))
+    means, squares, out = np.zeros((4, 4)), np.zeros((4, 4)), np.zeros(2)
+    with pytest.raises(ValueError, match="step"):
+        lattice_moments(grey_sum, 0, inv_area, means, squares, out)
+    with pytest.raises(ValueError, match="grey_sum"):
+        lattice_moments(grey_sum.astype(np.int32), 2, inv_area, means, squares, out)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="grey_sum"):
+        lattice_moments(grey_sum, 3, inv_area, means, squares, out)
+    with pytest.raises(ValueError, match="squares"):
+        lattice_moments(grey_sum, 2, inv_area, means, np.zeros((4, 5)), out)
+    with pytest.raises(ValueError, match="out"):
+        lattice_moments(grey_sum, 2, inv_area, means, squares, np.zeros(3))

@@ -135,6 +135,13 @@ def _checked(det: Detector) -> None:
 
     bodies.touched_any_trusted = touched_any  # type: ignore[method-assign]
     det._believed = _BelievedChecked()
+    update = det._diagnostics.update
+
+    def diagnostics_numpy(grey_sum: npt.NDArray[np.int64], *args: object, **kw: object) -> None:
+        # Not C-contiguous: the diagnostics take their numpy way, not the compiled pass.
+        update(np.asfortranarray(grey_sum), *args, **kw)  # type: ignore[arg-type]
+
+    det._diagnostics.update = diagnostics_numpy  # type: ignore[method-assign]
 
     def stillness(name: str, frame: Frame, t_ms: int) -> None:
         # The clock fed as its public call is: slices of the zone's maps, min_count
