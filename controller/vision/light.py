@@ -66,6 +66,8 @@ class LightFit:
         self._scratch = np.zeros(4 * rows * cols, dtype=np.float64)
         self._out = np.zeros(3, dtype=np.float64)
         self._all = np.ones(self.shape, dtype=np.uint8)
+        self._counted: npt.NDArray[np.bool_] | None = None
+        self._count = 0
 
     def fit(
         self,
@@ -103,7 +105,14 @@ class LightFit:
         s = self.settings
         selected = cells.view(np.uint8)
         step = self.step
-        if int(np.count_nonzero(cells[::step, ::step])) < s.min_cells:
+        if cells is self._counted:
+            count = self._count
+        else:
+            count = int(np.count_nonzero(cells[::step, ::step]))
+            if not cells.flags.writeable:
+                # A read-only map (the detector's kept ones) cannot change: counted once.
+                self._counted, self._count = cells, count
+        if count < s.min_cells:
             selected = self._all
         _light.fit_light(
             grey_sum,

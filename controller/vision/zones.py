@@ -430,6 +430,8 @@ class _Stacked:
     out: npt.NDArray[np.int64]
     hit: npt.NDArray[np.uint8]
     """Per zone, ``ZoneBodies.touched_any``'s answer."""
+    edges_in_order: bool
+    """The grid's edges are listed in its zones' order (``counts_flat`` needs it)."""
 
 
 BODIES_KEPT = 16
@@ -477,6 +479,7 @@ class ZoneBodies:
             stack=np.zeros(largest, dtype=np.int32),
             out=np.zeros(len(names), dtype=np.int64),
             hit=np.zeros(len(names), dtype=np.uint8),
+            edges_in_order=tuple(grid.edges) == names,
         )
         if len(self._built) >= BODIES_KEPT:
             self._built.pop(next(iter(self._built)))
@@ -533,7 +536,7 @@ class ZoneBodies:
         st = self._stacked(grid)
         if edge_hit.shape != (int(st.edge_start[-1]),):
             raise ValueError(f"edge_hit: expected {int(st.edge_start[-1])} bools (the edge cells)")
-        if tuple(grid.edges) != st.names:
+        if not st.edges_in_order:
             raise ValueError("grid: its edges are not in its zones' order")
         _cells.zone_bodies(
             body.view(np.uint8),

@@ -246,3 +246,30 @@ def test_the_fits_median_is_numpys_to_the_bit(name: str, values: F64) -> None:
     got = _light.median(values, scratch)
     assert np.float64(got).tobytes() == np.median(values).tobytes(), name
     assert np.array_equal(values, kept)
+
+
+def test_a_map_changed_in_place_is_counted_again() -> None:
+    """The count of selected lattice cells is kept only for a read-only map (it cannot
+    change); a writeable one changed in place between fits is counted again: each fit
+    equals a fresh fit's."""
+    rng = np.random.default_rng(21)
+    reference = rng.integers(20, 230, (64, 64)).astype(np.uint8)
+    frame = np.clip(reference * 0.9 + 8 + rng.normal(0, 2, reference.shape), 0, 255)
+    ref_sum, area = _cell_means(reference, 4)
+    grey_sum, _ = _cell_means(frame.astype(np.uint8), 4)
+    ref = ref_sum / area
+    kept = LightFit(ref_sum.shape)
+    cells = np.zeros(ref_sum.shape, dtype=bool)
+    cells[0, :5] = True
+    for few in (False, True, False):
+        # Few selected (5, under min_cells): every cell is fitted; many: only those.
+        cells[4:, :8] = not few
+        assert kept.fit(grey_sum, area, ref, cells) == LightFit(ref_sum.shape).fit(
+            grey_sum, area, ref, cells
+        )
+    frozen = cells.copy()
+    frozen.flags.writeable = False
+    want = LightFit(ref_sum.shape).fit(grey_sum, area, ref, frozen)
+    assert kept.fit(grey_sum, area, ref, frozen) == want
+    assert kept.fit(grey_sum, area, ref, frozen) == want
+    assert want != LightFit(ref_sum.shape).fit(grey_sum, area, ref, np.ones_like(cells))
