@@ -99,6 +99,8 @@ Frame = npt.NDArray[np.uint8]
 _OUTSIDE = "\x00outside"
 _DEFAULT_SETTINGS = DetectorSettings()
 _NO_FAULTS: frozenset[Fault] = frozenset()
+_NAMED_KEPT = 256
+"""Answers' per-zone pairs the detector keeps (one per set of values seen)."""
 
 
 class Detector:
@@ -200,6 +202,18 @@ class Detector:
         self._prev_occupied = self._occupied_pair[0]
         self._prev_differs = self._differs_pair[0]
         self._believed = BelievedEmpty()
+        # A zone's known_empty changed since its clock (``note_known``) last followed it:
+        # until one does, the clocks already say what note_known would.
+        self._known_changed = False
+        # Per zone the (name, value) pairs of the answer, kept for the values seen.
+        self._named: dict[
+            tuple[tuple[bool, ...], tuple[bool, ...], tuple[int, ...]],
+            tuple[
+                tuple[tuple[str, bool], ...],
+                tuple[tuple[str, bool], ...],
+                tuple[tuple[str, int], ...],
+            ],
+        ] = {}
         if tuple(self._grid.masks) != self.zone_names or tuple(self._grid.edges) != self.zone_names:
             raise ValueError("zones: the grid's zones are not in the zones' order")
         self._zone_box = cell_box(any_zone)
@@ -214,8 +228,10 @@ class Detector:
         """The controller says which zones it knows are empty (only those may refresh)."""
         for name, value in empty.items():
             state = self._state.get(name)
-            if state is not None:
+            if state is not None and state.known_empty != bool(value):
                 state.known_empty = bool(value)
+                # The zones' clocks of being known empty follow at the next refresh.
+                self._known_changed = True
 
     @property
     def reference(self) -> Frame | None:
@@ -330,20 +346,34 @@ class Detector:
         return self._detection(t_ms, shift)
 
     def _detection(self, t_ms: int, shift: tuple[float, float], *, ready: bool = True) -> Detection:
-        names, states = self.zone_names, self._zone_states
+        states = self._zone_states
         faults = self._diagnostics.faults
+        on = tuple([st.on for st in states])
+        seen = tuple([st.raw for st in states])
+        still = tuple([clock.still_ms(t_ms) for clock in self._zone_stills])
+        key = (on, seen, still)
+        named = self._named.get(key)
+        if named is None:
+            # The pairs are built once for each set of values (an empty lane: one).
+            if len(self._named) >= _NAMED_KEPT:
+                self._named.clear()
+            names = self.zone_names
+            named = self._named[key] = (
+                tuple(zip(names, on, strict=True)),
+                tuple(zip(names, seen, strict=True)),
+                tuple(zip(names, still, strict=True)),
+            )
+        occupied, raw, still_ms = named
         return Detection(
             t_ms=t_ms,
-            occupied=tuple(zip(names, [st.on for st in states], strict=True)),
-            raw=tuple(zip(names, [st.raw for st in states], strict=True)),
+            occupied=occupied,
+            raw=raw,
             faults=frozenset(faults) if faults else _NO_FAULTS,
             gain_q8=self._gain_q8,
             offset=self._offset,
             shift_px=shift,
             ready=ready,
-            still_ms=tuple(
-                zip(names, [still.still_ms(t_ms) for still in self._zone_stills], strict=True)
-            ),
+            still_ms=still_ms,
         )
 
     # -- steps ----------------------------------------------------------------
@@ -496,7 +526,9 @@ class Detector:
     def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:
         """Blend the frame into the reference where the policy (``refresh``) allows."""
         s = self.settings
-        note_known(self._state, self.zone_names, t_ms)
+        if self._known_changed:
+            note_known(self._state, self.zone_names, t_ms)
+            self._known_changed = False
         if t_ms - self._last_refresh < s.refresh_every_ms:
             return
         cells, drift_only = refresh_cells(
@@ -542,6 +574,7 @@ class Detector:
             motion_threshold=255,
             out=self._ref_stats,
         )
-        self._ref_means = sums.grey_sum / self._area
+        # In place: a fresh grid of doubles each refresh cost more than the division.
+        np.divide(sums.grey_sum, self._area, out=self._ref_means)
         self._light_cells.new_reference(self._reference)
         self._sway.reference_changed()

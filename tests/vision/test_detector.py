@@ -390,3 +390,50 @@ def test_zones_are_laid_by_quarter_pixels_and_each_placement_is_built_once(
     assert seen & again - {(0.0, 0.0)}, "the second settle revisits no placement"
     # Only placements not laid before are built.
     assert second - first == len(again - seen - {(0.0, 0.0)}), builds
+
+
+def test_a_zones_known_empty_clock_follows_the_controller_when_it_changes() -> None:
+    """The clock of being known empty starts at the first frame after note_empty says so,
+    stands while the controller says the same, and restarts after it said otherwise:
+    a change taken in after absorb_ms counts from the last time it said empty."""
+    cam = _camera()
+    det = _detector(cam, standalone=False, quiet_ms=1000, refresh_every_ms=200, absorb_ms=3000)
+    _feed(det, cam, [], 0, 1000)
+    cone = Vehicle(id=9, length_m=2.0, width_m=1.5, front_x_m=-10.0)
+    _feed(det, cam, [cone], 1000, 2000)
+    bay = det._state["bay"]
+    assert bay.known_since is None
+    det.note_empty({"bay": True})
+    det.process(cam.render([cone], 0, 2010), 2010)
+    assert bay.known_since == 2010
+    det.note_empty({"bay": True, "exit": False})
+    det.process(cam.render([cone], 0, 2077), 2077)
+    assert bay.known_since == 2010
+    det.note_empty({"bay": False})
+    det.process(cam.render([cone], 0, 2144), 2144)
+    assert bay.known_since is None
+    det.note_empty({"bay": True})
+    states = _feed(det, cam, [cone], 2211, 9000)
+    assert bay.known_since == 2211
+    # Present until absorb_ms after 2211 (not after 2010), absorbed later.
+    assert all(s["bay"] for s in states[: int(2900 / FRAME_MS)])
+    assert not states[-1]["bay"]
+
+
+def test_the_answers_pairs_follow_every_zones_state() -> None:
+    """Each answer's per-zone pairs are the zones' states of that frame, however often the
+    same values came before (the pairs are kept per set of values)."""
+    cam = _camera()
+    # Raw before on: frames whose zones are on alike but raw not.
+    det = _detector(cam, motion_on_ms=300, on_ms=300)
+    _feed(det, cam, [], 0, 1000)
+    seen_on = set()
+    for k, t in enumerate(range(1005, 6005, FRAME_MS)):
+        car = Vehicle(id=3, front_x_m=-30.0 + 0.4 * k, speed_mps=6.0)
+        d = det.process(cam.render([car], 0, t), t)
+        names = det.zone_names
+        assert d.occupied == tuple((n, det._state[n].on) for n in names)
+        assert d.raw == tuple((n, det._state[n].raw) for n in names)
+        assert d.still_ms == tuple((n, det._still[n].still_ms(t)) for n in names)
+        seen_on.add(tuple(v for _, v in d.occupied))
+    assert len(seen_on) >= 3
