@@ -173,6 +173,8 @@ class Detector:
         self._shifted = np.zeros((height, width), dtype=np.uint8)
         self._gain_q8 = GAIN_ONE
         self._offset = 0
+        # The motion threshold and the gain it was worked out for (-1: none yet).
+        self._motion_for = (-1, 0)
         self._last_refresh = -(10**12)
         self._diagnostics = Diagnostics(settings.diagnostics(), self._area)
         self._anchor_at = SwayAnchor(settings.anchor_frames, settings.anchor_px)
@@ -264,15 +266,20 @@ class Detector:
                 return self._detection(t_ms, (0.0, 0.0), ready=False)
             self.reset_reference(self._warmup_median())
             self._warmup.clear()
-        shift = self._measure_shift(frame)
-        big_shift = math.hypot(*shift) > s.max_shift_px
-        swayed = math.hypot(*shift) >= s.steady_px or self._sway.roll != 0.0
-        self._unswayed = 0 if swayed else self._unswayed + 1
-        if not big_shift:
-            self._anchor(shift)
+        assert self._reference is not None
+        shift = self._sway.measure_trusted(frame, self._reference, self._prev_differs)
+        moved_px = math.hypot(*shift)
+        big_shift = moved_px > s.max_shift_px
+        roll = self._sway.roll
+        self._unswayed = 0 if moved_px >= s.steady_px or roll != 0.0 else self._unswayed + 1
         work = frame
         if not big_shift:
-            work = self._undo_sway(frame, shift, self._shifted)
+            self._anchor(shift)
+            # ``_undo_sway``, its distance already measured.
+            if roll != 0.0:
+                work = roll_into(frame, shift[0], shift[1], roll, self._sway.centre, self._shifted)
+            elif moved_px >= 0.5:
+                work = shift_into(frame, shift[0], shift[1], self._shifted)
         assert self._reference is not None
         self._flip ^= 1
         flip = self._flip
@@ -406,9 +413,17 @@ class Detector:
         )
 
     def _motion_threshold(self) -> int:
-        """Darker exposure shrinks every change between frames with it."""
-        s = self.settings
-        return max(s.motion_floor, round(s.motion_threshold * min(1.0, self._gain_q8 / GAIN_ONE)))
+        """Darker exposure shrinks every change between frames with it (worked out once
+        per light fit's gain)."""
+        gain_q8, threshold = self._motion_for
+        if gain_q8 != self._gain_q8:
+            s = self.settings
+            gain_q8 = self._gain_q8
+            threshold = max(
+                s.motion_floor, round(s.motion_threshold * min(1.0, gain_q8 / GAIN_ONE))
+            )
+            self._motion_for = (gain_q8, threshold)
+        return threshold
 
     def _warmup_median(self) -> Frame:
         """Median of the warm-up frames, each aligned to the first (a swaying mast)."""

@@ -437,3 +437,20 @@ def test_the_answers_pairs_follow_every_zones_state() -> None:
         assert d.still_ms == tuple((n, det._still[n].still_ms(t)) for n in names)
         seen_on.add(tuple(v for _, v in d.occupied))
     assert len(seen_on) >= 3
+
+
+def test_the_motion_threshold_follows_the_light_fits_gain() -> None:
+    """Darker exposure lowers the motion threshold with the fitted gain, frame after frame
+    (it is worked out again whenever the gain changes, not kept from the first)."""
+    cam = _camera()
+    det = _detector(cam, motion_threshold=40, motion_floor=6)
+    s = det.settings
+    seen = set()
+    for k, t in enumerate(range(0, 6000, FRAME_MS)):
+        scale = 1.0 if k < 30 else 0.45 if k < 60 else 0.7
+        frame = np.clip(cam.render([], 0, t).astype(np.float64) * scale, 0, 255).astype(np.uint8)
+        det.process(frame, t)
+        want = max(s.motion_floor, round(s.motion_threshold * min(1.0, det._gain_q8 / 256)))
+        assert det._motion_threshold() == want, (t, det._gain_q8)
+        seen.add(want)
+    assert len(seen) >= 3
