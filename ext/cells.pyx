@@ -138,6 +138,61 @@ cdef Py_ssize_t _largest_flat(
     return best
 
 
+cdef void _zone_bodies(
+    const uint8_t[:, ::1] body,
+    const uint8_t[:, ::1] differs,
+    const uint8_t[::1] interior,
+    const uint8_t[::1] touched,
+    const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] box_start,
+    const Py_ssize_t[::1] edge_rows,
+    const Py_ssize_t[::1] edge_cols,
+    const Py_ssize_t[::1] edge_start,
+    const uint8_t[::1] edge_hit,
+    uint8_t[::1] scratch,
+    int32_t[::1] stack,
+    int64_t[::1] out,
+) noexcept nogil:
+    """``zone_bodies``'s pass (also ``ZonePass.counts``'s)."""
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bh, bw, y, x, e, n, b
+    cdef uint8_t* cells
+    cdef uint8_t* bridge
+    cdef uint8_t* seen
+    cdef uint8_t* crow
+    cdef uint8_t* brow
+    cdef const uint8_t* src
+    cdef const uint8_t* dif
+    cdef const uint8_t* inn
+    cdef const uint8_t* tch
+    for z in range(zones):
+        r0 = boxes[z, 0]
+        r1 = boxes[z, 1]
+        c0 = boxes[z, 2]
+        c1 = boxes[z, 3]
+        bh = r1 - r0
+        bw = c1 - c0
+        n = bh * bw
+        cells = &scratch[0]
+        bridge = cells + n
+        seen = bridge + n
+        b = box_start[z]
+        # Row by row through pointers: the loops vectorise.
+        for y in range(bh):
+            src = &body[r0 + y, c0]
+            dif = &differs[r0 + y, c0]
+            inn = &interior[b + y * bw]
+            tch = &touched[b + y * bw]
+            crow = cells + y * bw
+            brow = bridge + y * bw
+            for x in range(bw):
+                crow[x] = src[x] & inn[x]
+                brow[x] = dif[x] & tch[x]
+        for e in range(edge_start[z], edge_start[z + 1]):
+            if edge_hit[e]:
+                cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1
+        out[z] = _largest_flat(cells, bridge, bh, bw, &stack[0], seen)
+
+
 def zone_bodies(
     const uint8_t[:, ::1] body,
     const uint8_t[:, ::1] differs,
@@ -164,44 +219,11 @@ def zone_bodies(
     ``scratch`` holds at least 3 * (the largest box's cells) bytes, ``stack`` that
     many cells. The Python wrapper (zones.ZoneBodies) builds and checks all of it.
     """
-    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bh, bw, y, x, e, n, b
-    cdef uint8_t* cells
-    cdef uint8_t* bridge
-    cdef uint8_t* seen
-    cdef uint8_t* crow
-    cdef uint8_t* brow
-    cdef const uint8_t* src
-    cdef const uint8_t* dif
-    cdef const uint8_t* inn
-    cdef const uint8_t* tch
     with nogil:
-        for z in range(zones):
-            r0 = boxes[z, 0]
-            r1 = boxes[z, 1]
-            c0 = boxes[z, 2]
-            c1 = boxes[z, 3]
-            bh = r1 - r0
-            bw = c1 - c0
-            n = bh * bw
-            cells = &scratch[0]
-            bridge = cells + n
-            seen = bridge + n
-            b = box_start[z]
-            # Row by row through pointers: the loops vectorise.
-            for y in range(bh):
-                src = &body[r0 + y, c0]
-                dif = &differs[r0 + y, c0]
-                inn = &interior[b + y * bw]
-                tch = &touched[b + y * bw]
-                crow = cells + y * bw
-                brow = bridge + y * bw
-                for x in range(bw):
-                    crow[x] = src[x] & inn[x]
-                    brow[x] = dif[x] & tch[x]
-            for e in range(edge_start[z], edge_start[z + 1]):
-                if edge_hit[e]:
-                    cells[(edge_rows[e] - r0) * bw + edge_cols[e] - c0] = 1
-            out[z] = _largest_flat(cells, bridge, bh, bw, &stack[0], seen)
+        _zone_bodies(
+            body, differs, interior, touched, boxes, box_start, edge_rows, edge_cols,
+            edge_start, edge_hit, scratch, stack, out,
+        )
 
 
 def has_neighbour(const uint8_t[:, ::1] cells, uint8_t[:, ::1] out):
@@ -321,6 +343,37 @@ def still_cells(
     return both
 
 
+cdef void _zones_any(
+    const uint8_t[:, ::1] cells,
+    const uint8_t[::1] touched,
+    const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] box_start,
+    uint8_t[::1] out,
+) noexcept nogil:
+    """``zones_any``'s pass (also ``ZonePass.touched_any``'s)."""
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bw, y, x, b
+    cdef uint8_t hit
+    cdef const uint8_t* src
+    cdef const uint8_t* tch
+    for z in range(zones):
+        r0 = boxes[z, 0]
+        r1 = boxes[z, 1]
+        c0 = boxes[z, 2]
+        c1 = boxes[z, 3]
+        bw = c1 - c0
+        b = box_start[z]
+        hit = 0
+        for y in range(r1 - r0):
+            src = &cells[r0 + y, c0]
+            tch = &touched[b + y * bw]
+            # Branch-free over the row (it vectorises); rows stop once one hit.
+            for x in range(bw):
+                hit |= src[x] & tch[x]
+            if hit:
+                break
+        out[z] = hit
+
+
 def zones_any(
     const uint8_t[:, ::1] cells,
     const uint8_t[::1] touched,
@@ -335,28 +388,8 @@ def zones_any(
     touches no cell outside its box); the wrapper (zones.ZoneBodies) builds and checks
     them. Defined by ``cells_reference.zones_any_reference``.
     """
-    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bw, y, x, b
-    cdef uint8_t hit
-    cdef const uint8_t* src
-    cdef const uint8_t* tch
     with nogil:
-        for z in range(zones):
-            r0 = boxes[z, 0]
-            r1 = boxes[z, 1]
-            c0 = boxes[z, 2]
-            c1 = boxes[z, 3]
-            bw = c1 - c0
-            b = box_start[z]
-            hit = 0
-            for y in range(r1 - r0):
-                src = &cells[r0 + y, c0]
-                tch = &touched[b + y * bw]
-                # Branch-free over the row (it vectorises); rows stop once one hit.
-                for x in range(bw):
-                    hit |= src[x] & tch[x]
-                if hit:
-                    break
-            out[z] = hit
+        _zones_any(cells, touched, boxes, box_start, out)
 
 
 def bodies(
@@ -492,3 +525,79 @@ def lattice_moments(
         else:
             out[0] = 0.0
             out[1] = 0.0
+
+
+cdef class ZonePass:
+    """One grid's stacked zone maps (``zones.ZoneBodies``), taken in once: per frame only
+    the frame's maps are passed to ``zone_bodies`` and ``zones_any``'s passes.
+
+    Each array passed to a compiled call is taken in through the buffer protocol, a
+    fraction of a microsecond each; the thirteen of ``zone_bodies`` cost more than its
+    pass on a small grid. The arrays are those ``zone_bodies`` and ``zones_any`` take,
+    built and checked by the wrapper; the per-frame maps are the grid's shape, also
+    left to the caller (the detector's own buffers). Defined by those two functions:
+    the same passes on the same arrays.
+    """
+
+    cdef const uint8_t[::1] interior
+    cdef const uint8_t[::1] touched
+    cdef const Py_ssize_t[:, ::1] boxes
+    cdef const Py_ssize_t[::1] box_start
+    cdef const Py_ssize_t[::1] edge_rows
+    cdef const Py_ssize_t[::1] edge_cols
+    cdef const Py_ssize_t[::1] edge_start
+    cdef uint8_t[::1] scratch
+    cdef int32_t[::1] stack
+    cdef int64_t[::1] out
+    cdef uint8_t[::1] hit
+    cdef Py_ssize_t zones
+
+    def __init__(
+        self,
+        const uint8_t[::1] interior,
+        const uint8_t[::1] touched,
+        const Py_ssize_t[:, ::1] boxes,
+        const Py_ssize_t[::1] box_start,
+        const Py_ssize_t[::1] edge_rows,
+        const Py_ssize_t[::1] edge_cols,
+        const Py_ssize_t[::1] edge_start,
+        uint8_t[::1] scratch,
+        int32_t[::1] stack,
+        int64_t[::1] out,
+        uint8_t[::1] hit,
+    ):
+        self.interior = interior
+        self.touched = touched
+        self.boxes = boxes
+        self.box_start = box_start
+        self.edge_rows = edge_rows
+        self.edge_cols = edge_cols
+        self.edge_start = edge_start
+        self.scratch = scratch
+        self.stack = stack
+        self.out = out
+        self.hit = hit
+        self.zones = boxes.shape[0]
+
+    def counts(
+        self,
+        const uint8_t[:, ::1] body,
+        const uint8_t[:, ::1] differs,
+        const uint8_t[::1] edge_hit,
+    ):
+        """``zone_bodies`` on these maps: each zone's largest body, in zone order."""
+        cdef Py_ssize_t z
+        with nogil:
+            _zone_bodies(
+                body, differs, self.interior, self.touched, self.boxes, self.box_start,
+                self.edge_rows, self.edge_cols, self.edge_start, edge_hit, self.scratch,
+                self.stack, self.out,
+            )
+        return [self.out[z] for z in range(self.zones)]
+
+    def touched_any(self, const uint8_t[:, ::1] cells):
+        """``zones_any`` on cells: per zone, in zone order, whether a cell it touches is set."""
+        cdef Py_ssize_t z
+        with nogil:
+            _zones_any(cells, self.touched, self.boxes, self.box_start, self.hit)
+        return [self.hit[z] != 0 for z in range(self.zones)]

@@ -65,3 +65,26 @@ def lattice_moments(
     squares: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
 ) -> None: ...
+
+class ZonePass:
+    def __init__(
+        self,
+        interior: npt.NDArray[np.uint8],
+        touched: npt.NDArray[np.uint8],
+        boxes: npt.NDArray[np.intp],
+        box_start: npt.NDArray[np.intp],
+        edge_rows: npt.NDArray[np.intp],
+        edge_cols: npt.NDArray[np.intp],
+        edge_start: npt.NDArray[np.intp],
+        scratch: npt.NDArray[np.uint8],
+        stack: npt.NDArray[np.int32],
+        out: npt.NDArray[np.int64],
+        hit: npt.NDArray[np.uint8],
+    ) -> None: ...
+    def counts(
+        self,
+        body: npt.NDArray[np.uint8],
+        differs: npt.NDArray[np.uint8],
+        edge_hit: npt.NDArray[np.uint8],
+    ) -> list[int]: ...
+    def touched_any(self, cells: npt.NDArray[np.uint8]) -> list[bool]: ...

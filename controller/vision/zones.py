@@ -432,6 +432,9 @@ class _Stacked:
     """Per zone, ``ZoneBodies.touched_any``'s answer."""
     edges_in_order: bool
     """The grid's edges are listed in its zones' order (``counts_flat`` needs it)."""
+    native: _cells.ZonePass
+    """The arrays above taken in once by the compiled passes (per frame, only the
+    frame's maps are passed: ``counts_flat``, ``touched_any_trusted``)."""
 
 
 BODIES_KEPT = 16
@@ -460,26 +463,49 @@ class ZoneBodies:
         largest = int(areas.max())
         sizes = tuple(grid.edges[n].rows.size for n in names)
         cut = [np.s_[r0:r1, c0:c1] for r0, r1, c0, c1 in boxes.tolist()]
+        interior = np.concatenate(
+            [grid.interior[n][c].ravel() for n, c in zip(names, cut, strict=True)]
+        ).view(np.uint8)
+        touched = np.concatenate(
+            [grid.touched[n][c].ravel() for n, c in zip(names, cut, strict=True)]
+        ).view(np.uint8)
+        box_start = np.concatenate([[0], np.cumsum(areas)]).astype(np.intp)
+        edge_rows = np.concatenate([grid.edges[n].rows for n in names]).astype(np.intp)
+        edge_cols = np.concatenate([grid.edges[n].cols for n in names]).astype(np.intp)
+        edge_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        scratch = np.zeros(3 * largest, dtype=np.uint8)
+        stack = np.zeros(largest, dtype=np.int32)
+        out = np.zeros(len(names), dtype=np.int64)
+        hit = np.zeros(len(names), dtype=np.uint8)
         stacked = _Stacked(
             names=names,
             shape=grid.masks[names[0]].shape,
-            interior=np.concatenate(
-                [grid.interior[n][c].ravel() for n, c in zip(names, cut, strict=True)]
-            ).view(np.uint8),
-            touched=np.concatenate(
-                [grid.touched[n][c].ravel() for n, c in zip(names, cut, strict=True)]
-            ).view(np.uint8),
+            interior=interior,
+            touched=touched,
             boxes=boxes,
-            box_start=np.concatenate([[0], np.cumsum(areas)]).astype(np.intp),
-            edge_rows=np.concatenate([grid.edges[n].rows for n in names]).astype(np.intp),
-            edge_cols=np.concatenate([grid.edges[n].cols for n in names]).astype(np.intp),
-            edge_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp),
+            box_start=box_start,
+            edge_rows=edge_rows,
+            edge_cols=edge_cols,
+            edge_start=edge_start,
             edge_sizes=sizes,
-            scratch=np.zeros(3 * largest, dtype=np.uint8),
-            stack=np.zeros(largest, dtype=np.int32),
-            out=np.zeros(len(names), dtype=np.int64),
-            hit=np.zeros(len(names), dtype=np.uint8),
+            scratch=scratch,
+            stack=stack,
+            out=out,
+            hit=hit,
             edges_in_order=tuple(grid.edges) == names,
+            native=_cells.ZonePass(
+                interior,
+                touched,
+                boxes,
+                box_start,
+                edge_rows,
+                edge_cols,
+                edge_start,
+                scratch,
+                stack,
+                out,
+                hit,
+            ),
         )
         if len(self._built) >= BODIES_KEPT:
             self._built.pop(next(iter(self._built)))
@@ -538,23 +564,10 @@ class ZoneBodies:
             raise ValueError(f"edge_hit: expected {int(st.edge_start[-1])} bools (the edge cells)")
         if not st.edges_in_order:
             raise ValueError("grid: its edges are not in its zones' order")
-        _cells.zone_bodies(
-            body.view(np.uint8),
-            differs.view(np.uint8),
-            st.interior,
-            st.touched,
-            st.boxes,
-            st.box_start,
-            st.edge_rows,
-            st.edge_cols,
-            st.edge_start,
-            edge_hit.view(np.uint8),
-            st.scratch,
-            st.stack,
-            st.out,
+        # ``_cells.zone_bodies`` with the grid's arrays taken in once (``ZonePass``).
+        return st.native.counts(
+            body.view(np.uint8), differs.view(np.uint8), edge_hit.view(np.uint8)
         )
-        out: list[int] = st.out.tolist()
-        return out
 
     def touched_any(self, grid: ZoneGrid, cells: npt.NDArray[np.bool_]) -> list[bool]:
         """Per zone of grid, in its order: is a cell set in cells one the zone touches?
@@ -568,10 +581,8 @@ class ZoneBodies:
     def touched_any_trusted(self, grid: ZoneGrid, cells: npt.NDArray[np.bool_]) -> list[bool]:
         """``touched_any`` for a caller whose cells are what it checks, C-contiguous (the
         detector's own map): nothing is checked here."""
-        st = self._stacked(grid)
-        _cells.zones_any(cells.view(np.uint8), st.touched, st.boxes, st.box_start, st.hit)
-        hit: list[bool] = st.hit.view(np.bool_).tolist()
-        return hit
+        # ``_cells.zones_any`` with the grid's arrays taken in once (``ZonePass``).
+        return self._stacked(grid).native.touched_any(cells.view(np.uint8))
 
 
 def edge_bodies(

@@ -167,6 +167,9 @@ def test_zone_bodies_answer_largest_body_for_every_zone(cell: int) -> None:
             n: largest_body(grid, n, CellGroups(), body, differs, edge_body[n]) for n in grid.masks
         }
         assert got == want
+        # The per-frame entry: the grid's arrays taken in once (``_cells.ZonePass``).
+        flat = np.concatenate([edge_body[n] for n in grid.edges])
+        assert bodies.counts_flat(grid, body, differs, flat) == [want[n] for n in grid.masks]
     assert max(got.values()) > 0
 
 
