@@ -655,6 +655,134 @@ def lk_sums(
         )
 
 
+cdef void _register(
+    const uint8_t[:, ::1] frame,
+    const uint8_t[:, ::1] reference,
+    const uint8_t[:, ::1] mask,
+    Py_ssize_t cell,
+    Py_ssize_t r0,
+    Py_ssize_t r1,
+    Py_ssize_t c0,
+    Py_ssize_t c1,
+    Py_ssize_t fine,
+    Py_ssize_t reach,
+    int iterations,
+    int64_t[::1] sums,
+    double[::1] scratch,
+    Py_ssize_t[::1] runs,
+    double[::1] out,
+    int64_t[::1] kept,
+    bint same,
+) noexcept nogil:
+    """``register``'s pass (also ``RegisterPass.run``'s)."""
+    cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
+    cdef Py_ssize_t bh = h // fine, bw = w // fine, n = bh * bw, pn = (bh // 2) * (bw // 2)
+    cdef int64_t* fs = &sums[0]
+    cdef int64_t* fc = fs + n
+    cdef int64_t* rs = fc + n
+    cdef int64_t* rc = rs + n
+    cdef int64_t* pfs = rc + n
+    cdef int64_t* pfc = pfs + pn
+    cdef int64_t* prs = pfc + pn
+    cdef int64_t* prc = prs + pn
+    # The block means (at most 4080, or -1) in 16 bits, in the room of n + pn int64.
+    cdef int16_t* fm = <int16_t*>(prc + pn)
+    cdef int16_t* rm = fm + n
+    cdef int16_t* pfm = rm + n
+    cdef int16_t* prm = pfm + pn
+    cdef double* costs = &scratch[0]
+    cdef double coarse[4]
+    cdef double found[4]
+    cdef double step[2]
+    cdef double dx, dy
+    cdef int64_t lk[N_SUMS]
+    cdef int64_t* prefix = prc + pn + n + pn
+    cdef int64_t* pprefix = prefix + 2 * (bh + 1) * (bw + 1)
+    cdef bint aligned = cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0
+    cdef bint in_cells = (
+        not aligned and cell <= 64 and fine % cell == 0 and r0 % cell == 0 and c0 % cell == 0
+    )
+    cdef bint full, pfull, frame_only
+    cdef Py_ssize_t span[4]
+    cdef Py_ssize_t j
+    cdef int64_t* last = &kept[0]
+    if not same:
+        # A new reference or mask: what came of the old one is dropped.
+        last[0] = 0
+        if aligned:
+            _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+        elif in_cells:
+            _blocks_cells(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+        else:
+            _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
+        _pool(rs, rc, bh, bw, prs, prc)
+        _means(rs, rc, rm, n)
+        _means(prs, prc, prm, pn)
+        _prefix(rm, bh, bw, prefix, prefix + (bh + 1) * (bw + 1))
+        _prefix(prm, bh // 2, bw // 2, pprefix, pprefix + (bh // 2 + 1) * (bw // 2 + 1))
+    if aligned:
+        _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
+    elif in_cells:
+        _blocks_cells(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
+    else:
+        _blocks(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
+    _pool(fs, fc, bh, bw, pfs, pfc)
+    # One mask for both: a block has no kept pixel in the frame where it has none
+    # in the reference.
+    full = _means(fs, fc, fm, n) == 0
+    pfull = _means(pfs, pfc, pfm, pn) == 0
+    _search(
+        pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse, pfull, pprefix
+    )
+    _search(
+        fm, rm, bh, bw, fine,
+        _nearest(coarse[1] / fine), _nearest(coarse[0] / fine), FINE_REACH,
+        costs + (2 * reach + 1) * (2 * reach + 1), found, full, prefix,
+    )
+    dx = found[0]
+    dy = found[1]
+    for k in range(iterations):
+        # The reference's sums stand while the same pixels are summed (``last``:
+        # valid, then the span they cover, then the sums).
+        _lk_span(frame.shape[0], frame.shape[1], r0, r1, c0, c1, dx, dy, span)
+        frame_only = last[0] != 0 and (
+            span[0] == last[1] and span[1] == last[2]
+            and span[2] == last[3] and span[3] == last[4]
+        )
+        if frame_only:
+            for j in range(N_SUMS):
+                lk[j] = last[5 + j]
+        _lk_sums(
+            frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0],
+            frame_only,
+        )
+        if not frame_only:
+            last[0] = 1
+            for j in range(4):
+                last[1 + j] = span[j]
+            for j in range(N_SUMS):
+                last[5 + j] = lk[j]
+        if not _lk_solve(lk, step):
+            break
+        dx -= step[0]
+        dy -= step[1]
+        if fabs(step[0]) + fabs(step[1]) < _LK_DONE:
+            break
+    if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > <double>(
+        fine * fine
+    ):
+        dx = found[0]
+        dy = found[1]
+    out[0] = dx
+    out[1] = dy
+    out[2] = found[0]
+    out[3] = found[1]
+    out[4] = found[3]
+    out[5] = found[2]
+    out[6] = coarse[0]
+    out[7] = coarse[1]
+
+
 def register(
     const uint8_t[:, ::1] frame,
     const uint8_t[:, ::1] reference,
@@ -693,110 +821,76 @@ def register(
     ``scratch`` at least (2 * reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2 doubles,
     ``runs`` at least 3 * w + 10 (the runs, then their chunks).
     """
-    cdef Py_ssize_t h = r1 - r0, w = c1 - c0, k
-    cdef Py_ssize_t bh = h // fine, bw = w // fine, n = bh * bw, pn = (bh // 2) * (bw // 2)
-    cdef int64_t* fs = &sums[0]
-    cdef int64_t* fc = fs + n
-    cdef int64_t* rs = fc + n
-    cdef int64_t* rc = rs + n
-    cdef int64_t* pfs = rc + n
-    cdef int64_t* pfc = pfs + pn
-    cdef int64_t* prs = pfc + pn
-    cdef int64_t* prc = prs + pn
-    # The block means (at most 4080, or -1) in 16 bits, in the room of n + pn int64.
-    cdef int16_t* fm = <int16_t*>(prc + pn)
-    cdef int16_t* rm = fm + n
-    cdef int16_t* pfm = rm + n
-    cdef int16_t* prm = pfm + pn
-    cdef double* costs = &scratch[0]
-    cdef double coarse[4]
-    cdef double found[4]
-    cdef double step[2]
-    cdef double dx, dy
-    cdef int64_t lk[N_SUMS]
-    cdef int64_t* prefix = prc + pn + n + pn
-    cdef int64_t* pprefix = prefix + 2 * (bh + 1) * (bw + 1)
-    cdef bint aligned = cell % fine == 0 and r0 % fine == 0 and c0 % fine == 0
-    cdef bint in_cells = (
-        not aligned and cell <= 64 and fine % cell == 0 and r0 % cell == 0 and c0 % cell == 0
-    )
-    cdef bint full, pfull, frame_only
-    cdef Py_ssize_t span[4]
-    cdef Py_ssize_t j
-    cdef int64_t* last = &kept[0]
     with nogil:
-        if not same:
-            # A new reference or mask: what came of the old one is dropped.
-            last[0] = 0
-            if aligned:
-                _blocks_aligned(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
-            elif in_cells:
-                _blocks_cells(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
-            else:
-                _blocks(reference, mask, cell, r0, c0, bh, bw, fine, rs, rc, &runs[0])
-            _pool(rs, rc, bh, bw, prs, prc)
-            _means(rs, rc, rm, n)
-            _means(prs, prc, prm, pn)
-            _prefix(rm, bh, bw, prefix, prefix + (bh + 1) * (bw + 1))
-            _prefix(prm, bh // 2, bw // 2, pprefix, pprefix + (bh // 2 + 1) * (bw // 2 + 1))
-        if aligned:
-            _blocks_aligned(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
-        elif in_cells:
-            _blocks_cells(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
-        else:
-            _blocks(frame, mask, cell, r0, c0, bh, bw, fine, fs, fc, &runs[0])
-        _pool(fs, fc, bh, bw, pfs, pfc)
-        # One mask for both: a block has no kept pixel in the frame where it has none
-        # in the reference.
-        full = _means(fs, fc, fm, n) == 0
-        pfull = _means(pfs, pfc, pfm, pn) == 0
-        _search(
-            pfm, prm, bh // 2, bw // 2, 2 * fine, 0, 0, reach, costs, coarse, pfull, pprefix
+        _register(
+            frame, reference, mask, cell, r0, r1, c0, c1, fine, reach, iterations, sums,
+            scratch, runs, out, kept, same,
         )
-        _search(
-            fm, rm, bh, bw, fine,
-            _nearest(coarse[1] / fine), _nearest(coarse[0] / fine), FINE_REACH,
-            costs + (2 * reach + 1) * (2 * reach + 1), found, full, prefix,
+
+
+cdef class RegisterPass:
+    """One box's ``register`` with its buffers and settings taken in once (the wrapper,
+    ``registration.Registration``, builds and checks them): per frame only the frame,
+    the reference and the mask are passed, and the answer comes back as a tuple.
+
+    Each array passed to a compiled call is taken in through the buffer protocol, a
+    fraction of a microsecond each, and ``register`` takes eight of them twice a frame.
+    The same pass on the same arrays as ``register``.
+    """
+
+    cdef Py_ssize_t cell, r0, r1, c0, c1, fine, reach
+    cdef int iterations
+    cdef int64_t[::1] sums
+    cdef double[::1] scratch
+    cdef Py_ssize_t[::1] runs
+    cdef double[::1] out
+    cdef int64_t[::1] kept
+
+    def __init__(
+        self,
+        Py_ssize_t cell,
+        Py_ssize_t r0,
+        Py_ssize_t r1,
+        Py_ssize_t c0,
+        Py_ssize_t c1,
+        Py_ssize_t fine,
+        Py_ssize_t reach,
+        int iterations,
+        int64_t[::1] sums,
+        double[::1] scratch,
+        Py_ssize_t[::1] runs,
+        double[::1] out,
+        int64_t[::1] kept,
+    ):
+        self.cell = cell
+        self.r0 = r0
+        self.r1 = r1
+        self.c0 = c0
+        self.c1 = c1
+        self.fine = fine
+        self.reach = reach
+        self.iterations = iterations
+        self.sums = sums
+        self.scratch = scratch
+        self.runs = runs
+        self.out = out
+        self.kept = kept
+
+    def run(
+        self,
+        const uint8_t[:, ::1] frame,
+        const uint8_t[:, ::1] reference,
+        const uint8_t[:, ::1] mask,
+        bint same,
+    ):
+        """``register`` with this box's buffers: out's eight values, as a tuple."""
+        with nogil:
+            _register(
+                frame, reference, mask, self.cell, self.r0, self.r1, self.c0, self.c1,
+                self.fine, self.reach, self.iterations, self.sums, self.scratch, self.runs,
+                self.out, self.kept, same,
+            )
+        return (
+            self.out[0], self.out[1], self.out[2], self.out[3],
+            self.out[4], self.out[5], self.out[6], self.out[7],
         )
-        dx = found[0]
-        dy = found[1]
-        for k in range(iterations):
-            # The reference's sums stand while the same pixels are summed (``last``:
-            # valid, then the span they cover, then the sums).
-            _lk_span(frame.shape[0], frame.shape[1], r0, r1, c0, c1, dx, dy, span)
-            frame_only = last[0] != 0 and (
-                span[0] == last[1] and span[1] == last[2]
-                and span[2] == last[3] and span[3] == last[4]
-            )
-            if frame_only:
-                for j in range(N_SUMS):
-                    lk[j] = last[5 + j]
-            _lk_sums(
-                frame, reference, mask, cell, r0, r1, c0, c1, dx, dy, fine, lk, &runs[0],
-                frame_only,
-            )
-            if not frame_only:
-                last[0] = 1
-                for j in range(4):
-                    last[1 + j] = span[j]
-                for j in range(N_SUMS):
-                    last[5 + j] = lk[j]
-            if not _lk_solve(lk, step):
-                break
-            dx -= step[0]
-            dy -= step[1]
-            if fabs(step[0]) + fabs(step[1]) < _LK_DONE:
-                break
-        if (dx - found[0]) * (dx - found[0]) + (dy - found[1]) * (dy - found[1]) > <double>(
-            fine * fine
-        ):
-            dx = found[0]
-            dy = found[1]
-    out[0] = dx
-    out[1] = dy
-    out[2] = found[0]
-    out[3] = found[1]
-    out[4] = found[3]
-    out[5] = found[2]
-    out[6] = coarse[0]
-    out[7] = coarse[1]

@@ -143,6 +143,23 @@ class Registration:
         # The column runs a row's mask keeps, then the same cut into chunks.
         self._runs = np.zeros(3 * (c1 - c0) + 10, dtype=np.intp)
         self._out = np.zeros(8, dtype=np.float64)
+        # ``_registration.register`` with the buffers above and the box taken in once:
+        # per frame only the images pass (``_measure_cells``).
+        self._pass = _registration.RegisterPass(
+            cell,
+            r0,
+            r1,
+            c0,
+            c1,
+            self.fine,
+            self.reach,
+            self.iterations,
+            self._sums,
+            self._scratch,
+            self._runs,
+            self._out,
+            self._kept,
+        )
 
     def _check(
         self,
@@ -241,27 +258,7 @@ class Registration:
         same = same_reference and box_mask == self._kept_mask
         if not same:
             self._kept_mask = box_mask
-        r0, r1, c0, c1 = self.box
-        _registration.register(
-            frame,
-            reference,
-            mask,
-            self.cell,
-            r0,
-            r1,
-            c0,
-            c1,
-            self.fine,
-            self.reach,
-            self.iterations,
-            self._sums,
-            self._scratch,
-            self._runs,
-            self._out,
-            self._kept,
-            same,
-        )
-        dx, dy, _, _, texture, cost, cdx, cdy = self._out.tolist()
+        dx, dy, _, _, texture, cost, cdx, cdy = self._pass.run(frame, reference, mask, same)
         if texture < MIN_TEXTURE or cost > MAX_COST:
             return Shift(0.0, 0.0, measured=False)
         bound = self.reach * 2 * self.fine - 1e-6

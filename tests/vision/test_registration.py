@@ -309,3 +309,44 @@ def test_a_reference_changed_in_place_is_not_taken_for_the_same() -> None:
     meter.reference_changed()
     fresh = SwayMeter(any_zone, 360, 640, 4, 16.0)
     assert meter.measure(frame, reference, differs) == fresh.measure(frame, reference, differs)
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(0.0, 0.0), (1.37, -0.84), (-4.5, -3.25)])
+def test_the_kept_pass_writes_what_register_writes(
+    scene: tuple[Frame, Frame], dx: float, dy: float
+) -> None:
+    """``RegisterPass`` (the box's buffers taken in once, the per-frame entry) writes and
+    returns, to the bit, what ``register`` writes on fresh buffers, whole and holed masks."""
+    ref, frame = scene
+    reg = Registration(360, 640, 4, (212, 360, 0, 640), max_shift_px=16.0)
+    rng = np.random.default_rng(5)
+    moved = _moved(frame, dx, dy)
+    for mask in (
+        np.ones(reg.grid, dtype=np.uint8),
+        (rng.random(reg.grid) < 0.85).astype(np.uint8),
+    ):
+        got = reg._pass.run(moved, ref, mask, False)
+        out = np.zeros(8, dtype=np.float64)
+        r0, r1, c0, c1 = reg.box
+        _registration.register(
+            moved,
+            ref,
+            mask,
+            reg.cell,
+            r0,
+            r1,
+            c0,
+            c1,
+            reg.fine,
+            reg.reach,
+            reg.iterations,
+            np.zeros_like(reg._sums),
+            np.zeros_like(reg._scratch),
+            np.zeros_like(reg._runs),
+            out,
+            np.zeros_like(reg._kept),
+            False,
+        )
+        assert reg._out.tobytes() == out.tobytes()
+        assert np.array(got, dtype=np.float64).tobytes() == out.tobytes()
+        assert out[4] > 0.5, "no texture: nothing was compared"
