@@ -256,6 +256,47 @@ def has_neighbour(const uint8_t[:, ::1] cells, uint8_t[:, ::1] out):
     free(zero)
 
 
+cdef void _verdicts(
+    const int32_t[:, ::1] ref_count,
+    const int32_t[:, ::1] motion_count,
+    const int32_t[:, ::1] occupied_min,
+    const int32_t[:, ::1] moving_min,
+    const uint8_t[:, ::1] outside,
+    uint8_t[:, ::1] occupied,
+    uint8_t[:, ::1] moving,
+    int64_t[::1] out,
+) noexcept nogil:
+    """``verdicts``'s pass (also ``VerdictPass.run``'s)."""
+    cdef Py_ssize_t n = ref_count.shape[0] * ref_count.shape[1], i, j, end
+    cdef int64_t total = 0
+    cdef int32_t part
+    cdef uint8_t outside_moved = 0
+    cdef const int32_t* rc = &ref_count[0, 0]
+    cdef const int32_t* mc = &motion_count[0, 0]
+    cdef const int32_t* om = &occupied_min[0, 0]
+    cdef const int32_t* mm = &moving_min[0, 0]
+    cdef const uint8_t* outs = &outside[0, 0]
+    cdef uint8_t* occ = &occupied[0, 0]
+    cdef uint8_t* mov = &moving[0, 0]
+    for i in range(n):
+        occ[i] = rc[i] >= om[i]
+        mov[i] = mc[i] >= mm[i]
+    for i in range(n):
+        outside_moved |= mov[i] & outs[i]
+    # Summed in int32 over blocks (a cell counts at most MAX_CELL ** 2 = 2 ** 18
+    # pixels, a block 2 ** 12 cells), so the loop vectorises without 64-bit lanes.
+    i = 0
+    while i < n:
+        end = i + 4096 if i + 4096 < n else n
+        part = 0
+        for j in range(i, end):
+            part += mc[j]
+        total += part
+        i = end
+    out[0] = total
+    out[1] = outside_moved
+
+
 def verdicts(
     const int32_t[:, ::1] ref_count,
     const int32_t[:, ::1] motion_count,
@@ -271,35 +312,8 @@ def verdicts(
     every zone moved. All arrays are the grid's shape (the wrapper checks); the
     counts are pixel counts of a cell (0..MAX_CELL ** 2). Flat, branch-free loops,
     so they vectorise."""
-    cdef Py_ssize_t n = ref_count.shape[0] * ref_count.shape[1], i, j, end
-    cdef int64_t total = 0
-    cdef int32_t part
-    cdef uint8_t outside_moved = 0
-    cdef const int32_t* rc = &ref_count[0, 0]
-    cdef const int32_t* mc = &motion_count[0, 0]
-    cdef const int32_t* om = &occupied_min[0, 0]
-    cdef const int32_t* mm = &moving_min[0, 0]
-    cdef const uint8_t* outs = &outside[0, 0]
-    cdef uint8_t* occ = &occupied[0, 0]
-    cdef uint8_t* mov = &moving[0, 0]
     with nogil:
-        for i in range(n):
-            occ[i] = rc[i] >= om[i]
-            mov[i] = mc[i] >= mm[i]
-        for i in range(n):
-            outside_moved |= mov[i] & outs[i]
-        # Summed in int32 over blocks (a cell counts at most MAX_CELL ** 2 = 2 ** 18
-        # pixels, a block 2 ** 12 cells), so the loop vectorises without 64-bit lanes.
-        i = 0
-        while i < n:
-            end = i + 4096 if i + 4096 < n else n
-            part = 0
-            for j in range(i, end):
-                part += mc[j]
-            total += part
-            i = end
-    out[0] = total
-    out[1] = outside_moved
+        _verdicts(ref_count, motion_count, occupied_min, moving_min, outside, occupied, moving, out)
 
 
 def still_cells(
@@ -496,6 +510,30 @@ cdef double _pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
     return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
 
 
+cdef void _lattice_moments(
+    const int64_t[:, ::1] grey_sum,
+    Py_ssize_t step,
+    const double[:, ::1] inv_area,
+    double[:, ::1] means,
+    double[:, ::1] squares,
+    double[::1] out,
+) noexcept nogil:
+    """``lattice_moments``'s pass (also ``MomentsPass.run``'s)."""
+    cdef Py_ssize_t rows = inv_area.shape[0], cols = inv_area.shape[1], y, x
+    cdef double m
+    for y in range(rows):
+        for x in range(cols):
+            m = <double>grey_sum[y * step, x * step] * inv_area[y, x]
+            means[y, x] = m
+            squares[y, x] = m * m
+    if rows * cols:
+        out[0] = 0.0 + _pairwise_sum(&means[0, 0], rows * cols)
+        out[1] = 0.0 + _pairwise_sum(&squares[0, 0], rows * cols)
+    else:
+        out[0] = 0.0
+        out[1] = 0.0
+
+
 def lattice_moments(
     const int64_t[:, ::1] grey_sum,
     Py_ssize_t step,
@@ -511,20 +549,8 @@ def lattice_moments(
     (``cells_reference.lattice_moments_reference``). The lattice arrays share one shape
     and grey_sum covers it (the wrapper, ``cells.lattice_moments``, checks).
     """
-    cdef Py_ssize_t rows = inv_area.shape[0], cols = inv_area.shape[1], y, x
-    cdef double m
     with nogil:
-        for y in range(rows):
-            for x in range(cols):
-                m = <double>grey_sum[y * step, x * step] * inv_area[y, x]
-                means[y, x] = m
-                squares[y, x] = m * m
-        if rows * cols:
-            out[0] = 0.0 + _pairwise_sum(&means[0, 0], rows * cols)
-            out[1] = 0.0 + _pairwise_sum(&squares[0, 0], rows * cols)
-        else:
-            out[0] = 0.0
-            out[1] = 0.0
+        _lattice_moments(grey_sum, step, inv_area, means, squares, out)
 
 
 cdef class ZonePass:
@@ -601,3 +627,75 @@ cdef class ZonePass:
         with nogil:
             _zones_any(cells, self.touched, self.boxes, self.box_start, self.hit)
         return [self.hit[z] != 0 for z in range(self.zones)]
+
+
+cdef class VerdictPass:
+    """``verdicts`` with the grid's fixed arrays (the counts a cell needs, the answer's
+    room) taken in once (``cells.CellVerdicts``, which checks them): per frame only the
+    frame's maps are passed and (pixels moved, a cell outside every zone moved) comes
+    back as a tuple. The same pass as ``verdicts``."""
+
+    cdef const int32_t[:, ::1] occupied_min
+    cdef const int32_t[:, ::1] moving_min
+    cdef int64_t[::1] out
+
+    def __init__(
+        self,
+        const int32_t[:, ::1] occupied_min,
+        const int32_t[:, ::1] moving_min,
+        int64_t[::1] out,
+    ):
+        self.occupied_min = occupied_min
+        self.moving_min = moving_min
+        self.out = out
+
+    def run(
+        self,
+        const int32_t[:, ::1] ref_count,
+        const int32_t[:, ::1] motion_count,
+        const uint8_t[:, ::1] outside,
+        uint8_t[:, ::1] occupied,
+        uint8_t[:, ::1] moving,
+    ):
+        """``verdicts`` on these maps: (the sum of motion_count, a cell outside moved)."""
+        with nogil:
+            _verdicts(
+                ref_count, motion_count, self.occupied_min, self.moving_min, outside,
+                occupied, moving, self.out,
+            )
+        return (self.out[0], self.out[1] != 0)
+
+
+cdef class MomentsPass:
+    """``lattice_moments`` with the lattice's arrays (1 / area, the room for the means and
+    their squares and the answer) and step taken in once (``diagnostics``, which builds
+    them): per frame only the grey sums are passed and the two sums come back as a
+    tuple. The same pass as ``lattice_moments``."""
+
+    cdef Py_ssize_t step
+    cdef const double[:, ::1] inv_area
+    cdef double[:, ::1] means
+    cdef double[:, ::1] squares
+    cdef double[::1] out
+
+    def __init__(
+        self,
+        Py_ssize_t step,
+        const double[:, ::1] inv_area,
+        double[:, ::1] means,
+        double[:, ::1] squares,
+        double[::1] out,
+    ):
+        self.step = step
+        self.inv_area = inv_area
+        self.means = means
+        self.squares = squares
+        self.out = out
+
+    def run(self, const int64_t[:, ::1] grey_sum):
+        """``lattice_moments`` of grey_sum: (the sum of the means, that of their squares)."""
+        with nogil:
+            _lattice_moments(
+                grey_sum, self.step, self.inv_area, self.means, self.squares, self.out
+            )
+        return (self.out[0], self.out[1])

@@ -88,3 +88,30 @@ class ZonePass:
         edge_hit: npt.NDArray[np.uint8],
     ) -> list[int]: ...
     def touched_any(self, cells: npt.NDArray[np.uint8]) -> list[bool]: ...
+
+class VerdictPass:
+    def __init__(
+        self,
+        occupied_min: npt.NDArray[np.int32],
+        moving_min: npt.NDArray[np.int32],
+        out: npt.NDArray[np.int64],
+    ) -> None: ...
+    def run(
+        self,
+        ref_count: npt.NDArray[np.int32],
+        motion_count: npt.NDArray[np.int32],
+        outside: npt.NDArray[np.uint8],
+        occupied: npt.NDArray[np.uint8],
+        moving: npt.NDArray[np.uint8],
+    ) -> tuple[int, bool]: ...
+
+class MomentsPass:
+    def __init__(
+        self,
+        step: int,
+        inv_area: npt.NDArray[np.float64],
+        means: npt.NDArray[np.float64],
+        squares: npt.NDArray[np.float64],
+        out: npt.NDArray[np.float64],
+    ) -> None: ...
+    def run(self, grey_sum: npt.NDArray[np.int64]) -> tuple[float, float]: ...

@@ -79,6 +79,8 @@ class CellVerdicts:
         self._occupied_min = np.ascontiguousarray(occupied_min)
         self._moving_min = np.ascontiguousarray(moving_min)
         self._out = np.zeros(2, dtype=np.int64)
+        # ``_cells.verdicts`` with the arrays above taken in once (``judge_into``).
+        self._pass = _cells.VerdictPass(self._occupied_min, self._moving_min, self._out)
 
     def judge(
         self,
@@ -125,18 +127,13 @@ class CellVerdicts:
         outside every zone moved). For a caller whose arrays are what ``judge`` checks,
         C-contiguous, the maps writeable bool arrays of the grid's shape (the detector's
         own buffers): nothing is checked here."""
-        _cells.verdicts(
+        return self._pass.run(
             ref_count,
             motion_count,
-            self._occupied_min,
-            self._moving_min,
             outside.view(np.uint8),
             occupied.view(np.uint8),
             moving.view(np.uint8),
-            self._out,
         )
-        total, outside_moved = self._out.tolist()
-        return total, bool(outside_moved)
 
 
 def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

@@ -67,6 +67,10 @@ class Diagnostics:
         self._means = np.zeros(self._inv_area.shape, dtype=np.float64)
         self._squares = np.zeros(self._inv_area.shape, dtype=np.float64)
         self._moments = np.zeros(2, dtype=np.float64)
+        # ``_cells.lattice_moments`` with the arrays above taken in once (``update``).
+        self._moments_pass = _cells.MomentsPass(
+            self._step, self._inv_area, self._means, self._squares, self._moments
+        )
         self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
         self._own_prev = False
@@ -109,10 +113,7 @@ class Diagnostics:
         ):
             # One compiled pass, the same floats as the numpy lines below (its buffers
             # are this object's; grey_sum is checked just above).
-            _cells.lattice_moments(
-                grey_sum, step, self._inv_area, self._means, self._squares, self._moments
-            )
-            total, total_squares = self._moments.tolist()
+            total, total_squares = self._moments_pass.run(grey_sum)
         else:
             means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
             total = float(_sum(means, axis=None))

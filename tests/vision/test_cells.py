@@ -231,6 +231,12 @@ def test_cell_verdicts_are_their_reference(rows: int, cols: int) -> None:
         assert np.array_equal(got[0], want[0]) and got[0].dtype == np.bool_
         assert np.array_equal(got[1], want[1]) and got[1].dtype == np.bool_
         assert got[2:] == want[2:]
+        # The detector's per-frame entry (``_cells.VerdictPass``) into its own maps.
+        occupied = np.ones((rows, cols), dtype=bool)
+        moving = np.ones((rows, cols), dtype=bool)
+        answer = verdicts.judge_into(ref_count, motion_count, outside, occupied, moving)
+        assert np.array_equal(occupied, want[0]) and np.array_equal(moving, want[1])
+        assert answer == want[2:] and type(answer[0]) is int and type(answer[1]) is bool
     with pytest.raises(ValueError, match="outside"):
         verdicts.judge(ref_count, motion_count, outside.astype(np.uint8))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ref_count"):
@@ -407,6 +413,13 @@ def _moments(grey_sum: npt.NDArray[np.int64], step: int, area: npt.NDArray[np.fl
     assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes(), (grey_sum.shape, step)
     assert np.float64(got[1]).tobytes() == np.float64(want[1]).tobytes(), (grey_sum.shape, step)
     assert np.array_equal(means, grey_sum[::step, ::step] * inv_area)
+    # The diagnostics' per-frame entry: the lattice's arrays taken in once, twice in a row.
+    kept = _cells.MomentsPass(
+        step, inv_area, np.zeros(inv_area.shape), np.zeros(inv_area.shape), np.zeros(2)
+    )
+    for _ in range(2):
+        again = kept.run(np.ascontiguousarray(grey_sum))
+        assert np.array(again).tobytes() == np.array(want, dtype=np.float64).tobytes()
 
 
 @pytest.mark.parametrize(
