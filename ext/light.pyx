@@ -224,6 +224,77 @@ cdef Py_ssize_t _fit(
     return m
 
 
+cdef void _fit_light(
+    const int64_t[:, ::1] grey_sum,
+    const double[:, ::1] area,
+    const double[:, ::1] ref_means,
+    const uint8_t[:, ::1] cells,
+    double min_spread,
+    double floor,
+    double factor,
+    Py_ssize_t min_cells,
+    Py_ssize_t step,
+    double[::1] scratch,
+    double[::1] out,
+) noexcept nogil:
+    """``fit_light``'s pass (also ``LightPass.run``'s)."""
+    cdef Py_ssize_t rows = grey_sum.shape[0], cols = grey_sum.shape[1], y, x, k, n = 0, kept, used, rnd
+    cdef Py_ssize_t stride
+    # Room for every lattice cell in each of the four runs of scratch: the selected
+    # cells are gathered in one pass, without counting them first.
+    cdef Py_ssize_t lattice = ((rows + step - 1) // step) * ((cols + step - 1) // step)
+    cdef double gain, offset, limit
+    cdef double* r = &scratch[0]
+    cdef double* f = r + lattice
+    cdef double* residual = f + lattice
+    cdef double* buf = residual + lattice
+    y = 0
+    while y < rows:
+        x = 0
+        while x < cols:
+            if cells[y, x]:
+                r[n] = ref_means[y, x]
+                f[n] = grey_sum[y, x] / area[y, x]
+                n += 1
+            x += step
+        y += step
+    gain = 1.0
+    offset = 0.0
+    used = 0
+    if n > 0:
+        stride = (n + MEDIAN_CELLS - 1) // MEDIAN_CELLS
+        # The start: the median ratio over every stride-th cell.
+        k = 0
+        x = 0
+        while x < n:
+            if r[x] >= MIN_RATIO_REF:
+                residual[k] = f[x] / r[x]
+                k += 1
+            x += stride
+        if k > 0:
+            gain = _median(residual, k, buf)
+        for rnd in range(ROUNDS):
+            # The median residual of every stride-th cell (it reorders its input).
+            k = 0
+            x = 0
+            while x < n:
+                residual[k] = fabs(f[x] - (gain * r[x] + offset))
+                k += 1
+                x += stride
+            limit = factor * _median(residual, k, buf)
+            if limit < floor:
+                limit = floor
+            kept = _fit(r, f, n, min_spread, gain, offset, limit, min_cells, &gain, &offset)
+            if kept < min_cells:
+                break
+            used = kept
+        if used == 0:
+            used = _fit(r, f, n, min_spread, 1.0, 0.0, INFINITY, 0, &gain, &offset)
+    out[0] = gain
+    out[1] = offset
+    out[2] = used
+
+
 def fit_light(
     const int64_t[:, ::1] grey_sum,
     const double[:, ::1] area,
@@ -241,59 +312,52 @@ def fit_light(
 
     ``scratch`` holds at least 4 * (cells of the lattice) doubles; ``step`` >= 1.
     """
-    cdef Py_ssize_t rows = grey_sum.shape[0], cols = grey_sum.shape[1], y, x, k, n = 0, kept, used, rnd
-    cdef Py_ssize_t stride
-    # Room for every lattice cell in each of the four runs of scratch: the selected
-    # cells are gathered in one pass, without counting them first.
-    cdef Py_ssize_t lattice = ((rows + step - 1) // step) * ((cols + step - 1) // step)
-    cdef double gain, offset, limit
-    cdef double* r = &scratch[0]
-    cdef double* f = r + lattice
-    cdef double* residual = f + lattice
-    cdef double* buf = residual + lattice
     with nogil:
-        y = 0
-        while y < rows:
-            x = 0
-            while x < cols:
-                if cells[y, x]:
-                    r[n] = ref_means[y, x]
-                    f[n] = grey_sum[y, x] / area[y, x]
-                    n += 1
-                x += step
-            y += step
-        gain = 1.0
-        offset = 0.0
-        used = 0
-        if n > 0:
-            stride = (n + MEDIAN_CELLS - 1) // MEDIAN_CELLS
-            # The start: the median ratio over every stride-th cell.
-            k = 0
-            x = 0
-            while x < n:
-                if r[x] >= MIN_RATIO_REF:
-                    residual[k] = f[x] / r[x]
-                    k += 1
-                x += stride
-            if k > 0:
-                gain = _median(residual, k, buf)
-            for rnd in range(ROUNDS):
-                # The median residual of every stride-th cell (it reorders its input).
-                k = 0
-                x = 0
-                while x < n:
-                    residual[k] = fabs(f[x] - (gain * r[x] + offset))
-                    k += 1
-                    x += stride
-                limit = factor * _median(residual, k, buf)
-                if limit < floor:
-                    limit = floor
-                kept = _fit(r, f, n, min_spread, gain, offset, limit, min_cells, &gain, &offset)
-                if kept < min_cells:
-                    break
-                used = kept
-            if used == 0:
-                used = _fit(r, f, n, min_spread, 1.0, 0.0, INFINITY, 0, &gain, &offset)
-    out[0] = gain
-    out[1] = offset
-    out[2] = used
+        _fit_light(
+            grey_sum, area, ref_means, cells, min_spread, floor, factor, min_cells, step,
+            scratch, out,
+        )
+
+
+cdef class LightPass:
+    """``fit_light`` with the fit's settings, lattice step and buffers taken in once (the
+    wrapper, ``light.LightFit``, checks them): per frame only the four grids are passed
+    and (gain, offset) comes back as a tuple. The same pass as ``fit_light``."""
+
+    cdef double min_spread, floor, factor
+    cdef Py_ssize_t min_cells, step
+    cdef double[::1] scratch
+    cdef double[::1] out
+
+    def __init__(
+        self,
+        double min_spread,
+        double floor,
+        double factor,
+        Py_ssize_t min_cells,
+        Py_ssize_t step,
+        double[::1] scratch,
+        double[::1] out,
+    ):
+        self.min_spread = min_spread
+        self.floor = floor
+        self.factor = factor
+        self.min_cells = min_cells
+        self.step = step
+        self.scratch = scratch
+        self.out = out
+
+    def run(
+        self,
+        const int64_t[:, ::1] grey_sum,
+        const double[:, ::1] area,
+        const double[:, ::1] ref_means,
+        const uint8_t[:, ::1] cells,
+    ):
+        """``fit_light`` on these grids: (gain, offset)."""
+        with nogil:
+            _fit_light(
+                grey_sum, area, ref_means, cells, self.min_spread, self.floor, self.factor,
+                self.min_cells, self.step, self.scratch, self.out,
+            )
+        return (self.out[0], self.out[1])

@@ -15,3 +15,22 @@ def fit_light(
     out: npt.NDArray[np.float64],
 ) -> None: ...
 def median(values: npt.NDArray[np.float64], scratch: npt.NDArray[np.float64]) -> float: ...
+
+class LightPass:
+    def __init__(
+        self,
+        min_spread: float,
+        floor: float,
+        factor: float,
+        min_cells: int,
+        step: int,
+        scratch: npt.NDArray[np.float64],
+        out: npt.NDArray[np.float64],
+    ) -> None: ...
+    def run(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.uint8],
+    ) -> tuple[float, float]: ...

@@ -65,6 +65,16 @@ class LightFit:
         """The lattice's spacing in cells, the same in both directions."""
         self._scratch = np.zeros(4 * rows * cols, dtype=np.float64)
         self._out = np.zeros(3, dtype=np.float64)
+        # ``_light.fit_light`` with the settings, step and buffers taken in once (``_fit``).
+        self._pass = _light.LightPass(
+            settings.min_spread,
+            settings.floor,
+            settings.factor,
+            settings.min_cells,
+            self.step,
+            self._scratch,
+            self._out,
+        )
         self._all = np.ones(self.shape, dtype=np.uint8)
         self._counted: npt.NDArray[np.bool_] | None = None
         self._count = 0
@@ -114,21 +124,7 @@ class LightFit:
                 self._counted, self._count = cells, count
         if count < s.min_cells:
             selected = self._all
-        _light.fit_light(
-            grey_sum,
-            area,
-            ref_means,
-            selected,
-            s.min_spread,
-            s.floor,
-            s.factor,
-            s.min_cells,
-            step,
-            self._scratch,
-            self._out,
-        )
-        gain, offset = self._out.tolist()[:2]
-        return gain, offset
+        return self._pass.run(grey_sum, area, ref_means, selected)
 
     def fit_q8(
         self,

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from controller.vision import _light
 from controller.vision.kernel import frame_stats, grid_shape
 from controller.vision.light import LightFit, LightSettings, lattice_step
 from controller.vision.light_reference import fit_light_reference
@@ -273,3 +274,44 @@ def test_a_map_changed_in_place_is_counted_again() -> None:
     assert kept.fit(grey_sum, area, ref, frozen) == want
     assert kept.fit(grey_sum, area, ref, frozen) == want
     assert want != LightFit(ref_sum.shape).fit(grey_sum, area, ref, np.ones_like(cells))
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "cell", "max_cells"), [(180, 320, 4, 4096), (37, 53, 5, 20)]
+)
+def test_the_kept_pass_writes_what_fit_light_writes(
+    height: int, width: int, cell: int, max_cells: int
+) -> None:
+    """``LightPass`` (settings and buffers taken in once: the fit's per-frame entry) answers,
+    to the bit, what ``fit_light`` writes on fresh buffers: random selections, a shadowed
+    half, a flat picture."""
+    rng = np.random.default_rng(height + width)
+    reference = rng.integers(20, 236, (height, width)).astype(np.uint8)
+    ref_sum, area = _cell_means(reference, cell)
+    settings = LightSettings(max_cells=max_cells)
+    fit = LightFit(grid_shape(height, width, cell), settings)
+    for k, (gain, offset) in enumerate([(1.0, 0.0), (0.8, 6.0), (1.3, -12.0), (0.0, 90.0)]):
+        frame = np.clip(reference * gain + offset + rng.normal(0, 2, reference.shape), 0, 255)
+        if k == 2:
+            frame[: height // 2] *= 0.6
+        grey_sum, _ = _cell_means(frame.astype(np.uint8), cell)
+        for share in (1.0, 0.4, 0.0):
+            cells = rng.random(fit.shape) < share
+            got = fit.fit(grey_sum, area, ref_sum / area, cells)
+            selected = cells if np.count_nonzero(cells[:: fit.step, :: fit.step]) >= 8 else None
+            out = np.zeros(3)
+            _light.fit_light(
+                grey_sum,
+                area,
+                ref_sum / area,
+                (np.ones(fit.shape, dtype=bool) if selected is None else selected).view(np.uint8),
+                settings.min_spread,
+                settings.floor,
+                settings.factor,
+                settings.min_cells,
+                fit.step,
+                np.zeros(4 * fit.shape[0] * fit.shape[1]),
+                out,
+            )
+            assert np.array(got).tobytes() == out[:2].tobytes(), (k, share)
+            assert fit._out.tobytes() == out.tobytes(), (k, share)
