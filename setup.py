@@ -73,6 +73,7 @@ extensions = [
     Extension(
         "controller.vision._shadow",
         sources=["ext/shadow.pyx"],
+        depends=["ext/shadow_window.h", "ext/numpy_log.pxi"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # No fused multiply-add (aarch64 GCC contracts by default): the pass must

@@ -379,3 +379,19 @@ def test_compiled_ratios_are_numpys_float32_bit_for_bit() -> None:
         assert f.tobytes() == want_f.tobytes()
         assert r.tobytes() == want_r.tobytes()
         assert ratio.tobytes() == want.tobytes(), np.flatnonzero(ratio != want)[:10]
+
+
+def test_the_pass_log_is_numpys_float32_log_bit_for_bit() -> None:
+    """The log the pass takes of each window's ratios is numpy's own float32 log loop:
+    over every ratio two grey levels and a light fit can give, and far beyond, the same
+    bits as np.log (libm's logf differs from numpy's SIMD log in the last bit)."""
+    grey = np.arange(256, dtype=np.float32)
+    fitted = np.maximum(np.concatenate([grey * g + o for g, o in ((1.0, 0.0), (0.83, 6.5))]), 1.0)
+    ratios = ((grey[:, None] + 2.0) / (fitted[None, :] + 2.0)).ravel().astype(np.float32)
+    rng = np.random.default_rng(8)
+    wide = np.exp(rng.uniform(-80.0, 80.0, 100_000)).astype(np.float32)
+    for x in (ratios, wide, ratios[1:]):
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        _shadow.log_f32(x, out)
+        assert out.tobytes() == np.log(x).tobytes(), np.flatnonzero(out != np.log(x))[:10]

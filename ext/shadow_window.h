@@ -1,0 +1,391 @@
+/*
+ * The shadow test on one window, in C (ext/shadow.pyx and ext/light_only.pyx include it).
+ *
+ * Why C: the test's cost is its sort of the log ratios and the selection of each
+ * part's worst-fitting pixels, both branchy in Cython. Here the sort buckets the
+ * values by their range (a stable bucket pass, then insertion, which finds at most a
+ * few values a bucket), and the selection first bounds the cut from below in eight
+ * lanes at once, then sorts only the few values above the bound. Every sum is numpy's
+ * float32 pairwise sum (eight accumulators, one vector of eight floats), every
+ * cumulative sum runs in order, every constant is a float32: the same float32 numbers
+ * as the numpy definition (controller/vision/shadow_reference.py), so its verdicts.
+ * Built with -ffp-contract=off: no fused multiply-add anywhere.
+ */
+#ifndef LANECTL_SHADOW_WINDOW_H
+#define LANECTL_SHADOW_WINDOW_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    float factor_min, factor_max, texture2, keep_explained, residual2, spread2, keep_share;
+    float split_gain;
+    ptrdiff_t low;
+    int trim;
+} sw_limits;
+
+/* Floats a window of npix pixels needs as scratch (sw_window's ``scratch``). */
+#define SW_SCRATCH_FLOATS(npix) (9 * (npix) + 64)
+/* 32-bit words it needs (sw_window's ``words``). */
+#define SW_SCRATCH_WORDS(npix) (2 * (npix))
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define SW_SSE 1
+#else
+#define SW_SSE 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float sw_v8 __attribute__((vector_size(32)));
+
+/* An unaligned load of eight floats (a macro: a vector-returning function would
+   change the ABI where AVX is off). */
+#define SW_LOAD(v, p) memcpy(&(v), (p), sizeof(sw_v8))
+#define SW_VECTOR 1
+#else
+#define SW_VECTOR 0
+#endif
+
+/* numpy's float32 pairwise sum of a[0:n] (blocks of at most 128, eight accumulators):
+   the float32 result of ``a.sum()``, bit for bit. */
+static float sw_pw_sum(const float *a, ptrdiff_t n)
+{
+    float res;
+    ptrdiff_t i, n2;
+    if (n < 8) {
+        res = 0.0f;
+        for (i = 0; i < n; i++)
+            res = res + a[i];
+        return res;
+    }
+    if (n <= 128) {
+#if SW_VECTOR
+        sw_v8 r, x;
+        SW_LOAD(r, a);
+        for (i = 8; i < n - (n % 8); i += 8) {
+            SW_LOAD(x, a + i);
+            r = r + x;
+        }
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+#else
+        float r0 = a[0], r1 = a[1], r2 = a[2], r3 = a[3], r4 = a[4], r5 = a[5], r6 = a[6], r7 = a[7];
+        for (i = 8; i < n - (n % 8); i += 8) {
+            r0 = r0 + a[i];
+            r1 = r1 + a[i + 1];
+            r2 = r2 + a[i + 2];
+            r3 = r3 + a[i + 3];
+            r4 = r4 + a[i + 4];
+            r5 = r5 + a[i + 5];
+            r6 = r6 + a[i + 6];
+            r7 = r7 + a[i + 7];
+        }
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+#endif
+        for (; i < n; i++)
+            res = res + a[i];
+        return res;
+    }
+    n2 = n / 2;
+    n2 -= n2 % 8;
+    return sw_pw_sum(a, n2) + sw_pw_sum(a + n2, n - n2);
+}
+
+static void sw_insertion(float *v, ptrdiff_t n)
+{
+    ptrdiff_t i, j;
+    float x;
+    for (i = 1; i < n; i++) {
+        x = v[i];
+        j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+/* Ascending sort of v[0:n] (no NaN, the only zero +0) by LSD radix sort on the floats'
+   bits made unsigned-ordered: four passes of a byte, those where every key has the
+   same byte skipped. keys holds 2 n words. */
+static void sw_radix_sort(float *v, uint32_t *keys, ptrdiff_t n)
+{
+    uint32_t counts[4][256];
+    uint32_t bits, start, c;
+    uint32_t *src = keys, *dst = keys + n, *t;
+    ptrdiff_t i, b, shift;
+    memset(counts, 0, sizeof counts);
+    for (i = 0; i < n; i++) {
+        memcpy(&bits, &v[i], 4);
+        bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+        src[i] = bits;
+        counts[0][bits & 0xFF] += 1;
+        counts[1][(bits >> 8) & 0xFF] += 1;
+        counts[2][(bits >> 16) & 0xFF] += 1;
+        counts[3][bits >> 24] += 1;
+    }
+    for (b = 0; b < 4; b++) {
+        shift = 8 * b;
+        if (counts[b][(src[0] >> shift) & 0xFF] == (uint32_t)n)
+            continue;
+        start = 0;
+        for (i = 0; i < 256; i++) {
+            c = counts[b][i];
+            counts[b][i] = start;
+            start += c;
+        }
+        for (i = 0; i < n; i++) {
+            bits = src[i];
+            c = (bits >> shift) & 0xFF;
+            dst[counts[b][c]] = bits;
+            counts[b][c] += 1;
+        }
+        t = src;
+        src = dst;
+        dst = t;
+    }
+    for (i = 0; i < n; i++) {
+        bits = src[i];
+        bits = (bits & 0x80000000u) ? (bits & 0x7FFFFFFFu) : ~bits;
+        memcpy(&v[i], &bits, 4);
+    }
+}
+
+/* The t-th largest of v[0:n] (1 <= t <= n, no NaN). Eight lanes keep their K largest
+   (K = ceil(t / 8)); the t-th largest of those 8 K values of v bounds v's t-th largest
+   from below, so that is the t-th largest of the values at or above the bound, which
+   are few and sorted. top holds n + 64 floats. */
+static float sw_kth_largest(const float *v, ptrdiff_t n, ptrdiff_t t, float *top)
+{
+    ptrdiff_t i, j, m;
+    float bound = -INFINITY;
+#if SW_SSE
+    if (t <= 64 && n >= 64) {
+        __m128 keep_a[8], keep_b[8], xa, xb, hi;
+        ptrdiff_t kk = (t + 7) / 8;
+        for (j = 0; j < kk; j++)
+            keep_a[j] = keep_b[j] = _mm_set1_ps(-INFINITY);
+        for (i = 0; i + 8 <= n; i += 8) {
+            xa = _mm_loadu_ps(v + i);
+            xb = _mm_loadu_ps(v + i + 4);
+            /* Lane by lane: the larger stays, the smaller moves on. */
+            for (j = 0; j < kk; j++) {
+                hi = _mm_max_ps(xa, keep_a[j]);
+                xa = _mm_min_ps(xa, keep_a[j]);
+                keep_a[j] = hi;
+                hi = _mm_max_ps(xb, keep_b[j]);
+                xb = _mm_min_ps(xb, keep_b[j]);
+                keep_b[j] = hi;
+            }
+        }
+        for (j = 0; j < kk; j++) {
+            _mm_storeu_ps(top + 8 * j, keep_a[j]);
+            _mm_storeu_ps(top + 8 * j + 4, keep_b[j]);
+        }
+        sw_insertion(top, 8 * kk);
+        /* The last few values, not in the lanes, are kept whatever the bound. */
+        bound = top[8 * kk - t];
+    }
+#endif
+    m = 0;
+    for (i = 0; i < n; i++) {
+        top[m] = v[i];
+        m += v[i] >= bound;
+    }
+    sw_insertion(top, m);
+    return top[m - t];
+}
+
+/* Do the member pixels follow the reference times one factor? (numpy's _part_passes) */
+static int sw_part_passes(const float *f, const float *r, const float *q, const uint8_t *member,
+                          ptrdiff_t npix, const sw_limits *s, float *scratch)
+{
+    float *wt = scratch, *t1 = wt + npix, *t2 = t1 + npix, *t3 = t2 + npix, *misfit = t3 + npix;
+    float *top = misfit + npix;
+    ptrdiff_t j, drop_n, idx;
+    float n, num, den, factor, cut, mean_f, flat, fitted, mean_r, texture, mean_q, spread, d;
+    for (j = 0; j < npix; j++) {
+        wt[j] = member[j] ? 1.0f : 0.0f;
+        t1[j] = wt[j] * f[j] * r[j];
+        t2[j] = wt[j] * r[j] * r[j];
+    }
+    n = sw_pw_sum(wt, npix);
+    n = n < 1.0f ? 1.0f : n;
+    num = sw_pw_sum(t1, npix);
+    den = sw_pw_sum(t2, npix);
+    den = den < 1e-6f ? 1e-6f : den;
+    factor = num / den;
+    if (s->trim) {
+        /* The worst-fitting share of the part is left out (ties may leave out a few more):
+           the cut is numpy's sorted misfits (non-members as -1) at npix - drop_n. */
+        for (j = 0; j < npix; j++) {
+            d = f[j] - factor * r[j];
+            misfit[j] = fabsf(d);
+            t3[j] = member[j] ? misfit[j] : -1.0f;
+        }
+        drop_n = (ptrdiff_t)(n - floorf(n * s->keep_share));
+        if (drop_n > 0) {
+            idx = npix - drop_n;
+            idx = idx < 0 ? 0 : (idx > npix - 1 ? npix - 1 : idx);
+            cut = sw_kth_largest(t3, npix, npix - idx, top);
+        } else {
+            cut = INFINITY;
+        }
+        for (j = 0; j < npix; j++) {
+            wt[j] = (member[j] && misfit[j] < cut) ? 1.0f : 0.0f;
+            t1[j] = wt[j] * f[j] * r[j];
+            t2[j] = wt[j] * r[j] * r[j];
+        }
+        n = sw_pw_sum(wt, npix);
+        n = n < 1.0f ? 1.0f : n;
+        num = sw_pw_sum(t1, npix);
+        den = sw_pw_sum(t2, npix);
+        den = den < 1e-6f ? 1e-6f : den;
+        factor = num / den;
+    }
+    /* The verdict is every check at once: a failed one ends the part's work early. */
+    if (!(factor >= s->factor_min && factor <= s->factor_max))
+        return 0;
+    for (j = 0; j < npix; j++) {
+        t1[j] = wt[j] * f[j];
+        d = f[j] - factor * r[j];
+        t2[j] = wt[j] * (d * d);
+    }
+    mean_f = sw_pw_sum(t1, npix) / n;
+    fitted = sw_pw_sum(t2, npix) / n;
+    if (!(fitted <= s->residual2))
+        return 0;
+    for (j = 0; j < npix; j++) {
+        d = f[j] - mean_f;
+        t1[j] = wt[j] * (d * d);
+    }
+    flat = sw_pw_sum(t1, npix) / n;
+    if (!(fitted <= s->keep_explained * flat))
+        return 0;
+    for (j = 0; j < npix; j++) {
+        t1[j] = wt[j] * r[j];
+        t2[j] = wt[j] * q[j];
+    }
+    mean_r = sw_pw_sum(t1, npix) / n;
+    mean_q = sw_pw_sum(t2, npix) / n;
+    for (j = 0; j < npix; j++) {
+        d = r[j] - mean_r;
+        t1[j] = wt[j] * (d * d);
+    }
+    texture = factor * factor * sw_pw_sum(t1, npix) / n;
+    if (!(texture >= s->texture2))
+        return 0;
+    for (j = 0; j < npix; j++) {
+        d = q[j] - mean_q;
+        t1[j] = wt[j] * (d * d);
+    }
+    spread = sw_pw_sum(t1, npix) / n;
+    return spread <= s->spread2;
+}
+
+/* One window (f, r and q = log ratio, npix pixels each): split its pixels in two by
+   the log ratio where that lowers its spread most, keep one part when that gains
+   little, and judge each part: 1 when every part passes. scratch holds
+   SW_SCRATCH_FLOATS(npix) floats, words SW_SCRATCH_WORDS(npix), member npix bytes. */
+static int sw_window(const float *f, const float *r, const float *q, ptrdiff_t npix,
+                     const sw_limits *s, float *scratch, uint32_t *words, uint8_t *member)
+{
+    float *ordered = scratch, *sq = ordered + npix, *cum = sq + npix, *cum2 = cum + npix;
+    float *parts = cum2 + npix;
+    float total, total2, value, best_value, d, single, left_n, right_n, threshold;
+    float npix_f = (float)npix;
+    ptrdiff_t j, best;
+    int ok;
+    memcpy(ordered, q, (size_t)npix * sizeof *q);
+    sw_radix_sort(ordered, words, npix);
+    for (j = 0; j < npix; j++)
+        sq[j] = ordered[j] * ordered[j];
+    total = sw_pw_sum(ordered, npix);
+    total2 = sw_pw_sum(sq, npix);
+    /* numpy's cumsum, in order. */
+    {
+        float c = ordered[0], c2 = sq[0];
+        cum[0] = c;
+        cum2[0] = c2;
+        for (j = 1; j < npix - 1; j++) {
+            c = c + ordered[j];
+            c2 = c2 + sq[j];
+            cum[j] = c;
+            cum2[j] = c2;
+        }
+    }
+    /* Within-part spread for every split of the sorted values (parts[j]); the first
+       smallest wins (numpy's argmin), a NaN first of all. */
+    for (j = 0; j < npix - 1; j++) {
+        left_n = (float)(j + 1);
+        right_n = npix_f - left_n;
+        d = total - cum[j];
+        parts[j] = cum2[j] - cum[j] * cum[j] / left_n + (total2 - cum2[j]) - d * d / right_n;
+    }
+    for (j = 0; j < s->low - 1 && j < npix - 1; j++)
+        parts[j] = INFINITY;
+    for (j = npix - s->low > 0 ? npix - s->low : 0; j < npix - 1; j++)
+        parts[j] = INFINITY;
+    best = 0;
+    best_value = INFINITY;
+    for (j = 0; j < npix - 1; j++) {
+        value = parts[j];
+        if (isnan(value)) {
+            best = j;
+            best_value = value;
+            break;
+        }
+        if (j == 0 || value < best_value) {
+            best = j;
+            best_value = value;
+        }
+    }
+    single = total2 - total * total / npix_f;
+    if (!(best_value <= s->split_gain * single)) {
+        memset(member, 1, (size_t)npix);
+        return sw_part_passes(f, r, q, member, npix, s, scratch);
+    }
+    threshold = ordered[best];
+    for (j = 0; j < npix; j++)
+        member[j] = q[j] <= threshold;
+    ok = sw_part_passes(f, r, q, member, npix, s, scratch);
+    if (ok) {
+        for (j = 0; j < npix; j++)
+            member[j] = !member[j];
+        ok = sw_part_passes(f, r, q, member, npix, s, scratch);
+    }
+    return ok;
+}
+
+/* The window of win x win pixels whose top-left pixel is (y, x), the images' edge
+   pixels repeated beyond them: f the frame, r the reference times gain plus offset (at
+   least 1), ratio (f + 2) / (r + 2), all float32 as numpy computes them. */
+static void sw_gather(const uint8_t *frame, const uint8_t *reference, ptrdiff_t h, ptrdiff_t w,
+                      ptrdiff_t y, ptrdiff_t x, ptrdiff_t win, float gain, float offset, float *f,
+                      float *r, float *ratio)
+{
+    ptrdiff_t a, b, row, col, p = 0;
+    float fv, rv;
+    for (a = 0; a < win; a++) {
+        row = y + a;
+        row = row < 0 ? 0 : (row > h - 1 ? h - 1 : row);
+        for (b = 0; b < win; b++) {
+            col = x + b;
+            col = col < 0 ? 0 : (col > w - 1 ? w - 1 : col);
+            fv = (float)frame[row * w + col];
+            rv = (float)reference[row * w + col] * gain;
+            rv = rv + offset;
+            if (rv < 1.0f)
+                rv = 1.0f;
+            f[p] = fv;
+            r[p] = rv;
+            ratio[p] = (fv + 2.0f) / (rv + 2.0f);
+            p++;
+        }
+    }
+}
+
+#endif
