@@ -31,6 +31,7 @@ cdef extern from "shadow_window.h":
     void sw_gather(const uint8_t* frame, const uint8_t* reference, Py_ssize_t h, Py_ssize_t w,
                    Py_ssize_t y, Py_ssize_t x, Py_ssize_t win, float gain, float offset,
                    float* f, float* r, float* ratio) noexcept nogil
+    void sw_sort(float* v, float* spare, uint32_t* keys, Py_ssize_t n) noexcept nogil
     int sw_window(const float* f, const float* r, const float* q, Py_ssize_t npix,
                   const sw_limits* s, float* scratch, uint32_t* words,
                   uint8_t* member) noexcept nogil
@@ -45,6 +46,18 @@ def log_f32(const float[::1] x, float[::1] out) -> None:
     """out = numpy's float32 log of x, by the loop the pass calls (held to np.log by the tests)."""
     with nogil:
         _log_f32(&x[0], &out[0], x.shape[0])
+
+
+def sort_f32(float[::1] v) -> None:
+    """Sort v (no NaN, at most 65536 values) ascending in place by the pass's sort
+    (held to np.sort by the tests)."""
+    cdef Py_ssize_t n = v.shape[0]
+    if n == 0:
+        return
+    cdef float[::1] spare = np.empty(n, dtype=np.float32)
+    cdef uint32_t[::1] keys = np.empty(2 * n, dtype=np.uint32)
+    with nogil:
+        sw_sort(&v[0], &spare[0], &keys[0], n)
 
 
 def shadow_ratios(

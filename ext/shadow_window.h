@@ -154,6 +154,63 @@ static void sw_radix_sort(float *v, uint32_t *keys, ptrdiff_t n)
     }
 }
 
+/* Ascending sort of v[0:n] (n <= 65536, no NaN): each value gets a 16-bit key that
+   never decreases with it (its place between the smallest and the largest, in double),
+   two radix passes of a byte order the keys, and one insertion pass orders the few
+   values that share a key. Sums over the result are then numpy's, so this sort needs
+   only give the same values in order. keys holds 2 n words, spare n floats. */
+static void sw_sort(float *v, float *spare, uint32_t *keys, ptrdiff_t n)
+{
+    uint32_t counts[2][256];
+    uint32_t *src = keys, *dst = keys + n, *t, k, c, start;
+    float lo = v[0], hi = v[0];
+    double scale, base;
+    ptrdiff_t i, b;
+    for (i = 1; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+    }
+    if (!(lo < hi))
+        return;
+    scale = 65535.0 / ((double)hi - (double)lo);
+    if (!(scale < INFINITY) || n > 65536) {
+        sw_radix_sort(v, keys, n);
+        return;
+    }
+    base = (double)lo;
+    memset(counts, 0, sizeof counts);
+    for (i = 0; i < n; i++) {
+        k = (uint32_t)(((double)v[i] - base) * scale);
+        k = k > 65535u ? 65535u : k;
+        src[i] = (k << 16) | (uint32_t)i;
+        counts[0][k & 0xFF] += 1;
+        counts[1][k >> 8] += 1;
+    }
+    for (b = 0; b < 2; b++) {
+        if (counts[b][(src[0] >> (16 + 8 * b)) & 0xFF] == (uint32_t)n)
+            continue;
+        start = 0;
+        for (i = 0; i < 256; i++) {
+            c = counts[b][i];
+            counts[b][i] = start;
+            start += c;
+        }
+        for (i = 0; i < n; i++) {
+            k = src[i];
+            c = (k >> (16 + 8 * b)) & 0xFF;
+            dst[counts[b][c]] = k;
+            counts[b][c] += 1;
+        }
+        t = src;
+        src = dst;
+        dst = t;
+    }
+    for (i = 0; i < n; i++)
+        spare[i] = v[src[i] & 0xFFFFu];
+    memcpy(v, spare, (size_t)n * sizeof *v);
+    sw_insertion(v, n);
+}
+
 /* The t-th largest of v[0:n] (1 <= t <= n, no NaN). Eight lanes keep their K largest
    (K = ceil(t / 8)); the t-th largest of those 8 K values of v bounds v's t-th largest
    from below, so that is the t-th largest of the values at or above the bound, which
@@ -300,7 +357,7 @@ static int sw_window(const float *f, const float *r, const float *q, ptrdiff_t n
     ptrdiff_t j, best;
     int ok;
     memcpy(ordered, q, (size_t)npix * sizeof *q);
-    sw_radix_sort(ordered, words, npix);
+    sw_sort(ordered, parts, words, npix);
     for (j = 0; j < npix; j++)
         sq[j] = ordered[j] * ordered[j];
     total = sw_pw_sum(ordered, npix);
