@@ -256,6 +256,17 @@ static float sw_kth_largest(const float *v, ptrdiff_t n, ptrdiff_t t, float *top
     return top[m - t];
 }
 
+/* fr = wt f r and rr = wt r r, each as numpy multiplies them (left to right). */
+static void sw_products(const float *restrict wt, const float *restrict f, const float *restrict r,
+                        float *restrict fr, float *restrict rr, ptrdiff_t npix)
+{
+    ptrdiff_t j;
+    for (j = 0; j < npix; j++) {
+        fr[j] = wt[j] * f[j] * r[j];
+        rr[j] = wt[j] * r[j] * r[j];
+    }
+}
+
 /* Do the member pixels follow the reference times one factor? (numpy's _part_passes) */
 static int sw_part_passes(const float *f, const float *r, const float *q, const uint8_t *member,
                           ptrdiff_t npix, const sw_limits *s, float *scratch)
@@ -264,11 +275,9 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
     float *top = misfit + npix;
     ptrdiff_t j, drop_n, idx;
     float n, num, den, factor, cut, mean_f, flat, fitted, mean_r, texture, mean_q, spread, d;
-    for (j = 0; j < npix; j++) {
+    for (j = 0; j < npix; j++)
         wt[j] = member[j] ? 1.0f : 0.0f;
-        t1[j] = wt[j] * f[j] * r[j];
-        t2[j] = wt[j] * r[j] * r[j];
-    }
+    sw_products(wt, f, r, t1, t2, npix);
     n = sw_pw_sum(wt, npix);
     n = n < 1.0f ? 1.0f : n;
     num = sw_pw_sum(t1, npix);
@@ -291,11 +300,9 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
         } else {
             cut = INFINITY;
         }
-        for (j = 0; j < npix; j++) {
+        for (j = 0; j < npix; j++)
             wt[j] = (member[j] && misfit[j] < cut) ? 1.0f : 0.0f;
-            t1[j] = wt[j] * f[j] * r[j];
-            t2[j] = wt[j] * r[j] * r[j];
-        }
+        sw_products(wt, f, r, t1, t2, npix);
         n = sw_pw_sum(wt, npix);
         n = n < 1.0f ? 1.0f : n;
         num = sw_pw_sum(t1, npix);
@@ -343,6 +350,29 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
     return spread <= s->spread2;
 }
 
+/* The smallest of v[0:n] (n >= 1, no NaN). */
+static float sw_min(const float *v, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    float m = v[0];
+#if SW_SSE
+    if (n >= 4) {
+        __m128 acc = _mm_loadu_ps(v);
+        float lanes[4];
+        for (i = 4; i + 4 <= n; i += 4)
+            acc = _mm_min_ps(acc, _mm_loadu_ps(v + i));
+        _mm_storeu_ps(lanes, acc);
+        m = lanes[0];
+        m = lanes[1] < m ? lanes[1] : m;
+        m = lanes[2] < m ? lanes[2] : m;
+        m = lanes[3] < m ? lanes[3] : m;
+    }
+#endif
+    for (; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
 /* One window (f, r and q = log ratio, npix pixels each): split its pixels in two by
    the log ratio where that lowers its spread most, keep one part when that gains
    little, and judge each part: 1 when every part passes. scratch holds
@@ -354,7 +384,8 @@ static int sw_window(const float *f, const float *r, const float *q, ptrdiff_t n
     float *parts = cum2 + npix;
     float total, total2, value, best_value, d, single, left_n, right_n, threshold;
     float npix_f = (float)npix;
-    ptrdiff_t j, best;
+    ptrdiff_t j, j0, j1, best;
+    int32_t jj;
     int ok;
     memcpy(ordered, q, (size_t)npix * sizeof *q);
     sw_sort(ordered, parts, words, npix);
@@ -374,30 +405,36 @@ static int sw_window(const float *f, const float *r, const float *q, ptrdiff_t n
             cum2[j] = c2;
         }
     }
-    /* Within-part spread for every split of the sorted values (parts[j]); the first
-       smallest wins (numpy's argmin), a NaN first of all. */
-    for (j = 0; j < npix - 1; j++) {
-        left_n = (float)(j + 1);
+    /* Within-part spread for every split of the sorted values (parts[j]) in the range
+       a part may end (the rest are +inf, never the first smallest); the first smallest
+       wins (numpy's argmin), a NaN first of all. */
+    j0 = s->low - 1 > 0 ? s->low - 1 : 0;
+    j1 = npix - s->low < npix - 1 ? npix - s->low : npix - 1;
+    for (jj = (int32_t)j0; jj < (int32_t)j1; jj++) {
+        left_n = (float)(jj + 1);
         right_n = npix_f - left_n;
-        d = total - cum[j];
-        parts[j] = cum2[j] - cum[j] * cum[j] / left_n + (total2 - cum2[j]) - d * d / right_n;
+        d = total - cum[jj];
+        parts[jj] = cum2[jj] - cum[jj] * cum[jj] / left_n + (total2 - cum2[jj]) - d * d / right_n;
     }
-    for (j = 0; j < s->low - 1 && j < npix - 1; j++)
-        parts[j] = INFINITY;
-    for (j = npix - s->low > 0 ? npix - s->low : 0; j < npix - 1; j++)
-        parts[j] = INFINITY;
     best = 0;
     best_value = INFINITY;
-    for (j = 0; j < npix - 1; j++) {
-        value = parts[j];
-        if (isnan(value)) {
+    if (j0 < j1) {
+        int nan = 0;
+        for (j = j0; j < j1; j++)
+            nan |= parts[j] != parts[j];
+        if (nan) {
+            for (j = j0; !(parts[j] != parts[j]); j++)
+                ;
             best = j;
-            best_value = value;
-            break;
-        }
-        if (j == 0 || value < best_value) {
-            best = j;
-            best_value = value;
+            best_value = parts[j];
+        } else {
+            value = sw_min(parts + j0, j1 - j0);
+            if (value < INFINITY) {
+                for (j = j0; parts[j] != value; j++)
+                    ;
+                best = j;
+                best_value = value;
+            }
         }
     }
     single = total2 - total * total / npix_f;
@@ -424,24 +461,33 @@ static void sw_gather(const uint8_t *frame, const uint8_t *reference, ptrdiff_t 
                       ptrdiff_t y, ptrdiff_t x, ptrdiff_t win, float gain, float offset, float *f,
                       float *r, float *ratio)
 {
-    ptrdiff_t a, b, row, col, p = 0;
-    float fv, rv;
+    ptrdiff_t a, b, row, col, p;
+    float rv;
     for (a = 0; a < win; a++) {
         row = y + a;
         row = row < 0 ? 0 : (row > h - 1 ? h - 1 : row);
-        for (b = 0; b < win; b++) {
-            col = x + b;
-            col = col < 0 ? 0 : (col > w - 1 ? w - 1 : col);
-            fv = (float)frame[row * w + col];
-            rv = (float)reference[row * w + col] * gain;
-            rv = rv + offset;
-            if (rv < 1.0f)
-                rv = 1.0f;
-            f[p] = fv;
-            r[p] = rv;
-            ratio[p] = (fv + 2.0f) / (rv + 2.0f);
-            p++;
+        if (x >= 0 && x + win <= w) {
+            const uint8_t *fr = frame + row * w + x, *rr = reference + row * w + x;
+            for (b = 0; b < win; b++) {
+                f[a * win + b] = (float)fr[b];
+                r[a * win + b] = (float)rr[b];
+            }
+        } else {
+            for (b = 0; b < win; b++) {
+                col = x + b;
+                col = col < 0 ? 0 : (col > w - 1 ? w - 1 : col);
+                f[a * win + b] = (float)frame[row * w + col];
+                r[a * win + b] = (float)reference[row * w + col];
+            }
         }
+    }
+    /* The reference times gain plus offset, at least 1, and the ratio: a flat loop. */
+    for (p = 0; p < win * win; p++) {
+        rv = r[p] * gain;
+        rv = rv + offset;
+        rv = rv < 1.0f ? 1.0f : rv;
+        r[p] = rv;
+        ratio[p] = (f[p] + 2.0f) / (rv + 2.0f);
     }
 }
 
