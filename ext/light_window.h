@@ -27,7 +27,7 @@ typedef struct {
 } lw_params;
 
 /* int64 values of scratch a window of npix pixels needs (lw_window's ``scratch``). */
-#define LW_SCRATCH(npix) (12 * (npix) + 64)
+#define LW_SCRATCH(npix) (16 * (npix) + 64)
 
 
 #define LW_INSERTION(T, NAME)                                                                     \

@@ -99,13 +99,15 @@ static int LW_NAME(window)(const uint8_t *frame, const uint8_t *reference, ptrdi
 {
     ptrdiff_t win = s->win, npix = win * win, across = s->across;
     /* Every array below fits in its npix-long slots of int64 (a double or an LW_INT):
-       wide takes two (m rows of win + across - 1 <= 2 win), top the rest (n + 64). */
+       d1_z and eroded_z take two (npix after (across - 1) rows or values of zeros),
+       top the rest (npix + 64). */
     LW_INT *fv = (LW_INT *)scratch, *rv = (LW_INT *)(scratch + npix);
     LW_INT *mis = (LW_INT *)(scratch + 2 * npix), *tmp = (LW_INT *)(scratch + 3 * npix);
     LW_INT *kp = (LW_INT *)(scratch + 4 * npix), *cxs = (LW_INT *)(scratch + 5 * npix);
-    LW_INT *cys = (LW_INT *)(scratch + 6 * npix), *wide = (LW_INT *)(scratch + 7 * npix);
+    LW_INT *cys = (LW_INT *)(scratch + 6 * npix), *d1_z = (LW_INT *)(scratch + 7 * npix);
     double *fk = (double *)(scratch + 9 * npix), *rk = (double *)(scratch + 10 * npix);
-    LW_INT *top = (LW_INT *)(scratch + 11 * npix);
+    LW_INT *eroded_z = (LW_INT *)(scratch + 11 * npix), *col = (LW_INT *)(scratch + 13 * npix);
+    LW_INT *row = (LW_INT *)(scratch + 14 * npix), *top = (LW_INT *)(scratch + 15 * npix);
     LW_INT d = (LW_INT)(npix * (npix - 1)), sf = 0, sr = 0, sxf = 0, syf = 0, sxr = 0, syr = 0;
     LW_INT a, b = 0, e, kc, kx, ky, ni = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0;
     LW_INT f0 = 0, f1 = 0, f2 = 0, r0 = 0, r1 = 0, r2 = 0;
@@ -133,6 +135,8 @@ static int LW_NAME(window)(const uint8_t *frame, const uint8_t *reference, ptrdi
         for (j = 0; j < win; j++) {
             cxs[i * win + j] = (LW_INT)(2 * j - (win - 1));
             cys[i * win + j] = (LW_INT)(2 * i - (win - 1));
+            col[i * win + j] = (LW_INT)j;
+            row[i * win + j] = (LW_INT)i;
         }
     }
     for (p = 0; p < npix; p++) {
@@ -164,47 +168,45 @@ static int LW_NAME(window)(const uint8_t *frame, const uint8_t *reference, ptrdi
            reads the erosion padded with zeros (misfits are not negative). */
         m = win - across + 1;
         if (m > 0) {
-            /* Erosion along rows, into tmp (win rows of m). */
-            for (i = 0; i < win; i++)
-                for (j = 0; j < m; j++) {
-                    e = mis[i * win + j];
-                    for (q = 1; q < across; q++)
-                        e = mis[i * win + j + q] < e ? mis[i * win + j + q] : e;
-                    tmp[i * m + j] = e;
-                }
-            /* Along columns, into wide: m rows of win + across - 1, the eroded values at
-               columns across - 1 .. across - 2 + m, zeros around them. */
-            for (i = 0; i < m; i++) {
-                LW_INT *row = wide + i * (win + across - 1);
-                for (j = 0; j < win + across - 1; j++)
-                    row[j] = 0;
-                for (j = 0; j < m; j++) {
-                    e = tmp[i * m + j];
-                    for (q = 1; q < across; q++)
-                        e = tmp[(i + q) * m + j] < e ? tmp[(i + q) * m + j] : e;
-                    row[across - 1 + j] = e;
-                }
-            }
-            /* Dilation along rows: tmp[i, q] = max of wide[i, q .. q + across - 1]. */
-            for (i = 0; i < m; i++)
-                for (q = 0; q < win; q++) {
-                    e = wide[i * (win + across - 1) + q];
-                    for (j = 1; j < across; j++)
-                        e = wide[i * (win + across - 1) + q + j] > e
-                                ? wide[i * (win + across - 1) + q + j] : e;
-                    tmp[i * win + q] = e;
-                }
-            /* Along columns: opened[p, q] = max of tmp over rows p - across + 1 .. p
-               (those of them in 0..m - 1); a pixel at half its misfit or more is kept. */
-            for (p = 0; p < win; p++) {
-                ptrdiff_t first = p >= across - 1 ? p - across + 1 : 0, last = p < m ? p : m - 1;
-                for (q = 0; q < win; q++) {
-                    e = 0;
-                    for (i = first; i <= last; i++)
-                        e = tmp[i * win + q] > e ? tmp[i * win + q] : e;
-                    kp[p * win + q] |= 2 * e >= mis[p * win + q];
-                }
-            }
+            /* Flat loops over the window, each step a shift of the whole: a square's min
+               or max is that of its rows'. Positions whose square would leave the window
+               (row or column past m - 1) are computed from neighbouring rows, then set
+               to 0 before the dilation, which reads 0 beyond the window too (misfits
+               are not negative, so a 0 adds nothing to a max). */
+            ptrdiff_t rows_lo = npix - (across - 1), cols_lo = npix - (across - 1) * win;
+            LW_INT *ez = eroded_z + (across - 1), *d1 = d1_z + (across - 1) * win;
+            for (p = 0; p < rows_lo; p++)
+                tmp[p] = mis[p];
+            for (q = 1; q < across; q++)
+                for (p = 0; p < rows_lo; p++)
+                    tmp[p] = mis[p + q] < tmp[p] ? mis[p + q] : tmp[p];
+            for (p = 0; p < cols_lo; p++)
+                ez[p] = tmp[p];
+            for (q = 1; q < across; q++)
+                for (p = 0; p < cols_lo; p++)
+                    ez[p] = tmp[p + q * win] < ez[p] ? tmp[p + q * win] : ez[p];
+            for (p = 0; p < across - 1; p++)
+                eroded_z[p] = 0;
+            for (p = cols_lo; p < npix; p++)
+                ez[p] = 0;
+            for (p = 0; p < cols_lo; p++)
+                ez[p] = col[p] < m ? ez[p] : 0;
+            /* Dilation along rows (a column before the first reads a 0: the previous
+               row's last columns, or the padding), then along columns. */
+            for (p = 0; p < (across - 1) * win; p++)
+                d1_z[p] = 0;
+            for (p = 0; p < npix; p++)
+                d1[p] = ez[p];
+            for (q = 1; q < across; q++)
+                for (p = 0; p < npix; p++)
+                    d1[p] = ez[p - q] > d1[p] ? ez[p - q] : d1[p];
+            for (p = 0; p < npix; p++)
+                tmp[p] = d1[p];
+            for (q = 1; q < across; q++)
+                for (p = 0; p < npix; p++)
+                    tmp[p] = d1[p - q * win] > tmp[p] ? d1[p - q * win] : tmp[p];
+            for (p = 0; p < npix; p++)
+                kp[p] |= 2 * tmp[p] >= mis[p];
         } else {
             for (p = 0; p < npix; p++)
                 kp[p] |= 0 >= mis[p];
@@ -213,7 +215,7 @@ static int LW_NAME(window)(const uint8_t *frame, const uint8_t *reference, ptrdi
     /* The normal matrix and right-hand sides over the kept pixels: integer sums, exact
        in any order (as doubles they are the numbers a double sum gives). */
     for (p = 0; p < npix; p++) {
-        LW_INT k = kp[p], cx = (cxs[p] + (LW_INT)(win - 1)) / 2, cy = (cys[p] + (LW_INT)(win - 1)) / 2;
+        LW_INT k = kp[p], cx = col[p], cy = row[p];
         ni += k;
         sx += k * cx;
         sy += k * cy;
@@ -249,8 +251,8 @@ static int LW_NAME(window)(const uint8_t *frame, const uint8_t *reference, ptrdi
        the order they always ran; a pixel left out adds +0 (the sums start at +0, so
        never become -0): the same numbers, without a branch a pixel. */
     for (p = 0; p < npix; p++) {
-        double xd = (double)((cxs[p] + (LW_INT)(win - 1)) / 2);
-        double yd = (double)((cys[p] + (LW_INT)(win - 1)) / 2);
+        double xd = (double)col[p];
+        double yd = (double)row[p];
         fk[p] = (double)fv[p] - ((bf[0] + bf[1] * xd) + bf[2] * yd);
         rk[p] = (double)rv[p] - ((br[0] + br[1] * xd) + br[2] * yd);
     }
