@@ -4,7 +4,7 @@
  * Why C: the test's cost was the quickselect of the misfit quantile, branchy on
  * noisy misfits, and loops a pixel at a time with a branch a pixel. Here the
  * quantile is bounded from below in eight lanes at once and only the few misfits
- * above the bound are sorted; the integer work runs in flat loops GCC vectorises,
+ * above the bound are ranked; the integer work runs in flat loops GCC vectorises,
  * in 32-bit lanes where no figure can overflow them; every integer sum (the
  * plane's, the normal matrix's, the means') is exact, so its order is free; the
  * floating-point sums that are not exact (the covariance, the variances, the
@@ -30,23 +30,6 @@ typedef struct {
 #define LW_SCRATCH(npix) (16 * (npix) + 64)
 
 
-#define LW_INSERTION(T, NAME)                                                                     \
-    static void NAME(T *v, ptrdiff_t n)                                                           \
-    {                                                                                             \
-        ptrdiff_t i, j;                                                                           \
-        T x;                                                                                      \
-        for (i = 1; i < n; i++) {                                                                 \
-            x = v[i];                                                                             \
-            j = i;                                                                                \
-            while (j > 0 && v[j - 1] > x) {                                                       \
-                v[j] = v[j - 1];                                                                  \
-                j--;                                                                              \
-            }                                                                                     \
-            v[j] = x;                                                                             \
-        }                                                                                         \
-    }
-LW_INSERTION(int32_t, lw_insertion_i32)
-LW_INSERTION(int64_t, lw_insertion_i64)
 
 /* x with a x = b for a symmetric 3x3 a (row-major), by Cramer's rule. */
 static void lw_solve3(const double *a, const double *b, double *x)

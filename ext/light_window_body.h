@@ -38,10 +38,36 @@ static LW_INT LW_NAME(select)(LW_INT *v, ptrdiff_t n, ptrdiff_t k)
     return v[k];
 }
 
+/* The t-th largest of v[0:m] into *at and the (t - 1)-th into *next when t > 1
+   (1 <= t <= m <= 64): each value's count of values above it and at or above it, in
+   flat loops over all m (branch-free, vectorised); the t-th largest has fewer than t
+   above it and at least t at or above it. */
+static void LW_NAME(ranked)(const LW_INT *v, ptrdiff_t m, ptrdiff_t t, LW_INT *at, LW_INT *next)
+{
+    LW_INT above[64], at_least[64], x, a = v[0], b = v[0], t1 = (LW_INT)t;
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++)
+        above[i] = at_least[i] = 0;
+    for (j = 0; j < m; j++) {
+        x = v[j];
+        for (i = 0; i < m; i++) {
+            above[i] += x > v[i];
+            at_least[i] += x >= v[i];
+        }
+    }
+    for (i = 0; i < m; i++) {
+        a = (above[i] < t1 && t1 <= at_least[i]) ? v[i] : a;
+        b = (above[i] < t1 - 1 && t1 - 1 <= at_least[i]) ? v[i] : b;
+    }
+    *at = a;
+    if (t > 1)
+        *next = b;
+}
+
 /* The t-th largest of v[0:n] into *at and, when t > 1, the (t - 1)-th into *next
    (1 <= t <= n). Eight lanes keep their K largest (K = ceil(t / 8)); the t-th largest
    of those 8 K values bounds v's t-th largest from below, so both are the same among
-   the values at or above the bound, which are few and sorted. top holds n + 64. */
+   the values at or above the bound, which are few and ranked. top holds n + 64. */
 static void LW_NAME(kth_largest)(const LW_INT *v, ptrdiff_t n, ptrdiff_t t, LW_INT *top,
                                  LW_INT *at, LW_INT *next)
 {
@@ -67,9 +93,8 @@ static void LW_NAME(kth_largest)(const LW_INT *v, ptrdiff_t n, ptrdiff_t t, LW_I
         for (j = 0; j < kk; j++)
             for (l = 0; l < 8; l++)
                 top[8 * j + l] = keep[j][l];
-        LW_NAME(insertion)(top, 8 * kk);
         /* The last few values, not in the lanes, are kept whatever the bound. */
-        bound = top[8 * kk - t];
+        LW_NAME(ranked)(top, 8 * kk, t, &bound, &hi);
     }
     m = 0;
     for (i = 0; i < n; i++) {
@@ -87,10 +112,7 @@ static void LW_NAME(kth_largest)(const LW_INT *v, ptrdiff_t n, ptrdiff_t t, LW_I
         }
         return;
     }
-    LW_NAME(insertion)(top, m);
-    *at = top[m - t];
-    if (t > 1)
-        *next = top[m - t + 1];
+    LW_NAME(ranked)(top, m, t, at, next);
 }
 
 static int LW_NAME(window)(const uint8_t *frame, const uint8_t *reference, ptrdiff_t h,

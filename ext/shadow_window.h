@@ -2,10 +2,10 @@
  * The shadow test on one window, in C (ext/shadow.pyx and ext/light_only.pyx include it).
  *
  * Why C: the test's cost is its sort of the log ratios and the selection of each
- * part's worst-fitting pixels, both branchy in Cython. Here the sort buckets the
- * values by their range (a stable bucket pass, then insertion, which finds at most a
- * few values a bucket), and the selection first bounds the cut from below in eight
- * lanes at once, then sorts only the few values above the bound. Every sum is numpy's
+ * part's worst-fitting pixels, both branchy in Cython. Here the sort orders 16-bit
+ * keys of the values' place in their range (two radix passes, then insertion for
+ * values sharing a key), and the selection first bounds the cut from below in eight
+ * lanes at once, then ranks only the few values above the bound. Every sum is numpy's
  * float32 pairwise sum (eight accumulators, one vector of eight floats), every
  * cumulative sum runs in order, every constant is a float32: the same float32 numbers
  * as the numpy definition (controller/vision/shadow_reference.py), so its verdicts.
@@ -211,10 +211,32 @@ static void sw_sort(float *v, float *spare, uint32_t *keys, ptrdiff_t n)
     sw_insertion(v, n);
 }
 
+/* The t-th largest of v[0:m] (1 <= t <= m <= 64, no NaN): each value's count of values
+   above it and at or above it, in flat loops over all m (branch-free, vectorised); the
+   t-th largest has fewer than t above it and at least t at or above it. */
+static float sw_ranked(const float *v, ptrdiff_t m, ptrdiff_t t)
+{
+    int32_t above[64], at_least[64], t1 = (int32_t)t;
+    float x, found = v[0];
+    ptrdiff_t i, j;
+    for (i = 0; i < m; i++)
+        above[i] = at_least[i] = 0;
+    for (j = 0; j < m; j++) {
+        x = v[j];
+        for (i = 0; i < m; i++) {
+            above[i] += x > v[i];
+            at_least[i] += x >= v[i];
+        }
+    }
+    for (i = 0; i < m; i++)
+        found = (above[i] < t1 && t1 <= at_least[i]) ? v[i] : found;
+    return found;
+}
+
 /* The t-th largest of v[0:n] (1 <= t <= n, no NaN). Eight lanes keep their K largest
    (K = ceil(t / 8)); the t-th largest of those 8 K values of v bounds v's t-th largest
    from below, so that is the t-th largest of the values at or above the bound, which
-   are few and sorted. top holds n + 64 floats. */
+   are few. top holds n + 64 floats. */
 static float sw_kth_largest(const float *v, ptrdiff_t n, ptrdiff_t t, float *top)
 {
     ptrdiff_t i, j, m;
@@ -242,9 +264,8 @@ static float sw_kth_largest(const float *v, ptrdiff_t n, ptrdiff_t t, float *top
             _mm_storeu_ps(top + 8 * j, keep_a[j]);
             _mm_storeu_ps(top + 8 * j + 4, keep_b[j]);
         }
-        sw_insertion(top, 8 * kk);
         /* The last few values, not in the lanes, are kept whatever the bound. */
-        bound = top[8 * kk - t];
+        bound = sw_ranked(top, 8 * kk, t);
     }
 #endif
     m = 0;
@@ -252,6 +273,8 @@ static float sw_kth_largest(const float *v, ptrdiff_t n, ptrdiff_t t, float *top
         top[m] = v[i];
         m += v[i] >= bound;
     }
+    if (m <= 64)
+        return sw_ranked(top, m, t);
     sw_insertion(top, m);
     return top[m - t];
 }
