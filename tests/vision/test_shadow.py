@@ -487,11 +487,12 @@ def test_the_pass_log_is_numpys_float32_log_bit_for_bit() -> None:
         assert out.tobytes() == np.log(x).tobytes(), np.flatnonzero(out != np.log(x))[:10]
 
 
-@pytest.mark.parametrize("size", [1, 2, 7, 64, 144, 289, 1000])
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 144, 289, 1000, 70_000])
 def test_the_pass_sort_is_numpys_order(size: int) -> None:
-    """The pass sorts each window's log ratios by 16-bit keys of their place in the
-    range, then orders values sharing a key: np.sort's result, on values that share
-    keys (a tight cluster beside a far outlier), ties, both signs, zero and extremes."""
+    """The pass sorts each window's log ratios by 12-bit keys of their place in the
+    range, then orders values sharing a key (past 65536 values, a radix sort of the
+    floats' bits): np.sort's result, on values that share keys (a tight cluster beside
+    a far outlier), ties, both signs, zero and extremes."""
     rng = np.random.default_rng(size)
     cases = [
         rng.normal(0.0, 0.2, size),
