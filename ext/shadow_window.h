@@ -155,47 +155,89 @@ static void sw_radix_sort(float *v, uint32_t *keys, ptrdiff_t n)
 }
 
 /* Ascending sort of v[0:n] (n <= 65536, no NaN): each value gets a 12-bit key that
-   never decreases with it (its place between the smallest and the largest, in double),
+   never decreases with it (its place between the smallest and the largest),
    two radix passes of 6 bits order the keys, and one insertion pass orders the values
    that share a key. Sums over the result are then numpy's, so this sort needs only
    give the same values in order. keys holds 2 n words, spare n floats. */
+/* The smallest and the largest of v[0:n] (n >= 1, no NaN). */
+static void sw_range(const float *v, ptrdiff_t n, float *lo_out, float *hi_out)
+{
+    ptrdiff_t i = 0;
+    float lo = v[0], hi = v[0];
+#if SW_SSE
+    if (n >= 4) {
+        __m128 a = _mm_loadu_ps(v), z = a;
+        float lanes[8];
+        for (i = 4; i + 4 <= n; i += 4) {
+            a = _mm_min_ps(a, _mm_loadu_ps(v + i));
+            z = _mm_max_ps(z, _mm_loadu_ps(v + i));
+        }
+        _mm_storeu_ps(lanes, a);
+        _mm_storeu_ps(lanes + 4, z);
+        lo = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
+        lo = lanes[2] < lo ? lanes[2] : lo;
+        lo = lanes[3] < lo ? lanes[3] : lo;
+        hi = lanes[4] > lanes[5] ? lanes[4] : lanes[5];
+        hi = lanes[6] > hi ? lanes[6] : hi;
+        hi = lanes[7] > hi ? lanes[7] : hi;
+    }
+#endif
+    for (; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+    }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
 /* Buckets of one radix pass: two passes order 12-bit keys (measured on the detector's
    windows: cheaper than 8 or 16 bits, whose counts cost more than the insertion pass
    saves on values sharing a key). */
 #define SW_DIGIT 64u
 static void sw_sort(float *v, float *spare, uint32_t *keys, ptrdiff_t n)
 {
-    uint32_t counts[2][SW_DIGIT];
+    uint32_t counts[2][SW_DIGIT], again[2][SW_DIGIT];
     uint32_t *src = keys, *dst = keys + n, *t, k, c, start;
-    float lo = v[0], hi = v[0];
-    double scale, base;
+    int32_t key;
+    float lo, hi, scale, top = (float)(SW_DIGIT * SW_DIGIT - 1);
     ptrdiff_t i, b;
-    for (i = 1; i < n; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
-    }
+    sw_range(v, n, &lo, &hi);
     if (!(lo < hi))
         return;
-    scale = (double)(SW_DIGIT * SW_DIGIT - 1) / ((double)hi - (double)lo);
-    if (!(scale < INFINITY) || n > 65536) {
+    scale = top / (hi - lo);
+    if (!(hi - lo < INFINITY && scale < INFINITY) || n > 65536) {
         sw_radix_sort(v, keys, n);
         return;
     }
-    base = (double)lo;
-    memset(counts, 0, sizeof counts);
+    /* The key: (v - lo) scale, both steps rounded up or down alike for every value, so
+       it never decreases as v grows; in a flat loop. */
     for (i = 0; i < n; i++) {
-        k = (uint32_t)(((double)v[i] - base) * scale);
-        k = k > SW_DIGIT * SW_DIGIT - 1 ? SW_DIGIT * SW_DIGIT - 1 : k;
-        src[i] = (k << 16) | (uint32_t)i;
-        counts[0][k % SW_DIGIT] += 1;
-        counts[1][k / SW_DIGIT] += 1;
+        key = (int32_t)((v[i] - lo) * scale);
+        key = key > (int32_t)(SW_DIGIT * SW_DIGIT - 1) ? (int32_t)(SW_DIGIT * SW_DIGIT - 1) : key;
+        src[i] = ((uint32_t)key << 16) | (uint32_t)i;
     }
+    /* Counted in two sets (even and odd places), two chains of increments, not one. */
+    memset(counts, 0, sizeof counts);
+    memset(again, 0, sizeof again);
+    for (i = 0; i + 1 < n; i += 2) {
+        counts[0][(src[i] >> 16) % SW_DIGIT] += 1;
+        counts[1][(src[i] >> 16) / SW_DIGIT] += 1;
+        again[0][(src[i + 1] >> 16) % SW_DIGIT] += 1;
+        again[1][(src[i + 1] >> 16) / SW_DIGIT] += 1;
+    }
+    if (n % 2) {
+        counts[0][(src[n - 1] >> 16) % SW_DIGIT] += 1;
+        counts[1][(src[n - 1] >> 16) / SW_DIGIT] += 1;
+    }
+    for (b = 0; b < 2; b++)
+        for (i = 0; i < (ptrdiff_t)SW_DIGIT; i++)
+            counts[b][i] += again[b][i];
     for (b = 0; b < 2; b++) {
         k = src[0] >> 16;
         if (counts[b][b ? k / SW_DIGIT : k % SW_DIGIT] == (uint32_t)n)
             continue;
         start = 0;
-        for (i = 0; i < SW_DIGIT; i++) {
+        for (i = 0; i < (ptrdiff_t)SW_DIGIT; i++) {
             c = counts[b][i];
             counts[b][i] = start;
             start += c;
@@ -329,7 +371,7 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
             cut = INFINITY;
         }
         for (j = 0; j < npix; j++)
-            wt[j] = (member[j] && misfit[j] < cut) ? 1.0f : 0.0f;
+            wt[j] = ((member[j] != 0) & (misfit[j] < cut)) ? 1.0f : 0.0f;
         sw_products(wt, f, r, t1, t2, npix);
         n = sw_pw_sum(wt, npix);
         n = n < 1.0f ? 1.0f : n;
