@@ -327,8 +327,8 @@ static float sw_kth_largest(const float *v, ptrdiff_t n, ptrdiff_t t, float *top
 }
 
 /* fr = wt f r and rr = wt r r, each as numpy multiplies them (left to right). */
-static void sw_products(const float *restrict wt, const float *restrict f, const float *restrict r,
-                        float *restrict fr, float *restrict rr, ptrdiff_t npix)
+static void sw_products(const float *__restrict wt, const float *__restrict f, const float *__restrict r,
+                        float *__restrict fr, float *__restrict rr, ptrdiff_t npix)
 {
     ptrdiff_t j;
     for (j = 0; j < npix; j++) {
