@@ -12,6 +12,7 @@ to the zone), is no body cell itself and has body cells on both sides of it
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp
 
 
 def largest_group(
@@ -318,3 +319,176 @@ def still_cells(
                 if has_before:
                     both += differs[cy, cx] & before[cy, cx]
     return both
+
+
+def zones_any(
+    const uint8_t[:, ::1] cells,
+    const uint8_t[::1] touched,
+    const Py_ssize_t[:, ::1] boxes,
+    const Py_ssize_t[::1] box_start,
+    uint8_t[::1] out,
+):
+    """Per zone z, out[z] = 1 when a cell set in cells is one zone z touches, else 0.
+
+    Zone z's touched map over its box boxes[z] = (r0, r1, c0, c1) is
+    touched[box_start[z]:box_start[z + 1]], row-major, as ``zone_bodies`` takes it (it
+    touches no cell outside its box); the wrapper (zones.ZoneBodies) builds and checks
+    them. Defined by ``cells_reference.zones_any_reference``.
+    """
+    cdef Py_ssize_t zones = boxes.shape[0], z, r0, r1, c0, c1, bw, y, x, b
+    cdef uint8_t hit
+    cdef const uint8_t* src
+    cdef const uint8_t* tch
+    with nogil:
+        for z in range(zones):
+            r0 = boxes[z, 0]
+            r1 = boxes[z, 1]
+            c0 = boxes[z, 2]
+            c1 = boxes[z, 3]
+            bw = c1 - c0
+            b = box_start[z]
+            hit = 0
+            for y in range(r1 - r0):
+                src = &cells[r0 + y, c0]
+                tch = &touched[b + y * bw]
+                # Branch-free over the row (it vectorises); rows stop once one hit.
+                for x in range(bw):
+                    hit |= src[x] & tch[x]
+                if hit:
+                    break
+            out[z] = hit
+
+
+def bodies(
+    const uint8_t[:, ::1] differs,
+    const uint8_t[:, ::1] light,
+    const uint8_t[:, ::1] believed,
+    uint8_t[:, ::1] body,
+    uint8_t[:, ::1] occupied,
+):
+    """After the light-only test, in one pass: body = differs & ~light; occupied = body
+    cells with a body cell among their four side neighbours (lone cells are rain); returns
+    how many occupied cells are believed empty (the shake check's count).
+
+    Every map holds 0 or 1 only (a bool map's bytes) and has the grid's shape; body and
+    occupied are apart from the inputs (the wrapper, ``cells.bodies``, checks). Defined
+    by ``cells_reference.bodies_reference``. Row by row: a row's body is made one row
+    ahead of its occupied cells, which need the row below.
+    """
+    cdef Py_ssize_t rows = differs.shape[0], cols = differs.shape[1], y, x
+    cdef int64_t both = 0
+    cdef const uint8_t* up
+    cdef const uint8_t* row
+    cdef const uint8_t* down
+    cdef const uint8_t* bel
+    cdef uint8_t* o
+    cdef uint8_t* zero = <uint8_t*>calloc(cols, 1)
+    if zero == NULL:
+        raise MemoryError("bodies: no memory for one row")
+    with nogil:
+        for y in range(rows + 1):
+            if y < rows:
+                for x in range(cols):
+                    body[y, x] = differs[y, x] & (light[y, x] ^ 1)
+            if y == 0:
+                continue
+            # Row y - 1's occupied cells, now that rows y - 2 .. y of body are made.
+            row = &body[y - 1, 0]
+            up = &body[y - 2, 0] if y > 1 else zero
+            down = &body[y, 0] if y < rows else zero
+            o = &occupied[y - 1, 0]
+            bel = &believed[y - 1, 0]
+            if cols == 1:
+                o[0] = row[0] & (up[0] | down[0])
+            else:
+                o[0] = row[0] & (up[0] | down[0] | row[1])
+                for x in range(1, cols - 1):
+                    o[x] = row[x] & (up[x] | down[x] | row[x - 1] | row[x + 1])
+                o[cols - 1] = row[cols - 1] & (up[cols - 1] | down[cols - 1] | row[cols - 2])
+            for x in range(cols):
+                both += o[x] & bel[x]
+    free(zero)
+    return both
+
+
+def same_int64(const int64_t[::1] a, const int64_t[::1] b):
+    """Whether a and b hold the same values (np.array_equal for two int64 arrays of one
+    size, which the caller checks): the freeze check's comparison of grey sums."""
+    cdef Py_ssize_t n = a.shape[0]
+    cdef int same = 1
+    if n:
+        with nogil:
+            same = memcmp(&a[0], &b[0], n * sizeof(int64_t)) == 0
+    return bool(same)
+
+
+cdef double _pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
+    """numpy's pairwise sum of a[0:n] (its DOUBLE_pairwise_sum): under 8 values one by one
+    from -0.0; up to 128 in eight running sums added as a tree, the rest one by one;
+    more split in two at a multiple of 8 below the half. The same float as numpy's."""
+    cdef Py_ssize_t i, n2
+    cdef double res, r0, r1, r2, r3, r4, r5, r6, r7
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res = res + a[i]
+        return res
+    if n <= 128:
+        r0 = a[0]
+        r1 = a[1]
+        r2 = a[2]
+        r3 = a[3]
+        r4 = a[4]
+        r5 = a[5]
+        r6 = a[6]
+        r7 = a[7]
+        i = 8
+        while i < n - (n % 8):
+            r0 = r0 + a[i]
+            r1 = r1 + a[i + 1]
+            r2 = r2 + a[i + 2]
+            r3 = r3 + a[i + 3]
+            r4 = r4 + a[i + 4]
+            r5 = r5 + a[i + 5]
+            r6 = r6 + a[i + 6]
+            r7 = r7 + a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res = res + a[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+
+
+def lattice_moments(
+    const int64_t[:, ::1] grey_sum,
+    Py_ssize_t step,
+    const double[:, ::1] inv_area,
+    double[:, ::1] means,
+    double[:, ::1] squares,
+    double[::1] out,
+):
+    """The picture's brightness and spread, read on the lattice of every step-th cell:
+    means = grey_sum[::step, ::step] * inv_area, squares = means * means (each written),
+    out[0] = the sum of means and out[1] that of squares, as numpy's ``add.reduce`` sums
+    them (0.0 plus its pairwise sum): the same floats as the numpy way
+    (``cells_reference.lattice_moments_reference``). The lattice arrays share one shape
+    and grey_sum covers it (the wrapper, ``cells.lattice_moments``, checks).
+    """
+    cdef Py_ssize_t rows = inv_area.shape[0], cols = inv_area.shape[1], y, x
+    cdef double m
+    with nogil:
+        for y in range(rows):
+            for x in range(cols):
+                m = <double>grey_sum[y * step, x * step] * inv_area[y, x]
+                means[y, x] = m
+                squares[y, x] = m * m
+        if rows * cols:
+            out[0] = 0.0 + _pairwise_sum(&means[0, 0], rows * cols)
+            out[1] = 0.0 + _pairwise_sum(&squares[0, 0], rows * cols)
+        else:
+            out[0] = 0.0
+            out[1] = 0.0

@@ -42,3 +42,26 @@ def still_cells(
     own: npt.NDArray[np.uint8],
     differs: npt.NDArray[np.uint8],
 ) -> int: ...
+def zones_any(
+    cells: npt.NDArray[np.uint8],
+    touched: npt.NDArray[np.uint8],
+    boxes: npt.NDArray[np.intp],
+    box_start: npt.NDArray[np.intp],
+    out: npt.NDArray[np.uint8],
+) -> None: ...
+def bodies(
+    differs: npt.NDArray[np.uint8],
+    light: npt.NDArray[np.uint8],
+    believed: npt.NDArray[np.uint8],
+    body: npt.NDArray[np.uint8],
+    occupied: npt.NDArray[np.uint8],
+) -> int: ...
+def same_int64(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool: ...
+def lattice_moments(
+    grey_sum: npt.NDArray[np.int64],
+    step: int,
+    inv_area: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    squares: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...

@@ -14,7 +14,17 @@ import numpy.typing as npt
 
 from controller.vision import _cells
 
-__all__ = ["CellGroups", "CellVerdicts", "cell_sum", "has_neighbour"]
+__all__ = [
+    "CellGroups",
+    "CellVerdicts",
+    "bodies",
+    "bodies_into",
+    "cell_sum",
+    "has_neighbour",
+    "has_neighbour_into",
+    "lattice_moments",
+    "same_values",
+]
 
 Mask = npt.NDArray[np.bool_]
 
@@ -103,6 +113,31 @@ class CellVerdicts:
         total, outside_moved = self._out.tolist()
         return occupied, moving, total, bool(outside_moved)
 
+    def judge_into(
+        self,
+        ref_count: npt.NDArray[np.int32],
+        motion_count: npt.NDArray[np.int32],
+        outside: Mask,
+        occupied: Mask,
+        moving: Mask,
+    ) -> tuple[int, bool]:
+        """``judge`` writing the two maps into occupied and moving; (pixels moved, a cell
+        outside every zone moved). For a caller whose arrays are what ``judge`` checks,
+        C-contiguous, the maps writeable bool arrays of the grid's shape (the detector's
+        own buffers): nothing is checked here."""
+        _cells.verdicts(
+            ref_count,
+            motion_count,
+            self._occupied_min,
+            self._moving_min,
+            outside.view(np.uint8),
+            occupied.view(np.uint8),
+            moving.view(np.uint8),
+            self._out,
+        )
+        total, outside_moved = self._out.tolist()
+        return total, bool(outside_moved)
+
 
 def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Cells with at least one of their four neighbours set (drops lone rain and speckle).
@@ -116,6 +151,110 @@ def has_neighbour(cells: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     if cells.size:
         _cells.has_neighbour(np.ascontiguousarray(cells).view(np.uint8), out.view(np.uint8))
     return out
+
+
+def has_neighbour_into(cells: npt.NDArray[np.bool_], out: npt.NDArray[np.bool_]) -> None:
+    """``has_neighbour`` written into out, for a caller whose arrays are C-contiguous 2-D
+    bool arrays of one non-empty shape, out apart from cells: nothing is checked here."""
+    _cells.has_neighbour(cells.view(np.uint8), out.view(np.uint8))
+
+
+def bodies(
+    differs: npt.NDArray[np.bool_], light: npt.NDArray[np.bool_], believed: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], int]:
+    """After the light-only test: (body, occupied, occupied cells believed empty).
+
+    body = differs & ~light (cells that differ and are not only light); occupied = body
+    cells with a body cell among their four side neighbours (lone cells are rain or
+    speckle); the count is the shake check's. One compiled pass (``_cells.bodies``,
+    defined by ``cells_reference.bodies_reference``) instead of five numpy ones.
+    """
+    shape = differs.shape if isinstance(differs, np.ndarray) else None
+    for name, mask in (("differs", differs), ("light", light), ("believed", believed)):
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.ndim != 2:
+            raise ValueError(f"{name}: expected a 2-D bool array")
+        if mask.shape != shape:
+            raise ValueError(f"{name}: shape {mask.shape} is not differs' {shape}")
+    body = np.zeros(differs.shape, dtype=np.bool_)
+    occupied = np.zeros(differs.shape, dtype=np.bool_)
+    both = 0
+    if differs.size:
+        both = bodies_into(
+            np.ascontiguousarray(differs),
+            np.ascontiguousarray(light),
+            np.ascontiguousarray(believed),
+            body,
+            occupied,
+        )
+    return body, occupied, both
+
+
+def bodies_into(
+    differs: npt.NDArray[np.bool_],
+    light: npt.NDArray[np.bool_],
+    believed: npt.NDArray[np.bool_],
+    body: npt.NDArray[np.bool_],
+    occupied: npt.NDArray[np.bool_],
+) -> int:
+    """``bodies`` written into body and occupied; the count. For a caller whose maps are
+    C-contiguous 2-D bool arrays of one non-empty shape, body and occupied writeable and
+    apart from the others (the detector's own buffers): nothing is checked here."""
+    both: int = _cells.bodies(
+        differs.view(np.uint8),
+        light.view(np.uint8),
+        believed.view(np.uint8),
+        body.view(np.uint8),
+        occupied.view(np.uint8),
+    )
+    return both
+
+
+_INT64 = np.dtype(np.int64)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def lattice_moments(
+    grey_sum: npt.NDArray[np.int64],
+    step: int,
+    inv_area: npt.NDArray[np.float64],
+    means: npt.NDArray[np.float64],
+    squares: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> tuple[float, float]:
+    """(sum of the cell means on the lattice of every step-th cell, sum of their squares):
+    means = grey_sum[::step, ::step] * inv_area and its squares written into means and
+    squares, the sums as numpy's ``sum`` makes them, to the bit (one compiled pass,
+    ``_cells.lattice_moments``; ``cells_reference.lattice_moments_reference``). The
+    diagnostics' brightness and spread, frame after frame; out holds two floats."""
+    shape = inv_area.shape
+    if step < 1:
+        raise ValueError(f"step: {step} is under 1")
+    if grey_sum.dtype != _INT64 or grey_sum.ndim != 2:
+        raise ValueError("grey_sum: expected a 2-D int64 array")
+    if grey_sum[::step, ::step].shape != shape:
+        raise ValueError(f"grey_sum: its lattice is not inv_area's shape {shape}")
+    for name, array in (("inv_area", inv_area), ("means", means), ("squares", squares)):
+        if array.dtype != _FLOAT64 or array.shape != shape or not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous float64 array of shape {shape}")
+    if out.dtype != _FLOAT64 or out.shape != (2,):
+        raise ValueError("out: expected two float64")
+    _cells.lattice_moments(np.ascontiguousarray(grey_sum), step, inv_area, means, squares, out)
+    first, second = out.tolist()
+    return first, second
+
+
+def same_values(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> bool:
+    """``np.array_equal(a, b)``; for two C-contiguous int64 arrays of one shape (the
+    freeze check's grey sums) one memcmp (``_cells.same_int64``), not a temporary map."""
+    if (
+        a.dtype == _INT64
+        and b.dtype == _INT64
+        and a.shape == b.shape
+        and a.flags.c_contiguous
+        and b.flags.c_contiguous
+    ):
+        return _cells.same_int64(a.reshape(-1), b.reshape(-1))
+    return bool(np.array_equal(a, b))
 
 
 def cell_sum(values: npt.NDArray[np.int64], cell: int) -> npt.NDArray[np.int64]:

@@ -6,16 +6,21 @@ zone's edges are many small ones, however many they add up to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "between",
+    "bodies_reference",
     "has_neighbour_reference",
     "largest_group_reference",
+    "lattice_moments_reference",
     "still_cells_reference",
     "verdicts_reference",
+    "zones_any_reference",
 ]
 
 Mask = npt.NDArray[np.bool_]
@@ -93,3 +98,25 @@ def still_cells_reference(
     differs = differs & has_neighbour_reference(differs) & touched
     both = 0 if before is None else int(np.count_nonzero(differs & before))
     return differs, both
+
+
+def zones_any_reference(cells: Mask, touched: Sequence[Mask]) -> list[bool]:
+    """Per zone, whether a cell set in cells is one the zone touches (its touched map over
+    the whole grid): what ``_cells.zones_any`` gives."""
+    return [bool((cells & t).any()) for t in touched]
+
+
+def bodies_reference(differs: Mask, light: Mask, believed: Mask) -> tuple[Mask, Mask, int]:
+    """(body, occupied, occupied cells believed empty): what ``_cells.bodies`` gives."""
+    body = differs & ~light
+    occupied = body & has_neighbour_reference(body)
+    return body, occupied, int(np.count_nonzero(occupied & believed))
+
+
+def lattice_moments_reference(
+    grey_sum: npt.NDArray[np.int64], step: int, inv_area: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """(sum of the lattice's cell means, sum of their squares), the numpy way
+    (``diagnostics.Diagnostics``): what ``_cells.lattice_moments`` gives, to the bit."""
+    means = grey_sum[::step, ::step] * inv_area
+    return float(means.sum()), float((means * means).sum())

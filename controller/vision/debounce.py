@@ -22,7 +22,7 @@ import numpy.typing as npt
 from controller.vision.cells import has_neighbour
 from controller.vision.settings import DetectorSettings
 
-__all__ = ["ZoneState", "believed_empty", "debounce"]
+__all__ = ["BelievedEmpty", "ZoneState", "believed_empty", "debounce"]
 
 
 class ZoneState:
@@ -65,12 +65,15 @@ def debounce(
     differs: npt.NDArray[np.bool_],
     prev_occupied: npt.NDArray[np.bool_],
     t_ms: int,
+    moved: bool | None = None,
 ) -> None:
     """Update state with this frame's body count of its zone.
 
     ``mask``/``touched``: the zone's cells and the cells it touches;
     ``moving``, ``differs``: this frame's moving cells and cells differing from
-    the reference; ``prev_occupied``: last frame's occupied cells.
+    the reference; ``prev_occupied``: last frame's occupied cells. ``moved``: whether
+    a moving cell is one the zone touches, when the caller has it already (the
+    detector, every zone at once: ``zones.ZoneBodies.touched_any``).
     """
     before = state.count
     state.count = count
@@ -86,7 +89,7 @@ def debounce(
         # in from beside the zone; a flicker (a shadow's edge, a marking's edge off by a
         # registration error) lasts a frame. Wait for the next frame to say the same.
         state.raw = False
-    if (moving & touched).any():
+    if bool((moving & touched).any()) if moved is None else moved:
         state.last_motion = t_ms
     if state.raw or state.on:
         state.empty_since = None
@@ -154,3 +157,44 @@ def believed_empty(
         if not state.on and not state.raw:
             cells |= masks[name]
     return cells
+
+
+BELIEVED_KEPT = 64
+"""Maps ``BelievedEmpty`` keeps (zone layouts times which of their zones are seen)."""
+
+
+class BelievedEmpty:
+    """``believed_empty`` frame after frame without building the map each time.
+
+    The map depends only on the layout (masks, outside) and on which zones are on or
+    raw: one map per such pair is built once and kept, read-only (its readers only
+    read it), the last ``BELIEVED_KEPT`` of them.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, tuple[bool, ...]], npt.NDArray[np.bool_]] = {}
+        self._outside: dict[int, npt.NDArray[np.bool_]] = {}
+
+    def cells(
+        self,
+        states: Mapping[str, ZoneState],
+        names: Sequence[str],
+        masks: Mapping[str, npt.NDArray[np.bool_]],
+        outside: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.bool_]:
+        """What ``believed_empty`` gives for these arguments (outside and masks one layout:
+        the same outside array stands for the same masks), as a read-only array."""
+        seen = tuple(states[n].on or states[n].raw for n in names)
+        key = (id(outside), seen)
+        cells = self._kept.get(key)
+        if cells is not None and self._outside.get(id(outside)) is outside:
+            return cells
+        cells = believed_empty(states, names, masks, outside)
+        cells.flags.writeable = False
+        if len(self._kept) >= BELIEVED_KEPT:
+            self._kept.clear()
+            self._outside.clear()
+        self._kept[key] = cells
+        # The array itself is kept too, so its id is not taken by another one.
+        self._outside[id(outside)] = outside
+        return cells

@@ -56,12 +56,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from controller.vision.cells import CellVerdicts, cell_sum, has_neighbour
-from controller.vision.debounce import ZoneState, believed_empty, debounce
+from controller.vision.cells import CellVerdicts, bodies_into, cell_sum
+from controller.vision.debounce import BelievedEmpty, ZoneState, debounce
 from controller.vision.detection import Detection
 from controller.vision.diagnostics import Diagnostics, Fault
 from controller.vision.edge_bodies import EdgeBodies
-from controller.vision.kernel import GAIN_ONE, CellStats, frame_stats, new_cell_stats
+from controller.vision.kernel import (
+    GAIN_ONE,
+    CellStats,
+    frame_stats,
+    frame_stats_trusted,
+    new_cell_stats,
+)
 from controller.vision.light import LightFit
 from controller.vision.light_only import LightCells
 from controller.vision.placement import Placements, SwayAnchor
@@ -92,6 +98,7 @@ Frame = npt.NDArray[np.uint8]
 
 _OUTSIDE = "\x00outside"
 _DEFAULT_SETTINGS = DetectorSettings()
+_NO_FAULTS: frozenset[Fault] = frozenset()
 
 
 class Detector:
@@ -128,8 +135,22 @@ class Detector:
         self._state = {name: ZoneState() for name in self.zone_names}
         self._state[_OUTSIDE] = ZoneState()
         self._still = {name: ZoneStillness() for name in self.zone_names}
-        # Per zone, the buffer its box of the frame is copied into for its clock.
+        # The same objects in zone order, for building each frame's answer.
+        self._zone_states = tuple(self._state[name] for name in self.zone_names)
+        self._zone_stills = tuple(self._still[name] for name in self.zone_names)
+        # Per zone, the buffer its box of the frame is copied into for its clock, and
+        # the grid they were cut for with its box's pixels and cell maps.
         self._still_view: dict[str, Frame] = {}
+        self._still_maps: dict[
+            str,
+            tuple[
+                ZoneGrid,
+                tuple[slice, slice],
+                npt.NDArray[np.bool_],
+                npt.NDArray[np.float64],
+                npt.NDArray[np.int32],
+            ],
+        ] = {}
         self._reference: Frame | None = None
         self._warmup: list[Frame] = []
         self._ref_float = np.zeros((height, width), dtype=np.float32)
@@ -163,8 +184,24 @@ class Detector:
             settings.edge_fraction,
             (self._light_cells.limit_y, self._light_cells.limit_x),
         )
-        self._prev_occupied = np.zeros((rows, cols), dtype=bool)
-        self._prev_differs = np.zeros((rows, cols), dtype=bool)
+        # Per-frame cell maps, overwritten frame after frame. Occupied and differing
+        # cells are read again the next frame (debounce, sway): two of each, frame about
+        # (``_flip``), as the kernel's outputs.
+        self._differs_pair = (
+            np.zeros((rows, cols), dtype=bool),
+            np.zeros((rows, cols), dtype=bool),
+        )
+        self._occupied_pair = (
+            np.zeros((rows, cols), dtype=bool),
+            np.zeros((rows, cols), dtype=bool),
+        )
+        self._moving = np.zeros((rows, cols), dtype=bool)
+        self._body = np.zeros((rows, cols), dtype=bool)
+        self._prev_occupied = self._occupied_pair[0]
+        self._prev_differs = self._differs_pair[0]
+        self._believed = BelievedEmpty()
+        if tuple(self._grid.masks) != self.zone_names or tuple(self._grid.edges) != self.zone_names:
+            raise ValueError("zones: the grid's zones are not in the zones' order")
         self._zone_box = cell_box(any_zone)
         self._sway = SwayMeter(any_zone, height, width, cell, settings.max_shift_px)
         self._light = LightFit((rows, cols))
@@ -222,20 +259,24 @@ class Detector:
             work = self._undo_sway(frame, shift, self._shifted)
         assert self._reference is not None
         self._flip ^= 1
-        stats = self._kernel(work, self._previous, self._stats_pair[self._flip])
+        flip = self._flip
+        stats = self._kernel(work, self._previous, self._stats_pair[flip])
         believed = self._believed_empty()
-        gain_q8, offset = self._light.fit_q8(stats.grey_sum, self._area, self._ref_means, believed)
+        gain_q8, offset = self._light.fit_q8_trusted(
+            stats.grey_sum, self._area, self._ref_means, believed
+        )
         if abs(gain_q8 - self._gain_q8) > 5 or abs(offset - self._offset) > 3:
             self._gain_q8, self._offset = gain_q8, offset
             # Only the reference counts are wanted again: the previous frame is already
             # this one (the first pass copied it), so this pass's motion is left unused.
             again = self._kernel(work, self._previous, self._stats_again)
             stats = CellStats(again.ref_count, stats.motion_count, stats.grey_sum)
-        # Occupied and moving cells, the pixels moved, motion outside the zones: one pass.
-        occupied, moving, moved, outside_moved = self._verdicts.judge(
-            stats.ref_count, stats.motion_count, self._outside
+        # Cells differing from the reference ("occupied" before the light-only test) and
+        # moving cells, the pixels moved, motion outside the zones: one pass.
+        differs, moving = self._differs_pair[flip], self._moving
+        moved, outside_moved = self._verdicts.judge_into(
+            stats.ref_count, stats.motion_count, self._outside, differs, moving
         )
-        differs = occupied.copy()
         # The padded copy of the frame is made only if some window is looked at.
         self._light_cells.new_frame(
             work,
@@ -243,12 +284,16 @@ class Detector:
             gain=self._gain_q8 / GAIN_ONE,
             offset=float(self._offset),
         )
-        body = occupied & ~self._light_cells.cells(
-            occupied, stats.motion_count, self._outside, self._zone_box
-        )
+        light = self._light_cells.cells(differs, stats.motion_count, self._outside, self._zone_box)
+        # The one map made outside this module that the unchecked pass below reads.
+        if light.shape != differs.shape:
+            raise ValueError(f"light-only cells: shape {light.shape}, not {differs.shape}")
+        light = np.ascontiguousarray(light, dtype=np.bool_)
+        # Body cells (differing, not only light), occupied ones (lone cells are rain or
+        # speckle) and the shake check's count of them believed empty: one pass.
+        body, occupied = self._body, self._occupied_pair[flip]
+        both = bodies_into(differs, light, believed, body, occupied)
         edge_body = self._edge_bodies(work)
-        # Lone cells are rain or speckle.
-        occupied = body & has_neighbour(body)
         self._diagnostics.update(
             stats.grey_sum,
             moved,
@@ -257,10 +302,11 @@ class Detector:
             big_shift,
             t_ms,
             kept=True,
+            both=both,
         )
-        counts = self._bodies.counts(self._grid, body, differs, edge_body)
-        for name in self.zone_names:
-            count = counts[name]
+        counts = self._bodies.counts_flat(self._grid, body, differs, edge_body)
+        moved_in = self._bodies.touched_any_trusted(self._grid, moving)
+        for name, count, zone_moved in zip(self.zone_names, counts, moved_in, strict=True):
             debounce(
                 self._state[name],
                 s,
@@ -271,6 +317,7 @@ class Detector:
                 differs=differs,
                 prev_occupied=self._prev_occupied,
                 t_ms=t_ms,
+                moved=zone_moved,
             )
             self._stillness(name, work, t_ms)
         self._prev_occupied = occupied
@@ -283,16 +330,20 @@ class Detector:
         return self._detection(t_ms, shift)
 
     def _detection(self, t_ms: int, shift: tuple[float, float], *, ready: bool = True) -> Detection:
+        names, states = self.zone_names, self._zone_states
+        faults = self._diagnostics.faults
         return Detection(
             t_ms=t_ms,
-            occupied=tuple((n, self._state[n].on) for n in self.zone_names),
-            raw=tuple((n, self._state[n].raw) for n in self.zone_names),
-            faults=frozenset(self._diagnostics.faults),
+            occupied=tuple(zip(names, [st.on for st in states], strict=True)),
+            raw=tuple(zip(names, [st.raw for st in states], strict=True)),
+            faults=frozenset(faults) if faults else _NO_FAULTS,
             gain_q8=self._gain_q8,
             offset=self._offset,
             shift_px=shift,
             ready=ready,
-            still_ms=tuple((n, self._still[n].still_ms(t_ms)) for n in self.zone_names),
+            still_ms=tuple(
+                zip(names, [still.still_ms(t_ms) for still in self._zone_stills], strict=True)
+            ),
         )
 
     # -- steps ----------------------------------------------------------------
@@ -307,18 +358,21 @@ class Detector:
             )
 
     def _kernel(self, frame: Frame, previous: Frame, out: CellStats) -> CellStats:
+        """The fused kernel on the detector's own buffers: frame is this frame (checked
+        and C-contiguous) or the registered copy, the reference a C-contiguous copy, the
+        light fit and the settings in the kernel's ranges (``frame_stats_trusted``)."""
         assert self._reference is not None
         s = self.settings
-        return frame_stats(
-            np.ascontiguousarray(frame),
+        return frame_stats_trusted(
+            frame,
             self._reference,
             previous,
-            cell=s.cell,
-            gain_q8=self._gain_q8,
-            offset=self._offset,
-            ref_threshold=s.ref_threshold,
-            motion_threshold=self._motion_threshold(),
-            out=out,
+            s.cell,
+            self._gain_q8,
+            self._offset,
+            s.ref_threshold,
+            self._motion_threshold(),
+            out,
         )
 
     def _motion_threshold(self) -> int:
@@ -342,7 +396,7 @@ class Detector:
         """Sway of the picture against the reference (``registration.SwayMeter``)."""
         if self._reference is None:
             return (0.0, 0.0)
-        return self._sway.measure(frame, self._reference, self._prev_differs)
+        return self._sway.measure_trusted(frame, self._reference, self._prev_differs)
 
     def _undo_sway(self, frame: Frame, shift: tuple[float, float], out: Frame) -> Frame:
         """The frame moved back onto the reference (``warp``): turned back too when the
@@ -381,13 +435,15 @@ class Detector:
         self._zone_box = (min(r0, n0), max(r1, n1), min(c0, m0), max(c1, m1))
 
     def _believed_empty(self) -> npt.NDArray[np.bool_]:
-        return believed_empty(self._state, self.zone_names, self._masks, self._outside)
+        """``debounce.believed_empty``, each map built once (read-only: ``BelievedEmpty``)."""
+        return self._believed.cells(self._state, self.zone_names, self._masks, self._outside)
 
-    def _edge_bodies(self, frame: Frame) -> dict[str, npt.NDArray[np.bool_]]:
-        """Per zone, its part-covered cells where a body covers the zone's own pixels
-        (``zones.edge_bodies``, every zone in one pass: ``edge_bodies.EdgeBodies``)."""
+    def _edge_bodies(self, frame: Frame) -> npt.NDArray[np.bool_]:
+        """Every zone's part-covered cells where a body covers the zone's own pixels, end
+        to end in zone order (``zones.edge_bodies``, every zone in one pass:
+        ``edge_bodies.EdgeBodies.find_flat``)."""
         assert self._reference is not None
-        return self._edges.find(
+        return self._edges.find_flat(
             frame,
             self._reference,
             self._grid,
@@ -405,8 +461,19 @@ class Detector:
             # An empty zone's clock only restarts: its picture is not needed.
             self._still[name].clear(t_ms)
             return
-        r0, r1, c0, c1 = self._grid.boxes[name]
-        box = frame[r0 * c : r1 * c, c0 * c : c1 * c]
+        maps = self._still_maps.get(name)
+        if maps is None or maps[0] is not self._grid:
+            r0, r1, c0, c1 = self._grid.boxes[name]
+            maps = self._still_maps[name] = (
+                self._grid,
+                (slice(r0 * c, r1 * c), slice(c0 * c, c1 * c)),
+                np.ascontiguousarray(self._grid.touched[name][r0:r1, c0:c1]),
+                np.ascontiguousarray(self._area[r0:r1, c0:c1]),
+                # ceil(motion_fraction * area) over the box, as ZoneStillness makes it.
+                np.ascontiguousarray(self._moving_min[r0:r1, c0:c1]),
+            )
+        _, pixels, touched, area, min_count = maps
+        box = frame[pixels]
         view = self._still_view.get(name)
         if view is None or view.shape != box.shape:
             view = self._still_view[name] = np.empty(box.shape, dtype=np.uint8)
@@ -414,8 +481,8 @@ class Detector:
         self._still[name].update(
             True,
             view,
-            self._grid.touched[name][r0:r1, c0:c1],
-            self._area[r0:r1, c0:c1],
+            touched,
+            area,
             cell=c,
             gain_q8=self._gain_q8,
             offset=self._offset,
@@ -423,6 +490,7 @@ class Detector:
             fraction=s.motion_fraction,
             still_cells=s.still_cells,
             t_ms=t_ms,
+            min_count=min_count,
         )
 
     def _refresh(self, frame: Frame, t_ms: int, differs: npt.NDArray[np.bool_]) -> None:

@@ -17,9 +17,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from controller.vision import _cells
+from controller.vision.cells import same_values
 from controller.vision.light import lattice_step
 
 __all__ = ["LATTICE_CELLS", "Diagnostics", "DiagnosticsSettings", "Fault"]
+
+_INT64 = np.dtype(np.int64)
+_sum = np.add.reduce
+"""``ndarray.sum`` without its Python wrapper (the same reduction, the same float sum)."""
 
 LATTICE_CELLS = 4096
 """The picture's brightness and spread are read on at most this many cells."""
@@ -60,6 +66,7 @@ class Diagnostics:
         self._inv_area = 1.0 / area[:: self._step, :: self._step]
         self._means = np.zeros(self._inv_area.shape, dtype=np.float64)
         self._squares = np.zeros(self._inv_area.shape, dtype=np.float64)
+        self._moments = np.zeros(2, dtype=np.float64)
         self._both = np.zeros(area.shape, dtype=np.bool_)
         self._prev_sum: npt.NDArray[np.int64] | None = None
         self._own_prev = False
@@ -67,6 +74,9 @@ class Diagnostics:
         self._since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self._clear_since: dict[Fault, int | None] = dict.fromkeys(Fault)
         self.faults: set[Fault] = set()
+        # The last read-only believed-empty map seen and its count (it cannot change).
+        self._believed: npt.NDArray[np.bool_] | None = None
+        self._believed_n = 0
 
     def update(
         self,
@@ -78,38 +88,55 @@ class Diagnostics:
         t_ms: int,
         *,
         kept: bool = False,
+        both: int | None = None,
     ) -> None:
         """One frame: its per-cell grey sums, how many pixels moved since the last frame,
         the cells seen occupied and those believed empty, and whether the sway was too big.
 
         ``kept``: the caller leaves grey_sum as it is until after the next call (it
-        alternates two buffers), so it is held as it is, not copied.
+        alternates two buffers), so it is held as it is, not copied. ``both``: the
+        occupied cells believed empty, when the caller counted them already (the
+        detector's ``cells.bodies_into``).
         """
         s = self.settings
         # Mean and spread of the cell means from their sum and sum of squares, in kept
         # buffers (no BLAS: its threads would fight the scan loop for the cores).
         step = self._step
-        means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
-        size = means.size
-        mean = float(means.sum()) / size
-        square = float(np.multiply(means, means, out=self._squares).sum()) / size
+        if (
+            grey_sum.dtype == _INT64
+            and grey_sum.shape == self._area.shape
+            and grey_sum.flags.c_contiguous
+        ):
+            # One compiled pass, the same floats as the numpy lines below (its buffers
+            # are this object's; grey_sum is checked just above).
+            _cells.lattice_moments(
+                grey_sum, step, self._inv_area, self._means, self._squares, self._moments
+            )
+            total, total_squares = self._moments.tolist()
+        else:
+            means = np.multiply(grey_sum[::step, ::step], self._inv_area, out=self._means)
+            total = float(_sum(means, axis=None))
+            total_squares = float(_sum(np.multiply(means, means, out=self._squares), axis=None))
+        size = self._means.size
+        mean = total / size
+        square = total_squares / size
         spread = math.sqrt(max(0.0, square - mean * mean))
         identical = (
-            self._prev_sum is not None
-            and moved == 0
-            and bool(np.array_equal(grey_sum, self._prev_sum))
+            self._prev_sum is not None and moved == 0 and same_values(grey_sum, self._prev_sum)
         )
         blinded = mean < s.blind_low or mean > s.blind_high or spread < s.blind_texture
-        n = int(np.count_nonzero(believed_empty))
-        both = int(np.count_nonzero(np.logical_and(occupied, believed_empty, out=self._both)))
+        if believed_empty is self._believed:
+            n = self._believed_n
+        else:
+            n = int(np.count_nonzero(believed_empty))
+            if not believed_empty.flags.writeable:
+                self._believed, self._believed_n = believed_empty, n
+        if both is None:
+            both = int(np.count_nonzero(np.logical_and(occupied, believed_empty, out=self._both)))
         mismatch = n > 0 and both / n > s.shaken_fraction
-        causes = {
-            Fault.FROZEN: (identical, s.frozen_ms),
-            Fault.BLINDED: (blinded, s.blind_ms),
-            Fault.SHAKEN: (big_shift or mismatch, s.shaken_ms),
-        }
-        for fault, (present, hold) in causes.items():
-            self._track(fault, present, hold, t_ms)
+        self._track(Fault.FROZEN, identical, s.frozen_ms, t_ms)
+        self._track(Fault.BLINDED, blinded, s.blind_ms, t_ms)
+        self._track(Fault.SHAKEN, big_shift or mismatch, s.shaken_ms, t_ms)
         if kept:
             self._prev_sum = grey_sum
             self._own_prev = False
@@ -121,6 +148,10 @@ class Diagnostics:
             np.copyto(self._prev_sum, grey_sum)
 
     def _track(self, fault: Fault, present: bool, hold: int, t_ms: int) -> None:
+        if not present and not self.faults:
+            # Nothing to clear (the usual frame): only the cause's start is forgotten.
+            self._since[fault] = None
+            return
         if present:
             self._clear_since[fault] = None
             since = self._since[fault]

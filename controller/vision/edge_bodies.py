@@ -95,6 +95,27 @@ class EdgeBodies:
             raise ValueError(f"gain_q8: {gain_q8} is outside 0..{GAIN_Q8_MAX}")
         if not -OFFSET_MAX <= offset <= OFFSET_MAX:
             raise ValueError(f"offset: {offset} is outside -{OFFSET_MAX}..{OFFSET_MAX}")
+        hit = self.find_flat(
+            frame, reference, grid, gain_q8=gain_q8, offset=offset, threshold=threshold, light=light
+        )
+        layout = self._for(grid)
+        return {name: hit[part] for name, part in layout.slices.items()}
+
+    def find_flat(
+        self,
+        frame: Frame,
+        reference: Frame,
+        grid: ZoneGrid,
+        *,
+        gain_q8: int,
+        offset: int,
+        threshold: int,
+        light: Light,
+    ) -> npt.NDArray[np.bool_]:
+        """``find``'s answers end to end, every zone's edge cells in the grid's zone order
+        (as ``zones.ZoneBodies.counts_flat`` takes them), for a caller whose arguments are
+        what ``find`` checks (the detector's own buffers and its fitted light): nothing
+        is checked here but the grid's edge pixels, once per grid."""
         layout = self._for(grid)
         _zone_edges.edge_counts(
             frame,
@@ -106,8 +127,8 @@ class EdgeBodies:
             threshold,
             layout.counts,
         )
-        hit = layout.counts >= layout.need
+        hit: npt.NDArray[np.bool_] = layout.counts >= layout.need
         if hit.any():
             k = np.nonzero(hit)[0]
             hit[k[light(layout.ys[k], layout.xs[k])]] = False
-        return {name: hit[part] for name, part in layout.slices.items()}
+        return hit

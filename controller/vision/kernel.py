@@ -5,6 +5,8 @@ it from reading out of bounds or giving a silent wrong answer lives here. The
 one exception, to keep the per-frame cost low: the dtype, contiguity and
 writeability of ``out``'s arrays are checked by the compiled call's buffer
 acquisition (before any work), and a failure there is explained here by name.
+``frame_stats_trusted`` is the path for a caller that made those checks once
+(the detector, on its own buffers): it checks nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "OFFSET_MAX",
     "CellStats",
     "frame_stats",
+    "frame_stats_trusted",
     "grid_shape",
     "new_cell_stats",
     "simd_path",
@@ -202,3 +205,36 @@ def frame_stats(
         _check_out(stats, shape)
         raise
     return stats
+
+
+def frame_stats_trusted(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    previous: npt.NDArray[np.uint8],
+    cell: int,
+    gain_q8: int,
+    offset: int,
+    ref_threshold: int,
+    motion_threshold: int,
+    out: CellStats,
+) -> CellStats:
+    """``frame_stats`` for a caller that has checked everything ``frame_stats`` checks,
+    once: the images C-contiguous uint8 of one shape, ``previous`` writeable and apart
+    from the others, ``out`` from ``new_cell_stats`` for that shape and cell, the ints
+    in their ranges. The detector's per-frame path (its arguments are its own buffers
+    and settings); nothing is checked here, so a wrong argument reads out of bounds.
+    """
+    _framediff.frame_stats(
+        frame,
+        reference,
+        previous,
+        cell,
+        gain_q8,
+        offset,
+        ref_threshold,
+        motion_threshold,
+        out.ref_count,
+        out.motion_count,
+        out.grey_sum,
+    )
+    return out

@@ -63,9 +63,11 @@ class LightFit:
         self.settings = settings
         self.step = lattice_step(rows, cols, settings.max_cells)
         """The lattice's spacing in cells, the same in both directions."""
-        self._scratch = np.zeros(3 * rows * cols, dtype=np.float64)
+        self._scratch = np.zeros(4 * rows * cols, dtype=np.float64)
         self._out = np.zeros(3, dtype=np.float64)
         self._all = np.ones(self.shape, dtype=np.uint8)
+        self._counted: npt.NDArray[np.bool_] | None = None
+        self._count = 0
 
     def fit(
         self,
@@ -85,16 +87,38 @@ class LightFit:
                 raise ValueError(f"{name}: expected a {np.dtype(dtype).name} numpy array")
             if array.shape != self.shape:
                 raise ValueError(f"{name}: shape {array.shape} is not the grid's {self.shape}")
-        s = self.settings
-        selected = cells.view(np.uint8)
-        step = self.step
-        if int(np.count_nonzero(cells[::step, ::step])) < s.min_cells:
-            selected = self._all
-        _light.fit_light(
+        return self._fit(
             np.ascontiguousarray(grey_sum),
             np.ascontiguousarray(area),
             np.ascontiguousarray(ref_means),
-            np.ascontiguousarray(selected),
+            np.ascontiguousarray(cells),
+        )
+
+    def _fit(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """``fit`` on arguments already checked and C-contiguous."""
+        s = self.settings
+        selected = cells.view(np.uint8)
+        step = self.step
+        if cells is self._counted:
+            count = self._count
+        else:
+            count = int(np.count_nonzero(cells[::step, ::step]))
+            if not cells.flags.writeable:
+                # A read-only map (the detector's kept ones) cannot change: counted once.
+                self._counted, self._count = cells, count
+        if count < s.min_cells:
+            selected = self._all
+        _light.fit_light(
+            grey_sum,
+            area,
+            ref_means,
+            selected,
             s.min_spread,
             s.floor,
             s.factor,
@@ -103,7 +127,8 @@ class LightFit:
             self._scratch,
             self._out,
         )
-        return float(self._out[0]), float(self._out[1])
+        gain, offset = self._out.tolist()[:2]
+        return gain, offset
 
     def fit_q8(
         self,
@@ -113,7 +138,22 @@ class LightFit:
         cells: npt.NDArray[np.bool_],
     ) -> tuple[int, int]:
         """The fit in the kernel's terms: gain in Q8 (1..GAIN_Q8_MAX), offset in grey levels."""
-        gain, offset = self.fit(grey_sum, area, ref_means, cells)
-        gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
-        offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
-        return gain_q8, offset_i
+        return _q8(*self.fit(grey_sum, area, ref_means, cells))
+
+    def fit_q8_trusted(
+        self,
+        grey_sum: npt.NDArray[np.int64],
+        area: npt.NDArray[np.float64],
+        ref_means: npt.NDArray[np.float64],
+        cells: npt.NDArray[np.bool_],
+    ) -> tuple[int, int]:
+        """``fit_q8`` for a caller whose arrays are what ``fit`` checks (the grid's shape,
+        their dtypes) and C-contiguous: the detector's per-frame path, nothing checked."""
+        return _q8(*self._fit(grey_sum, area, ref_means, cells))
+
+
+def _q8(gain: float, offset: float) -> tuple[int, int]:
+    """A fit in the kernel's terms: gain in Q8 (1..GAIN_Q8_MAX), offset in grey levels."""
+    gain_q8 = int(min(GAIN_Q8_MAX, max(1, round(gain * GAIN_ONE))))
+    offset_i = int(min(OFFSET_MAX, max(-OFFSET_MAX, round(offset))))
+    return gain_q8, offset_i

@@ -135,7 +135,8 @@ class Registration:
             slice(r0 // cell, -(-r1 // cell)),
             slice(c0 // cell, -(-c1 // cell)),
         )
-        self._kept_mask = np.zeros(0, dtype=np.uint8)
+        self._kept_mask = b""
+        """The bytes of the mask's box cells the kept sums were made with."""
         self._scratch = np.zeros(
             (2 * self.reach + 1) ** 2 + (2 * FINE_REACH + 1) ** 2, dtype=np.float64
         )
@@ -221,12 +222,25 @@ class Registration:
     ) -> Shift:
         """``measure`` on arguments already checked and C-contiguous (``SwayMeter``
         checks them once a frame for all its boxes)."""
+        return self._measure_cells(
+            frame, reference, mask, mask[self._box_cells].tobytes(), same_reference
+        )
+
+    def _measure_cells(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        mask: npt.NDArray[np.uint8],
+        box_mask: bytes,
+        same_reference: bool,
+    ) -> Shift:
+        """``_measure`` given the bytes of the mask's box cells (``mask[_box_cells]``):
+        comparing them with the kept ones costs a fraction of np.array_equal's call."""
         if self.reach < 1:
             return Shift(0.0, 0.0, measured=False)
-        box_mask = mask[self._box_cells]
-        same = same_reference and np.array_equal(box_mask, self._kept_mask)
+        same = same_reference and box_mask == self._kept_mask
         if not same:
-            self._kept_mask = box_mask.copy()
+            self._kept_mask = box_mask
         r0, r1, c0, c1 = self.box
         _registration.register(
             frame,
@@ -412,6 +426,7 @@ class SwayMeter:
         """The view's roll with it (radians, clockwise); 0 while it moves no zone pixel
         by ``ROLL_PX``."""
         self._turned = np.zeros((height, width), dtype=np.uint8)
+        self._keep = np.zeros(any_zone.shape, dtype=np.bool_)
 
     def reference_changed(self) -> None:
         """The reference was changed in place (or replaced): nothing of it is kept."""
@@ -454,14 +469,16 @@ class SwayMeter:
         which: Iterable[int],
     ) -> list[Measured]:
         """The shifts the boxes ``which`` measure (those that measure something)."""
-        c = self.cell
         out: list[Measured] = []
         for i in which:
-            r0, r1, c0, c1 = self.boxes[i]
-            box_cells = keep[r0 // c : -(-r1 // c), c0 // c : -(-c1 // c)]
-            use = keep if np.count_nonzero(box_cells) * 3 >= box_cells.size else self._keep_all
+            registration = self.registrations[i]
+            # The box's cells of keep (0 or 1 each), as bytes: counted and compared as such.
+            cells = keep[registration._box_cells].tobytes()
+            use = keep
+            if cells.count(1) * 3 < len(cells):
+                use, cells = self._keep_all, b"\x01" * len(cells)
             same = reference is self._references[i]
-            shift = self.registrations[i]._measure(seen, reference, use, same)
+            shift = registration._measure_cells(seen, reference, use, cells, same)
             self._references[i] = reference
             self._beyond[i] = shift.beyond
             if shift.measured:
@@ -503,9 +520,21 @@ class SwayMeter:
         """
         # Checked once here for every box (each box's own ``measure`` would again).
         self.registrations[0]._check(frame, reference, prev_differs.view(np.uint8))
-        frame = np.ascontiguousarray(frame)
-        reference = np.ascontiguousarray(reference)
-        keep = np.ascontiguousarray(~prev_differs).view(np.uint8)
+        return self.measure_trusted(
+            np.ascontiguousarray(frame),
+            np.ascontiguousarray(reference),
+            np.ascontiguousarray(prev_differs),
+        )
+
+    def measure_trusted(
+        self,
+        frame: npt.NDArray[np.uint8],
+        reference: npt.NDArray[np.uint8],
+        prev_differs: npt.NDArray[np.bool_],
+    ) -> tuple[float, float]:
+        """``measure`` for a caller whose arrays are what ``measure`` checks and
+        C-contiguous (the detector's frame and its own buffers): nothing is checked."""
+        keep = np.logical_not(prev_differs, out=self._keep).view(np.uint8)
         roll0 = self.roll
         seen = frame
         if roll0 != 0.0:

@@ -21,9 +21,10 @@ from controller.vision import _cells
 from controller.vision.kernel import (
     GAIN_ONE,
     GAIN_Q8_MAX,
+    MAX_CELL,
     OFFSET_MAX,
     CellStats,
-    frame_stats,
+    frame_stats_trusted,
     grid_shape,
     new_cell_stats,
 )
@@ -74,11 +75,13 @@ class ZoneStillness:
         fraction: float,
         still_cells: int,
         t_ms: int,
+        min_count: npt.NDArray[np.int32] | None = None,
     ) -> None:
         """One frame: view is the zone's box of whole cells (C-contiguous), touched and
         area its cells' zone map and pixel counts, gain_q8/offset this frame's light fit,
         threshold the grey levels that count a pixel as changed, fraction the share of a
-        cell's pixels that must change."""
+        cell's pixels that must change. ``min_count``: ``ceil(fraction * area)`` as a
+        C-contiguous int32 array, when the caller keeps it (the detector, per zone)."""
         if not occupied:
             self.clear(t_ms)
             return
@@ -88,6 +91,12 @@ class ZoneStillness:
             # The caller may reuse view's buffer: the picture kept is a copy.
             self._view, self._light = view.copy(), (gain_q8, offset)
             return
+        if view.dtype != np.uint8:
+            raise ValueError(f"view: expected uint8, got {view.dtype}")
+        if not 1 <= cell <= MAX_CELL:
+            raise ValueError(f"cell: {cell} is outside 1..{MAX_CELL}")
+        if not 0 <= threshold <= 255:
+            raise ValueError(f"threshold: {threshold} is outside 0..255")
         grid = grid_shape(view.shape[0], view.shape[1], cell)
         if touched.shape != grid or area.shape != grid:
             raise ValueError(f"touched, area: expected the view's cell grid {grid}")
@@ -99,25 +108,33 @@ class ZoneStillness:
         # frame ~ reference * g + o, so frame ~ last * (g / g_last) + o - o_last * g / g_last.
         g_last, o_last = self._light
         ratio = gain_q8 / max(g_last, 1)
-        counts = frame_stats(
-            view,
+        gain = min(GAIN_Q8_MAX, round(GAIN_ONE * ratio))
+        if gain < 0:
+            raise ValueError(f"gain_q8: {gain_q8} is negative")
+        # view and last are C-contiguous uint8 of one shape (the kept picture is a copy of
+        # an earlier view of that shape), the scratch and out made for it, the light
+        # clamped to the kernel's ranges: the kernel's checks are already made.
+        counts = frame_stats_trusted(
+            np.ascontiguousarray(view),
             last,
             self._scratch,
-            cell=cell,
-            gain_q8=min(GAIN_Q8_MAX, round(GAIN_ONE * ratio)),
-            offset=max(-OFFSET_MAX, min(OFFSET_MAX, round(offset - o_last * ratio))),
-            ref_threshold=threshold,
-            motion_threshold=255,
-            out=self._out,
+            cell,
+            gain,
+            max(-OFFSET_MAX, min(OFFSET_MAX, round(offset - o_last * ratio))),
+            threshold,
+            255,
+            self._out,
         ).ref_count
         # Cells with at least fraction of their pixels changed, beside another such
         # cell, in the zone, and how many changed last frame too: one compiled pass
         # (``cells_reference.still_cells_reference`` is the definition).
         differs = np.empty(grid, dtype=np.bool_)
         before = self._differs
+        if min_count is None:
+            min_count = np.ceil(fraction * area).astype(np.int32)
         both = _cells.still_cells(
             counts,
-            np.ceil(fraction * area).astype(np.int32),
+            min_count,
             np.ascontiguousarray(touched).view(np.uint8),
             (differs if before is None else before).view(np.uint8),
             before is not None,

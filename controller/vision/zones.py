@@ -428,6 +428,10 @@ class _Stacked:
     scratch: npt.NDArray[np.uint8]
     stack: npt.NDArray[np.int32]
     out: npt.NDArray[np.int64]
+    hit: npt.NDArray[np.uint8]
+    """Per zone, ``ZoneBodies.touched_any``'s answer."""
+    edges_in_order: bool
+    """The grid's edges are listed in its zones' order (``counts_flat`` needs it)."""
 
 
 BODIES_KEPT = 16
@@ -474,6 +478,8 @@ class ZoneBodies:
             scratch=np.zeros(3 * largest, dtype=np.uint8),
             stack=np.zeros(largest, dtype=np.int32),
             out=np.zeros(len(names), dtype=np.int64),
+            hit=np.zeros(len(names), dtype=np.uint8),
+            edges_in_order=tuple(grid.edges) == names,
         )
         if len(self._built) >= BODIES_KEPT:
             self._built.pop(next(iter(self._built)))
@@ -515,6 +521,57 @@ class ZoneBodies:
             st.out,
         )
         return dict(zip(st.names, st.out.tolist(), strict=True))
+
+    def counts_flat(
+        self,
+        grid: ZoneGrid,
+        body: npt.NDArray[np.bool_],
+        differs: npt.NDArray[np.bool_],
+        edge_hit: npt.NDArray[np.bool_],
+    ) -> list[int]:
+        """``counts`` in the grid's zone order, edge_body given end to end in that order
+        (``edge_bodies.EdgeBodies.find_flat``), for a caller whose maps are C-contiguous
+        bool arrays of the grid's shape (the detector's own): only edge_hit's size is
+        checked, against the grid's edge cells."""
+        st = self._stacked(grid)
+        if edge_hit.shape != (int(st.edge_start[-1]),):
+            raise ValueError(f"edge_hit: expected {int(st.edge_start[-1])} bools (the edge cells)")
+        if not st.edges_in_order:
+            raise ValueError("grid: its edges are not in its zones' order")
+        _cells.zone_bodies(
+            body.view(np.uint8),
+            differs.view(np.uint8),
+            st.interior,
+            st.touched,
+            st.boxes,
+            st.box_start,
+            st.edge_rows,
+            st.edge_cols,
+            st.edge_start,
+            edge_hit.view(np.uint8),
+            st.scratch,
+            st.stack,
+            st.out,
+        )
+        out: list[int] = st.out.tolist()
+        return out
+
+    def touched_any(self, grid: ZoneGrid, cells: npt.NDArray[np.bool_]) -> list[bool]:
+        """Per zone of grid, in its order: is a cell set in cells one the zone touches?
+        (``(cells & grid.touched[name]).any()``, every zone in one compiled pass over its
+        box, ``_cells.zones_any``.)"""
+        shape = self._stacked(grid).shape
+        if not isinstance(cells, np.ndarray) or cells.dtype != np.bool_ or cells.shape != shape:
+            raise ValueError(f"cells: expected a bool array of the grid's shape {shape}")
+        return self.touched_any_trusted(grid, np.ascontiguousarray(cells))
+
+    def touched_any_trusted(self, grid: ZoneGrid, cells: npt.NDArray[np.bool_]) -> list[bool]:
+        """``touched_any`` for a caller whose cells are what it checks, C-contiguous (the
+        detector's own map): nothing is checked here."""
+        st = self._stacked(grid)
+        _cells.zones_any(cells.view(np.uint8), st.touched, st.boxes, st.box_start, st.hit)
+        hit: list[bool] = st.hit.view(np.bool_).tolist()
+        return hit
 
 
 def edge_bodies(

@@ -206,3 +206,70 @@ def test_bad_arguments_are_named_errors() -> None:
         fit.fit(*good[:3], np.ones((4, 5), dtype=np.uint8))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="shape"):
         LightFit((0, 5))
+
+
+def _medians_cases() -> list[tuple[str, F64]]:
+    rng = np.random.default_rng(15)
+    cases: list[tuple[str, F64]] = []
+    for n in (1, 2, 3, 16, 17, 18, 33, 1022, 1023, 1024, 1025, 3600, 3601, 4096, 10_001):
+        cases.append((f"normal-{n}", rng.normal(1.0, 0.01, n)))
+        cases.append((f"ties-{n}", rng.integers(0, 5, n).astype(np.float64)))
+        cases.append((f"sorted-{n}", np.sort(rng.uniform(0, 9, n))))
+        cases.append((f"reversed-{n}", np.sort(rng.uniform(0, 9, n))[::-1].copy()))
+    for n in (17, 40, 1024, 3600, 3601):
+        cases.append((f"equal-{n}", np.full(n, 0.25)))
+        # Few distinct values in long runs, and a sawtooth: the partitions' equal ranges.
+        cases.append((f"runs-{n}", np.repeat(rng.integers(0, 9, n // 8 + 1), 8)[:n] * 0.5))
+        cases.append((f"saw-{n}", (np.arange(n) % 7).astype(np.float64)))
+        cases.append((f"two-{n}", np.where(np.arange(n) < n // 2, 1.0, 2.0)))
+        # The sampled places hold the smallest values: the bracket misses the middle and
+        # quickselect on every value answers.
+        fooled = rng.uniform(10, 20, n)
+        fooled[(np.arange(256) * n) // 256] = -np.arange(256, dtype=np.float64)
+        cases.append((f"fooled-{n}", fooled))
+        # Half the values far out on each side, the middle between them.
+        split = np.concatenate([rng.uniform(-1e9, -1e8, n // 2), rng.uniform(1e8, 1e9, n - n // 2)])
+        cases.append((f"split-{n}", rng.permutation(split)))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "values"), _medians_cases(), ids=lambda v: str(v)[:14])
+def test_the_fits_median_is_numpys_to_the_bit(name: str, values: F64) -> None:
+    """The compiled median (a sample brackets the middle, then a pass and a small select,
+    each select a quickselect without data-dependent branches) against np.median: the same
+    float, bit for bit, for odd and even counts, ties and long runs of equal values, sorted
+    input, and a sample that misses the middle; the values are left as they were."""
+    from controller.vision import _light
+
+    kept = values.copy()
+    scratch = np.zeros(2 * values.size, dtype=np.float64)
+    got = _light.median(values, scratch)
+    assert np.float64(got).tobytes() == np.median(values).tobytes(), name
+    assert np.array_equal(values, kept)
+
+
+def test_a_map_changed_in_place_is_counted_again() -> None:
+    """The count of selected lattice cells is kept only for a read-only map (it cannot
+    change); a writeable one changed in place between fits is counted again: each fit
+    equals a fresh fit's."""
+    rng = np.random.default_rng(21)
+    reference = rng.integers(20, 230, (64, 64)).astype(np.uint8)
+    frame = np.clip(reference * 0.9 + 8 + rng.normal(0, 2, reference.shape), 0, 255)
+    ref_sum, area = _cell_means(reference, 4)
+    grey_sum, _ = _cell_means(frame.astype(np.uint8), 4)
+    ref = ref_sum / area
+    kept = LightFit(ref_sum.shape)
+    cells = np.zeros(ref_sum.shape, dtype=bool)
+    cells[0, :5] = True
+    for few in (False, True, False):
+        # Few selected (5, under min_cells): every cell is fitted; many: only those.
+        cells[4:, :8] = not few
+        assert kept.fit(grey_sum, area, ref, cells) == LightFit(ref_sum.shape).fit(
+            grey_sum, area, ref, cells
+        )
+    frozen = cells.copy()
+    frozen.flags.writeable = False
+    want = LightFit(ref_sum.shape).fit(grey_sum, area, ref, frozen)
+    assert kept.fit(grey_sum, area, ref, frozen) == want
+    assert kept.fit(grey_sum, area, ref, frozen) == want
+    assert want != LightFit(ref_sum.shape).fit(grey_sum, area, ref, np.ones_like(cells))

@@ -92,7 +92,8 @@ def test_larger_blocks_match_the_reference_and_measure_the_sway(
     dx: float, dy: float, level: int
 ) -> None:
     """At 1280x720 the blocks are 8 pixels (the same stretch of road as 4 at 640x360):
-    both sides agree, the sway is found to 0.05 px, and odd masks and cells still agree."""
+    both sides agree, the sway is found to 0.05 px, and odd masks and cells still agree
+    (blocks cut across cells, and blocks made of whole cells)."""
     camera = LaneCamera(CameraSpec(width=1280, height=720), Condition.DAY, seed=4)
     ref, frame = camera.render([], 0, 0), camera.render([], 0, 67)
     reg = Registration(720, 1280, 4, (504, 632, 384, 896), max_shift_px=16.0, fine=8)
@@ -103,7 +104,14 @@ def test_larger_blocks_match_the_reference_and_measure_the_sway(
     assert shift.dx == pytest.approx(dx, abs=0.05)
     assert shift.dy == pytest.approx(dy, abs=0.05)
     rng = np.random.default_rng(8)
-    for cell, box in ((4, (501, 637, 381, 899)), (5, (500, 640, 380, 900))):
+    # Blocks cut across cells (odd corners, 5-pixel cells), and blocks of whole cells
+    # (8 = 2 x 4 and 4 x 2 pixels: the 1280x720 detector's case) under holed masks.
+    for cell, box in (
+        (4, (501, 637, 381, 899)),
+        (5, (500, 640, 380, 900)),
+        (4, (504, 632, 384, 896)),
+        (2, (502, 634, 382, 894)),
+    ):
         odd = Registration(720, 1280, cell, box, max_shift_px=16.0, fine=8)
         mask = (rng.random(odd.grid) < 0.8).astype(np.uint8)
         _compare(odd, moved, ref, mask)
