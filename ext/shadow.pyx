@@ -32,6 +32,9 @@ cdef extern from "shadow_window.h":
                    Py_ssize_t y, Py_ssize_t x, Py_ssize_t win, float gain, float offset,
                    float* f, float* r, float* ratio) noexcept nogil
     void sw_sort(float* v, float* spare, uint32_t* keys, Py_ssize_t n) noexcept nogil
+    float sw_pw_sum(const float* a, Py_ssize_t n) noexcept nogil
+    void sw_pw_sum3(const float* a, const float* b, const float* c, Py_ssize_t n,
+                    float* out) noexcept nogil
     int sw_window(const float* f, const float* r, const float* q, Py_ssize_t npix,
                   const sw_limits* s, float* scratch, uint32_t* words,
                   uint8_t* member) noexcept nogil
@@ -46,6 +49,18 @@ def log_f32(const float[::1] x, float[::1] out) -> None:
     """out = numpy's float32 log of x, by the loop the pass calls (held to np.log by the tests)."""
     with nogil:
         _log_f32(&x[0], &out[0], x.shape[0])
+
+
+def pairwise_sums(const float[:, ::1] rows, float[::1] one, float[::1] three) -> None:
+    """Sum each of the three rows by the pass's pairwise sums: one at a time into
+    ``one``, all three at once into ``three`` (held to numpy's sums by the tests)."""
+    cdef Py_ssize_t n = rows.shape[1], i
+    if rows.shape[0] != 3 or one.shape[0] != 3 or three.shape[0] != 3:
+        raise ValueError("rows, one, three: expected 3 rows and room for 3 sums")
+    with nogil:
+        for i in range(3):
+            one[i] = sw_pw_sum(&rows[i, 0], n)
+        sw_pw_sum3(&rows[0, 0], &rows[1, 0], &rows[2, 0], n, &three[0])
 
 
 def sort_f32(float[::1] v) -> None:

@@ -93,6 +93,64 @@ static float sw_pw_sum(const float *a, ptrdiff_t n)
     return sw_pw_sum(a, n2) + sw_pw_sum(a + n2, n - n2);
 }
 
+/* sw_pw_sum of a, b and c (n values each) at once, into out[0..2]: the same blocks,
+   so the same three sums, with three accumulators in flight. */
+static void sw_pw_sum3(const float *a, const float *b, const float *c, ptrdiff_t n, float *out)
+{
+    ptrdiff_t i, n2;
+    if (n < 8) {
+        float sa = 0.0f, sb = 0.0f, sc = 0.0f;
+        for (i = 0; i < n; i++) {
+            sa = sa + a[i];
+            sb = sb + b[i];
+            sc = sc + c[i];
+        }
+        out[0] = sa;
+        out[1] = sb;
+        out[2] = sc;
+        return;
+    }
+    if (n <= 128) {
+#if SW_VECTOR
+        sw_v8 ra, rb, rc, x;
+        SW_LOAD(ra, a);
+        SW_LOAD(rb, b);
+        SW_LOAD(rc, c);
+        for (i = 8; i < n - (n % 8); i += 8) {
+            SW_LOAD(x, a + i);
+            ra = ra + x;
+            SW_LOAD(x, b + i);
+            rb = rb + x;
+            SW_LOAD(x, c + i);
+            rc = rc + x;
+        }
+        out[0] = ((ra[0] + ra[1]) + (ra[2] + ra[3])) + ((ra[4] + ra[5]) + (ra[6] + ra[7]));
+        out[1] = ((rb[0] + rb[1]) + (rb[2] + rb[3])) + ((rb[4] + rb[5]) + (rb[6] + rb[7]));
+        out[2] = ((rc[0] + rc[1]) + (rc[2] + rc[3])) + ((rc[4] + rc[5]) + (rc[6] + rc[7]));
+        for (; i < n; i++) {
+            out[0] = out[0] + a[i];
+            out[1] = out[1] + b[i];
+            out[2] = out[2] + c[i];
+        }
+#else
+        out[0] = sw_pw_sum(a, n);
+        out[1] = sw_pw_sum(b, n);
+        out[2] = sw_pw_sum(c, n);
+#endif
+        return;
+    }
+    {
+        float lo[3], hi[3];
+        n2 = n / 2;
+        n2 -= n2 % 8;
+        sw_pw_sum3(a, b, c, n2, lo);
+        sw_pw_sum3(a + n2, b + n2, c + n2, n - n2, hi);
+        out[0] = lo[0] + hi[0];
+        out[1] = lo[1] + hi[1];
+        out[2] = lo[2] + hi[2];
+    }
+}
+
 static void sw_insertion(float *v, ptrdiff_t n)
 {
     ptrdiff_t i, j;
@@ -345,14 +403,14 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
     float *top = misfit + npix;
     ptrdiff_t j, drop_n, idx;
     float n, num, den, factor, cut, mean_f, flat, fitted, mean_r, texture, mean_q, spread, d;
+    float sums[3];
     for (j = 0; j < npix; j++)
         wt[j] = member[j] ? 1.0f : 0.0f;
     sw_products(wt, f, r, t1, t2, npix);
-    n = sw_pw_sum(wt, npix);
-    n = n < 1.0f ? 1.0f : n;
-    num = sw_pw_sum(t1, npix);
-    den = sw_pw_sum(t2, npix);
-    den = den < 1e-6f ? 1e-6f : den;
+    sw_pw_sum3(wt, t1, t2, npix, sums);
+    n = sums[0] < 1.0f ? 1.0f : sums[0];
+    num = sums[1];
+    den = sums[2] < 1e-6f ? 1e-6f : sums[2];
     factor = num / den;
     if (s->trim) {
         /* The worst-fitting share of the part is left out (ties may leave out a few more):
@@ -373,11 +431,10 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
         for (j = 0; j < npix; j++)
             wt[j] = ((member[j] != 0) & (misfit[j] < cut)) ? 1.0f : 0.0f;
         sw_products(wt, f, r, t1, t2, npix);
-        n = sw_pw_sum(wt, npix);
-        n = n < 1.0f ? 1.0f : n;
-        num = sw_pw_sum(t1, npix);
-        den = sw_pw_sum(t2, npix);
-        den = den < 1e-6f ? 1e-6f : den;
+        sw_pw_sum3(wt, t1, t2, npix, sums);
+        n = sums[0] < 1.0f ? 1.0f : sums[0];
+        num = sums[1];
+        den = sums[2] < 1e-6f ? 1e-6f : sums[2];
         factor = num / den;
     }
     /* The verdict is every check at once: a failed one ends the part's work early. */

@@ -507,3 +507,20 @@ def test_the_pass_sort_is_numpys_order(size: int) -> None:
         want = np.sort(v)
         _shadow.sort_f32(v)
         assert v.tobytes() == want.tobytes(), np.flatnonzero(v != want)[:10]
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 72, 128, 129, 144, 289, 1000])
+def test_the_pass_sums_are_numpys_pairwise_sums(size: int) -> None:
+    """Every sum the pass takes (one array, or three at once) is numpy's float32
+    pairwise sum, the last bit included: values of mixed sizes and signs, where the
+    order of the additions shows."""
+    rng = np.random.default_rng(size)
+    rows = (rng.normal(0.0, 1.0, (3, size)) * 10.0 ** rng.integers(-3, 4, (3, size))).astype(
+        np.float32
+    )
+    one = np.empty(3, dtype=np.float32)
+    three = np.empty(3, dtype=np.float32)
+    _shadow.pairwise_sums(rows, one, three)
+    want = rows.sum(axis=1)
+    assert one.tobytes() == want.tobytes(), (one, want)
+    assert three.tobytes() == want.tobytes(), (three, want)
