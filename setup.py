@@ -43,10 +43,16 @@ extensions = [
     Extension(
         "controller.vision._light_only",
         sources=["ext/light_only.pyx"],
-        depends=["ext/kth.pxd"],
+        depends=[
+            "ext/light_window.h",
+            "ext/light_window_body.h",
+            "ext/shadow_window.h",
+            "ext/numpy_log.pxi",
+        ],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
+        # It runs the shadow test too (shadow_window.h): no fused multiply-add, as there.
+        extra_compile_args=[*compile_args, "-ffp-contract=off"] if compile_args else [],
     ),
     Extension(
         "controller.vision._registration",
@@ -74,6 +80,7 @@ extensions = [
     Extension(
         "controller.vision._shadow",
         sources=["ext/shadow.pyx"],
+        depends=["ext/shadow_window.h", "ext/numpy_log.pxi"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # No fused multiply-add (aarch64 GCC contracts by default): the pass must

@@ -1,6 +1,8 @@
 import numpy as np
 import numpy.typing as npt
 
+def scratch_size(win: int) -> int: ...
+def shadow_scratch_sizes(win: int) -> tuple[int, int]: ...
 def light_windows(
     frame: npt.NDArray[np.uint8],
     reference: npt.NDArray[np.uint8],
@@ -21,6 +23,43 @@ def light_windows(
     scratch: npt.NDArray[np.int64],
     light: npt.NDArray[np.uint8],
     stats: npt.NDArray[np.float64],
+) -> None: ...
+def cell_windows(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
+    last_y: int,
+    last_x: int,
+    win: int,
+    margin: int,
+    lo: int,
+    between: bool,
+    steady: bool,
+    across: int,
+    texture_min: float,
+    light_corr: float,
+    light_contrast: float,
+    light_residual: float,
+    gain: float,
+    offset: float,
+    shadow_win: int,
+    shadow_margin: int,
+    low: int,
+    split_gain: float,
+    factor_min: float,
+    factor_max: float,
+    texture2: float,
+    keep_explained: float,
+    residual2: float,
+    spread2: float,
+    trim: bool,
+    keep_share: float,
+    scratch: npt.NDArray[np.int64],
+    shadow_scratch: npt.NDArray[np.float32],
+    words: npt.NDArray[np.uint32],
+    member: npt.NDArray[np.uint8],
+    light: npt.NDArray[np.uint8],
 ) -> None: ...
 def select_cells(
     occupied: npt.NDArray[np.uint8],

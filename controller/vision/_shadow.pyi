@@ -14,10 +14,21 @@ def shadow_ratios(
     r: npt.NDArray[np.float32],
     ratio: npt.NDArray[np.float32],
 ) -> None: ...
-def shadow_verdicts(
-    f: npt.NDArray[np.float32],
-    r: npt.NDArray[np.float32],
-    q: npt.NDArray[np.float32],
+def scratch_sizes(npix: int) -> tuple[int, int]: ...
+def pairwise_sums(
+    rows: npt.NDArray[np.float32], one: npt.NDArray[np.float32], three: npt.NDArray[np.float32]
+) -> None: ...
+def sort_f32(v: npt.NDArray[np.float32]) -> None: ...
+def log_f32(x: npt.NDArray[np.float32], out: npt.NDArray[np.float32]) -> None: ...
+def shadow_pass(
+    frame: npt.NDArray[np.uint8],
+    reference: npt.NDArray[np.uint8],
+    ys: npt.NDArray[np.intp],
+    xs: npt.NDArray[np.intp],
+    win: int,
+    margin: int,
+    gain: float,
+    offset: float,
     low: int,
     split_gain: float,
     factor_min: float,
@@ -29,7 +40,7 @@ def shadow_verdicts(
     trim: bool,
     keep_share: float,
     scratch: npt.NDArray[np.float32],
-    keys: npt.NDArray[np.uint32],
+    words: npt.NDArray[np.uint32],
     member: npt.NDArray[np.uint8],
     light: npt.NDArray[np.uint8],
 ) -> None: ...

@@ -1,16 +1,19 @@
 """The light-only test: which differing windows only changed light (a shadow, a beam)?
 
 A shadow or a headlight beam keeps the road's texture under a smooth change of
-light; a body hides it. The compiled pass (``_light_only``, defined by
-``light_only_reference.light_windows_reference``) judges cell-sized windows of
-the padded frame against the same windows of the padded reference; this
-wrapper checks the arguments, holds the scratch buffers and gives the verdicts.
-``LightCells`` runs it for the detector: on the frame and the reference read as
-if padded, keeping a cell's verdict while none of its pixels moves.
+light; a body hides it. The compiled pass (``_light_only``, C in
+``ext/light_window.h``, defined by ``light_only_reference.light_windows_reference``)
+judges cell-sized windows of the padded frame against the same windows of the
+padded reference; this wrapper checks the arguments, holds the scratch buffers
+and gives the verdicts. ``LightCells`` runs it for the detector: on the frame and
+the reference read as if padded, keeping a cell's verdict while none of its
+pixels moves, the light-only test and the shadow test on the windows it rejects
+in one compiled call (``_light_only.cell_windows``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +21,7 @@ import numpy.typing as npt
 
 from controller.vision import _light_only
 from controller.vision.light_only_reference import STATS, quantile_place
-from controller.vision.shadow import ShadowSettings, shadow_windows
+from controller.vision.shadow import ShadowSettings
 
 __all__ = ["LightCells", "LightOnly", "LightOnlySettings"]
 
@@ -52,8 +55,10 @@ class LightOnly:
     def __init__(self, settings: LightOnlySettings) -> None:
         self.settings = settings
         win = settings.win
-        self._lo, self._between = quantile_place(win * win, settings.trim)
-        self._scratch = np.zeros(7 * win * win, dtype=np.int64)
+        self.lo, self.between = quantile_place(win * win, settings.trim)
+        """Where the misfit quantile lies: sorted[lo], strictly before sorted[lo + 1]?"""
+        self.scratch = np.zeros(_light_only.scratch_size(win), dtype=np.int64)
+        """The compiled pass's scratch (shared with ``LightCells``' one-call pass)."""
         self._light = np.zeros(0, dtype=np.uint8)
         self._stats = np.zeros((0, len(STATS)), dtype=np.float64)
 
@@ -115,8 +120,8 @@ class LightOnly:
             xs,
             s.win,
             margin,
-            self._lo,
-            self._between,
+            self.lo,
+            self.between,
             steady,
             s.across,
             s.texture_min,
@@ -125,7 +130,7 @@ class LightOnly:
             s.light_residual,
             gain,
             offset,
-            self._scratch,
+            self.scratch,
             light,
             self._stats,
         )
@@ -155,6 +160,33 @@ class LightCells:
         self.shadow = ShadowSettings() if shadow is None else shadow
         self.cell = cell
         self.margin = margin
+        sh = self.shadow
+        shadow_win = cell + 2 * sh.margin
+        if shadow_win < 2:
+            raise ValueError(
+                f"cell, margin: a window of {shadow_win} x {shadow_win} pixels cannot be split"
+            )
+        npix = shadow_win * shadow_win
+        floats, words = _light_only.shadow_scratch_sizes(shadow_win)
+        self._shadow_scratch = np.zeros(floats, dtype=np.float32)
+        self._shadow_words = np.zeros(words, dtype=np.uint32)
+        self._shadow_member = np.zeros(npix, dtype=np.uint8)
+        # The shadow thresholds as its numpy definition's float32 arithmetic meets them
+        # (``shadow.shadow_windows`` passes the same).
+        self._shadow_args = (
+            shadow_win,
+            sh.margin,
+            max(1, math.ceil(sh.part_min * npix)),
+            sh.split_gain,
+            sh.factor_min,
+            sh.factor_max,
+            sh.texture_min * sh.texture_min,
+            1.0 - sh.explained,
+            sh.residual * sh.residual,
+            sh.ratio_spread * sh.ratio_spread,
+            sh.trim > 0.0,
+            1.0 - sh.trim,
+        )
         rows, cols = -(-height // cell), -(-width // cell)
         pad_shape = (height + 2 * margin + cell, width + 2 * margin + cell)
         self._work = np.zeros((height, width), dtype=np.uint8)
@@ -198,30 +230,47 @@ class LightCells:
         The light-only test first; the windows it rejects get the shadow test
         (``shadow``): one or two shades over the reference's texture, a shadow's edge
         that moved since the reference was taken."""
-        light = self.test.windows(
-            self._work,
-            self._reference,
+        test = self.test
+        t = test.settings
+        ys = np.ascontiguousarray(ys, dtype=np.intp)
+        xs = np.ascontiguousarray(xs, dtype=np.intp)
+        if ys.ndim != 1 or ys.shape != xs.shape:
+            raise ValueError(f"ys, xs: shapes {ys.shape} and {xs.shape} are not one and the same")
+        if self._gain <= 0.0:
+            raise ValueError(f"gain: {self._gain} is not positive")
+        frame = np.ascontiguousarray(self._work)
+        reference = np.ascontiguousarray(self._reference)
+        if frame.shape != reference.shape:
+            raise ValueError(f"reference: shape {reference.shape} is not the frame's {frame.shape}")
+        h, w = frame.shape
+        light = np.zeros(ys.size, dtype=np.uint8)
+        _light_only.cell_windows(
+            frame,
+            reference,
             ys,
             xs,
-            steady=self._steady,
-            gain=self._gain,
-            offset=self._offset,
-            margin=self.margin,
-            past=self.cell,
+            h + 2 * self.margin + self.cell - t.win,
+            w + 2 * self.margin + self.cell - t.win,
+            t.win,
+            self.margin,
+            test.lo,
+            test.between,
+            self._steady,
+            t.across,
+            t.texture_min,
+            t.light_corr,
+            t.light_contrast,
+            t.light_residual,
+            self._gain,
+            self._offset,
+            *self._shadow_args,
+            test.scratch,
+            self._shadow_scratch,
+            self._shadow_words,
+            self._shadow_member,
+            light,
         )
-        rest = np.flatnonzero(~light)
-        if rest.size:
-            light[rest] = shadow_windows(
-                self._work,
-                self._reference,
-                ys[rest] - self.margin,
-                xs[rest] - self.margin,
-                cell=self.cell,
-                gain=self._gain,
-                offset=self._offset,
-                settings=self.shadow,
-            )
-        return light
+        return light.view(np.bool_)
 
     def cells(
         self,

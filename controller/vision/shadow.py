@@ -2,10 +2,9 @@
 
 The definition, its reasons and its thresholds are in ``shadow_reference`` (numpy);
 the compiled pass (``_shadow``) computes the same float32 numbers in the same order,
-so its verdicts are the reference's, bit for bit. This wrapper checks the arguments,
-makes the per-call buffers and takes the log of the ratios with numpy's own float32
-log between the pass's two halves (numpy's SIMD log and libm's may differ in the
-last bit).
+so its verdicts are the reference's, bit for bit; it takes the log of the ratios
+with numpy's own float32 log loop (numpy's SIMD log and libm's may differ in the
+last bit). This wrapper checks the arguments and makes the per-call buffers.
 """
 
 from __future__ import annotations
@@ -42,11 +41,12 @@ def shadow_windows(
     win = cell + 2 * s.margin
     if ys.size == 0:
         return np.zeros(0, dtype=bool)
-    k, npix = ys.size, win * win
-    f = np.empty((k, npix), dtype=np.float32)
-    r = np.empty((k, npix), dtype=np.float32)
-    ratio = np.empty((k, npix), dtype=np.float32)
-    _shadow.shadow_ratios(
+    npix = win * win
+    floats, words = _shadow.scratch_sizes(npix)
+    light = np.zeros(ys.size, dtype=np.uint8)
+    # The thresholds as the reference's float32 arithmetic meets them: each Python
+    # float is cast to float32 next to a float32 array (the pass takes C floats).
+    _shadow.shadow_pass(
         np.ascontiguousarray(frame),
         np.ascontiguousarray(reference),
         np.ascontiguousarray(ys, dtype=np.intp),
@@ -55,18 +55,6 @@ def shadow_windows(
         s.margin,
         gain,
         offset,
-        f,
-        r,
-        ratio,
-    )
-    q = np.log(ratio)
-    light = np.zeros(k, dtype=np.uint8)
-    # The thresholds as the reference's float32 arithmetic meets them: each Python
-    # float is cast to float32 next to a float32 array (the pass takes C floats).
-    _shadow.shadow_verdicts(
-        f,
-        r,
-        q,
         max(1, math.ceil(s.part_min * npix)),
         s.split_gain,
         s.factor_min,
@@ -77,8 +65,8 @@ def shadow_windows(
         s.ratio_spread * s.ratio_spread,
         s.trim > 0.0,
         1.0 - s.trim,
-        np.empty(5 * npix, dtype=np.float32),
-        np.empty(2 * npix, dtype=np.uint32),
+        np.empty(floats, dtype=np.float32),
+        np.empty(words, dtype=np.uint32),
         np.empty(npix, dtype=np.uint8),
         light,
     )

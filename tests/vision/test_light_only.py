@@ -99,7 +99,11 @@ def test_rendered_frames_match_the_reference(condition: Condition, steady: bool)
     assert light.any() and not light.all()
 
 
-@pytest.mark.parametrize(("height", "width", "win"), [(37, 53, 7), (41, 29, 9), (23, 61, 6)])
+@pytest.mark.parametrize(
+    ("height", "width", "win"),
+    # 16: the quantile bounded in lanes seven deep; 56: misfits past 32-bit integers.
+    [(37, 53, 7), (41, 29, 9), (23, 61, 6), (40, 44, 16), (118, 61, 56)],
+)
 @pytest.mark.parametrize("trim", [0.0, 0.2, 0.35])
 def test_odd_sizes_windows_and_trims_match_the_reference(
     height: int, width: int, win: int, trim: float
@@ -116,10 +120,13 @@ def test_odd_sizes_windows_and_trims_match_the_reference(
         assert light.any() and not light.all()
 
 
+@pytest.mark.parametrize("win", [8, 56], ids=["win8", "win56"])
 @pytest.mark.parametrize("kind", ["binary", "black", "white", "black_on_white"])
-def test_edge_values_match_the_reference(kind: str) -> None:
+def test_edge_values_match_the_reference(kind: str, win: int) -> None:
+    """Black against white, the largest misfits there are; at 56 pixels a side they no
+    longer fit 32-bit integers, and the pass must not wrap them."""
     rng = np.random.default_rng(7)
-    shape = (33, 47)
+    shape = (33 + win - 8, 47 + win - 8)
     binary = (rng.integers(0, 2, shape) * 255).astype(np.uint8)
     zeros, full = np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)
     frame, reference = {
@@ -128,8 +135,8 @@ def test_edge_values_match_the_reference(kind: str) -> None:
         "white": (full, full),
         "black_on_white": (zeros, full),
     }[kind]
-    test = LightOnly(_settings(8))
-    ys, xs = _all_windows(shape, 8, 1)
+    test = LightOnly(_settings(win))
+    ys, xs = _all_windows(shape, win, 1)
     for steady in (True, False):
         _check(test, frame, reference, ys, xs, steady=steady)
     # A flat picture has no texture to follow: never light only.

@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from controller.bench.detector import render_clip
-from controller.vision import _shadow, light_only, shadow_reference
+from controller.vision import _shadow, shadow_reference
 from controller.vision.detector import Detector
 from controller.vision.light_only import LightCells, LightOnlySettings
 from controller.vision.shadow import ShadowSettings, shadow_windows
@@ -248,40 +248,130 @@ def _both(
     return compiled, defined
 
 
+Look = tuple[Frame, Frame, npt.NDArray[np.intp], npt.NDArray[np.intp], bool, float, float]
+
+
+def _composed(cells: LightCells, look: Look) -> tuple[npt.NDArray[np.bool_], ...]:
+    """(the one-call pass's verdicts, the light-only test's alone, the shadow test's
+    compiled and numpy verdicts on the windows the light-only test rejects)."""
+    frame, reference, ys, xs, steady, gain, offset = look
+    cells.new_reference(reference)
+    cells.new_frame(frame, steady=steady, gain=gain, offset=offset)
+    fused = cells.windows(ys, xs)
+    light = cells.test.windows(
+        frame,
+        reference,
+        ys,
+        xs,
+        steady=steady,
+        gain=gain,
+        offset=offset,
+        margin=cells.margin,
+        past=cells.cell,
+    ).copy()
+    rest = np.flatnonzero(~light)
+    compiled, defined = _both(
+        frame,
+        reference,
+        ys[rest] - cells.margin,
+        xs[rest] - cells.margin,
+        cell=cells.cell,
+        gain=gain,
+        offset=offset,
+        settings=cells.shadow,
+    )
+    return fused, light, compiled, defined
+
+
 def test_compiled_matches_the_reference_on_rendered_frames(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every window the detector hands the shadow test on the renderer's moving shadows
-    and its day scene (cars entering, leaving): the same verdict as the numpy definition."""
-    calls: list[tuple[Frame, Frame, npt.NDArray[np.intp], npt.NDArray[np.intp], dict[str, object]]]
-    calls = []
-    real = shadow_windows
+    """Every window the detector looks at on the renderer's moving shadows and its day
+    scene (cars entering, leaving): the shadow test on those the light-only test rejects
+    gives the numpy definition's verdicts, and the detector's one-call pass gives
+    exactly the light-only test's verdicts or else the shadow test's."""
+    looks: list[tuple[LightCells, Look]] = []
+    real = LightCells.windows
 
     def record(
-        frame: Frame,
-        reference: Frame,
-        ys: npt.NDArray[np.intp],
-        xs: npt.NDArray[np.intp],
-        **kwargs: object,
+        self: LightCells, ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]
     ) -> npt.NDArray[np.bool_]:
-        calls.append((frame.copy(), reference.copy(), ys.copy(), xs.copy(), kwargs))
-        return real(frame, reference, ys, xs, **kwargs)  # type: ignore[arg-type]
+        look = (
+            self._work.copy(),
+            self._reference.copy(),
+            ys.copy(),
+            xs.copy(),
+            self._steady,
+            self._gain,
+            self._offset,
+        )
+        looks.append((self, look))
+        return real(self, ys, xs)
 
+    monkeypatch.setattr(LightCells, "windows", record)
     for condition in ("shadows", "day"):
         zones, clip = render_clip(640, 360, condition, 100)
         detector = Detector(zones, 360, 640)
-        monkeypatch.setattr(light_only, "shadow_windows", record)
         for t, frame in clip:
             detector.process(frame, t)
-    compared = passed = 0
-    for frame, reference, ys, xs, kwargs in calls:
-        compiled, defined = _both(frame, reference, ys, xs, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(LightCells, "windows", real)
+    compared = passed = taken = 0
+    for cells, look in looks:
+        fused, light, compiled, defined = _composed(cells, look)
         assert np.array_equal(compiled, defined), np.flatnonzero(compiled != defined)
+        want = light.copy()
+        want[~light] = defined
+        assert np.array_equal(fused, want), np.flatnonzero(fused != want)
         compared += defined.size
         passed += int(defined.sum())
+        taken += int(light.sum())
     # Enough windows, and both verdicts among them, for the equality to mean something.
     assert compared >= 5000, compared
     assert 0.1 * compared <= passed <= 0.9 * compared, (passed, compared)
+    assert taken > 0
+
+
+@pytest.mark.parametrize(("cell", "margin", "shadow_margin"), [(4, 2, 4), (3, 1, 2), (5, 3, 0)])
+def test_the_one_call_pass_is_both_tests_on_odd_sizes_and_edges(
+    cell: int, margin: int, shadow_margin: int
+) -> None:
+    """LightCells' one compiled call over windows up to every edge of the padded image,
+    odd cells and margins, saturated, black and flat patches, a light fit's gain and
+    offset, steady and swaying: the light-only test's verdicts or else the numpy shadow
+    definition's, window by window."""
+    rng = np.random.default_rng(10 * cell + margin)
+    h, w = 45, 61
+    road = _road(rng)[:h, :w]
+    reference = _grey(road, rng, 1.0)
+    shade = np.where(np.arange(w)[None, :] + 0.4 * np.arange(h)[:, None] > w / 2, 0.45, 1.0)
+    frame = _grey((road * shade).astype(np.float32), rng, 2.5)
+    frame[:6, :] = 255
+    frame[-6:, :10] = 0
+    frame[10:20, 30:45] = 60
+    reference[25:, 40:] = 90
+    frame[25:, 40:] = 40
+    settings = LightOnlySettings(
+        win=cell + 2 * margin,
+        trim=0.2,
+        across=3,
+        texture_min=3.5,
+        light_corr=0.75,
+        light_contrast=1.35,
+        light_residual=12.0,
+    )
+    cells = LightCells(settings, h, w, cell, margin, ShadowSettings(margin=shadow_margin))
+    ys, xs = np.mgrid[0 : cells.limit_y + 1, 0 : cells.limit_x + 1]
+    ys, xs = ys.ravel().astype(np.intp), xs.ravel().astype(np.intp)
+    both = [0, 0]
+    for steady, gain, offset in ((True, 1.0, 0.0), (False, 0.83, 6.5), (True, 1.31, -12.25)):
+        look = (frame, reference, ys, xs, steady, gain, offset)
+        fused, light, _, defined = _composed(cells, look)
+        want = light.copy()
+        want[~light] = defined
+        assert np.array_equal(fused, want), np.flatnonzero(fused != want)
+        both[0] += int(light.sum())
+        both[1] += int(defined.sum())
+    assert both[0] > 0 and both[1] > 0, both
 
 
 @pytest.mark.parametrize("cell", [1, 3, 4, 5, 7, 9])
@@ -379,3 +469,58 @@ def test_compiled_ratios_are_numpys_float32_bit_for_bit() -> None:
         assert f.tobytes() == want_f.tobytes()
         assert r.tobytes() == want_r.tobytes()
         assert ratio.tobytes() == want.tobytes(), np.flatnonzero(ratio != want)[:10]
+
+
+def test_the_pass_log_is_numpys_float32_log_bit_for_bit() -> None:
+    """The log the pass takes of each window's ratios is numpy's own float32 log loop:
+    over every ratio two grey levels and a light fit can give, and far beyond, the same
+    bits as np.log (libm's logf differs from numpy's SIMD log in the last bit)."""
+    grey = np.arange(256, dtype=np.float32)
+    fitted = np.maximum(np.concatenate([grey * g + o for g, o in ((1.0, 0.0), (0.83, 6.5))]), 1.0)
+    ratios = ((grey[:, None] + 2.0) / (fitted[None, :] + 2.0)).ravel().astype(np.float32)
+    rng = np.random.default_rng(8)
+    wide = np.exp(rng.uniform(-80.0, 80.0, 100_000)).astype(np.float32)
+    for x in (ratios, wide, ratios[1:]):
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        _shadow.log_f32(x, out)
+        assert out.tobytes() == np.log(x).tobytes(), np.flatnonzero(out != np.log(x))[:10]
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 144, 289, 1000, 70_000])
+def test_the_pass_sort_is_numpys_order(size: int) -> None:
+    """The pass sorts each window's log ratios by 12-bit keys of their place in the
+    range, then orders values sharing a key (past 65536 values, a radix sort of the
+    floats' bits): np.sort's result, on values that share keys (a tight cluster beside
+    a far outlier), ties, both signs, zero and extremes."""
+    rng = np.random.default_rng(size)
+    cases = [
+        rng.normal(0.0, 0.2, size),
+        np.concatenate([rng.normal(0.0, 1e-6, size - 1), [40.0]])[:size],
+        rng.integers(-3, 4, size) * 0.25,
+        np.full(size, 0.5),
+        np.concatenate([[3e38, -3e38], rng.normal(0.0, 1.0, size)])[:size],
+        -np.abs(rng.normal(0.0, 1e-3, size)),
+    ]
+    for values in cases:
+        v = np.ascontiguousarray(values, dtype=np.float32)
+        want = np.sort(v)
+        _shadow.sort_f32(v)
+        assert v.tobytes() == want.tobytes(), np.flatnonzero(v != want)[:10]
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 72, 128, 129, 144, 289, 1000])
+def test_the_pass_sums_are_numpys_pairwise_sums(size: int) -> None:
+    """Every sum the pass takes (one array, or three at once) is numpy's float32
+    pairwise sum, the last bit included: values of mixed sizes and signs, where the
+    order of the additions shows."""
+    rng = np.random.default_rng(size)
+    rows = (rng.normal(0.0, 1.0, (3, size)) * 10.0 ** rng.integers(-3, 4, (3, size))).astype(
+        np.float32
+    )
+    one = np.empty(3, dtype=np.float32)
+    three = np.empty(3, dtype=np.float32)
+    _shadow.pairwise_sums(rows, one, three)
+    want = rows.sum(axis=1)
+    assert one.tobytes() == want.tobytes(), (one, want)
+    assert three.tobytes() == want.tobytes(), (three, want)
