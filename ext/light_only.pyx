@@ -181,8 +181,10 @@ def cell_windows(
     """The detector's look at windows (``LightCells.windows``), in one call: per window at
     (ys, xs) of the padded images (corners at most last_y, last_x, else a named error),
     the light-only test; a window it rejects gets the shadow test (``shadow_window.h``)
-    on the shadow_win x shadow_win window starting shadow_margin pixels above and left
-    of (ys - margin, xs - margin), numpy's own float32 log taken of its ratios.
+    on the shadow_win x shadow_win window centred on the window's cell: starting
+    shadow_margin pixels above and left of the cell's corner, which is (ys, xs) in the
+    images' own coordinates (the window's corner in the padded images is a margin above
+    and left of its cell); numpy's own float32 log taken of its ratios.
     light[k] is 1 when either passes. Scratch sizes: ``scratch_size(win)``,
     ``shadow_scratch_sizes(shadow_win)``, member shadow_win^2 bytes."""
     cdef Py_ssize_t count = ys.shape[0], k
@@ -224,7 +226,7 @@ def cell_windows(
                            &scratch[0], NULL)
             if not ok:
                 sw_gather(&frame[0, 0], &reference[0, 0], h, wd,
-                          ys[k] - margin - shadow_margin, xs[k] - margin - shadow_margin,
+                          ys[k] - shadow_margin, xs[k] - shadow_margin,
                           shadow_win, fgain, foffset, f, r, ratio)
                 _log_f32(ratio, q, npix)
                 ok = sw_window(f, r, q, npix, &t, q + npix, &words[0], &member[0])

@@ -273,8 +273,8 @@ def _composed(cells: LightCells, look: Look) -> tuple[npt.NDArray[np.bool_], ...
     compiled, defined = _both(
         frame,
         reference,
-        ys[rest] - cells.margin,
-        xs[rest] - cells.margin,
+        ys[rest],
+        xs[rest],
         cell=cells.cell,
         gain=gain,
         offset=offset,
