@@ -79,7 +79,8 @@ def _check(condition: Condition, controller: bool = False) -> None:
 # since the shadow test's window is centred on its cell (it sat 2 px up and left).
 # By caster (the same run with casters left out of the renderer, strict F1, before the
 # shadow test): the fence alone keeps approach at 0.398 and leaves barrier 0.990, exit
-# 1.000; fence and the bay lane's own vehicle shadows: barrier 0.370, exit 0.939; without the trees exit is 0.727.
+# 1.000; fence and the bay lane's own vehicle shadows: barrier 0.370, exit 0.939; without
+# the trees exit is 0.727.
 # What is left, window by window (every window the light-only stage looked at, labelled
 # by the renderer's body rectangles): of the occupied windows with no body in them, 29 %
 # passed the light-only test and 56 % pass it or the shadow test (of the body windows,
