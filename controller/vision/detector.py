@@ -574,9 +574,11 @@ class Detector:
             alpha=s.refresh_alpha,
             drift_px=s.drift_px,
         )
-        self._update_ref_stats()
+        self._update_ref_stats(changed=cells)
 
-    def _update_ref_stats(self) -> None:
+    def _update_ref_stats(self, changed: npt.NDArray[np.bool_] | None = None) -> None:
+        """The reference's cell means, and the stages that read it told; ``changed``: the
+        cells a refresh blended (None: the reference is another)."""
         assert self._reference is not None
         c = self.settings.cell
         # The kernel's grey sums of the reference (its other outputs are not used here).
@@ -591,5 +593,5 @@ class Detector:
         )
         # In place: a fresh grid of doubles each refresh cost more than the division.
         np.divide(sums.grey_sum, self._area, out=self._ref_means)
-        self._light_cells.new_reference(self._reference)
+        self._light_cells.new_reference(self._reference, changed)
         self._sway.reference_changed()

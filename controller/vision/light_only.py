@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -204,14 +205,30 @@ class LightCells:
         self.limit_x = pad_shape[1] - cell - 2 * margin
         """The last column a window may start at in the padded frame."""
 
-    def new_reference(self, reference: Frame) -> None:
-        """The reference changed (or is another): no verdict is kept.
+    def new_reference(self, reference: Frame, changed: npt.NDArray[np.bool_] | None = None) -> None:
+        """The reference changed (or is another): the verdicts it may have changed are
+        dropped, all of them, or with ``changed`` (the cells whose reference pixels
+        changed: a refresh) only those of cells whose windows reach a changed one.
 
         It is read as it is when windows are looked at: the caller changes it only
         together with calling this.
         """
-        self._valid[...] = False
         self._reference = reference
+        if changed is None:
+            self._valid[...] = False
+            return
+        if changed.dtype != np.bool_ or changed.shape != self._valid.shape:
+            raise ValueError("changed: expected a bool array of the grid's shape")
+        reach = self.reach
+        size = 2 * reach + 1
+        grown = cv2.dilate(changed.view(np.uint8), np.ones((size, size), dtype=np.uint8))
+        self._valid[grown.view(np.bool_)] = False
+
+    @property
+    def reach(self) -> int:
+        """Cells around a cell that its windows (light-only and shadow) take pixels from."""
+        widest = max(self.margin, self.shadow.margin)
+        return (self.cell - 1 + widest) // self.cell
 
     def new_frame(self, frame: Frame, *, steady: bool, gain: float, offset: float) -> None:
         """This frame's picture and light fit, for the windows looked at until the next.

@@ -307,3 +307,52 @@ def test_cells_name_a_box_outside_the_grid() -> None:
         cells.cells(grid, np.zeros((10, 15), dtype=np.int32), grid, (0, 11, 0, 15))
     with pytest.raises(ValueError, match="motion_count"):
         cells.cells(grid, np.zeros((10, 15), dtype=np.int64), grid, (0, 10, 0, 15))
+
+
+def test_a_refresh_drops_only_the_verdicts_its_cells_reach() -> None:
+    """After a refresh that blended some cells, only the cells whose windows take pixels
+    from those are looked at again; the rest keep their verdicts while nothing moves (a
+    vehicle standing in the bay is not judged again every refresh). Another reference
+    drops every verdict."""
+    from controller.vision.light_only import LightCells
+    from controller.vision.settings import DetectorSettings
+
+    rng = np.random.default_rng(7)
+    h, w, cell = 40, 60, 4
+    cells = LightCells(DetectorSettings().light_only(2), h, w, cell, 2)
+    assert cells.reach == 1
+    reference = rng.integers(60, 200, (h, w), dtype=np.uint8)
+    frame = (reference // 2).astype(np.uint8)
+    grid = (h // cell, w // cell)
+    occupied = np.ones(grid, dtype=bool)
+    still = np.zeros(grid, dtype=np.int32)
+    outside = np.zeros(grid, dtype=bool)
+    looked: list[set[tuple[int, int]]] = []
+    real = cells.windows
+
+    def record(ys: npt.NDArray[np.intp], xs: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        looked.append({(int(y) // cell, int(x) // cell) for y, x in zip(ys, xs, strict=True)})
+        return real(ys, xs)
+
+    cells.windows = record  # type: ignore[method-assign]
+
+    def look() -> set[tuple[int, int]]:
+        looked.clear()
+        cells.cells(occupied, still, outside, (0, grid[0], 0, grid[1]))
+        return set().union(*looked)
+
+    everything = {(r, c) for r in range(grid[0]) for c in range(grid[1])}
+    cells.new_reference(reference)
+    cells.new_frame(frame, steady=True, gain=1.0, offset=0.0)
+    assert look() == everything
+    assert look() == set()
+    changed = np.zeros(grid, dtype=bool)
+    changed[5, 7] = True
+    changed[0, 0] = True
+    cells.new_reference(reference, changed)
+    near = {(r, c) for r in range(4, 7) for c in range(6, 9)} | {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert look() == near
+    cells.new_reference(reference)
+    assert look() == everything
+    with pytest.raises(ValueError, match="changed"):
+        cells.new_reference(reference, np.zeros((3, 3), dtype=bool))
