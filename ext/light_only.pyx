@@ -19,6 +19,7 @@ the padded frame and the padded reference:
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from shadow_window cimport SW_SCRATCH_FLOATS, SW_SCRATCH_WORDS, sw_gather, sw_limits, sw_window
 
 include "numpy_log.pxi"
 
@@ -41,28 +42,6 @@ cdef extern from "light_window.h":
     int lw_window(const uint8_t* frame, const uint8_t* reference, Py_ssize_t h, Py_ssize_t wd,
                   Py_ssize_t y, Py_ssize_t x, const lw_params* s, int64_t* scratch,
                   double* stats) noexcept nogil
-
-
-cdef extern from "shadow_window.h":
-    ctypedef struct sw_limits:
-        float factor_min
-        float factor_max
-        float texture2
-        float keep_explained
-        float residual2
-        float spread2
-        float keep_share
-        float split_gain
-        Py_ssize_t low
-        int trim
-    Py_ssize_t SW_SCRATCH_FLOATS(Py_ssize_t npix) noexcept nogil
-    Py_ssize_t SW_SCRATCH_WORDS(Py_ssize_t npix) noexcept nogil
-    void sw_gather(const uint8_t* frame, const uint8_t* reference, Py_ssize_t h, Py_ssize_t w,
-                   Py_ssize_t y, Py_ssize_t x, Py_ssize_t win, float gain, float offset,
-                   float* f, float* r, float* ratio) noexcept nogil
-    int sw_window(const float* f, const float* r, const float* q, Py_ssize_t npix,
-                  const sw_limits* s, float* scratch, uint32_t* words,
-                  uint8_t* member) noexcept nogil
 
 
 def scratch_size(Py_ssize_t win):
