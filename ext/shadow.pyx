@@ -15,6 +15,7 @@ from shadow_window cimport (
     SW_SCRATCH_WORDS,
     sw_gather,
     sw_limits,
+    sw_limits_of,
     sw_pw_sum,
     sw_pw_sum3,
     sw_sort,
@@ -116,17 +117,8 @@ def shadow_pass(
     cdef float* r = f + npix
     cdef float* ratio = r + npix
     cdef float* q = ratio + npix
-    cdef sw_limits s
-    s.factor_min = factor_min
-    s.factor_max = factor_max
-    s.texture2 = texture2
-    s.keep_explained = keep_explained
-    s.residual2 = residual2
-    s.spread2 = spread2
-    s.keep_share = keep_share
-    s.split_gain = split_gain
-    s.low = low
-    s.trim = trim
+    cdef sw_limits s = sw_limits_of(low, split_gain, factor_min, factor_max, texture2,
+                                    keep_explained, residual2, spread2, trim, keep_share)
     with nogil:
         for i in range(k):
             sw_gather(&frame[0, 0], &reference[0, 0], h, w, ys[i] - margin, xs[i] - margin,

@@ -29,3 +29,30 @@ cdef extern from "shadow_window.h":
     int sw_window(const float* f, const float* r, const float* q, Py_ssize_t npix,
                   const sw_limits* s, float* scratch, uint32_t* words,
                   uint8_t* member) noexcept nogil
+
+
+cdef inline sw_limits sw_limits_of(
+    Py_ssize_t low,
+    float split_gain,
+    float factor_min,
+    float factor_max,
+    float texture2,
+    float keep_explained,
+    float residual2,
+    float spread2,
+    bint trim,
+    float keep_share,
+) noexcept nogil:
+    """The shadow test's limits, as ``shadow_pass`` and ``cell_windows`` take them."""
+    cdef sw_limits s
+    s.factor_min = factor_min
+    s.factor_max = factor_max
+    s.texture2 = texture2
+    s.keep_explained = keep_explained
+    s.residual2 = residual2
+    s.spread2 = spread2
+    s.keep_share = keep_share
+    s.split_gain = split_gain
+    s.low = low
+    s.trim = trim
+    return s
