@@ -47,6 +47,7 @@ extensions = [
             "ext/light_window.h",
             "ext/light_window_body.h",
             "ext/shadow_window.h",
+            "ext/shadow_window.pxd",
             "ext/numpy_log.pxi",
         ],
         include_dirs=[np.get_include()],
@@ -80,7 +81,7 @@ extensions = [
     Extension(
         "controller.vision._shadow",
         sources=["ext/shadow.pyx"],
-        depends=["ext/shadow_window.h", "ext/numpy_log.pxi"],
+        depends=["ext/shadow_window.h", "ext/shadow_window.pxd", "ext/numpy_log.pxi"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # No fused multiply-add (aarch64 GCC contracts by default): the pass must

@@ -19,6 +19,14 @@ the padded frame and the padded reference:
 """
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from shadow_window cimport (
+    SW_SCRATCH_FLOATS,
+    SW_SCRATCH_WORDS,
+    sw_gather,
+    sw_limits,
+    sw_limits_of,
+    sw_window,
+)
 
 include "numpy_log.pxi"
 
@@ -43,28 +51,6 @@ cdef extern from "light_window.h":
                   double* stats) noexcept nogil
 
 
-cdef extern from "shadow_window.h":
-    ctypedef struct sw_limits:
-        float factor_min
-        float factor_max
-        float texture2
-        float keep_explained
-        float residual2
-        float spread2
-        float keep_share
-        float split_gain
-        Py_ssize_t low
-        int trim
-    Py_ssize_t SW_SCRATCH_FLOATS(Py_ssize_t npix) noexcept nogil
-    Py_ssize_t SW_SCRATCH_WORDS(Py_ssize_t npix) noexcept nogil
-    void sw_gather(const uint8_t* frame, const uint8_t* reference, Py_ssize_t h, Py_ssize_t w,
-                   Py_ssize_t y, Py_ssize_t x, Py_ssize_t win, float gain, float offset,
-                   float* f, float* r, float* ratio) noexcept nogil
-    int sw_window(const float* f, const float* r, const float* q, Py_ssize_t npix,
-                  const sw_limits* s, float* scratch, uint32_t* words,
-                  uint8_t* member) noexcept nogil
-
-
 def scratch_size(Py_ssize_t win):
     """int64 values of scratch ``light_windows`` and ``cell_windows`` need for win x win windows."""
     return LW_SCRATCH(win * win)
@@ -73,6 +59,37 @@ def scratch_size(Py_ssize_t win):
 def shadow_scratch_sizes(Py_ssize_t win):
     """(floats, 32-bit words) of scratch ``cell_windows`` needs for win x win shadow windows."""
     return 4 * win * win + SW_SCRATCH_FLOATS(win * win), SW_SCRATCH_WORDS(win * win)
+
+
+cdef inline lw_params _lw_params(
+    Py_ssize_t win,
+    Py_ssize_t margin,
+    Py_ssize_t lo,
+    bint between,
+    bint steady,
+    Py_ssize_t across,
+    double texture_min,
+    double light_corr,
+    double light_contrast,
+    double light_residual,
+    double gain,
+    double offset,
+) noexcept nogil:
+    """The light-only test's settings, as ``light_windows`` and ``cell_windows`` take them."""
+    cdef lw_params s
+    s.win = win
+    s.margin = margin
+    s.lo = lo
+    s.across = across
+    s.between = between
+    s.steady = steady
+    s.texture_min = texture_min
+    s.light_corr = light_corr
+    s.light_contrast = light_contrast
+    s.light_residual = light_residual
+    s.gain = gain
+    s.offset = offset
+    return s
 
 
 cdef _check_corners(const Py_ssize_t[::1] ys, const Py_ssize_t[::1] xs, Py_ssize_t last_y,
@@ -122,19 +139,8 @@ def light_windows(
     """
     cdef Py_ssize_t count = ys.shape[0], k
     cdef Py_ssize_t h = frame.shape[0], wd = frame.shape[1]
-    cdef lw_params s
-    s.win = win
-    s.margin = margin
-    s.lo = lo
-    s.across = across
-    s.between = between
-    s.steady = steady
-    s.texture_min = texture_min
-    s.light_corr = light_corr
-    s.light_contrast = light_contrast
-    s.light_residual = light_residual
-    s.gain = gain
-    s.offset = offset
+    cdef lw_params s = _lw_params(win, margin, lo, between, steady, across, texture_min,
+                                   light_corr, light_contrast, light_residual, gain, offset)
     with nogil:
         for k in range(count):
             light[k] = lw_window(&frame[0, 0], &reference[0, 0], h, wd, ys[k], xs[k], &s,
@@ -194,32 +200,12 @@ def cell_windows(
     cdef float* ratio = r + npix
     cdef float* q = ratio + npix
     cdef float fgain = <float>gain, foffset = <float>offset
-    cdef lw_params s
-    cdef sw_limits t
+    cdef lw_params s = _lw_params(win, margin, lo, between, steady, across, texture_min,
+                                   light_corr, light_contrast, light_residual, gain, offset)
+    cdef sw_limits t = sw_limits_of(low, split_gain, factor_min, factor_max, texture2,
+                                    keep_explained, residual2, spread2, trim, keep_share)
     cdef int ok
     _check_corners(ys, xs, last_y, last_x, win, last_x + win, last_y + win)
-    s.win = win
-    s.margin = margin
-    s.lo = lo
-    s.across = across
-    s.between = between
-    s.steady = steady
-    s.texture_min = texture_min
-    s.light_corr = light_corr
-    s.light_contrast = light_contrast
-    s.light_residual = light_residual
-    s.gain = gain
-    s.offset = offset
-    t.factor_min = factor_min
-    t.factor_max = factor_max
-    t.texture2 = texture2
-    t.keep_explained = keep_explained
-    t.residual2 = residual2
-    t.spread2 = spread2
-    t.keep_share = keep_share
-    t.split_gain = split_gain
-    t.low = low
-    t.trim = trim
     with nogil:
         for k in range(count):
             ok = lw_window(&frame[0, 0], &reference[0, 0], h, wd, ys[k], xs[k], &s,

@@ -395,6 +395,19 @@ static void sw_products(const float *__restrict wt, const float *__restrict f, c
     }
 }
 
+/* The weighted pixels' factor: sum(wt f r) / sum(wt r r) (at least 1e-6 below), and their
+   weight sum(wt) (at least 1) into *n; t1, t2 take the products. */
+static float sw_factor(const float *wt, const float *f, const float *r, float *t1, float *t2,
+                       ptrdiff_t npix, float *n)
+{
+    float sums[3], den;
+    sw_products(wt, f, r, t1, t2, npix);
+    sw_pw_sum3(wt, t1, t2, npix, sums);
+    *n = sums[0] < 1.0f ? 1.0f : sums[0];
+    den = sums[2] < 1e-6f ? 1e-6f : sums[2];
+    return sums[1] / den;
+}
+
 /* Do the member pixels follow the reference times one factor? (numpy's _part_passes) */
 static int sw_part_passes(const float *f, const float *r, const float *q, const uint8_t *member,
                           ptrdiff_t npix, const sw_limits *s, float *scratch)
@@ -402,16 +415,10 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
     float *wt = scratch, *t1 = wt + npix, *t2 = t1 + npix, *t3 = t2 + npix, *misfit = t3 + npix;
     float *top = misfit + npix;
     ptrdiff_t j, drop_n, idx;
-    float n, num, den, factor, cut, mean_f, flat, fitted, mean_r, texture, mean_q, spread, d;
-    float sums[3];
+    float n, factor, cut, mean_f, flat, fitted, mean_r, texture, mean_q, spread, d;
     for (j = 0; j < npix; j++)
         wt[j] = member[j] ? 1.0f : 0.0f;
-    sw_products(wt, f, r, t1, t2, npix);
-    sw_pw_sum3(wt, t1, t2, npix, sums);
-    n = sums[0] < 1.0f ? 1.0f : sums[0];
-    num = sums[1];
-    den = sums[2] < 1e-6f ? 1e-6f : sums[2];
-    factor = num / den;
+    factor = sw_factor(wt, f, r, t1, t2, npix, &n);
     if (s->trim) {
         /* The worst-fitting share of the part is left out (ties may leave out a few more):
            the cut is numpy's sorted misfits (non-members as -1) at npix - drop_n. */
@@ -430,12 +437,7 @@ static int sw_part_passes(const float *f, const float *r, const float *q, const 
         }
         for (j = 0; j < npix; j++)
             wt[j] = ((member[j] != 0) & (misfit[j] < cut)) ? 1.0f : 0.0f;
-        sw_products(wt, f, r, t1, t2, npix);
-        sw_pw_sum3(wt, t1, t2, npix, sums);
-        n = sums[0] < 1.0f ? 1.0f : sums[0];
-        num = sums[1];
-        den = sums[2] < 1e-6f ? 1e-6f : sums[2];
-        factor = num / den;
+        factor = sw_factor(wt, f, r, t1, t2, npix, &n);
     }
     /* The verdict is every check at once: a failed one ends the part's work early. */
     if (!(factor >= s->factor_min && factor <= s->factor_max))

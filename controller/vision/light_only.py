@@ -13,7 +13,6 @@ in one compiled call (``_light_only.cell_windows``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import cv2
@@ -22,7 +21,7 @@ import numpy.typing as npt
 
 from controller.vision import _light_only
 from controller.vision.light_only_reference import STATS, quantile_place
-from controller.vision.shadow import ShadowSettings
+from controller.vision.shadow import ShadowSettings, pass_limits
 
 __all__ = ["LightCells", "LightOnly", "LightOnlySettings"]
 
@@ -173,21 +172,8 @@ class LightCells:
         self._shadow_words = np.zeros(words, dtype=np.uint32)
         self._shadow_member = np.zeros(npix, dtype=np.uint8)
         # The shadow thresholds as its numpy definition's float32 arithmetic meets them
-        # (``shadow.shadow_windows`` passes the same).
-        self._shadow_args = (
-            shadow_win,
-            sh.margin,
-            max(1, math.ceil(sh.part_min * npix)),
-            sh.split_gain,
-            sh.factor_min,
-            sh.factor_max,
-            sh.texture_min * sh.texture_min,
-            1.0 - sh.explained,
-            sh.residual * sh.residual,
-            sh.ratio_spread * sh.ratio_spread,
-            sh.trim > 0.0,
-            1.0 - sh.trim,
-        )
+        # (``shadow.pass_limits``, as ``shadow.shadow_windows`` passes them).
+        self._shadow_args = (shadow_win, sh.margin, *pass_limits(sh, npix))
         rows, cols = -(-height // cell), -(-width // cell)
         pad_shape = (height + 2 * margin + cell, width + 2 * margin + cell)
         self._work = np.zeros((height, width), dtype=np.uint8)

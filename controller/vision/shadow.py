@@ -17,9 +17,31 @@ import numpy.typing as npt
 from controller.vision import _shadow
 from controller.vision.shadow_reference import ShadowSettings, check_arguments
 
-__all__ = ["ShadowSettings", "shadow_windows"]
+__all__ = ["ShadowSettings", "pass_limits", "shadow_windows"]
 
 Frame = npt.NDArray[np.uint8]
+
+
+Limits = tuple[int, float, float, float, float, float, float, float, bool, float]
+
+
+def pass_limits(s: ShadowSettings, npix: int) -> Limits:
+    """The thresholds as the reference's float32 arithmetic meets them, for windows of npix
+    pixels, in the compiled passes' order (low, split_gain, factor_min, factor_max,
+    texture2, keep_explained, residual2, spread2, trim, keep_share): each Python float is
+    cast to float32 next to a float32 array (the passes take C floats)."""
+    return (
+        max(1, math.ceil(s.part_min * npix)),
+        s.split_gain,
+        s.factor_min,
+        s.factor_max,
+        s.texture_min * s.texture_min,
+        1.0 - s.explained,
+        s.residual * s.residual,
+        s.ratio_spread * s.ratio_spread,
+        s.trim > 0.0,
+        1.0 - s.trim,
+    )
 
 
 def shadow_windows(
@@ -44,8 +66,6 @@ def shadow_windows(
     npix = win * win
     floats, words = _shadow.scratch_sizes(npix)
     light = np.zeros(ys.size, dtype=np.uint8)
-    # The thresholds as the reference's float32 arithmetic meets them: each Python
-    # float is cast to float32 next to a float32 array (the pass takes C floats).
     _shadow.shadow_pass(
         np.ascontiguousarray(frame),
         np.ascontiguousarray(reference),
@@ -55,16 +75,7 @@ def shadow_windows(
         s.margin,
         gain,
         offset,
-        max(1, math.ceil(s.part_min * npix)),
-        s.split_gain,
-        s.factor_min,
-        s.factor_max,
-        s.texture_min * s.texture_min,
-        1.0 - s.explained,
-        s.residual * s.residual,
-        s.ratio_spread * s.ratio_spread,
-        s.trim > 0.0,
-        1.0 - s.trim,
+        *pass_limits(s, npix),
         np.empty(floats, dtype=np.float32),
         np.empty(words, dtype=np.uint32),
         np.empty(npix, dtype=np.uint8),

@@ -104,12 +104,9 @@ def test_every_grouping_of_a_rendered_clip_matches_the_reference() -> None:
     assert any(moved) and not all(moved)
 
 
-@pytest.mark.parametrize("cell", [4, 5])
-@pytest.mark.parametrize("density", [0.0, 0.001, 0.05, 1.0])
-def test_zones_touched_by_cells_are_the_reference(cell: int, density: float) -> None:
-    """``ZoneBodies.touched_any`` against the reference on random maps over overlapping
-    zones of an odd-sized frame (one cut by the frame's edge, one the whole frame), for
-    two grids in turn; single cells at each zone's box corners and just outside them."""
+def _overlapping_grids(cell: int) -> list[ZoneGrid]:
+    """Overlapping zones of an odd-sized frame (one cut by the frame's edge, one the whole
+    frame), then the same moved: their two grids."""
     height, width = 97, 143
     zones = [
         Zone("a", ((3.5, 2.0), (70.2, 5.0), (60.0, 50.5), (1.0, 44.0))),
@@ -118,7 +115,16 @@ def test_zones_touched_by_cells_are_the_reference(cell: int, density: float) -> 
         Zone("all", ((0.0, 0.0), (143.0, 0.0), (143.0, 97.0), (0.0, 97.0))),
     ]
     moved = [Zone(z.name, tuple((x + 2.25, y - 1.5) for x, y in z.polygon)) for z in zones]
-    grids = [zone_grid(zones, height, width, cell), zone_grid(moved, height, width, cell)]
+    return [zone_grid(zones, height, width, cell), zone_grid(moved, height, width, cell)]
+
+
+@pytest.mark.parametrize("cell", [4, 5])
+@pytest.mark.parametrize("density", [0.0, 0.001, 0.05, 1.0])
+def test_zones_touched_by_cells_are_the_reference(cell: int, density: float) -> None:
+    """``ZoneBodies.touched_any`` against the reference on random maps over overlapping
+    zones of an odd-sized frame (one cut by the frame's edge, one the whole frame), for
+    two grids in turn; single cells at each zone's box corners and just outside them."""
+    grids = _overlapping_grids(cell)
     rng = np.random.default_rng(cell * 100 + int(density * 1000))
     bodies = ZoneBodies()
     shape = grids[0].masks["a"].shape
@@ -144,15 +150,7 @@ def test_zone_bodies_answer_largest_body_for_every_zone(cell: int) -> None:
     """Random body, differs and edge cells over overlapping zones of an odd-sized frame
     (a zone cut by the frame's edge, one whole-frame zone): one compiled pass gives each
     zone what ``largest_body`` gives it, for two grids in turn and back (kept stacks)."""
-    height, width = 97, 143
-    zones = [
-        Zone("a", ((3.5, 2.0), (70.2, 5.0), (60.0, 50.5), (1.0, 44.0))),
-        Zone("b", ((50.0, 30.0), (150.0, 20.0), (150.0, 100.0), (40.0, 90.0))),
-        Zone("tri", ((10.0, 60.0), (80.0, 95.0), (5.0, 96.0))),
-        Zone("all", ((0.0, 0.0), (143.0, 0.0), (143.0, 97.0), (0.0, 97.0))),
-    ]
-    moved = [Zone(z.name, tuple((x + 2.25, y - 1.5) for x, y in z.polygon)) for z in zones]
-    grids = [zone_grid(zones, height, width, cell), zone_grid(moved, height, width, cell)]
+    grids = _overlapping_grids(cell)
     rng = np.random.default_rng(cell)
     bodies = ZoneBodies()
     shape = grids[0].masks["a"].shape

@@ -142,10 +142,10 @@ def test_a_shadow_on_a_road_without_texture_is_not_light() -> None:
     assert not _verdicts(frame, reference).any()
 
 
-def _light_cells(frame: Frame, reference: Frame) -> LightCells:
-    """The detector's light stage (light-only test, then the shadow test) on a steady view."""
-    settings = LightOnlySettings(
-        win=WIN,
+def _light_only_settings(win: int) -> LightOnlySettings:
+    """The light-only test's settings both light-stage tests run with."""
+    return LightOnlySettings(
+        win=win,
         trim=0.2,
         across=3,
         texture_min=3.5,
@@ -153,6 +153,11 @@ def _light_cells(frame: Frame, reference: Frame) -> LightCells:
         light_contrast=1.35,
         light_residual=12.0,
     )
+
+
+def _light_cells(frame: Frame, reference: Frame) -> LightCells:
+    """The detector's light stage (light-only test, then the shadow test) on a steady view."""
+    settings = _light_only_settings(WIN)
     cells = LightCells(settings, SIDE, SIDE, CELL, MARGIN)
     cells.new_reference(reference)
     cells.new_frame(frame, steady=True, gain=1.0, offset=0.0)
@@ -350,15 +355,7 @@ def test_the_one_call_pass_is_both_tests_on_odd_sizes_and_edges(
     frame[10:20, 30:45] = 60
     reference[25:, 40:] = 90
     frame[25:, 40:] = 40
-    settings = LightOnlySettings(
-        win=cell + 2 * margin,
-        trim=0.2,
-        across=3,
-        texture_min=3.5,
-        light_corr=0.75,
-        light_contrast=1.35,
-        light_residual=12.0,
-    )
+    settings = _light_only_settings(cell + 2 * margin)
     cells = LightCells(settings, h, w, cell, margin, ShadowSettings(margin=shadow_margin))
     ys, xs = np.mgrid[0 : cells.limit_y + 1, 0 : cells.limit_x + 1]
     ys, xs = ys.ravel().astype(np.intp), xs.ravel().astype(np.intp)
