@@ -35,7 +35,6 @@ extensions = [
     Extension(
         "controller.vision._light",
         sources=["ext/light.pyx"],
-        depends=["ext/kth.pxd"],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,

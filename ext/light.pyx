@@ -43,7 +43,7 @@ cdef enum:
 
 cdef double _select(double* v, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
     """The k-th smallest of v[0:n] (0 <= k < n, no NaN), v reordered so that v[:k] are no
-    larger and v[k + 1:] no smaller: ``kth_smallest``'s answer and promise.
+    larger and v[k + 1:] no smaller.
 
     Quickselect whose partitions take no branch on the data (a value's side only moves
     an index), so fresh data each frame costs no mispredicted branches: the values under
