@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from controller.config import ConsoleConfig
+from controller.console.counts import COUNT_KINDS
 from controller.console.errors import ConsoleError
 from controller.console.server import build_console, start_console
 from controller.console.users import Role, UsersFile
@@ -86,6 +87,15 @@ def _run(tmp_path: Path, body: Body, *, queue_size: int = 256, stream_max_s: int
     finally:
         lane.journal.close()
     return lane
+
+
+async def _journal_holds(lane: FakeLane, kinds: tuple[str, ...], n: int) -> None:
+    """Wait (at most 10 s) until the journal's file holds n events of these kinds."""
+    for _ in range(200):
+        if len(await asyncio.to_thread(read_events, lane.journal.path, kinds=kinds)) >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the journal never held {n} events of {kinds}")
 
 
 async def _login(client: TestClient[Any, Any], user: str) -> str:
@@ -250,6 +260,7 @@ def test_alarm_acknowledged_by_a_named_user(tmp_path: Path) -> None:
     async def body(client: TestClient[Any, Any], lane: FakeLane, clock: Clock) -> None:
         fault = lane.core_event("fault_latched", fault="motor")
         lane.core_event("vehicle_passed", count=1)
+        await _journal_holds(lane, ("fault_latched", "vehicle_passed"), 2)
         h = {"X-CSRF-Token": await _login(client, "vic")}
         assert (await client.post(f"/api/alarms/{fault}/ack", headers=h)).status == 403
         h = {"X-CSRF-Token": await _login(client, "olga")}
@@ -261,6 +272,7 @@ def test_alarm_acknowledged_by_a_named_user(tmp_path: Path) -> None:
         alarms = (await (await client.get("/api/alarms")).json())["alarms"]
         assert (alarms[0]["status"], alarms[0]["acknowledged_by"]) == ("acknowledged", "olga")
         lane.core_event("fault_reset", faults="motor")
+        await _journal_holds(lane, ("fault_reset",), 1)
         alarms = (await (await client.get("/api/alarms")).json())["alarms"]
         assert alarms[0]["status"] == "cleared" and alarms[0]["cleared"] is not None
         counts = await (await client.get("/api/counts")).json()
@@ -309,6 +321,9 @@ def test_shift_counts_are_the_runtimes_shift_stats(tmp_path: Path) -> None:
                 seen["state"] = data["shift"]
                 break
         resp.close()
+        # The chart reads the journal, whose writer thread commits a moment after each
+        # event is recorded (the totals are the runtime's own, at once): wait for it.
+        await _journal_holds(lane, COUNT_KINDS, 4)
         seen["api"] = await (await client.get("/api/counts")).json()
         seen["stats"] = lane.shift.as_dict()
 
