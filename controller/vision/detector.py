@@ -99,8 +99,6 @@ Frame = npt.NDArray[np.uint8]
 _OUTSIDE = "\x00outside"
 _DEFAULT_SETTINGS = DetectorSettings()
 _NO_FAULTS: frozenset[Fault] = frozenset()
-_NAMED_KEPT = 256
-"""Answers' per-zone pairs the detector keeps (one per set of values seen)."""
 
 
 class Detector:
@@ -207,15 +205,6 @@ class Detector:
         # A zone's known_empty changed since its clock (``note_known``) last followed it:
         # until one does, the clocks already say what note_known would.
         self._known_changed = False
-        # Per zone the (name, value) pairs of the answer, kept for the values seen.
-        self._named: dict[
-            tuple[tuple[bool, ...], tuple[bool, ...], tuple[int, ...]],
-            tuple[
-                tuple[tuple[str, bool], ...],
-                tuple[tuple[str, bool], ...],
-                tuple[tuple[str, int], ...],
-            ],
-        ] = {}
         if tuple(self._grid.masks) != self.zone_names or tuple(self._grid.edges) != self.zone_names:
             raise ValueError("zones: the grid's zones are not in the zones' order")
         self._zone_box = cell_box(any_zone)
@@ -280,7 +269,6 @@ class Detector:
                 work = roll_into(frame, shift[0], shift[1], roll, self._sway.centre, self._shifted)
             elif moved_px >= 0.5:
                 work = shift_into(frame, shift[0], shift[1], self._shifted)
-        assert self._reference is not None
         self._flip ^= 1
         flip = self._flip
         stats = self._kernel(work, self._previous, self._stats_pair[flip])
@@ -353,24 +341,12 @@ class Detector:
         return self._detection(t_ms, shift)
 
     def _detection(self, t_ms: int, shift: tuple[float, float], *, ready: bool = True) -> Detection:
-        states = self._zone_states
+        names = self.zone_names
         faults = self._diagnostics.faults
-        on = tuple([st.on for st in states])
-        seen = tuple([st.raw for st in states])
-        still = tuple([clock.still_ms(t_ms) for clock in self._zone_stills])
-        key = (on, seen, still)
-        named = self._named.get(key)
-        if named is None:
-            # The pairs are built once for each set of values (an empty lane: one).
-            if len(self._named) >= _NAMED_KEPT:
-                self._named.clear()
-            names = self.zone_names
-            named = self._named[key] = (
-                tuple(zip(names, on, strict=True)),
-                tuple(zip(names, seen, strict=True)),
-                tuple(zip(names, still, strict=True)),
-            )
-        occupied, raw, still_ms = named
+        occupied = tuple(zip(names, [st.on for st in self._zone_states], strict=True))
+        raw = tuple(zip(names, [st.raw for st in self._zone_states], strict=True))
+        still = [clock.still_ms(t_ms) for clock in self._zone_stills]
+        still_ms = tuple(zip(names, still, strict=True))
         return Detection(
             t_ms=t_ms,
             occupied=occupied,
